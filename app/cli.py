@@ -1,0 +1,182 @@
+"""The `eyeball` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from app import schema
+from app.config import Settings, get_settings
+from app.db import Database
+from app.domain import demo
+from app.domain.accounts import create_user, get_user_by_username, set_password
+from app.domain.errors import DomainError
+
+cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database schema (Alembic revisions).", no_args_is_help=True)
+user_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(user_cli, name="user")
+
+
+def _database(settings: Settings) -> Database:
+    settings.ensure_dirs()
+    return Database.from_url(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def _print_sign_ins(settings: Settings) -> None:
+    sign_ins = demo.read_sign_ins(settings.data_dir)
+    if not sign_ins:
+        return
+    typer.echo("Demo sign-ins (kept in " + str(settings.data_dir / demo.SIGN_INS_FILE) + "):")
+    for s in sign_ins:
+        typer.echo(f"  {s.username:<8} {s.password:<16} ({s.role})")
+
+
+def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -> None:
+    with database.transaction() as session:
+        if demo.demo_loaded(session):
+            if not only_if_empty:
+                typer.echo("The demo project is already loaded.")
+            return
+        if only_if_empty and not demo.database_is_empty(session):
+            return
+        typer.echo("Loading the demo project (1,000 handwritten digits, 114 errors)...")
+        sign_ins = demo.load_demo(session, settings.media_path)
+    if sign_ins:
+        demo.save_sign_ins(settings.data_dir, sign_ins)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (EYEBALL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (EYEBALL_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    with_demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo project if the database is empty.")
+    ] = False,
+) -> None:
+    """Upgrade the database, then serve Eyeball."""
+    settings = get_settings()
+    database = _database(settings)
+    try:
+        schema.upgrade(database.engine)
+        if with_demo:
+            _load_demo(settings, database, only_if_empty=True)
+    finally:
+        database.dispose()
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"\nEyeball is serving on http://{host}:{port}")
+    if with_demo:
+        _print_sign_ins(settings)
+    typer.echo("Stop it with Ctrl+C.\n")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@cli.command("demo")
+def demo_command() -> None:
+    """Load the demo project and print its sign-ins."""
+    settings = get_settings()
+    database = _database(settings)
+    try:
+        schema.upgrade(database.engine)
+        _load_demo(settings, database, only_if_empty=False)
+    finally:
+        database.dispose()
+    _print_sign_ins(settings)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply revisions up to REVISION (default: the newest)."""
+    database = _database(get_settings())
+    try:
+        schema.upgrade(database.engine, revision)
+        typer.echo(f"Database at revision {schema.current_revision(database.engine)}.")
+    finally:
+        database.dispose()
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Undo revisions down to REVISION."""
+    database = _database(get_settings())
+    try:
+        schema.downgrade(database.engine, revision)
+        typer.echo(f"Database at revision {schema.current_revision(database.engine) or 'base'}.")
+    finally:
+        database.dispose()
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the database's revision and the newest one."""
+    database = _database(get_settings())
+    try:
+        current = schema.current_revision(database.engine)
+    finally:
+        database.dispose()
+    head = schema.head_revision()
+    state = "up to date" if current == head else f"behind (newest is {head})"
+    typer.echo(f"{current or 'empty'}: {state}")
+
+
+@user_cli.command("create")
+def user_create(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    admin: Annotated[bool, typer.Option("--admin", help="Site administrator.")] = False,
+    display_name: Annotated[str, typer.Option(help="Name shown in the app.")] = "",
+) -> None:
+    """Create a user."""
+    database = _database(get_settings())
+    try:
+        with database.transaction() as session:
+            user = create_user(session, username, password, display_name=display_name, admin=admin)
+            typer.echo(f"Created {'admin' if admin else 'user'} {user.username}.")
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        database.dispose()
+
+
+@user_cli.command("set-password")
+def user_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password (this ends their other sign-ins)."""
+    database = _database(get_settings())
+    try:
+        with database.transaction() as session:
+            user = get_user_by_username(session, username)
+            if user is None:
+                raise _fail(f"No user named {username!r}.")
+            set_password(session, user, password)
+            typer.echo(f"Password changed for {user.username}.")
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        database.dispose()
+
+
+def main() -> None:
+    cli()

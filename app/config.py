@@ -1,0 +1,98 @@
+"""Settings: the only place environment variables are read."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 (a file name, not a secret)
+# The checkout (or image) root: templates, static files, migrations and the demo live here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting is documented in docs/configuration.md (a test checks that)."""
+
+    model_config = SettingsConfigDict(env_prefix="EYEBALL_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Folder for the SQLite database, the media and the generated secret key.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty means SQLite at DATA_DIR/eyeball.db; "
+        "use postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    media_dir: Path | None = Field(
+        default=None,
+        description="Where images and thumbnails are stored. Default: DATA_DIR/media.",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs session cookies and CSRF tokens. When empty, one is generated "
+        "once and kept in DATA_DIR/secret_key.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `eyeball serve` binds to.")
+    port: int = Field(default=8000, description="Port `eyeball serve` listens on.")
+    https: bool = Field(
+        default=False,
+        description="Set when served behind HTTPS: cookies get the Secure flag.",
+    )
+    session_max_age: int = Field(
+        default=14 * 24 * 3600, description="Seconds a sign-in lasts without activity."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000,
+        description="How long an SQLite writer waits for another writer before giving up.",
+    )
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'eyeball.db').resolve()}"
+        if self.media_dir is None:
+            self.media_dir = self.data_dir / "media"
+        return self
+
+    @property
+    def media_path(self) -> Path:
+        assert self.media_dir is not None  # filled by the validator
+        return self.media_dir
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.media_path.mkdir(parents=True, exist_ok=True)
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data folder.
+
+        Kept on disk rather than generated per process so that sign-ins survive a
+        restart and several workers agree on signatures.
+        """
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / SECRET_FILE_NAME
+        if not path.exists():
+            # O_EXCL: when several workers start together only one key wins.
+            try:
+                with path.open("x", encoding="utf-8") as f:
+                    f.write(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text(encoding="utf-8").strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""Typed dependency aliases used in every route signature."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import Database
+from app.domain.projects import ProjectAccess, get_access
+from app.errors import SignInRequired
+from app.models import User
+from app.templating import is_htmx
+
+SESSION_USER = "uid"
+SESSION_EPOCH = "epoch"
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    database = get_database(request)
+    factory = database.reader if request.method in {"GET", "HEAD"} else database.writer
+    with factory() as session:
+        yield session
+        session.commit()
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# scope="function": the commit happens when the route returns, before anything is sent.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+IsHtmx = Annotated[bool, Depends(is_htmx)]
+
+
+def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    user_id = request.session.get(SESSION_USER)
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if (
+        user is None
+        or not user.is_active
+        or user.session_epoch != request.session.get(SESSION_EPOCH)
+    ):
+        request.session.clear()
+        return None
+    request.state.user = user
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def get_current_user(user: OptionalUser) -> User:
+    if user is None:
+        raise SignInRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_project_access(project_id: int, user: CurrentUser, session: SessionDep) -> ProjectAccess:
+    return get_access(session, user, project_id)
+
+
+ProjectAccessDep = Annotated[ProjectAccess, Depends(get_project_access)]

@@ -1,0 +1,148 @@
+"""Users, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.models import ApiToken, SiteRole, User, utcnow
+
+_hasher = PasswordHasher()
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "eyb_"  # noqa: S105 (marks Eyeball tokens so secret scanners can spot them)
+
+# Verifying against this when the user does not exist keeps the response time the
+# same, so sign-in does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            {"password": f"Use at least {MIN_PASSWORD_LENGTH} characters."},
+            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",
+        )
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == normalize_username(username)))
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    display_name: str = "",
+    admin: bool = False,
+    must_change_password: bool = False,
+) -> User:
+    name = normalize_username(username)
+    if not USERNAME_PATTERN.match(name):
+        raise InvalidInput(
+            {"username": "2–64 letters, digits, '.', '_' or '-', starting with a letter or digit."},
+            f"{username!r} is not a valid username.",
+        )
+    _check_password_rules(password)
+    if get_user_by_username(session, name) is not None:
+        raise Conflict(f"The username {name!r} is taken.")
+    user = User(
+        username=name,
+        display_name=display_name.strip(),
+        password_hash=hash_password(password),
+        role=SiteRole.ADMIN if admin else SiteRole.MEMBER,
+        must_change_password=must_change_password,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this username and password, else None (never says which was wrong)."""
+    user = get_user_by_username(session, username)
+    try:
+        if user is None:
+            _hasher.verify(_DUMMY_HASH, password)
+            return None
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if not user.is_active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Change the password and end every other sign-in of this user."""
+    _check_password_rules(password)
+    user.password_hash = hash_password(password)
+    user.session_epoch += 1
+    user.must_change_password = False
+    session.flush()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str) -> IssuedToken:
+    name = name.strip()
+    if not name:
+        raise InvalidInput({"name": "Give the token a name, e.g. the notebook it is for."})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=_digest(secret), prefix=secret[:10])
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    """The active owner of a live token, recording its use."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        return None
+    token.last_used_at = utcnow()
+    session.flush()
+    return user
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != user.id and not user.is_admin):
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+    return token

@@ -1,0 +1,170 @@
+"""The demo project: real errors of a small digit classifier (see demo/generate.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import PROJECT_ROOT
+from app.domain.accounts import create_user, get_user_by_username
+from app.domain.media import prepare_image, store_image
+from app.domain.projects import add_member, create_project
+from app.models import (
+    METRIC_FIELDS,
+    Cause,
+    CauseGroup,
+    Prediction,
+    Project,
+    ProjectRole,
+    Run,
+    Sample,
+    SampleKind,
+    utcnow,
+)
+
+DEMO_DIR = PROJECT_ROOT / "demo" / "digits"
+DEMO_PROJECT = "Handwritten digits (demo)"
+DEMO_USERS: tuple[tuple[str, str, ProjectRole], ...] = (
+    ("lead", "Dana Lead", ProjectRole.LEAD),
+    ("alice", "Alice Annotator", ProjectRole.ANNOTATOR),
+    ("bob", "Bob Annotator", ProjectRole.ANNOTATOR),
+)
+# A first guess at the causes; the method expects more to be found while reviewing.
+DEMO_CAUSES: tuple[tuple[str, str], ...] = (
+    ("Ambiguous shape", "Even a person could read it as the predicted digit."),
+    ("Faint or broken strokes", "Parts of the digit are missing or too light to see."),
+    ("Heavy or smudged ink", "Strokes are so thick that loops close or merge."),
+    ("Off-centre or cut off", "The digit is shifted, rotated or partly outside the 8×8 box."),
+    ("Unusual style", "A real way of writing the digit that is rare in the training set."),
+)
+SIGN_INS_FILE = "demo_sign_ins.json"
+
+
+@dataclass(frozen=True)
+class DemoSignIn:
+    username: str
+    password: str
+    role: str
+
+
+def demo_loaded(session: Session) -> bool:
+    return session.scalar(select(Project.id).where(Project.name == DEMO_PROJECT)) is not None
+
+
+def database_is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count(Project.id)))
+
+
+def load_demo(session: Session, media_dir: Path, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
+    """Create the demo users, project, causes, run and errors. Returns the new sign-ins."""
+    run_info: dict[str, Any] = json.loads((demo_dir / "run.json").read_text(encoding="utf-8"))
+    sign_ins: list[DemoSignIn] = []
+    users = []
+    for username, display_name, role in DEMO_USERS:
+        user = get_user_by_username(session, username)
+        if user is None:
+            password = secrets.token_urlsafe(9)
+            user = create_user(session, username, password, display_name=display_name)
+            sign_ins.append(DemoSignIn(username, password, role.value))
+        users.append((user, role))
+
+    lead = users[0][0]
+    project = create_project(
+        session,
+        lead,
+        name=DEMO_PROJECT,
+        kind=SampleKind.IMAGE,
+        description="Why does a small logistic-regression model misread 8×8 handwritten digits? "
+        "The eyeball set is 1,000 digits of scikit-learn's bundled data set.",
+        labels=run_info["labels"],
+        overlap=1,
+        annotators_may_add_causes=True,
+        queue_seed=run_info["seed"],
+    )
+    for user, role in users[1:]:
+        add_member(session, project, user, role)
+
+    group = session.scalars(select(CauseGroup).where(CauseGroup.project_id == project.id)).one()
+    for position, (name, description) in enumerate(DEMO_CAUSES):
+        session.add(
+            Cause(
+                project_id=project.id,
+                group_id=group.id,
+                name=name,
+                description=description,
+                position=position,
+                key=str(position + 1),
+                created_by_id=lead.id,
+            )
+        )
+
+    metrics = {k: v for k, v in run_info["metrics"].items() if k in METRIC_FIELDS}
+    run = Run(
+        project_id=project.id,
+        name=run_info["name"],
+        description=run_info["description"],
+        evaluated=run_info["evaluated"],
+        last_import_at=utcnow(),
+        **metrics,
+    )
+    session.add(run)
+    session.flush()
+
+    error_predictions: list[Prediction] = []
+    with (demo_dir / "manifest.csv").open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            image = prepare_image((demo_dir / row["image"]).read_bytes())
+            store_image(session, media_dir, image)
+            sample = Sample(
+                project_id=project.id,
+                external_id=row["id"],
+                label=row["label"],
+                image_sha256=image.sha256,
+                meta={"ink_coverage": float(row["ink_coverage"]), "heavy_ink": row["heavy_ink"]},
+            )
+            session.add(sample)
+            session.flush()
+            prediction = Prediction(
+                project_id=project.id,
+                run_id=run.id,
+                sample_id=sample.id,
+                label=row["prediction"],
+                confidence=float(row["confidence"]),
+                probs=json.loads(row["probs"]),
+                is_error=row["prediction"] != row["label"],
+            )
+            session.add(prediction)
+            if prediction.is_error:
+                error_predictions.append(prediction)
+    session.flush()
+
+    # Every demo error is under review, in the project's fixed random order.
+    order = sorted(error_predictions, key=lambda p: p.id)
+    random.Random(project.queue_seed).shuffle(order)
+    for position, prediction in enumerate(order):
+        prediction.in_review = True
+        prediction.review_order = position
+    session.flush()
+    return sign_ins
+
+
+def save_sign_ins(data_dir: Path, sign_ins: list[DemoSignIn]) -> None:
+    """Kept so every later `make run` can print them again (the file is private to the owner)."""
+    path = data_dir / SIGN_INS_FILE
+    path.write_text(json.dumps([s.__dict__ for s in sign_ins], indent=2), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def read_sign_ins(data_dir: Path) -> list[DemoSignIn]:
+    path = data_dir / SIGN_INS_FILE
+    if not path.exists():
+        return []
+    return [DemoSignIn(**item) for item in json.loads(path.read_text(encoding="utf-8"))]

@@ -1,0 +1,33 @@
+"""Domain exceptions. The web and API layers turn them into pages or JSON."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Something a person asked for cannot be done; the message tells them why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    """Missing, or not visible to this user (the two look the same so ids do not leak)."""
+
+
+class PermissionDenied(DomainError):
+    """The user can see the thing but may not do this to it."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a duplicate name, a stale version...)."""
+
+
+class InvalidInput(DomainError):
+    """Input that fails the rules; `fields` maps each form field to its message."""
+
+    def __init__(
+        self, fields: dict[str, str], message: str = "Please correct the marked fields."
+    ) -> None:
+        super().__init__(message)
+        self.fields = fields

@@ -1,0 +1,153 @@
+"""Images: verified with Pillow, stored once by content hash, thumbnailed once.
+
+Layout under the media folder:
+    originals/ab/abcdef....<ext>    the image as shown (EXIF orientation applied)
+    thumbs/ab/abcdef....png         at most THUMBNAIL_SIZE pixels on the long side
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from app.models import MediaBlob
+
+THUMBNAIL_SIZE = 256
+DEFAULT_MAX_PIXELS = 50_000_000
+EXIF_ORIENTATION = 0x0112
+
+# Pillow format name -> (content type, file extension)
+ALLOWED_FORMATS: dict[str, tuple[str, str]] = {
+    "PNG": ("image/png", "png"),
+    "JPEG": ("image/jpeg", "jpg"),
+    "WEBP": ("image/webp", "webp"),
+    "GIF": ("image/gif", "gif"),
+    "BMP": ("image/bmp", "bmp"),
+    "TIFF": ("image/tiff", "tiff"),
+}
+
+
+class ImageRejected(ValueError):
+    """The bytes are not an image Eyeball accepts; the message says why."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    sha256: str
+    data: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+    """Check and normalise an image without touching the disk or the database."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns before it refuses; the size check below gives the message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                fmt = probe.format or ""
+                width, height = probe.size
+                if fmt not in ALLOWED_FORMATS:
+                    raise ImageRejected(
+                        f"format {fmt or 'unknown'} is not accepted "
+                        f"(use {', '.join(sorted(ALLOWED_FORMATS))})"
+                    )
+                if width * height > max_pixels:
+                    raise ImageRejected(
+                        f"{width}×{height} pixels is over the limit of {max_pixels:,} pixels"
+                    )
+                probe.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.seek(0)  # animated GIF/WebP: the first frame
+                image.load()
+                oriented = ImageOps.exif_transpose(image)
+                turned = image.getexif().get(EXIF_ORIENTATION, 1) != 1
+                if turned or getattr(image, "n_frames", 1) > 1:
+                    # Store what people should see: one frame, upright.
+                    data = _encode_png(oriented)
+                    fmt = "PNG"
+                thumbnail = _thumbnail(oriented)
+                width, height = oriented.size
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ImageRejected("not a readable image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"damaged image ({exc})") from exc
+    content_type, extension = ALLOWED_FORMATS[fmt]
+    return PreparedImage(
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        content_type=content_type,
+        extension=extension,
+        width=width,
+        height=height,
+        thumbnail=thumbnail,
+    )
+
+
+def _encode_png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    thumb = image.copy()
+    if thumb.mode not in {"RGB", "RGBA", "L", "LA"}:
+        thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
+    # Tiny images (e.g. 8×8 digits) stay as they are: the browser scales them pixelated.
+    thumb.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
+    return _encode_png(thumb)
+
+
+def original_path(media_dir: Path, blob: MediaBlob) -> Path:
+    extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == blob.content_type)
+    return media_dir / "originals" / blob.sha256[:2] / f"{blob.sha256}.{extension}"
+
+
+def thumbnail_path(media_dir: Path, sha256: str) -> Path:
+    return media_dir / "thumbs" / sha256[:2] / f"{sha256}.png"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    if path.exists():
+        return  # content-addressed: same name, same bytes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_image(session: Session, media_dir: Path, image: PreparedImage) -> MediaBlob:
+    """Write the files (once per content) and return the blob row for them."""
+    blob = session.get(MediaBlob, image.sha256)
+    if blob is None:
+        blob = MediaBlob(
+            sha256=image.sha256,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            byte_size=len(image.data),
+        )
+        session.add(blob)
+    _write_atomically(original_path(media_dir, blob), image.data)
+    _write_atomically(thumbnail_path(media_dir, image.sha256), image.thumbnail)
+    return blob

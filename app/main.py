@@ -1,0 +1,146 @@
+"""create_app(): routers, static files, middleware and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from asgi_csrf import asgi_csrf
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import API_PREFIX, install_error_handlers
+from app.templating import STATIC_DIR, environment
+from app.web import auth, projects
+
+# Only our own files: htmx and our keyboard layer come from /static, never inline.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Pure ASGI, so streamed responses (exports, server-sent events) pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CSRFMiddleware:
+    """Datasette's asgi-csrf (double-submit cookie), skipped for the bearer-token API."""
+
+    def __init__(self, app: ASGIApp, *, secret: str, secure: bool) -> None:
+        self.app = asgi_csrf(
+            app,
+            signing_secret=secret,
+            cookie_secure=secure,
+            # The API authenticates by bearer token only and ignores cookies,
+            # so a forged cross-site request carries no credentials there.
+            skip_if_scope=lambda scope: scope["path"].startswith(API_PREFIX),
+            send_csrf_failed=_send_csrf_failed,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+async def _send_csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
+    body = environment.get_template("csrf_failed.html").render()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/html; charset=utf-8"), *SECURITY_HEADERS],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    owns_database = database is None
+    db = database or Database.from_url(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            db.dispose()
+
+    app = FastAPI(
+        title="Eyeball",
+        summary="Error analysis for machine-learning models.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = db
+
+    install_error_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(projects.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", name="healthz", tags=["health"])
+    def healthz(request: Request) -> Response:
+        """200 once the app can serve: the database answers."""
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    secret = settings.resolved_secret_key()
+    # Added last = outermost: CSRF checks run before the session is even decoded.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="eyeball_session",
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.https,
+    )
+    app.add_middleware(CSRFMiddleware, secret=secret, secure=settings.https)
+    app.add_middleware(SecurityHeadersMiddleware)
+    logging.getLogger("eyeball").setLevel(logging.INFO)
+    return app

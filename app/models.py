@@ -1,0 +1,490 @@
+"""The tables. Alembic revisions are generated from and checked against these.
+
+Integrity that matters to the method is held by the database, not only by code:
+a prediction can only pair a run and a sample of the same project, and only a
+member of a project can own an annotation in it (composite foreign keys).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from app.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both databases (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK: portable, and readable in raw SQL.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class SiteRole(enum.StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class ProjectRole(enum.StrEnum):
+    LEAD = "lead"
+    ANNOTATOR = "annotator"
+
+
+class SampleKind(enum.StrEnum):
+    IMAGE = "image"
+    TEXT = "text"
+    RECORD = "record"
+
+
+class GroupKind(enum.StrEnum):
+    MULTI = "multi"
+    SINGLE = "single"
+
+
+class AnnotationStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    SKIPPED = "skipped"
+    UNSURE = "unsure"
+
+
+class AnnotationKind(enum.StrEnum):
+    REVIEW = "review"
+    ADJUDICATION = "adjudication"
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        # Usernames are stored folded so uniqueness is case-insensitive on both databases.
+        CheckConstraint("username = lower(username)", name="username_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[SiteRole] = mapped_column(_enum(SiteRole, "site_role"), default=SiteRole.MEMBER)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on a password change: sessions signed with an older epoch stop working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is SiteRole.ADMIN
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
+
+
+class SiteSetting(Base):
+    __tablename__ = "site_setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class Project(Base):
+    __tablename__ = "project"
+    __table_args__ = (CheckConstraint("overlap >= 1", name="overlap_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[SampleKind] = mapped_column(_enum(SampleKind, "sample_kind"))
+    # The label vocabulary; empty means open (any label accepted at import).
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    annotators_may_add_causes: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seeds the fixed random review order, so every annotator sees a reproducible sample.
+    queue_seed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="project", lazy="raise")
+    runs: Mapped[list[Run]] = relationship(back_populates="project", lazy="raise")
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class Membership(Base):
+    __tablename__ = "membership"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[ProjectRole] = mapped_column(_enum(ProjectRole, "project_role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Removal keeps the row so the member's annotations stay attributed to them.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
+    project: Mapped[Project] = relationship(back_populates="memberships", lazy="raise")
+
+    @property
+    def is_active(self) -> bool:
+        return self.removed_at is None
+
+
+class MediaBlob(Base):
+    """An original image, stored once by content hash; samples point at it."""
+
+    __tablename__ = "media_blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    byte_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Sample(Base):
+    __tablename__ = "sample"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        # Target of the composite keys that keep predictions inside one project.
+        UniqueConstraint("id", "project_id", name="uq_sample_id_project"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(255))
+    image_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("media_blob.sha256", ondelete="RESTRICT"), default=None, index=True
+    )
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    image: Mapped[MediaBlob | None] = relationship(lazy="raise")
+
+
+class Run(Base):
+    """One model version evaluated on the project's eyeball set."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        UniqueConstraint("id", "project_id", name="uq_run_id_project"),
+        CheckConstraint("evaluated IS NULL OR evaluated >= 0", name="evaluated_non_negative"),
+        # At most one run per project is the one its page opens on.
+        Index(
+            "uq_run_default_per_project",
+            "project_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_import_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # How many eyeball samples the run was evaluated on (correct ones included), so
+    # the error rate is known even when only errors were imported. NULL = unknown.
+    evaluated: Mapped[int | None] = mapped_column(Integer, default=None)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Reported error rates (fractions in [0, 1]) for the bias/variance breakdown.
+    human_error: Mapped[float | None] = mapped_column(Float, default=None)
+    training_error: Mapped[float | None] = mapped_column(Float, default=None)
+    blackbox_error: Mapped[float | None] = mapped_column(Float, default=None)
+    test_error: Mapped[float | None] = mapped_column(Float, default=None)
+    augmented_training_error: Mapped[float | None] = mapped_column(Float, default=None)
+    augmented_validation_error: Mapped[float | None] = mapped_column(Float, default=None)
+
+    project: Mapped[Project] = relationship(back_populates="runs", lazy="raise")
+
+
+METRIC_FIELDS: tuple[str, ...] = (
+    "human_error",
+    "training_error",
+    "blackbox_error",
+    "test_error",
+    "augmented_training_error",
+    "augmented_validation_error",
+)
+
+
+class Prediction(Base):
+    __tablename__ = "prediction"
+    __table_args__ = (
+        UniqueConstraint("run_id", "sample_id"),
+        UniqueConstraint("id", "project_id", name="uq_prediction_id_project"),
+        ForeignKeyConstraint(
+            ["run_id", "project_id"],
+            ["run.id", "run.project_id"],
+            ondelete="CASCADE",
+            name="fk_prediction_run_project",
+        ),
+        ForeignKeyConstraint(
+            ["sample_id", "project_id"],
+            ["sample.id", "sample.project_id"],
+            ondelete="CASCADE",
+            name="fk_prediction_sample_project",
+        ),
+        CheckConstraint(
+            "confidence IS NULL OR (confidence >= 0 AND confidence <= 1)",
+            name="confidence_in_unit_interval",
+        ),
+        Index("ix_prediction_review", "run_id", "in_review", "review_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(Integer)
+    sample_id: Mapped[int] = mapped_column(Integer, index=True)
+    label: Mapped[str] = mapped_column(String(255))
+    confidence: Mapped[float | None] = mapped_column(Float, default=None)
+    probs: Mapped[dict[str, float] | None] = mapped_column(JSON, default=None)
+    # Kept in step with the sample's label by the domain: only errors are annotated.
+    is_error: Mapped[bool] = mapped_column(Boolean)
+    # Part of the random sample under review (the rest stay stored for later).
+    in_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Position in the project's fixed random review order.
+    review_order: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    run: Mapped[Run] = relationship(lazy="raise", foreign_keys=[run_id], viewonly=True)
+    sample: Mapped[Sample] = relationship(lazy="raise", foreign_keys=[sample_id], viewonly=True)
+
+
+class CauseGroup(Base):
+    __tablename__ = "cause_group"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        UniqueConstraint("id", "project_id", name="uq_cause_group_id_project"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[GroupKind] = mapped_column(_enum(GroupKind, "group_kind"), default=GroupKind.MULTI)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Cause(Base):
+    __tablename__ = "cause"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        # NULL keys do not collide: most causes have no key.
+        UniqueConstraint("project_id", "key"),
+        ForeignKeyConstraint(
+            ["group_id", "project_id"],
+            ["cause_group.id", "cause_group.project_id"],
+            ondelete="CASCADE",
+            name="fk_cause_group_project",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    key: Mapped[str | None] = mapped_column(String(1), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), default=None
+    )
+    # A cause that was ever used is archived, never deleted: history refers to it.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    group: Mapped[CauseGroup] = relationship(lazy="raise", foreign_keys=[group_id], viewonly=True)
+
+
+class Annotation(Base):
+    """One person's verdict on one error; a lead's adjudication is a row of its own kind."""
+
+    __tablename__ = "annotation"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "annotator_id", "kind"),
+        ForeignKeyConstraint(
+            ["prediction_id", "project_id"],
+            ["prediction.id", "prediction.project_id"],
+            ondelete="CASCADE",
+            name="fk_annotation_prediction_project",
+        ),
+        # Only a (current or former) member of the project can own an annotation in it.
+        ForeignKeyConstraint(
+            ["project_id", "annotator_id"],
+            ["membership.project_id", "membership.user_id"],
+            ondelete="CASCADE",
+            name="fk_annotation_membership",
+        ),
+        Index(
+            "uq_annotation_one_adjudication",
+            "prediction_id",
+            unique=True,
+            sqlite_where=text("kind = 'adjudication'"),
+            postgresql_where=text("kind = 'adjudication'"),
+        ),
+        Index("ix_annotation_annotator_status", "annotator_id", "status"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    prediction_id: Mapped[int] = mapped_column(Integer, index=True)
+    annotator_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[AnnotationKind] = mapped_column(
+        _enum(AnnotationKind, "annotation_kind"), default=AnnotationKind.REVIEW
+    )
+    status: Mapped[AnnotationStatus] = mapped_column(
+        _enum(AnnotationStatus, "annotation_status"), default=AnnotationStatus.IN_PROGRESS
+    )
+    label_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    suggested_label: Mapped[str | None] = mapped_column(String(255), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    skip_reason: Mapped[str] = mapped_column(Text, default="")
+    # Set when a lead asks for finished errors to be looked at again after a new cause.
+    needs_revisit: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optimistic concurrency: a save must name the version it was based on.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    causes: Mapped[list[AnnotationCause]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class AnnotationCause(Base):
+    __tablename__ = "annotation_cause"
+
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation.id", ondelete="CASCADE"), primary_key=True
+    )
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+
+
+class AnnotationEvent(Base):
+    """Append-only history: every change to an annotation, with the state before and after.
+
+    States are full snapshots (causes by id and by name at the time), so any
+    earlier state can be restored even after causes are renamed or merged.
+    """
+
+    __tablename__ = "annotation_event"
+    __table_args__ = (Index("ix_annotation_event_project_id", "project_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation.id", ondelete="CASCADE"), index=True
+    )
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), default=None
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewLease(Base):
+    """A short claim on an error while an annotator looks at it, so two never collide."""
+
+    __tablename__ = "review_lease"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "user_id"),
+        Index("ix_review_lease_expiry", "prediction_id", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("prediction.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    # SHA-256 of the token: tokens are long random strings, so a slow hash adds nothing.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, shown in lists so people can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship(lazy="raise")

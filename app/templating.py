@@ -1,0 +1,96 @@
+"""The one Jinja2 environment, and how a route renders a page or one of its fragments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from jinja2_fragments.fastapi import Jinja2Blocks
+from starlette.responses import Response
+
+from app.config import PROJECT_ROOT
+
+TEMPLATE_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+HTMX_VERSION = "2.0.11"
+HTMX_SSE_VERSION = "2.2.4"
+
+
+def is_htmx(request: Request) -> bool:
+    # History restores ask for the whole page even though htmx sends them.
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def _format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _format_percent(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value * 100:.{digits}f}%"
+
+
+def _common_context(request: Request) -> dict[str, Any]:
+    make_token = request.scope.get("csrftoken")
+    return {
+        "current_user": getattr(request.state, "user", None),
+        # Calling it sets the CSRF cookie: only pages that hold a form pay for it.
+        "csrf_token": make_token if make_token is not None else (lambda: ""),
+        "htmx_version": HTMX_VERSION,
+        "htmx_sse_version": HTMX_SSE_VERSION,
+    }
+
+
+environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@jinja2.pass_context
+def _url_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
+    # Paths, not absolute URLs: correct behind any proxy without forwarded headers.
+    request: Request = context["request"]
+    return str(request.app.url_path_for(name, **params))
+
+
+# Registered before Jinja2Blocks, which only adds its own absolute url_for if none is set.
+environment.globals["url_for"] = _url_for
+environment.filters["datetime"] = _format_datetime
+environment.filters["percent"] = _format_percent
+
+templates = Jinja2Blocks(env=environment, context_processors=[_common_context])
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The whole page, or only the named block when htmx asks for it."""
+    extra: dict[str, Any] = {}
+    if fragment is not None and is_htmx(request):
+        extra["block_name"] = fragment
+    return templates.TemplateResponse(
+        request,
+        template,
+        context or {},
+        status_code=status_code,
+        headers=headers,
+        **extra,
+    )

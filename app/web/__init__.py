@@ -1,0 +1,1 @@
+"""Pages and htmx fragments for people in a browser."""

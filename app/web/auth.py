@@ -1,0 +1,62 @@
+"""Signing in and out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
+from app.domain.accounts import authenticate
+from app.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site paths: a sign-in link must not bounce people to another site."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return fallback
+    if any(ch in target for ch in "\r\n\t"):
+        return fallback
+    return target
+
+
+@router.get("/sign-in", name="sign_in")
+def sign_in_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    home = request.app.url_path_for("projects")
+    if user is not None:
+        return RedirectResponse(safe_next(next, home), status_code=303)
+    return render(
+        request, "sign_in.html", {"next": safe_next(next, home), "username": "", "error": None}
+    )
+
+
+@router.post("/sign-in", name="sign_in_submit")
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    home = request.app.url_path_for("projects")
+    user = authenticate(session, username, password) if username and password else None
+    if user is None:
+        context = {
+            "next": safe_next(next, home),
+            "username": username,
+            "error": "Wrong username or password.",
+        }
+        return render(request, "sign_in.html", context, status_code=400)
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_EPOCH] = user.session_epoch
+    return RedirectResponse(safe_next(next, home), status_code=303)
+
+
+@router.post("/sign-out", name="sign_out")
+def sign_out(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse(request.app.url_path_for("sign_in"), status_code=303)

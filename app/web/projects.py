@@ -1,0 +1,39 @@
+"""The projects list and the project page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.domain.projects import (
+    causes_of,
+    home_run,
+    run_progress,
+    runs_of,
+    team_of,
+    visible_projects,
+)
+from app.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", name="projects")
+def projects_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    return render(request, "projects.html", {"projects": visible_projects(session, user)})
+
+
+@router.get("/projects/{project_id}", name="project")
+def project_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+    project = access.project
+    run = home_run(session, project)
+    context = {
+        "access": access,
+        "project": project,
+        "runs": runs_of(session, project),
+        "progress": run_progress(session, run) if run is not None else None,
+        "team": team_of(session, project),
+        "cause_groups": causes_of(session, project),
+    }
+    return render(request, "project.html", context)
