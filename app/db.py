@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Named constraints keep Alembic revisions stable and downgrades possible.
@@ -70,8 +70,16 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 class Database:
     """An engine with its two session factories: read-only and read-write."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
         self.engine = engine
+        if bind is not None:
+            # Tests: every session joins the test's outer transaction as a savepoint,
+            # so the code under test commits as usual and the test still rolls back.
+            self.writer = sessionmaker(
+                bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+            self.reader = self.writer
+            return
         self.writer = sessionmaker(engine, expire_on_commit=False)
         self.reader = sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False

@@ -7,9 +7,11 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from app.domain import integrity
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from app.templating import is_htmx, render
 
@@ -101,6 +103,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _error_response(request, 422, describe_validation_errors(exc))
 
 
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IntegrityError)
+    log.warning("refused by the database: %s", exc.orig)
+    return _error_response(request, 409, integrity.describe(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
@@ -113,4 +121,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)

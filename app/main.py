@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_csrf import asgi_csrf
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, Response
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, get_settings
 from app.db import Database
+from app.dependencies import SessionDep
 from app.errors import API_PREFIX, install_error_handlers
 from app.templating import STATIC_DIR, environment
 from app.web import auth, projects
@@ -124,10 +125,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", name="healthz", tags=["health"])
-    def healthz(request: Request) -> Response:
+    def healthz(session: SessionDep) -> Response:
         """200 once the app can serve: the database answers."""
-        with db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        session.execute(text("SELECT 1"))
         return JSONResponse({"status": "ok"})
 
     secret = settings.resolved_secret_key()

@@ -1,0 +1,291 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL.
+
+The schema is built once per backend by the Alembic revisions (never create_all).
+Each test runs inside an outer transaction that is rolled back; the code under test
+commits savepoints. In CI (CI=true) or with EYEBALL_REQUIRE_ALL=1, a missing
+PostgreSQL or Chromium fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import schema
+from app.config import PROJECT_ROOT, Settings
+from app.db import Database, make_engine
+from app.main import create_app
+from tests.factories import PASSWORD
+
+REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+OUTPUT_DIR = PROJECT_ROOT / "test-output"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; fail where the full suite is required (CI)."""
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (required because CI=true or EYEBALL_REQUIRE_ALL=1)")
+    pytest.skip(reason)
+
+
+def _postgres_problem() -> str | None:
+    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to connect means "not available"
+        return f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
+    finally:
+        engine.dispose()
+    return None
+
+
+class PostgresDatabases:
+    """Creates uniquely named databases and drops them afterwards."""
+
+    def __init__(self) -> None:
+        self.admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"eyeball_test_{secrets.token_hex(5)}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    problem = _postgres_problem()
+    if problem:
+        unavailable(problem)
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def new_database_url(backend: str, request: pytest.FixtureRequest, directory: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{directory / f'eyeball-{secrets.token_hex(4)}.db'}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres")
+    return databases.create()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    url = new_database_url(backend, request, tmp_path_factory.mktemp(backend))
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of the current backend (for migration tests)."""
+    return new_database_url(backend, request, tmp_path)
+
+
+@pytest.fixture
+def connection(migrated_engine: Engine) -> Iterator[Connection]:
+    with migrated_engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        if outer.is_active:
+            outer.rollback()
+
+
+@pytest.fixture
+def database(migrated_engine: Engine, connection: Connection) -> Database:
+    return Database(migrated_engine, bind=connection)
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    with database.writer() as s:
+        yield s
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-" + "x" * 32)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def csrf_token(client: TestClient) -> str:
+    """The token the sign-in page hands out (it also sets the matching cookie)."""
+    page = client.get(client.app.url_path_for("sign_in"))  # type: ignore[attr-defined]
+    match = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    if match is None:  # already signed in: the projects page carries it too
+        page = client.get("/")
+        match = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    assert match is not None, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    token = csrf_token(client)
+    return client.post(
+        client.app.url_path_for("sign_in_submit"),  # type: ignore[attr-defined]
+        data={"username": username, "password": password, "csrftoken": token, "next": "/"},
+    )
+
+
+# --- a real server in a subprocess, for browser and quick-start tests ---------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, base_url: str, data_dir: Path, process: subprocess.Popen[str], log: Path):
+        self.base_url = base_url
+        self.data_dir = data_dir
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    args: list[str] | None = None,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = 90,
+) -> LiveServer:
+    """Start `eyeball serve` (or `command`) and wait until /healthz answers."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "server.log"
+    full_env = {
+        **os.environ,
+        "EYEBALL_DATA_DIR": str(data_dir),
+        "EYEBALL_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    cmd = command or [sys.executable, "-m", "app", "serve", "--port", str(port), *(args or [])]
+    with log.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{server.output()}")
+        try:
+            if httpx.get(server.base_url + "/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        # Polling a subprocess for readiness, not standing in for synchronisation.
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"the server did not answer /healthz in {timeout}s:\n{server.output()}")
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_server(tmp_path_factory.mktemp("demo-server"), args=["--demo"])
+    yield server
+    server.stop()
+
+
+# --- Playwright with Debian's Chromium ------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("EYEBALL_CHROMIUM") or shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium not found (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    """Where a browser test saves what it saw (kept after the run for people to look at)."""
+    folder = OUTPUT_DIR / "screenshots" / re.sub(r"[^\w.-]+", "_", request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

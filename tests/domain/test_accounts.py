@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from app.domain import accounts
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from tests.factories import PASSWORD, make_user
+
+
+def test_usernames_are_unique_whatever_the_case(session: Session) -> None:
+    make_user(session, "Ada")
+    with pytest.raises(Conflict, match="taken"):
+        make_user(session, "ADA")
+    assert accounts.get_user_by_username(session, "aDa") is not None
+
+
+@pytest.mark.parametrize("username", ["a", "has space", "-dash-first", "x" * 65, "é"])
+def test_bad_usernames_are_refused(session: Session, username: str) -> None:
+    with pytest.raises(InvalidInput):
+        make_user(session, username)
+
+
+def test_short_passwords_are_refused(session: Session) -> None:
+    with pytest.raises(InvalidInput, match="too short"):
+        make_user(session, "bob", password="short")
+
+
+def test_password_is_stored_as_an_argon2_hash(session: Session) -> None:
+    user = make_user(session, "carol")
+    assert user.password_hash.startswith("$argon2")
+    assert PASSWORD not in user.password_hash
+
+
+def test_authenticate_right_and_wrong(session: Session) -> None:
+    user = make_user(session, "dave")
+    assert accounts.authenticate(session, "DAVE", PASSWORD) is user
+    assert user.last_login_at is not None
+    assert accounts.authenticate(session, "dave", "wrong password") is None
+    assert accounts.authenticate(session, "nobody", PASSWORD) is None
+
+
+def test_inactive_users_cannot_sign_in(session: Session) -> None:
+    user = make_user(session, "erin")
+    user.is_active = False
+    assert accounts.authenticate(session, "erin", PASSWORD) is None
+
+
+def test_password_change_ends_other_sessions(session: Session) -> None:
+    user = make_user(session, "frank")
+    epoch = user.session_epoch
+    accounts.set_password(session, user, "a brand new password")
+    assert user.session_epoch == epoch + 1
+    assert accounts.authenticate(session, "frank", "a brand new password") is user
+    assert accounts.authenticate(session, "frank", PASSWORD) is None
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session) -> None:
+    user = make_user(session, "gina")
+    issued = accounts.create_token(session, user, "notebook")
+    assert issued.secret.startswith(accounts.TOKEN_PREFIX)
+    assert issued.secret not in issued.token.token_hash
+    assert accounts.user_for_token(session, issued.secret) is user
+    assert issued.token.last_used_at is not None
+    assert accounts.user_for_token(session, issued.secret + "x") is None
+
+    accounts.revoke_token(session, user, issued.token.id)
+    assert accounts.user_for_token(session, issued.secret) is None
+
+
+def test_nobody_revokes_another_users_token(session: Session) -> None:
+    owner, other = make_user(session), make_user(session)
+    issued = accounts.create_token(session, owner, "ci")
+    with pytest.raises(NotFound):
+        accounts.revoke_token(session, other, issued.token.id)

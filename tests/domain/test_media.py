@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from app.domain.media import ImageRejected, prepare_image, store_image, thumbnail_path
+
+
+def encode(image: Image.Image, fmt: str, **kw: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kw)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_allowed_formats_are_accepted(fmt: str) -> None:
+    prepared = prepare_image(encode(Image.new("RGB", (40, 30), "red"), fmt))
+    assert (prepared.width, prepared.height) == (40, 30)
+    assert len(prepared.sha256) == 64
+
+
+def test_not_an_image_is_refused() -> None:
+    with pytest.raises(ImageRejected, match="not a readable image"):
+        prepare_image(b"hello, I am text")
+
+
+def test_truncated_image_is_refused() -> None:
+    data = encode(Image.new("RGB", (64, 64), "blue"), "PNG")
+    with pytest.raises(ImageRejected):
+        prepare_image(data[: len(data) // 2])
+
+
+def test_decompression_bombs_are_refused_before_decoding() -> None:
+    with pytest.raises(ImageRejected, match="over the limit"):
+        prepare_image(encode(Image.new("L", (2000, 2000)), "PNG"), max_pixels=1_000_000)
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (60, 20), "green")
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    prepared = prepare_image(encode(image, "JPEG", exif=exif.tobytes()))
+    assert (prepared.width, prepared.height) == (20, 60)
+
+
+def test_animated_gif_keeps_the_first_frame() -> None:
+    frames = [Image.new("RGB", (10, 10), c) for c in ("red", "green", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
+    prepared = prepare_image(out.getvalue())
+    assert prepared.content_type == "image/png"
+    with Image.open(io.BytesIO(prepared.data)) as stored:
+        assert getattr(stored, "n_frames", 1) == 1
+
+
+def test_thumbnails_are_bounded_and_tiny_images_are_not_blown_up() -> None:
+    big = prepare_image(encode(Image.new("RGB", (1024, 512)), "PNG"))
+    with Image.open(io.BytesIO(big.thumbnail)) as thumb:
+        assert thumb.size == (256, 128)
+    tiny = prepare_image(encode(Image.new("L", (8, 8)), "PNG"))
+    with Image.open(io.BytesIO(tiny.thumbnail)) as thumb:
+        assert thumb.size == (8, 8)
+
+
+def test_identical_images_are_stored_once(session: Session, tmp_path: Path) -> None:
+    data = encode(Image.new("RGB", (16, 16), "purple"), "PNG")
+    first = store_image(session, tmp_path, prepare_image(data))
+    second = store_image(session, tmp_path, prepare_image(data))
+    assert first is second
+    originals = list((tmp_path / "originals").rglob("*.png"))
+    assert len(originals) == 1
+    assert originals[0].read_bytes() == data
+    assert thumbnail_path(tmp_path, first.sha256).exists()

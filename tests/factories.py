@@ -1,0 +1,121 @@
+"""Typed factory functions: the smallest valid row, with overrides."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import create_user
+from app.domain.projects import add_member, create_project
+from app.models import (
+    Annotation,
+    Cause,
+    CauseGroup,
+    Prediction,
+    Project,
+    ProjectRole,
+    Run,
+    Sample,
+    SampleKind,
+    User,
+)
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+def _n() -> int:
+    return next(_counter)
+
+
+def make_user(session: Session, username: str | None = None, **overrides: Any) -> User:
+    return create_user(
+        session,
+        username or f"user{_n()}",
+        overrides.pop("password", PASSWORD),
+        **overrides,
+    )
+
+
+def make_project(
+    session: Session,
+    lead: User | None = None,
+    *,
+    annotators: list[User] | None = None,
+    **overrides: Any,
+) -> Project:
+    values: dict[str, Any] = {"name": f"Project {_n()}", "kind": SampleKind.IMAGE}
+    values.update(overrides)
+    project = create_project(session, lead or make_user(session), **values)
+    for user in annotators or []:
+        add_member(session, project, user, ProjectRole.ANNOTATOR)
+    return project
+
+
+def make_run(session: Session, project: Project, **overrides: Any) -> Run:
+    values: dict[str, Any] = {"name": f"run-{_n()}", "evaluated": 100}
+    values.update(overrides)
+    run = Run(project_id=project.id, **values)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def make_sample(session: Session, project: Project, **overrides: Any) -> Sample:
+    values: dict[str, Any] = {"external_id": f"s{_n()}", "label": "cat", "text": "a sample"}
+    values.update(overrides)
+    sample = Sample(project_id=project.id, **values)
+    session.add(sample)
+    session.flush()
+    return sample
+
+
+def make_prediction(
+    session: Session, run: Run, sample: Sample, label: str = "dog", **overrides: Any
+) -> Prediction:
+    values: dict[str, Any] = {
+        "confidence": 0.9,
+        "is_error": label != sample.label,
+        "in_review": label != sample.label,
+    }
+    values.update(overrides)
+    prediction = Prediction(
+        project_id=run.project_id, run_id=run.id, sample_id=sample.id, label=label, **values
+    )
+    session.add(prediction)
+    session.flush()
+    return prediction
+
+
+def default_group(session: Session, project: Project) -> CauseGroup:
+    from sqlalchemy import select
+
+    return session.scalars(select(CauseGroup).where(CauseGroup.project_id == project.id)).first()  # type: ignore[return-value]
+
+
+def make_cause(
+    session: Session, project: Project, name: str | None = None, **overrides: Any
+) -> Cause:
+    group = overrides.pop("group", None) or default_group(session, project)
+    cause = Cause(
+        project_id=project.id, group_id=group.id, name=name or f"cause {_n()}", **overrides
+    )
+    session.add(cause)
+    session.flush()
+    return cause
+
+
+def make_annotation(
+    session: Session, prediction: Prediction, annotator: User, **overrides: Any
+) -> Annotation:
+    annotation = Annotation(
+        project_id=prediction.project_id,
+        prediction_id=prediction.id,
+        annotator_id=annotator.id,
+        **overrides,
+    )
+    session.add(annotation)
+    session.flush()
+    return annotation

@@ -1,0 +1,154 @@
+"""Signing in and out, what needs a sign-in, and the security every page carries."""
+
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import set_password
+from tests.conftest import csrf_token, sign_in
+from tests.factories import make_user
+
+
+def page(response_text: str) -> BeautifulSoup:
+    return BeautifulSoup(response_text, "html.parser")
+
+
+def test_healthz_answers_without_sign_in(client: TestClient) -> None:
+    response = client.get(client.app.url_path_for("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_pages_need_sign_in(client: TestClient) -> None:
+    response = client.get("/projects/1?tab=runs")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fprojects%2F1%3Ftab%3Druns"
+
+
+def test_htmx_requests_are_sent_to_sign_in_as_a_whole_page(client: TestClient) -> None:
+    response = client.get("/", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].startswith("/sign-in?next=")
+
+
+def test_right_password_signs_in_and_lands_on_next(client: TestClient, session: Session) -> None:
+    make_user(session, "ada", display_name="Ada L.")
+    token = csrf_token(client)
+    response = client.post(
+        "/sign-in",
+        data={
+            "username": "ADA",
+            "password": "correct horse battery",
+            "csrftoken": token,
+            "next": "/projects/7",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/projects/7"
+    projects = client.get("/")
+    assert projects.status_code == 200
+    assert page(projects.text).select_one(".account .who").get_text(strip=True) == "Ada L."
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("ada", "wrong password!"), ("nobody", "correct horse battery")]
+)
+def test_wrong_sign_in_does_not_say_which_part_was_wrong(
+    client: TestClient, session: Session, username: str, password: str
+) -> None:
+    make_user(session, "ada")
+    response = sign_in(client, username, password)
+    assert response.status_code == 400
+    doc = page(response.text)
+    assert doc.select_one("#sign-in-error").get_text(strip=True) == "Wrong username or password."
+    assert doc.select_one("#username")["value"] == username  # what was typed is kept
+    assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+def test_sign_in_only_redirects_to_local_paths(
+    client: TestClient, session: Session, target: str
+) -> None:
+    make_user(session, "ada")
+    token = csrf_token(client)
+    response = client.post(
+        "/sign-in",
+        data={
+            "username": "ada",
+            "password": "correct horse battery",
+            "csrftoken": token,
+            "next": target,
+        },
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_sign_out_ends_the_session(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    token = csrf_token(client)
+    assert client.post("/sign-out", data={"csrftoken": token}).status_code == 303
+    assert client.get("/").status_code == 303
+
+
+def test_password_change_signs_out_other_sessions(client: TestClient, session: Session) -> None:
+    user = make_user(session, "ada")
+    sign_in(client, "ada")
+    assert client.get("/").status_code == 200
+    set_password(session, user, "another long password")
+    session.commit()
+    assert client.get("/").status_code == 303
+
+
+def test_forms_without_a_csrf_token_are_refused(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    response = client.post("/sign-out", data={})
+    assert response.status_code == 403
+    assert "nothing was changed" in page(response.text).select_one("[role=alert]").get_text()
+    assert client.get("/").status_code == 200  # still signed in
+
+
+def test_htmx_requests_pass_csrf_with_the_header(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    token = csrf_token(client)
+    response = client.post("/sign-out", headers={"x-csrftoken": token, "HX-Request": "true"})
+    assert response.status_code == 303
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    response = sign_in(client, "ada")
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "eyeball_session" in v
+    )
+    assert "httponly" in cookie.lower()
+    assert "samesite=lax" in cookie.lower()
+
+
+def test_every_page_carries_a_strict_content_security_policy(client: TestClient) -> None:
+    response = client.get("/sign-in")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    doc = page(response.text)
+    assert all(script.get("src") for script in doc.find_all("script")), "no inline scripts"
+
+
+def test_unknown_pages_get_a_page_not_a_trace(client: TestClient) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert page(response.text).select_one("#error h1").get_text(strip=True) == "Not found"
+
+
+def test_bad_path_parameters_get_a_clear_page(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    response = client.get("/projects/not-a-number")
+    assert response.status_code == 422
+    assert "project_id" in page(response.text).select_one("#error").get_text()
