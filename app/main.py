@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(projects.router)
+    app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", name="healthz", tags=["health"])
