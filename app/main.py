@@ -21,7 +21,7 @@ from app.db import Database
 from app.dependencies import SessionDep
 from app.errors import API_PREFIX, install_error_handlers
 from app.templating import STATIC_DIR, environment
-from app.web import auth, projects
+from app.web import account, admin, auth, causes, project_settings, projects, runs, team
 
 # Only our own files: htmx and our keyboard layer come from /static, never inline.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -122,7 +122,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_error_handlers(app)
     app.include_router(auth.router)
+    # Before `projects`: /projects/new must not be read as a project id.
+    app.include_router(project_settings.router)
     app.include_router(projects.router)
+    app.include_router(team.router)
+    app.include_router(causes.router)
+    app.include_router(runs.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
