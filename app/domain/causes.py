@@ -170,7 +170,7 @@ def cause_counts(session: Session, project: Project) -> dict[int, int]:
         .where(Annotation.project_id == project.id)
         .group_by(AnnotationCause.cause_id)
     ).all()
-    return {cause_id: count for cause_id, count in rows}
+    return dict(rows)
 
 
 # --- a lead tending the taxonomy -------------------------------------------------------
