@@ -10,6 +10,7 @@ import unicodedata
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects import ProjectAccess
 from app.models import Annotation, AnnotationCause, Cause, CauseGroup, Project
@@ -145,6 +146,7 @@ def create_cause(
     )
     session.add(cause)
     session.flush()
+    live.announce(session, project.id, "cause", cause=cause.id, name=cause.name, key=cause.key)
     return cause
 
 
