@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_csrf import asgi_csrf
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, Response
@@ -19,9 +21,24 @@ from app import api
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
+from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
-from app.templating import STATIC_DIR, environment
-from app.web import account, admin, auth, causes, project_settings, projects, runs, team
+from app.live import Hub, listen_postgres
+from app.templating import STATIC_DIR, environment, templates
+from app.web import (
+    account,
+    admin,
+    auth,
+    causes,
+    live,
+    media,
+    project_settings,
+    projects,
+    runs,
+    team,
+)
+
+SWAGGER_UI_VERSION = "5.35.0"
 
 # Only our own files: htmx and our keyboard layer come from /static, never inline.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -103,9 +120,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
 
+    hub = Hub()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind_loop(asyncio.get_running_loop())
+        listener: asyncio.Task[None] | None = None
+        if db.is_sqlite:
+            set_local_sink(hub.publish)
+        else:
+            ready = asyncio.Event()
+            url = db.engine.url.render_as_string(hide_password=False)
+            listener = asyncio.create_task(listen_postgres(url, hub, ready))
+            try:
+                await asyncio.wait_for(ready.wait(), timeout=10)
+            except TimeoutError:
+                logging.getLogger("eyeball.live").warning("live updates are not listening yet")
         yield
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        else:
+            set_local_sink(None)
         if owns_database:
             db.dispose()
 
@@ -114,11 +151,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="Error analysis for machine-learning models.",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        # Our own /docs page: FastAPI's loads Swagger UI from a CDN with an inline
+        # script, which the offline rule and the Content-Security-Policy both forbid.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.hub = hub
 
     install_error_handlers(app)
     app.include_router(auth.router)
@@ -130,10 +171,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(runs.router)
     app.include_router(account.router)
     app.include_router(admin.router)
+    app.include_router(live.router)
+    app.include_router(media.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/healthz", name="healthz", tags=["health"])
+    @app.get("/docs", name="api_docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        context = {"swagger_version": SWAGGER_UI_VERSION, "openapi_url": app.openapi_url}
+        return templates.TemplateResponse(request, "api_docs.html", context)
+
+    @app.get("/healthz", name="healthz", tags=["health"], summary="Health check")
     def healthz(session: SessionDep) -> Response:
         """200 once the app can serve: the database answers."""
         session.execute(text("SELECT 1"))

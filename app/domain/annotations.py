@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects import ProjectAccess
 from app.models import (
@@ -295,6 +296,15 @@ def save(
         )
     )
     session.flush()
+    live.announce(
+        session,
+        prediction.project_id,
+        "annotation",
+        prediction=prediction.id,
+        run=prediction.run_id,
+        annotator=owner.id,
+        version=annotation.version,
+    )
     return SaveResult(annotation, after, changed=True)
 
 

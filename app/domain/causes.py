@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import live
 from app.domain.annotations import replace_causes
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects import ProjectAccess
@@ -159,6 +160,7 @@ def create_cause(
     )
     session.add(cause)
     session.flush()
+    live.announce(session, project.id, "cause", cause=cause.id, name=cause.name, key=cause.key)
     return cause
 
 
@@ -174,6 +176,19 @@ def cause_counts(session: Session, project: Project) -> dict[int, int]:
 
 
 # --- a lead tending the taxonomy -------------------------------------------------------
+
+
+def _announce(session: Session, cause: Cause, change: str) -> None:
+    # Open review screens refresh their cause list on "cause" events.
+    live.announce(
+        session,
+        cause.project_id,
+        "cause",
+        cause=cause.id,
+        name=cause.name,
+        key=cause.key,
+        change=change,
+    )
 
 
 def _require_editable(access: ProjectAccess) -> None:
@@ -238,6 +253,7 @@ def update_cause(
     cause.description = description.strip()
     cause.key = new_key
     session.flush()
+    _announce(session, cause, "edited")
     return cause
 
 
@@ -262,6 +278,7 @@ def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int
     for position, sibling in enumerate(siblings):
         sibling.position = position
     session.flush()
+    _announce(session, cause, "moved")
     return cause
 
 
@@ -294,6 +311,7 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
     )
     session.add(group)
     session.flush()
+    live.announce(session, group.project_id, "cause", group=group.id, name=group.name)
     return group
 
 
@@ -308,6 +326,7 @@ def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cau
         cause.archived_at = utcnow()
         cause.key = None
         session.flush()
+        _announce(session, cause, "archived")
     return cause
 
 
@@ -318,6 +337,7 @@ def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> C
         cause.archived_at = None
         cause.position = _end_of(session, cause.group_id)
         session.flush()
+        _announce(session, cause, "unarchived")
     return cause
 
 
@@ -336,6 +356,7 @@ def delete_cause(session: Session, access: ProjectAccess, cause_id: int) -> str:
             "archive it, or merge it into another cause."
         )
     name = cause.name
+    _announce(session, cause, "deleted")
     session.delete(cause)
     session.flush()
     return name

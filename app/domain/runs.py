@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.project_settings import require_open_lead
 from app.domain.projects import ProjectAccess, RunProgress, run_progress, runs_of
@@ -111,6 +112,7 @@ def update_run(session: Session, access: ProjectAccess, run_id: int, fields: Run
     for metric, value in fields.metrics.items():
         setattr(run, metric, value)
     session.flush()
+    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run
 
 
@@ -129,4 +131,5 @@ def set_default_run(session: Session, access: ProjectAccess, run_id: int | None)
     if chosen is not None:
         chosen.is_default = True
         session.flush()
+    live.announce(session, access.project.id, "run", default=chosen.id if chosen else None)
     return chosen

@@ -226,3 +226,22 @@ def test_archived_projects_refuse_cause_changes(session: Session) -> None:
         causes.create_cause(session, access, "dark")
     with pytest.raises(PermissionDenied):
         causes.archive_cause(session, access, blurry.id)
+
+
+def test_taxonomy_changes_are_announced_to_open_pages(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain import live
+
+    heard: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(live, "announce", lambda _s, _p, kind, **data: heard.append((kind, data)))
+    access, _, _ = setup(session)
+    blurry = causes.create_cause(session, access, "blurry")
+    edit(session, access, blurry, name="blurry photo")
+    causes.archive_cause(session, access, blurry.id)
+    assert [(kind, data.get("change")) for kind, data in heard] == [
+        ("cause", None),
+        ("cause", "edited"),
+        ("cause", "archived"),
+    ]
+    assert heard[1][1]["name"] == "blurry photo"
