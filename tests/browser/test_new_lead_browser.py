@@ -174,6 +174,7 @@ def test_a_new_lead_sets_up_a_project(
         # Inline edit.
         page.locator("#taxonomy .cause", has_text="dark").get_by_role("link", name="Edit").click()
         page.locator("#edit-name").fill("too dark")
+        shot("08a-cause-inline-edit")
         page.get_by_role("button", name="Save", exact=True).click()
         page.locator(".notice", has_text="Cause “too dark” saved.").wait_for()
         shot("08-causes")
