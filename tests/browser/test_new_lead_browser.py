@@ -213,3 +213,38 @@ def test_a_new_lead_sets_up_a_project(
         assert problems == [], "script errors or Content-Security-Policy refusals"
     finally:
         context.close()
+
+
+def test_the_demo_lead_edits_a_run_and_sees_cause_counts(
+    browser: Any, demo_server: LiveServer, screenshots: Path
+) -> None:
+    from app.domain.demo import DEMO_PROJECT, read_sign_ins
+
+    lead = next(s for s in read_sign_ins(demo_server.data_dir) if s.username == "lead")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    try:
+        sign_in(page, demo_server.base_url, "lead", lead.password)
+        page.get_by_role("link", name=DEMO_PROJECT).click()
+        page.get_by_role("link", name="Runs").first.click()
+        page.locator("#runs tbody tr").first.get_by_role("link", name="Edit").click()
+        page.get_by_label("Human-level error").fill("0.5")
+        page.get_by_label("Test error").fill("abc")
+        page.get_by_role("button", name="Save the run").click()
+        assert "between 0 and 100" in page.locator("#f-test_error-error").inner_text()
+        assert page.get_by_label("Human-level error").input_value() == "0.5"
+        page.screenshot(path=screenshots / "1-run-edit-error.png", full_page=True)
+        page.get_by_label("Test error").fill("11.4")
+        page.get_by_role("button", name="Save the run").click()
+        row = page.locator("#runs tbody tr").first.inner_text()
+        assert "0.5%" in row
+        assert "11.4%" in row
+        page.screenshot(path=screenshots / "2-runs.png", full_page=True)
+        page.get_by_role("link", name="Causes").first.click()
+        page.screenshot(path=screenshots / "3-causes.png", full_page=True)
+        assert problems == [], "script errors or Content-Security-Policy refusals"
+    finally:
+        context.close()
