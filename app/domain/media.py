@@ -151,3 +151,65 @@ def store_image(session: Session, media_dir: Path, image: PreparedImage) -> Medi
     _write_atomically(original_path(media_dir, blob), image.data)
     _write_atomically(thumbnail_path(media_dir, image.sha256), image.thumbnail)
     return blob
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    """A checked image waiting in a staging folder until its import is confirmed.
+
+    Only the facts the database needs stay in memory; the bytes wait on disk, so a
+    large import never holds all its images at once.
+    """
+
+    sha256: str
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    byte_size: int
+    original: Path
+    thumbnail: Path
+
+
+def stage_image(staging_dir: Path, image: PreparedImage) -> StagedImage:
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    original = staging_dir / f"{image.sha256}.{image.extension}"
+    thumbnail = staging_dir / f"{image.sha256}.thumb.png"
+    if not original.exists():
+        original.write_bytes(image.data)
+        thumbnail.write_bytes(image.thumbnail)
+    return StagedImage(
+        sha256=image.sha256,
+        content_type=image.content_type,
+        extension=image.extension,
+        width=image.width,
+        height=image.height,
+        byte_size=len(image.data),
+        original=original,
+        thumbnail=thumbnail,
+    )
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    if target.exists():
+        return  # content-addressed: already there from an earlier import
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The staging folder sits inside the media folder, so this is an atomic rename.
+    os.replace(source, target)
+
+
+def store_staged(session: Session, media_dir: Path, image: StagedImage) -> MediaBlob:
+    """Like store_image, for an image staged earlier."""
+    blob = session.get(MediaBlob, image.sha256)
+    if blob is None:
+        blob = MediaBlob(
+            sha256=image.sha256,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            byte_size=image.byte_size,
+        )
+        session.add(blob)
+    _move_into_place(image.original, original_path(media_dir, blob))
+    _move_into_place(image.thumbnail, thumbnail_path(media_dir, image.sha256))
+    return blob
