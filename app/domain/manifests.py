@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
+from app.config import Settings
 from app.domain.media import (
     DEFAULT_MAX_PIXELS,
     ImageRejected,
@@ -70,6 +71,14 @@ class Limits:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     max_entries: int = DEFAULT_MAX_ZIP_ENTRIES
     max_bytes: int = DEFAULT_MAX_ZIP_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_image_pixels=settings.max_image_pixels,
+            max_entries=settings.max_zip_entries,
+            max_bytes=settings.max_zip_bytes,
+        )
 
 
 @dataclass
