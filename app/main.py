@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,12 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import csrf_multipart
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
 from app.errors import API_PREFIX, install_error_handlers
 from app.templating import STATIC_DIR, environment
-from app.web import auth, projects
+from app.web import auth, imports, projects
 
 # Only our own files: htmx and our keyboard layer come from /static, never inline.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -68,6 +70,7 @@ class CSRFMiddleware:
     """Datasette's asgi-csrf (double-submit cookie), skipped for the bearer-token API."""
 
     def __init__(self, app: ASGIApp, *, secret: str, secure: bool) -> None:
+        csrf_multipart.install()
         self.app = asgi_csrf(
             app,
             signing_secret=secret,
@@ -94,6 +97,12 @@ async def _send_csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
     await send({"type": "http.response.body", "body": body.encode()})
 
 
+def _in_thread(work: Callable[[], None]) -> None:
+    # Daemon: a server stopping mid-import rolls the transaction back (all or nothing)
+    # and the page reports the import as stopped.
+    threading.Thread(target=work, name="eyeball-import", daemon=True).start()
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
@@ -118,10 +127,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    # Long imports run beside the request that started them (tests run them inline).
+    app.state.run_in_background = _in_thread
 
     install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(projects.router)
+    app.include_router(imports.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", name="healthz", tags=["health"])

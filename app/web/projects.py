@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
 from app.domain.projects import (
     causes_of,
     home_run,
@@ -15,6 +15,7 @@ from app.domain.projects import (
     visible_projects,
 )
 from app.templating import render
+from app.web.imports import imported_notice
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,7 +26,13 @@ def projects_page(request: Request, user: CurrentUser, session: SessionDep) -> R
 
 
 @router.get("/projects/{project_id}", name="project")
-def project_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+def project_page(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    imported: str | None = None,
+) -> Response:
     project = access.project
     run = home_run(session, project)
     context = {
@@ -35,5 +42,6 @@ def project_page(request: Request, access: ProjectAccessDep, session: SessionDep
         "progress": run_progress(session, run) if run is not None else None,
         "team": team_of(session, project),
         "cause_groups": causes_of(session, project),
+        "imported": imported_notice(settings.media_path, access, imported),
     }
     return render(request, "project.html", context)
