@@ -74,6 +74,12 @@ def serve(
 ) -> None:
     """Upgrade the database, then serve Eyeball."""
     settings = get_settings()
+    if workers > 1 and settings.is_sqlite:
+        raise _fail(
+            "SQLite is served by one process: several workers need PostgreSQL "
+            "(set EYEBALL_DATABASE_URL=postgresql+psycopg://...) so that live updates "
+            "reach every worker."
+        )
     database = _database(settings)
     try:
         schema.upgrade(database.engine)

@@ -61,8 +61,13 @@ def sign_in_url(request: Request) -> str:
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     if _wants_json(request):
+        detail = (
+            str(exc)
+            if str(exc)
+            else "Send an API token as 'Authorization: Bearer <token>' (create one on My account)."
+        )
         return JSONResponse(
-            {"detail": "Sign in, or send an API token as 'Authorization: Bearer <token>'."},
+            {"detail": detail},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -16,13 +18,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import csrf_multipart
+from app import api, csrf_multipart
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
+from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
+from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment
-from app.web import auth, imports, projects
+from app.web import auth, imports, live, projects
 
 # Only our own files: htmx and our keyboard layer come from /static, never inline.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -111,9 +115,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
 
+    hub = Hub()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind_loop(asyncio.get_running_loop())
+        listener: asyncio.Task[None] | None = None
+        if db.is_sqlite:
+            set_local_sink(hub.publish)
+        else:
+            ready = asyncio.Event()
+            url = db.engine.url.render_as_string(hide_password=False)
+            listener = asyncio.create_task(listen_postgres(url, hub, ready))
+            try:
+                await asyncio.wait_for(ready.wait(), timeout=10)
+            except TimeoutError:
+                logging.getLogger("eyeball.live").warning("live updates are not listening yet")
         yield
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        else:
+            set_local_sink(None)
         if owns_database:
             db.dispose()
 
@@ -127,6 +151,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.hub = hub
     # Long imports run beside the request that started them (tests run them inline).
     app.state.run_in_background = _in_thread
 
@@ -134,6 +159,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth.router)
     app.include_router(projects.router)
     app.include_router(imports.router)
+    app.include_router(live.router)
+    app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", name="healthz", tags=["health"])

@@ -26,8 +26,8 @@ class Conflict(DomainError):
 class InvalidInput(DomainError):
     """Input that fails the rules; `fields` maps each form field to its message."""
 
-    def __init__(
-        self, fields: dict[str, str], message: str = "Please correct the marked fields."
-    ) -> None:
-        super().__init__(message)
+    def __init__(self, fields: dict[str, str], message: str | None = None) -> None:
+        # Without a summary, the field messages are the message: an API caller, who sees
+        # no form, still learns exactly what to fix.
+        super().__init__(message or " ".join(fields.values()))
         self.fields = fields

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput
+from app.domain.live import announce
 from app.domain.manifests import (
     Limits,
     Manifest,
@@ -369,6 +370,8 @@ def apply_import(
 
     if new_samples or new_predictions or plan.samples_updated:
         run.last_import_at = utcnow()
+        # Open project pages learn of the new errors once this transaction commits.
+        announce(session, project.id, "run", run=run.name)
     queued = _renumber_review_order(session, project, run)
     session.flush()
     report("Saving", total, total)

@@ -1,0 +1,10 @@
+"""/api/v1: JSON for notebooks. Shares the domain with the web pages, never their routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api import me
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(me.router)

@@ -1,0 +1,70 @@
+"""Who is calling the API: a bearer token, or (for reading only) a signed-in browser."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
+from app.domain.accounts import user_for_token
+from app.domain.projects import ProjectAccess, get_access
+from app.errors import SignInRequired
+from app.models import User
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenRefused(SignInRequired):
+    """A bearer token was sent but is unknown, revoked or its owner deactivated."""
+
+
+def _token(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+def _browser_user(request: Request, session: Session) -> User | None:
+    user_id = request.session.get(SESSION_USER)
+    user = session.get(User, user_id) if user_id is not None else None
+    if (
+        user is None
+        or not user.is_active
+        or user.session_epoch != request.session.get(SESSION_EPOCH)
+    ):
+        return None
+    return user
+
+
+def get_api_user(request: Request, session: SessionDep, database: DatabaseDep) -> User:
+    secret = _token(request)
+    if secret is not None:
+        # Recording the token's last use is a write; it gets its own short write
+        # transaction so read-only requests keep their non-blocking one.
+        with database.transaction() as writer:
+            owner = user_for_token(writer, secret)
+            owner_id = owner.id if owner is not None else None
+        if owner_id is None:
+            raise TokenRefused("This API token is unknown or revoked.")
+        user = session.get(User, owner_id)
+        assert user is not None
+        return user
+    # Cookies are ignored for writes, so a cross-site form can never act through the API.
+    if request.method in SAFE_METHODS:
+        user = _browser_user(request, session)
+        if user is not None:
+            return user
+    raise SignInRequired()
+
+
+ApiUser = Annotated[User, Depends(get_api_user)]
+
+
+def get_api_project(project_id: int, user: ApiUser, session: SessionDep) -> ProjectAccess:
+    return get_access(session, user, project_id)
+
+
+ApiProject = Annotated[ProjectAccess, Depends(get_api_project)]

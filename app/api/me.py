@@ -1,0 +1,28 @@
+"""Who am I: the simplest way for a notebook to check its token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import ApiUser
+from app.schemas import UserOut
+
+router = APIRouter(tags=["account"])
+
+
+@router.get(
+    "/me",
+    name="api_me",
+    response_model=UserOut,
+    summary="The user the token belongs to",
+    responses={
+        401: {
+            "description": "No token, or a revoked one",
+            "content": {
+                "application/json": {"example": {"detail": "This API token is unknown or revoked."}}
+            },
+        }
+    },
+)
+def me(user: ApiUser) -> UserOut:
+    return UserOut.from_user(user)

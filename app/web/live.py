@@ -1,0 +1,32 @@
+"""Server-sent events: open pages learn of committed changes in their project."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.dependencies import ProjectAccessDep
+from app.live import Hub
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/projects/{project_id}/events", name="project_events")
+async def project_events(request: Request, access: ProjectAccessDep) -> EventSourceResponse:
+    """Events are named by kind ("annotation", "cause", ...), so an htmx fragment can
+    refresh itself with `hx-trigger="sse:annotation"`."""
+    hub: Hub = request.app.state.hub
+    project_id = access.project.id
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async with hub.subscription(project_id) as queue:
+            # Tells the page (and tests) that nothing committed from now on is missed.
+            yield ServerSentEvent(event="subscribed", data="{}")
+            while True:
+                change = await queue.get()
+                yield ServerSentEvent(event=change.kind, data=json.dumps(change.data))
+
+    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,57 @@
+"""API calls authenticate by bearer token; a browser sign-in may only read."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import create_token, revoke_token
+from tests.conftest import sign_in
+from tests.factories import make_user
+
+
+def test_a_token_identifies_its_owner(client: TestClient, session: Session) -> None:
+    user = make_user(session, "ada", display_name="Ada")
+    token = create_token(session, user, "notebook").secret
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.json() == {"username": "ada", "display_name": "Ada", "admin": False}
+
+
+def test_no_token_is_a_401_json_not_a_redirect(client: TestClient) -> None:
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/json"
+    assert "Bearer" in response.json()["detail"]
+
+
+def test_revoked_and_unknown_tokens_are_refused(client: TestClient, session: Session) -> None:
+    user = make_user(session)
+    issued = create_token(session, user, "old")
+    revoke_token(session, user, issued.token.id)
+    for secret in (issued.secret, "eyb_not-a-token"):
+        response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+        assert response.status_code == 401
+        assert response.json() == {"detail": "This API token is unknown or revoked."}
+
+
+def test_deactivated_users_tokens_stop_working(client: TestClient, session: Session) -> None:
+    user = make_user(session)
+    secret = create_token(session, user, "nb").secret
+    user.is_active = False
+    session.flush()
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    )
+
+
+def test_a_signed_in_browser_may_read(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    assert client.get("/api/v1/me").json()["username"] == "ada"
+
+
+def test_unknown_api_paths_answer_json(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "There is nothing at this address."}

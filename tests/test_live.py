@@ -1,0 +1,192 @@
+"""Committed changes reach open pages at once; uncommitted ones never do.
+
+Real servers and a real SSE client: on SQLite in one process, and on PostgreSQL
+with two uvicorn workers, where the change is committed by another process.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from app import schema
+from app.config import Settings
+from app.db import Database
+from app.domain import live
+from app.domain.causes import create_cause
+from app.domain.projects import get_access
+from app.main import create_app
+from tests.conftest import PASSWORD, free_port, start_server
+from tests.factories import make_project, make_user
+
+
+def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) -> None:
+    # On PostgreSQL the same guarantee is PostgreSQL's own NOTIFY (tested with a server below).
+    database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
+    received: list[live.Change] = []
+    live.set_local_sink(received.append)
+    try:
+        with database.writer() as session:
+            live.announce(session, 7, "cause", cause=1)
+            assert received == []
+            session.rollback()
+        assert received == []
+        with database.writer() as session:
+            live.announce(session, 7, "cause", cause=2)
+            session.commit()
+        assert received == [live.Change(7, "cause", {"cause": 2})]
+    finally:
+        live.set_local_sink(None)
+        database.dispose()
+        database.dispose()
+
+
+def test_changes_round_trip_through_json() -> None:
+    change = live.Change(3, "annotation", {"prediction": 9, "version": 2})
+    assert live.Change.from_json(change.to_json()) == change
+
+
+# --- a real SSE client ----------------------------------------------------------------
+
+
+def signed_in(base_url: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=10)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/sign-in").text)
+    assert token is not None
+    response = client.post(
+        "/sign-in",
+        data={"username": username, "password": PASSWORD, "csrftoken": token.group(1), "next": "/"},
+    )
+    assert response.status_code == 303
+    return client
+
+
+@contextmanager
+def listening(client: httpx.Client, project_id: int) -> Iterator[queue.Queue[tuple[str, dict]]]:
+    """Subscribe to a project's events in a thread; yields once the server confirms."""
+    events: queue.Queue[tuple[str, dict]] = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with client.stream("GET", f"/projects/{project_id}/events", timeout=None) as response:
+                name = ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        name = line.split(":", 1)[1].strip()
+                    elif line.startswith("data:"):
+                        events.put((name, json.loads(line.split(":", 1)[1])))
+        except (httpx.HTTPError, RuntimeError):
+            if not stop.is_set():  # closing the client ends the stream; anything else is real
+                events.put(("broken", {}))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    assert events.get(timeout=10)[0] == "subscribed"
+    try:
+        yield events
+    finally:
+        stop.set()
+        client.close()
+
+
+def next_event(events: queue.Queue[tuple[str, dict]], kind: str, within: float = 1.0) -> dict:
+    """The next event of that kind, which must arrive within `within` seconds."""
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            name, data = events.get(timeout=left)
+        except queue.Empty:
+            break
+        if name == kind:
+            return data
+    raise AssertionError(f"no {kind!r} event within {within}s")
+
+
+def test_a_new_cause_reaches_open_pages_within_a_second_on_sqlite(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
+    database = Database.from_url(settings.database_url)
+    schema.upgrade(database.engine)
+    with database.transaction() as session:
+        lead, other = make_user(session, "lead"), make_user(session, "ann")
+        project_id = make_project(session, lead, annotators=[other]).id
+    app = create_app(settings, database)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        with listening(signed_in(base, "ann"), project_id) as events:
+            with database.transaction() as session:
+                create_cause(
+                    session, get_access(session, _user(session, "lead"), project_id), "blurry"
+                )
+            assert next_event(events, "cause")["name"] == "blurry"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        database.dispose()
+
+
+def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
+    from app.domain.accounts import get_user_by_username
+
+    return get_user_by_username(session, username)
+
+
+@pytest.mark.slow
+def test_changes_reach_pages_on_every_worker_on_postgresql(
+    postgres,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    url = postgres.create()
+    database = Database.from_url(url)
+    schema.upgrade(database.engine)
+    with database.transaction() as session:
+        lead, ann = make_user(session, "lead"), make_user(session, "ann")
+        project_id = make_project(session, lead, annotators=[ann]).id
+    server = start_server(
+        tmp_path / "data",
+        args=["--workers", "2"],
+        env={"EYEBALL_DATABASE_URL": url, "EYEBALL_SECRET_KEY": "k" * 40},
+    )
+    try:
+        # Several subscribers, so that both workers hold some of them.
+        with (
+            listening(signed_in(server.base_url, "ann"), project_id) as first,
+            listening(signed_in(server.base_url, "lead"), project_id) as second,
+            listening(signed_in(server.base_url, "ann"), project_id) as third,
+            listening(signed_in(server.base_url, "lead"), project_id) as fourth,
+        ):
+            # Committed by this test process, which is not a worker at all.
+            with database.transaction() as session:
+                create_cause(
+                    session, get_access(session, _user(session, "lead"), project_id), "dog"
+                )
+            for events in (first, second, third, fourth):
+                assert next_event(events, "cause")["name"] == "dog"
+            with database.transaction() as session:
+                create_cause(
+                    session, get_access(session, _user(session, "lead"), project_id), "never"
+                )
+                session.rollback()
+            with pytest.raises(AssertionError, match="no 'cause' event"):
+                next_event(first, "cause", within=0.5)
+    finally:
+        server.stop()
+        database.dispose()
