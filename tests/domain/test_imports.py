@@ -289,7 +289,7 @@ def test_whole_file_problems(session: Session, tmp_path: Path) -> None:
     assert refused(session, project, csv_bytes(no_prediction), media, tmp_path) == [
         (1, None, "missing columns: prediction")
     ]
-    assert refused(session, project, "id,label\n".encode(), media, tmp_path) == [
+    assert refused(session, project, b"id,label\n", media, tmp_path) == [
         (None, None, "the manifest has no rows")
     ]
     assert refused(
