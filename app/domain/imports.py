@@ -217,14 +217,12 @@ def plan_import(
         evaluated=evaluated,
         seed=seed,
     )
-    if manifest.problems:
-        # The rows cannot be trusted enough to compare them with the database.
-        plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
-        return plan
-
-    existing = _existing_samples(session, project, [r.external_id for r in rows])
+    # Conflicts are looked for even when some rows are wrong: the answer lists every problem.
+    existing = _existing_samples(session, project, [r.external_id for r in rows if r.external_id])
     stored_predictions = _existing_predictions(session, run)
     for row in rows:
+        if not row.external_id:
+            continue
         sample = existing.get(row.external_id)
         if sample is None:
             plan.samples_created += 1
