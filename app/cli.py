@@ -257,6 +257,7 @@ def import_command(
                 labels=labels,
                 media=media,
                 staging_dir=staging,
+                media_dir=settings.media_path,
                 limits=limits,
                 progress=report,
             )

@@ -280,6 +280,7 @@ def check_job(
                     labels=list(project.labels),
                     media=media,
                     staging_dir=staging,
+                    media_dir=media_dir,
                     limits=limits,
                     progress=report,
                 )
@@ -353,6 +354,7 @@ def run_job(
                 labels=labels,
                 media=media,
                 staging_dir=staging,
+                media_dir=media_dir,
                 limits=limits,
                 progress=report,
             )

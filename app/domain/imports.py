@@ -408,6 +408,7 @@ def import_files(
             labels=list(project.labels),
             media=media,
             staging_dir=staging,
+            media_dir=media_dir,
             limits=limits,
             progress=progress,
         )

@@ -481,6 +481,7 @@ def read_manifest(
     labels: list[str],
     media: MediaSource | None,
     staging_dir: Path,
+    media_dir: Path | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
 ) -> Manifest:
@@ -522,7 +523,7 @@ def read_manifest(
     problems.extend(checker.problems)
 
     if kind is SampleKind.IMAGE and rows and "image" in columns:
-        problems.extend(_stage_images(rows, media, staging_dir, limits, progress))
+        problems.extend(_stage_images(rows, media, staging_dir, media_dir, limits, progress))
     problems.sort(key=lambda p: (p.line or 0, p.column or ""))
     return Manifest(format=fmt, columns=list(columns), rows=rows, problems=problems)
 
@@ -531,6 +532,7 @@ def _stage_images(
     rows: list[ManifestRow],
     media: MediaSource | None,
     staging_dir: Path,
+    media_dir: Path | None,
     limits: Limits,
     progress: Progress | None,
 ) -> list[Problem]:
@@ -544,7 +546,9 @@ def _stage_images(
     for done, row in enumerate(rows, start=1):
         if row.image_path is not None:
             if row.image_path not in staged:
-                staged[row.image_path] = _stage_one(row, media, staging_dir, limits, problems)
+                staged[row.image_path] = _stage_one(
+                    row, media, staging_dir, media_dir, limits, problems
+                )
             row.image = staged[row.image_path]
         if progress is not None and (done % 50 == 0 or done == total):
             progress("Checking images", done, total)
@@ -555,6 +559,7 @@ def _stage_one(
     row: ManifestRow,
     media: MediaSource,
     staging_dir: Path,
+    media_dir: Path | None,
     limits: Limits,
     problems: list[Problem],
 ) -> StagedImage | None:
@@ -568,4 +573,4 @@ def _stage_one(
     except ImageRejected as exc:
         problems.append(Problem(row.line, "image", f"{row.image_path!r}: {exc}"))
         return None
-    return stage_image(staging_dir, prepared)
+    return stage_image(staging_dir, prepared, media_dir)

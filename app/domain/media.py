@@ -171,11 +171,18 @@ class StagedImage:
     thumbnail: Path
 
 
-def stage_image(staging_dir: Path, image: PreparedImage) -> StagedImage:
+def stage_image(
+    staging_dir: Path, image: PreparedImage, media_dir: Path | None = None
+) -> StagedImage:
     staging_dir.mkdir(parents=True, exist_ok=True)
     original = staging_dir / f"{image.sha256}.{image.extension}"
     thumbnail = staging_dir / f"{image.sha256}.thumb.png"
-    if not original.exists():
+    stored = media_dir is not None and (
+        (media_dir / "originals" / image.sha256[:2] / original.name).exists()
+        and thumbnail_path(media_dir, image.sha256).exists()
+    )
+    # Content-addressed: an image stored by an earlier import needs no second copy.
+    if not stored and not original.exists():
         original.write_bytes(image.data)
         thumbnail.write_bytes(image.thumbnail)
     return StagedImage(
