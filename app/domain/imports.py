@@ -282,6 +282,42 @@ def _renumber_review_order(session: Session, project: Project, run: Run) -> int:
     return len(ordered)
 
 
+def _queue_for_review(
+    session: Session,
+    run: Run,
+    new: list[tuple[str, Prediction]],
+    options: ImportOptions,
+    seed: int | None,
+) -> int:
+    """Put errors under review; returns how many were added.
+
+    Without `sample_errors` every new error is reviewed. With it, the run's review
+    sample is topped up to that size from its errors not yet under review, so a
+    larger number on a later import adds errors that were stored but left out.
+    """
+    if options.sample_errors is None:
+        chosen = [p for _, p in new if p.is_error]
+    else:
+        waiting = session.execute(
+            select(Sample.external_id, Prediction)
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .where(Prediction.run_id == run.id, Prediction.is_error, ~Prediction.in_review)
+        ).all()
+        by_id: dict[str, Prediction] = {row[0]: row[1] for row in waiting}
+        already = session.scalar(
+            select(func.count(Prediction.id)).where(
+                Prediction.run_id == run.id, Prediction.in_review
+            )
+        )
+        wanted = max(0, options.sample_errors - (already or 0))
+        picked = choose_for_review(sorted(by_id), wanted, seed)
+        chosen = [by_id[external_id] for external_id in picked]
+    for prediction in chosen:
+        prediction.in_review = True
+    session.flush()
+    return len(chosen)
+
+
 def apply_import(
     session: Session,
     project: Project,
@@ -356,17 +392,13 @@ def apply_import(
                 ),
             )
         )
-    chosen = choose_for_review(
-        [row.external_id for row, p in new_predictions if p.is_error],
-        options.sample_errors,
-        plan.seed,
-    )
-    for row, prediction in new_predictions:
-        prediction.in_review = row.external_id in chosen
     session.add_all([p for _, p in new_predictions])
     session.flush()
+    queued_now = _queue_for_review(
+        session, run, [(row.external_id, p) for row, p in new_predictions], options, plan.seed
+    )
 
-    if new_samples or new_predictions or plan.samples_updated:
+    if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
         # Open project pages learn of the new errors once this transaction commits.
         announce(session, project.id, "run", run=run.name)
@@ -413,14 +445,3 @@ def import_files(
             progress=progress,
         )
         return apply_import(session, project, checked, options, media_dir, progress)
-
-
-def count_in_review(session: Session, run: Run) -> int:
-    return (
-        session.scalar(
-            select(func.count(Prediction.id)).where(
-                Prediction.run_id == run.id, Prediction.in_review
-            )
-        )
-        or 0
-    )

@@ -605,3 +605,25 @@ def test_text_and_record_projects(session: Session, tmp_path: Path) -> None:
     assert refused(session, records, jsonl_bytes(bad), None, tmp_path, name="r.jsonl") == [
         (1, "record", "not valid JSON")
     ]
+
+
+def test_a_larger_sample_later_adds_stored_errors_to_the_review(
+    session: Session, tmp_path: Path
+) -> None:
+    rows = image_rows(40, 30)
+    project = make_project(session)
+
+    def again(**options: Any) -> ImportSummary:
+        return run_import(
+            session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path, **options
+        )
+
+    assert again(sample_errors=10, seed=5).queued_for_review == 10
+    first = _queued(session, project)
+    before = counts(session)
+    assert again(sample_errors=10, seed=5).queued_for_review == 10
+    assert _queued(session, project) == first, "the same import again changes nothing"
+    assert again(sample_errors=25, seed=6).queued_for_review == 25
+    assert set(first) < set(_queued(session, project)), "the first ten stay under review"
+    assert counts(session) == before, "only flags change: no new rows"
+    assert again(sample_errors=100, seed=6).queued_for_review == 30
