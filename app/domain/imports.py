@@ -345,9 +345,7 @@ def apply_import(
     # Images move into the media folder before the rows are committed: a failed
     # commit leaves an unreferenced file (harmless, content-addressed), never a row
     # pointing at a missing file.
-    for row in manifest.rows:
-        if row.image is not None:
-            store_staged(session, media_dir, row.image)
+    store_staged(session, media_dir, [r.image for r in manifest.rows if r.image is not None])
 
     existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
     stored_predictions = _existing_predictions(session, run)

@@ -12,10 +12,12 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import MediaBlob
@@ -205,18 +207,26 @@ def _move_into_place(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
-def store_staged(session: Session, media_dir: Path, image: StagedImage) -> MediaBlob:
-    """Like store_image, for an image staged earlier."""
-    blob = session.get(MediaBlob, image.sha256)
-    if blob is None:
+def store_staged(session: Session, media_dir: Path, images: Iterable[StagedImage]) -> int:
+    """Like store_image, for many images staged earlier; returns how many blobs are new."""
+    by_hash = {image.sha256: image for image in images}
+    hashes = sorted(by_hash)
+    known: set[str] = set()
+    for start in range(0, len(hashes), 500):  # one query per 500, not one per image
+        chunk = hashes[start : start + 500]
+        known.update(session.scalars(select(MediaBlob.sha256).where(MediaBlob.sha256.in_(chunk))))
+    new = 0
+    for sha256, image in by_hash.items():
         blob = MediaBlob(
-            sha256=image.sha256,
+            sha256=sha256,
             content_type=image.content_type,
             width=image.width,
             height=image.height,
             byte_size=image.byte_size,
         )
-        session.add(blob)
-    _move_into_place(image.original, original_path(media_dir, blob))
-    _move_into_place(image.thumbnail, thumbnail_path(media_dir, image.sha256))
-    return blob
+        if sha256 not in known:
+            session.add(blob)
+            new += 1
+        _move_into_place(image.original, original_path(media_dir, blob))
+        _move_into_place(image.thumbnail, thumbnail_path(media_dir, sha256))
+    return new
