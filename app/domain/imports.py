@@ -193,19 +193,6 @@ def plan_import(
     problems = [*check_options(options), *manifest.problems]
     run = _find_run(session, project, name) if name else None
     rows = manifest.rows
-    errors = manifest.errors
-    evaluated = options.evaluated
-    if evaluated is None and manifest.lists_correct_samples:
-        # Correct samples are listed, so the manifest is the whole eyeball set.
-        evaluated = len(rows)
-    if options.evaluated is not None and options.evaluated < len(rows):
-        problems.append(
-            Problem(
-                None,
-                "evaluated",
-                f"{options.evaluated} evaluated samples, but the manifest lists {len(rows)}",
-            )
-        )
     seed = options.seed
     if options.sample_errors is not None and seed is None:
         seed = secrets.randbelow(2**31)
@@ -213,13 +200,14 @@ def plan_import(
         run_name=name,
         run_exists=run is not None,
         rows=len(rows),
-        errors=errors,
-        evaluated=evaluated,
+        errors=0,
+        evaluated=None,
         seed=seed,
     )
     # Conflicts are looked for even when some rows are wrong: the answer lists every problem.
     existing = _existing_samples(session, project, [r.external_id for r in rows if r.external_id])
     stored_predictions = _existing_predictions(session, run)
+    new_errors = 0
     for row in rows:
         if not row.external_id:
             continue
@@ -227,6 +215,7 @@ def plan_import(
         if sample is None:
             plan.samples_created += 1
             plan.predictions_created += 1
+            new_errors += row.is_error
             continue
         if sample.label != row.label:
             problems.append(
@@ -244,6 +233,7 @@ def plan_import(
         stored = stored_predictions.get(sample.id)
         if stored is None:
             plan.predictions_created += 1
+            new_errors += row.is_error
         elif not _same_prediction(stored, row):
             problems.append(
                 Problem(
@@ -253,6 +243,26 @@ def plan_import(
                     f"{row.external_id!r} ({stored.label!r}); import it as a new run",
                 )
             )
+
+    # The error rate is the run's, which may hold samples of earlier imports too.
+    run_size = len(stored_predictions) + plan.predictions_created
+    plan.errors = sum(p.is_error for p in stored_predictions.values()) + new_errors
+    if options.evaluated is not None:
+        plan.evaluated = options.evaluated
+        if options.evaluated < run_size:
+            problems.append(
+                Problem(
+                    None,
+                    "evaluated",
+                    f"{options.evaluated} evaluated samples, but the run would hold {run_size}",
+                )
+            )
+    elif manifest.lists_correct_samples:
+        # Correct samples are listed, so every evaluated sample is stored with the run
+        # (unless an earlier errors-only import gave a larger count: that one stands).
+        plan.evaluated = max(run_size, run.evaluated or 0) if run is not None else run_size
+    elif run is not None:
+        plan.evaluated = run.evaluated  # only errors added: the count given before stands
     plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
     return plan
 

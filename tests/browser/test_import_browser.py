@@ -13,7 +13,7 @@ from app.domain.accounts import create_user
 from app.domain.projects import create_project
 from app.models import SampleKind
 from tests.conftest import LiveServer, start_server
-from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
+from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "a long password"
@@ -104,6 +104,23 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
         ]
         assert page.get_by_role("button", name=re.compile("^Import")).count() == 0
         page.screenshot(path=screenshots / "4-problems.png", full_page=True)
+
+        # A folder picked in the browser: the manifest's paths are relative to that folder.
+        more = image_rows(6, 2, prefix="f")
+        write_demo_like(tmp_path / "export", more)
+        page.get_by_role("link", name="start again").click()
+        page.get_by_label("Manifest (CSV or JSONL)").set_input_files(
+            tmp_path / "export" / "manifest.csv"
+        )
+        page.get_by_label("…or a folder of them").set_input_files(tmp_path / "export")
+        page.get_by_label("Run (the model version)").fill("resnet-v1")
+        page.get_by_role("button", name="Check and preview").click()
+        page.locator("#import-job[data-state=checked]").wait_for(timeout=30_000)
+        assert page.locator("#problems").count() == 0
+        assert page.locator("#count-rows").inner_text() == "6"
+        page.get_by_role("button", name="Import 6 rows").click()
+        page.wait_for_url(re.compile(r".*/projects/\d+\?imported=.*"), timeout=30_000)
+        assert page.locator("#imported").inner_text().startswith("Imported run resnet-v1: 6 rows")
         assert problems == [], "script errors or Content-Security-Policy refusals"
     finally:
         context.close()

@@ -299,7 +299,7 @@ def test_whole_file_problems(session: Session, tmp_path: Path) -> None:
         (None, "images", "this is an image project: add the images (zip or folder)")
     ]
     assert refused(session, project, csv_bytes(BASE), media, tmp_path, evaluated=3) == [
-        (None, "evaluated", "3 evaluated samples, but the manifest lists 5")
+        (None, "evaluated", "3 evaluated samples, but the run would hold 5")
     ]
     assert refused(session, project, csv_bytes(BASE), media, tmp_path, run=" ") == [
         (None, "run", "name the run (e.g. the model version)")
@@ -627,3 +627,32 @@ def test_a_larger_sample_later_adds_stored_errors_to_the_review(
     assert set(first) < set(_queued(session, project)), "the first ten stay under review"
     assert counts(session) == before, "only flags change: no new rows"
     assert again(sample_errors=100, seed=6).queued_for_review == 30
+
+
+def test_more_samples_for_an_existing_run_count_in_its_error_rate(
+    session: Session, tmp_path: Path
+) -> None:
+    """The error rate is the run's: a file adding samples to a run adds to its counts."""
+    project = make_project(session)
+    rows = image_rows(10, 4)
+    run_import(session, project, csv_bytes(rows[:6]), zip_media(images_for(rows)), tmp_path)
+    summary = run_import(
+        session, project, csv_bytes(rows[6:]), zip_media(images_for(rows)), tmp_path
+    )
+    assert (summary.rows, summary.errors, summary.evaluated) == (4, 4, 10)
+    progress = run_progress(session, resolve_run(session, project, "v1"))
+    assert (progress.errors, progress.run.evaluated, progress.error_rate) == (4, 10, 0.4)
+
+    errors_only = make_project(session)
+    run_import(
+        session,
+        errors_only,
+        csv_bytes(rows[:2]),
+        zip_media(images_for(rows)),
+        tmp_path,
+        evaluated=50,
+    )
+    more = run_import(
+        session, errors_only, csv_bytes(rows[2:4]), zip_media(images_for(rows)), tmp_path
+    )
+    assert (more.errors, more.evaluated, more.error_rate) == (4, 50, 0.08)
