@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from app.db import Database
 from app.domain.accounts import create_user
+from app.domain.import_jobs import JobState, create_job, save_job
+from app.domain.imports import ImportOptions
 from app.domain.projects import create_project
-from app.models import SampleKind
+from app.models import Project, SampleKind, User
 from tests.conftest import LiveServer, start_server
 from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes
 
@@ -33,6 +36,27 @@ def server(tmp_path: Path) -> Any:
         yield live
     finally:
         live.stop()
+
+
+def running_job(server: LiveServer, project_id: int, *, done: int, total: int) -> str:
+    media_dir = server.data_dir / "media"
+    database = Database.from_url(f"sqlite:///{server.data_dir / 'eyeball.db'}")
+    with database.transaction() as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        lead = session.scalars(select(User).where(User.username == "lead")).one()
+        job, _ = create_job(
+            media_dir,
+            project,
+            lead.id,
+            manifest_name="big.csv",
+            images="zip",
+            options=ImportOptions(run="resnet-v3"),
+        )
+    database.dispose()
+    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", done, total
+    save_job(media_dir, job)
+    return f"/projects/{project_id}/import/{job.id}"
 
 
 def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
@@ -121,6 +145,15 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
         page.get_by_role("button", name="Import 6 rows").click()
         page.wait_for_url(re.compile(r".*/projects/\d+\?imported=.*"), timeout=30_000)
         assert page.locator("#imported").inner_text().startswith("Imported run resnet-v1: 6 rows")
+
+        # A large import in progress, as its status file says: the bar and its live polling.
+        project_id = int(re.findall(r"/projects/(\d+)", page.url)[0])
+        job_url = running_job(server, project_id, done=3_250, total=10_000)
+        page.goto(server.base_url + job_url)
+        bar = page.locator("progress#import-progress")
+        assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("3250", "10000")
+        assert page.locator("#import-job").get_attribute("hx-trigger") == "every 500ms"
+        page.screenshot(path=screenshots / "5-progress.png")
         assert problems == [], "script errors or Content-Security-Policy refusals"
     finally:
         context.close()
