@@ -295,7 +295,7 @@ def _renumber_review_order(session: Session, project: Project, run: Run) -> int:
 def _queue_for_review(
     session: Session,
     run: Run,
-    new: list[tuple[str, Prediction]],
+    new: list[Prediction],
     options: ImportOptions,
     seed: int | None,
 ) -> int:
@@ -306,7 +306,7 @@ def _queue_for_review(
     larger number on a later import adds errors that were stored but left out.
     """
     if options.sample_errors is None:
-        chosen = [p for _, p in new if p.is_error]
+        chosen = [p for p in new if p.is_error]
     else:
         waiting = session.execute(
             select(Sample.external_id, Prediction)
@@ -381,30 +381,25 @@ def apply_import(
     report("Saving", total // 2, total)
 
     samples = {**existing, **{row.external_id: sample for row, sample in new_samples}}
-    new_predictions: list[tuple[ManifestRow, Prediction]] = []
+    new_predictions: list[Prediction] = []
     for row in manifest.rows:
         sample = samples[row.external_id]
         if sample.id in stored_predictions:
             continue
         new_predictions.append(
-            (
-                row,
-                Prediction(
-                    project_id=project.id,
-                    run_id=run.id,
-                    sample_id=sample.id,
-                    label=row.prediction,
-                    confidence=row.confidence,
-                    probs=row.probs,
-                    is_error=row.is_error,
-                ),
+            Prediction(
+                project_id=project.id,
+                run_id=run.id,
+                sample_id=sample.id,
+                label=row.prediction,
+                confidence=row.confidence,
+                probs=row.probs,
+                is_error=row.is_error,
             )
         )
-    session.add_all([p for _, p in new_predictions])
+    session.add_all(new_predictions)
     session.flush()
-    queued_now = _queue_for_review(
-        session, run, [(row.external_id, p) for row, p in new_predictions], options, plan.seed
-    )
+    queued_now = _queue_for_review(session, run, new_predictions, options, plan.seed)
 
     if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
