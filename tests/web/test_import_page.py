@@ -316,3 +316,30 @@ def test_upload_forms_are_checked_for_the_csrf_token(client: TestClient, session
     )
     accepted = client.post(target, content=body, headers={"content-type": content_type})
     assert accepted.status_code == 303
+
+
+def test_a_folder_over_the_limits_or_climbing_out_is_refused(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    rows = image_rows(3, 1)
+    sign_in(client, "lead")
+    jobs = settings.media_path / ".imports"
+
+    settings.max_zip_entries = 2
+    folder = {f"pick/{name}": data for name, data in images_for(rows).items()}
+    response = upload(client, project, csv_bytes(rows), folder=folder)
+    assert response.status_code == 422
+    assert soup(response.text).select_one("#folder-problem").get_text() == (
+        "The folder holds more than 2 files."
+    )
+    settings.max_zip_entries = 100
+    response = upload(client, project, csv_bytes(rows), folder={"pick/../../evil.png": b"x"})
+    assert response.status_code == 422
+    assert (
+        "is not a path inside the folder"
+        in soup(response.text).select_one("#folder-problem").get_text()
+    )
+    assert not (settings.media_path.parent / "evil.png").exists()
+    assert list(jobs.iterdir()) == [], "a refused upload leaves nothing behind"
