@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
 from app.domain.causes import cause_counts
 from app.domain.projects import (
     causes_of,
@@ -17,6 +17,7 @@ from app.domain.projects import (
 )
 from app.domain.site import may_create_projects
 from app.templating import render
+from app.web.imports import imported_notice
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +35,13 @@ def projects_page(
 
 
 @router.get("/projects/{project_id}", name="project")
-def project_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+def project_page(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    imported: str | None = None,
+) -> Response:
     project = access.project
     run = home_run(session, project)
     context = {
@@ -46,5 +53,6 @@ def project_page(request: Request, access: ProjectAccessDep, session: SessionDep
         "cause_groups": causes_of(session, project),
         "cause_counts": cause_counts(session, project),
         "tab": "overview",
+        "imported": imported_notice(settings.media_path, access, imported),
     }
     return render(request, "project.html", context)
