@@ -260,6 +260,10 @@
     if (refreshWanted && !busy()) setTimeout(pump, 0);
   });
 
+  // Shown in the page (and waited for by tests): live updates reach this screen.
+  document.addEventListener("htmx:sseOpen", function () { root.dataset.live = "true"; });
+  document.addEventListener("htmx:sseError", function () { root.dataset.live = "false"; });
+
   root.dataset.ready = "true";  // browser tests wait for this before pressing keys
 
   window.addEventListener("beforeunload", function (event) {
