@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import me
+from app.api import auth, me
 
 router = APIRouter(prefix="/api/v1")
+router.include_router(auth.router)
 router.include_router(me.router)

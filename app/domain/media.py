@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import MediaBlob
+from app.domain.errors import NotFound
+from app.models import MediaBlob, Membership, Sample, User
 
 THUMBNAIL_SIZE = 256
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -150,4 +152,31 @@ def store_image(session: Session, media_dir: Path, image: PreparedImage) -> Medi
         session.add(blob)
     _write_atomically(original_path(media_dir, blob), image.data)
     _write_atomically(thumbnail_path(media_dir, image.sha256), image.thumbnail)
+    return blob
+
+
+def blob_visible_to(session: Session, user: User, sha256: str) -> MediaBlob:
+    """The blob if the user may see a sample that shows it; NotFound otherwise.
+
+    Blobs are shared between projects (same content, stored once), so access is
+    granted through any project of the user's that uses the image.
+    """
+    blob = session.get(MediaBlob, sha256)
+    if blob is None:
+        raise NotFound("No such image.")
+    if user.is_admin:
+        return blob
+    visible = session.scalar(
+        select(Sample.id)
+        .join(
+            Membership,
+            (Membership.project_id == Sample.project_id)
+            & (Membership.user_id == user.id)
+            & Membership.removed_at.is_(None),
+        )
+        .where(Sample.image_sha256 == sha256)
+        .limit(1)
+    )
+    if visible is None:
+        raise NotFound("No such image.")
     return blob

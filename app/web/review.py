@@ -6,22 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
-from app.dependencies import ProjectAccessDep, SessionDep, SettingsDep, writes_on_get
+from app.dependencies import ProjectAccessDep, SessionDep, writes_on_get
 from app.domain import annotations as ann
 from app.domain import queue, review
 from app.domain.causes import SimilarCauseExists
 from app.domain.errors import DomainError, InvalidInput
-from app.domain.media import original_path, thumbnail_path
 from app.domain.projects import ProjectAccess, causes_of, home_run, resolve_run
 from app.models import AnnotationStatus, Run
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-# Content-addressed files never change under their name.
-IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 class AnnotationForm:
@@ -344,38 +340,3 @@ def review_revisit(
     target = target or str(request.app.url_path_for("project", project_id=access.project.id))
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}revisits={marked}", status_code=303)
-
-
-def _image_response(request: Request, path: Any, etag: str, media_type: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    if not path.exists():
-        raise InvalidInput({"image": "The image file is missing from the media folder."})
-    return FileResponse(path, media_type=media_type, headers=headers)
-
-
-@router.get("/projects/{project_id}/media/{sha256}", name="media_original")
-def media_original(
-    request: Request,
-    access: ProjectAccessDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    sha256: str,
-) -> Response:
-    blob = review.image_of(session, access, sha256)
-    path = original_path(settings.media_path, blob)
-    return _image_response(request, path, f'"{blob.sha256}"', blob.content_type)
-
-
-@router.get("/projects/{project_id}/media/{sha256}/thumbnail", name="media_thumbnail")
-def media_thumbnail(
-    request: Request,
-    access: ProjectAccessDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    sha256: str,
-) -> Response:
-    blob = review.image_of(session, access, sha256)
-    path = thumbnail_path(settings.media_path, blob.sha256)
-    return _image_response(request, path, f'"{blob.sha256}-t"', "image/png")
