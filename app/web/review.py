@@ -63,12 +63,16 @@ def _context(
     access: ProjectAccess,
     run: Run,
     offer: queue.Offer,
+    *,
+    page: bool = False,
     **extra: Any,
 ) -> dict[str, Any]:
+    """What the screen shows; `page=False` skips what only the whole page uses (a save
+    returns the annotation panel alone, and must stay fast)."""
     state, version, revisit = review.my_state(session, access, offer.prediction)
     blob = (
         review.image_of(session, access, offer.sample.image_sha256)
-        if offer.sample.image_sha256
+        if page and offer.sample.image_sha256
         else None
     )
     context: dict[str, Any] = {
@@ -84,7 +88,7 @@ def _context(
         "state": state,
         "version": version,
         "cause_groups": causes_of(session, access.project),
-        "progress": queue.progress(session, access, run),
+        "progress": queue.progress(session, access, run) if page else None,
         "history": (
             review.error_history(session, access, offer.prediction) if access.can_lead else []
         ),
@@ -156,6 +160,7 @@ def review_error(
         access,
         run,
         offer,
+        page=True,
         previous_url=(
             _error_url(request, access, run, previous.sample.external_id) if previous else None
         ),
