@@ -199,7 +199,7 @@
     } else if (el.hasAttribute("data-add-anyway")) {
       queueAction(root.dataset.newCauseUrl, { allow_similar: "1" });
     } else if (el.dataset.restore) {
-      queueAction(root.dataset.saveUrl.replace("/annotation/", "/restore/"), { event: el.dataset.restore });
+      queueAction(root.dataset.restoreUrl, { event: el.dataset.restore });
     } else if (el.hasAttribute("data-zoom")) zoom();
   });
 

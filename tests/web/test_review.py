@@ -322,3 +322,60 @@ def test_a_lead_asks_for_revisits(client: TestClient, world: World, tmp_path: Pa
     assert response.headers["location"] == url + "?revisits=0"
     shown = soup(client.get(response.headers["location"]).text).select_one("#revisits-asked")
     assert shown is not None
+
+
+def test_skip_with_a_reason_and_unsure_finish_the_error(
+    client: TestClient, world: World, session: Session
+) -> None:
+    sign_in(client, "ann")
+    url, page = open_next(client, world.project)
+    status, _, headers = post(
+        client,
+        save_url(url),
+        token_of(page),
+        {"version": 0, "status": "skipped", "skip_reason": "cannot tell", "advance": "next"},
+    )
+    assert status == 204
+    following = headers["hx-redirect"]
+    doc = soup(client.get(url).text)
+    assert doc.select_one("#status").get_text() == "skipped"  # type: ignore[union-attr]
+    assert doc.select_one("#skip-reason")["value"] == "cannot tell"  # type: ignore[index]
+    page = client.get(following).text
+    status, _, headers = post(
+        client,
+        save_url(following),
+        token_of(page),
+        {"version": 0, "status": "unsure", "advance": "next"},
+    )
+    assert status == 204
+    assert headers["hx-redirect"].endswith("/errors/s2")
+
+
+def test_a_revisit_is_offered_first_and_marked(
+    client: TestClient, world: World, session: Session
+) -> None:
+    sign_in(client, "ann")
+    url, page = open_next(client, world.project)
+    post(client, save_url(url), token_of(page), {"version": 0, "status": "done"})
+    client.cookies.clear()
+    sign_in(client, "lead")
+    cause = make_cause(session, world.project, "Found later")
+    cause.created_at = cause.created_at.replace(year=cause.created_at.year + 1)
+    session.flush()
+    lead_page = client.get(url).text
+    form = soup(lead_page).select_one("#revisit-form")
+    assert form is not None
+    response = client.post(
+        str(form["action"]),
+        data={
+            "cause": cause.id,
+            "back": url,
+            "csrftoken": form.select_one("input[name=csrftoken]")["value"],  # type: ignore[index]
+        },
+    )
+    assert response.headers["location"] == url + "?revisits=1"
+    client.cookies.clear()
+    sign_in(client, "ann")
+    again, page = open_next(client, world.project)
+    assert again == url
+    assert soup(page).select_one("#revisit-badge") is not None
