@@ -55,7 +55,7 @@ PASSWORD = "bench password 123"
 POSTGRES_ADMIN_URL = os.environ.get(
     "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-KINDS = ("next", "page", "toggle", "done")
+KINDS = ("next", "page", "toggle", "done", "transport")
 
 
 @dataclass
@@ -167,6 +167,22 @@ def annotate(
     cause_ids: list[str],
     seed: int,
 ) -> None:
+    try:
+        _annotate(client, project_id, errors, results, cause_ids, seed)
+    except httpx.HTTPError as exc:
+        # A broken connection ends this annotator's run; it is counted, not hidden.
+        results.record("transport", 0.0, ok=False)
+        print(f"    annotator {seed}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+
+
+def _annotate(
+    client: httpx.Client,
+    project_id: int,
+    errors: int,
+    results: Results,
+    cause_ids: list[str],
+    seed: int,
+) -> None:
     import random
 
     rng = random.Random(seed)
@@ -221,8 +237,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_level(base: str, project_id: int, users: list[str], errors: int) -> None:
-    clients = [sign_in(base, name) for name in users]
-    causes = cause_ids_on_page(clients[0], project_id)
+    signed_in = [sign_in(base, name) for name in users]
+    causes = cause_ids_on_page(signed_in[0], project_id)
+    # Fresh connections with the same cookies: signing everyone in takes a while, and
+    # the server closes keep-alive connections that sat idle meanwhile.
+    clients = []
+    for client in signed_in:
+        clients.append(httpx.Client(base_url=base, timeout=60, cookies=client.cookies))
+        client.close()
     # That look claimed an error for the first annotator: it is theirs to do first anyway.
     results = Results()
     threads = [

@@ -199,3 +199,34 @@ def test_a_save_made_while_the_server_is_down_is_retried_and_kept(
         bob.problems = [p for p in bob.problems if "Failed to fetch" not in p]
         bob.close()
         live.stop()
+
+
+def test_a_stale_tab_is_refused_and_shows_the_fresh_state(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    alice = Screen(browser, server, "alice")
+    try:
+        alice.open(server.base_url + "/projects/1/review")
+        first = alice.page
+        second = alice.context.new_page()
+        second.goto(first.url)
+        alice.expect(second.locator("#review")).to_have_attribute("data-ready", "true")
+
+        first.keyboard.press("4")
+        alice.saved()
+        second.keyboard.press("5")  # based on the version before the first tab's save
+        alice.expect(second.locator("#save-state")).to_have_attribute("data-state", "refused")
+        alice.expect(second.locator("#annotation-message")).to_contain_text("changed elsewhere")
+        alice.expect(
+            second.locator("label.toggle", has_text="Off-centre").locator("input")
+        ).to_be_checked()
+        alice.expect(
+            second.locator("label.toggle", has_text="Unusual style").locator("input")
+        ).not_to_be_checked()
+        second.screenshot(path=screenshots / "stale-tab.png")
+
+        # With the fresh state in hand, the change goes through.
+        second.keyboard.press("5")
+        alice.expect(second.locator("#save-state")).to_have_attribute("data-state", "saved")
+    finally:
+        alice.close()
