@@ -142,7 +142,6 @@ def review_next(
 
 
 @router.get("/projects/{project_id}/runs/{run_name}/errors/{external_id:path}", name="review_error")
-@writes_on_get
 def review_error(
     request: Request,
     access: ProjectAccessDep,
@@ -151,9 +150,10 @@ def review_error(
     external_id: str,
     revisits: int | None = None,
 ) -> Response:
+    # Read-only, so on SQLite the page never waits behind savers. Errors reached by
+    # "next" are already claimed; one opened by a jump is claimed by its first save.
     run = review.run_of(session, access, run_name)
     offer = queue.find_error(session, access, run, external_id)
-    queue.hold(session, access, offer.prediction)
     previous = queue.previous_error(session, access, run, offer.prediction)
     context = _context(
         session,
