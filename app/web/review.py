@@ -14,6 +14,7 @@ from app.domain import queue, review
 from app.domain.causes import SimilarCauseExists
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects import ProjectAccess, causes_of, home_run, resolve_run
+from app.errors import STATUS_BY_ERROR
 from app.models import AnnotationStatus, Run
 from app.templating import render
 
@@ -197,9 +198,7 @@ def _refused(
 ) -> Response:
     """A refused save shows why, with what is stored now, never a half-applied state."""
     session.rollback()
-    status = 409 if isinstance(exc, ann.StaleAnnotation) else 422
-    if not isinstance(exc, ann.StaleAnnotation | InvalidInput):
-        status = 403
+    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     return _fragment(
         request,
         session,

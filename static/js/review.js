@@ -89,6 +89,13 @@
         retryDelay = 500;
         if (action) actions.shift();
         var redirect = response.headers.get("HX-Redirect");
+        var panel = html.indexOf('id="annotation"') !== -1;
+        if (response.ok && redirect && redirect.indexOf(root.dataset.signInUrl) === 0) {
+          // Signed out meanwhile: nothing was saved; keep the change for after sign-in.
+          if (sentDirty) dirty = true;
+          show("failed", "Not saved: you are signed out — sign in again in another tab, then press a key here");
+          return;
+        }
         if (response.ok && redirect) {
           show("saved", "Saved");
           window.location.assign(redirect);
@@ -103,7 +110,7 @@
             swapForm(html);
           }
           show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
-        } else if (response.status === 409 || response.status === 422 || response.status === 403) {
+        } else if (panel && (response.status === 409 || response.status === 422 || response.status === 403 || response.status === 404)) {
           // Refused: what is stored now replaces the screen, with the reason. Unsent
           // edits were made on the refused basis, so they are not sent blindly either.
           dirty = false;
@@ -111,9 +118,11 @@
           swapForm(html);
           show("refused", response.status === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
         } else {
-          // Signed out, CSRF expired...: keep the change, say so, and let the person act.
+          // A refusal without the panel (an expired form token...): keep the change and
+          // say so; it is sent again with the next change.
           if (sentDirty) dirty = true;
-          show("failed", "Failed (" + response.status + ") — reload the page to sign in again");
+          if (action) actions.unshift(action);
+          show("failed", "Not saved (" + response.status + ") — reload the page, then redo the last change");
           return;
         }
         pump();
