@@ -25,6 +25,7 @@ from app.models import (
     Run,
     Sample,
     User,
+    utcnow,
 )
 
 TOP_K = 5
@@ -201,6 +202,8 @@ def finish(
     if result.annotation.needs_revisit:
         # Looked at again and nothing needed changing: the revisit is answered.
         result.annotation.needs_revisit = False
+        # Looked at after the new cause existed: asking again for it must not re-mark it.
+        result.annotation.updated_at = utcnow()
         session.flush()
     queue.release(session, access, prediction)
     return queue.next_error(session, access, run)

@@ -13,6 +13,7 @@ from app.domain import queue, review
 from app.domain.errors import NotFound, PermissionDenied
 from app.domain.projects import ProjectAccess, get_access
 from app.models import (
+    Annotation,
     AnnotationStatus,
     Prediction,
     Project,
@@ -226,7 +227,11 @@ def test_revisit_offers_errors_finished_before_a_new_cause_marked_as_revisits(
         assert offer is not None
         finish(session, access, offer.prediction)
         finished.append(offer.prediction.id)
-    cause = make_cause(session, project, "new idea", created_at=utcnow() + timedelta(seconds=1))
+    # Finished a minute ago; the cause is found now.
+    for annotation in session.scalars(select(Annotation)):
+        annotation.updated_at = utcnow() - timedelta(minutes=1)
+    session.flush()
+    cause = make_cause(session, project, "new idea")
     lead_access = get_access(session, session.get(User, _lead_id(session, project)), project.id)  # type: ignore[arg-type]
     assert queue.request_revisit(session, lead_access, cause) == 2
 
@@ -249,6 +254,7 @@ def test_revisit_offers_errors_finished_before_a_new_cause_marked_as_revisits(
         )
         queue.release(session, access, offer.prediction)
     assert offered == finished
+    assert queue.request_revisit(session, lead_access, cause) == 0  # already answered
     remaining = queue.next_error(session, access, run)
     assert remaining is not None
     assert not remaining.revisit
