@@ -25,7 +25,19 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment, templates
-from app.web import auth, live, media, projects, review
+from app.web import (
+    account,
+    admin,
+    auth,
+    causes,
+    live,
+    media,
+    project_settings,
+    projects,
+    review,
+    runs,
+    team,
+)
 
 SWAGGER_UI_VERSION = "5.35.0"
 
@@ -152,7 +164,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_error_handlers(app)
     app.include_router(auth.router)
+    # Before `projects`: /projects/new must not be read as a project id.
+    app.include_router(project_settings.router)
     app.include_router(projects.router)
+    app.include_router(team.router)
+    app.include_router(causes.router)
+    app.include_router(runs.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(live.router)
     app.include_router(media.router)
     app.include_router(review.router)
