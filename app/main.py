@@ -36,6 +36,7 @@ from app.web import (
     media,
     project_settings,
     projects,
+    review,
     runs,
     team,
 )
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(imports.router)
     app.include_router(live.router)
     app.include_router(media.router)
+    app.include_router(review.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
