@@ -25,7 +25,7 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment
-from app.web import auth, live, media, projects
+from app.web import auth, live, media, projects, sheet
 
 # Only our own files: htmx and our keyboard layer come from /static, never inline.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth.router)
     app.include_router(projects.router)
     app.include_router(live.router)
+    app.include_router(sheet.router)
     app.include_router(media.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

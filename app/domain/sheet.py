@@ -13,12 +13,14 @@ import enum
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, NotFound
+from app.domain.projects import ProjectAccess, resolve_run
 from app.domain.tally import (
     Agreement,
     Ceiling,
@@ -47,6 +49,7 @@ from app.models import (
     Run,
     Sample,
     User,
+    utcnow,
 )
 
 PAGE_SIZE = 50
@@ -86,6 +89,7 @@ class Mark:
     suggested_label: str | None
     note: str
     version: int
+    updated_at: datetime
 
     def vote(self) -> Vote:
         return Vote(self.annotator_id, self.causes, self.label_error, self.suggested_label)
@@ -131,6 +135,10 @@ class ErrorRow:
     @property
     def annotators(self) -> str:
         return ", ".join(m.annotator for m in self.marks)
+
+    def votes(self, cause_id: int) -> int:
+        """How many annotators marked the cause so far (shown while the error is open)."""
+        return sum(1 for m in self.marks if cause_id in m.causes)
 
     @property
     def finished(self) -> tuple[Mark, ...]:
@@ -210,6 +218,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
             Annotation.suggested_label,
             Annotation.note,
             Annotation.version,
+            Annotation.updated_at,
             User.username,
             User.display_name,
         )
@@ -254,6 +263,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
             suggested_label=a.suggested_label,
             note=a.note,
             version=a.version,
+            updated_at=a.updated_at,
         )
         used |= mark.causes
         if a.kind is AnnotationKind.ADJUDICATION:
@@ -657,5 +667,97 @@ def sheet_page(
     )
 
 
-def find_row(data: RunData, prediction_id: int) -> ErrorRow | None:
-    return next((r for r in data.rows if r.prediction_id == prediction_id), None)
+def open_run(session: Session, access: ProjectAccess, run_name: str) -> RunData:
+    """The run (by name, or `latest`) of a project the user may see, fully loaded."""
+    return load_run(session, access.project, resolve_run(session, access.project, run_name))
+
+
+def open_sheet(
+    session: Session,
+    access: ProjectAccess,
+    run_name: str,
+    filters: Filters,
+    sort: Sort,
+    page: int = 1,
+) -> SheetPage:
+    return sheet_page(open_run(session, access, run_name), filters, sort, page)
+
+
+def error_row(data: RunData, prediction_id: int) -> ErrorRow:
+    row = next((r for r in data.rows if r.prediction_id == prediction_id), None)
+    if row is None:
+        raise NotFound("No such error under review in this run.")
+    return row
+
+
+# --- progress -----------------------------------------------------------------------
+
+RATE_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    name: str
+    finished: int
+    open: int  # started, unsure or skipped: not finished
+    last_hour: int  # finished in the last hour
+
+
+@dataclass(frozen=True)
+class Progress:
+    in_review: int
+    examined: int
+    by_status: dict[RowStatus, int]
+    annotators: list[AnnotatorProgress]
+    last_hour: int  # annotations finished by the whole team in the last hour
+    needed: int  # more examined errors for every interval to be ±5 points at most
+
+    @property
+    def waiting(self) -> int:
+        return self.in_review - self.examined
+
+
+def progress(data: RunData, footer: Tally) -> Progress:
+    """Where the review stands. A rate uses `updated_at`: the time of the last change."""
+    since = utcnow() - RATE_WINDOW
+    by_status = dict.fromkeys(RowStatus, 0)
+    people: dict[int, list[int]] = {uid: [0, 0, 0] for uid, _ in data.annotators}
+    for row in data.rows:
+        by_status[row.status] += 1
+        for mark in row.marks:
+            counts = people[mark.annotator_id]
+            if mark.status is AnnotationStatus.DONE:
+                counts[0] += 1
+                counts[2] += mark.updated_at >= since
+            else:
+                counts[1] += 1
+    annotators = [AnnotatorProgress(name, *people[uid]) for uid, name in data.annotators]
+    return Progress(
+        in_review=len(data.rows),
+        examined=sum(by_status[s] for s in EXAMINED_STATUSES),
+        by_status=by_status,
+        annotators=annotators,
+        last_hour=sum(a.last_hour for a in annotators),
+        needed=footer.needed,
+    )
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    data: RunData
+    tally: Tally
+    progress: Progress
+    annotators: list[AnnotatorTally]
+
+
+def dashboard(session: Session, access: ProjectAccess, run_name: str) -> Dashboard:
+    """What a lead watches while the team annotates."""
+    access.require_lead()
+    return summary(session, access, run_name)
+
+
+def summary(session: Session, access: ProjectAccess, run_name: str) -> Dashboard:
+    """The tally, progress and per-annotator figures of a run, for any member."""
+    data = open_run(session, access, run_name)
+    footer = tally(data)
+    return Dashboard(data, footer, progress(data, footer), annotator_tallies(data, data.rows))

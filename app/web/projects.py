@@ -14,6 +14,7 @@ from app.domain.projects import (
     team_of,
     visible_projects,
 )
+from app.domain.sheet import summary
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -35,5 +36,6 @@ def project_page(request: Request, access: ProjectAccessDep, session: SessionDep
         "progress": run_progress(session, run) if run is not None else None,
         "team": team_of(session, project),
         "cause_groups": causes_of(session, project),
+        "board": summary(session, access, run.name) if run is not None else None,
     }
     return render(request, "project.html", context)

@@ -46,4 +46,12 @@
       event.preventDefault();
     }
   });
+
+  // A sheet row opens its error on the review screen; links inside it keep their own target.
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("a, button, input, select, label")) return;
+    var row = event.target.closest("tr[data-href]");
+    if (row) window.location.assign(row.getAttribute("data-href"));
+  });
 })();
