@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import me
+from app.api import me, tally
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(me.router)
+router.include_router(tally.router)

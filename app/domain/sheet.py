@@ -667,6 +667,16 @@ def sheet_page(
     )
 
 
+def parse_view(
+    params: Mapping[str, Any], getlist: Callable[[str], list[str]]
+) -> tuple[Filters, Sort, int]:
+    """Filters, sort and page from query parameters: the same on every sheet URL and the API."""
+    page = str(params.get("page") or "1")
+    if not page.isdigit():
+        raise InvalidInput({"page": "The page is a number."})
+    return Filters.parse(params, getlist), Sort.parse(params.get("sort")), int(page)
+
+
 def open_run(session: Session, access: ProjectAccess, run_name: str) -> RunData:
     """The run (by name, or `latest`) of a project the user may see, fully loaded."""
     return load_run(session, access.project, resolve_run(session, access.project, run_name))

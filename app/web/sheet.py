@@ -11,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.adjudication import adjudicate
 from app.domain.annotations import Draft
-from app.domain.errors import InvalidInput
 from app.domain.projects import runs_of
 from app.domain.sheet import (
     Filters,
@@ -21,6 +20,7 @@ from app.domain.sheet import (
     error_row,
     open_run,
     open_sheet,
+    parse_view,
     summary,
 )
 from app.domain.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
@@ -31,12 +31,8 @@ router = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def parse_view(params: QueryParams) -> tuple[Filters, Sort, int]:
-    """Filters, sort and page from the query string: the same on every sheet URL."""
-    page = params.get("page", "1")
-    if not page.isdigit():
-        raise InvalidInput({"page": "The page is a number."})
-    return Filters.parse(params, params.getlist), Sort.parse(params.get("sort")), int(page)
+def view_of(params: QueryParams) -> tuple[Filters, Sort, int]:
+    return parse_view(params, params.getlist)
 
 
 def download(body: str | bytes, media_type: str, filename: str) -> Response:
@@ -59,7 +55,7 @@ def export_name(project_id: int, run_name: str, suffix: str) -> str:
 def sheet_page(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
-    filters, sort, page = parse_view(request.query_params)
+    filters, sort, page = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort, page)
     context = {
         "access": access,
@@ -75,7 +71,7 @@ def sheet_page(
 def sheet_csv_download(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
-    filters, sort, _ = parse_view(request.query_params)
+    filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
     name = export_name(access.project.id, view.data.run.name, "sheet.csv")
     return download(sheet_csv(view), "text/csv; charset=utf-8", name)
@@ -85,7 +81,7 @@ def sheet_csv_download(
 def sheet_xlsx_download(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
-    filters, sort, _ = parse_view(request.query_params)
+    filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
     name = export_name(access.project.id, view.data.run.name, "sheet.xlsx")
     return download(sheet_xlsx(view), XLSX, name)

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.projects import get_access
 from app.domain.sheet import Filters, load_run, tally
 from app.domain.tally import wilson
 from app.models import Annotation, AnnotationEvent, AnnotationKind
