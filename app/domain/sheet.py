@@ -27,7 +27,7 @@ from app.domain.tally import (
     Share,
     Verdict,
     Vote,
-    binary_agreement,
+    agreement_from_counts,
     consensus,
     disagree,
     error_rate,
@@ -77,7 +77,7 @@ class CauseColumn:
     archived: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mark:
     """One person's annotation of one error, as the sheet shows it."""
 
@@ -95,7 +95,7 @@ class Mark:
         return Vote(self.annotator_id, self.causes, self.label_error, self.suggested_label)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorRow:
     prediction_id: int
     external_id: str
@@ -507,17 +507,36 @@ def tally_rows(data: RunData, rows: Sequence[ErrorRow], *, filtered: bool = Fals
     examined = [r for r in rows if r.examined]
     examined_in_run = sum(1 for r in data.rows if r.examined) if filtered else len(examined)
     counts: dict[int, int] = defaultdict(int)
-    units: dict[int, list[list[bool]]] = defaultdict(list)
-    label_units: list[list[bool]] = []
     for row in examined:
         for cause_id in row.causes:
             counts[cause_id] += 1
+    # Agreement: per cause, (annotators, how many marked it) on each error finished by
+    # two or more; errors where nobody marked a cause enter as totals only.
+    marked_units: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    label_units: list[tuple[int, int]] = []
+    pairable = pairable_values = 0
     for row in rows:
         finished = row.finished
-        if len(finished) >= 2:
-            for column in data.columns:
-                units[column.id].append([column.id in m.causes for m in finished])
-            label_units.append([m.label_error for m in finished])
+        m = len(finished)
+        if m < 2:
+            continue
+        pairable += 1
+        pairable_values += m
+        marks: dict[int, int] = defaultdict(int)
+        for mark in finished:
+            for cause_id in mark.causes:
+                marks[cause_id] += 1
+        for cause_id, ones in marks.items():
+            marked_units[cause_id].append((m, ones))
+        label_units.append((m, sum(1 for mark in finished if mark.label_error)))
+
+    def agreement(units: list[tuple[int, int]]) -> Agreement:
+        return agreement_from_counts(
+            units,
+            unmarked_units=pairable - len(units),
+            unmarked_values=pairable_values - sum(m for m, _ in units),
+        )
+
     rate = data.error_rate
     n = len(examined)
 
@@ -529,7 +548,7 @@ def tally_rows(data: RunData, rows: Sequence[ErrorRow], *, filtered: bool = Fals
             column=column,
             share=wilson(counts[column.id], n),
             ceiling=ceiling(counts[column.id]),
-            agreement=binary_agreement(units[column.id]),
+            agreement=agreement(marked_units.get(column.id, [])),
         )
         for column in data.columns
     )
@@ -546,7 +565,7 @@ def tally_rows(data: RunData, rows: Sequence[ErrorRow], *, filtered: bool = Fals
         causes=causes,
         label_errors=wilson(label_count, n),
         label_error_ceiling=ceiling(label_count),
-        label_error_agreement=binary_agreement(label_units),
+        label_error_agreement=agreement_from_counts(label_units),
         needed=max(0, errors_needed(shares) - n),
         filtered=filtered,
     )

@@ -140,7 +140,7 @@ def label_error_advice(share: float | None) -> str:
 # --- consensus ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vote:
     """One finished verdict on one error: the causes marked and the label-error flag."""
 
@@ -223,22 +223,30 @@ class Agreement:
 def binary_agreement(units: Iterable[Sequence[bool]]) -> Agreement:
     """Krippendorff's alpha for nominal (here binary) data, from the coincidence matrix.
 
-    Each error with m ≥ 2 values adds, for every ordered pair of its values, 1/(m-1) to
-    the coincidence count of that pair. alpha = 1 - (n-1)·(o₀₁+o₁₀) / (2·n₀·n₁).
+    Each error with m >= 2 values adds, for every ordered pair of its values, 1/(m-1) to
+    the coincidence count of that pair. alpha = 1 - (n-1)·(o01+o10) / (2·n0·n1).
     """
-    o01 = 0.0  # disagreeing pairs, counted once per order
-    n1 = 0.0
-    n = 0.0
-    rated = 0
-    unanimous = 0
-    for values in units:
-        m = len(values)
+    return agreement_from_counts(
+        (len(values), sum(1 for v in values if v)) for values in units if len(values) >= 2
+    )
+
+
+def agreement_from_counts(
+    units: Iterable[tuple[int, int]], *, unmarked_units: int = 0, unmarked_values: int = 0
+) -> Agreement:
+    """The same from (values, marks) per error. Errors where nobody marked the cause can be
+    given as totals only: they add no disagreement, so a sheet of 30 causes need not build
+    30 lists as long as the run."""
+    o01 = 0.0  # coincidences of a mark with a non-mark (o10 is the same by symmetry)
+    n1 = 0
+    n = unmarked_values
+    rated = unmarked_units
+    unanimous = unmarked_units
+    for m, ones in units:
         if m < 2:
             continue
         rated += 1
-        ones = sum(1 for v in values if v)
-        zeros = m - ones
-        o01 += ones * zeros / (m - 1)
+        o01 += ones * (m - ones) / (m - 1)
         n1 += ones
         n += m
         unanimous += ones in (0, m)

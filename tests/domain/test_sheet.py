@@ -19,6 +19,7 @@ from app.domain.sheet import (
     tally,
     tally_rows,
 )
+from app.domain.tally import binary_agreement
 from tests.sheet_data import build
 
 
@@ -181,3 +182,19 @@ def test_any_filtered_footer_equals_the_count_over_its_rows(
         assert value is None or 0 <= value <= 1
         if cause_tally.ceiling is not None and footer.error_rate is not None:
             assert cause_tally.ceiling.gain_high <= footer.error_rate
+
+
+def test_the_sheets_agreement_is_alpha_over_every_error_finished_twice(session: Session) -> None:
+    f = build(session)
+    data = load_run(session, f.project, f.run)
+    footer = tally(data)
+    pairable = [r for r in data.rows if len(r.finished) >= 2]
+    assert [r.external_id for r in pairable] == ["e1", "e2", "e3", "e5"]
+    for cause in footer.causes:
+        units = [[cause.column.id in m.causes for m in r.finished] for r in pairable]
+        assert cause.agreement == binary_agreement(units)
+    by_name = {c.column.name: c.agreement for c in footer.causes}
+    # blurry: e1 (1,1) e2 (1,1) e3 (0,0) e5 (1,0): hand-worked as in test_tally.
+    assert by_name["blurry"].alpha == pytest.approx(1 - 7 * 2 / (2 * 5 * 3))
+    assert by_name["blurry"].percent == pytest.approx(3 / 4)
+    assert footer.label_error_agreement.errors == 4
