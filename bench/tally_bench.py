@@ -43,7 +43,8 @@ from app.db import Database
 from app.domain.accounts import create_user
 from app.domain.annotations import Draft, save
 from app.domain.projects import add_member, create_project, get_access
-from app.domain.sheet import load_run, tally
+from app.domain.sheet import load_run
+from app.domain.sheet_view import tally
 from app.main import create_app
 from app.models import (
     Annotation,

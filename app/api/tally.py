@@ -7,8 +7,9 @@ from starlette.responses import Response
 
 from app.api.deps import ApiProject
 from app.dependencies import SessionDep
-from app.domain.sheet import Tally, open_sheet, parse_view
+from app.domain.sheet import Tally
 from app.domain.sheet_export import sheet_csv, sheet_xlsx
+from app.domain.sheet_view import open_sheet, parse_view
 from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
 router = APIRouter(tags=["tally"])

@@ -13,7 +13,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from app.domain.sheet import ErrorRow, RunData, SheetPage
+from app.domain.sheet import ErrorRow, RunData
+from app.domain.sheet_view import SheetPage
 from app.domain.tally import Z95
 
 BASE_HEADERS = ("external_id", "label", "prediction", "confidence")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.domain.dashboard import summary
 from app.domain.projects import (
     causes_of,
     home_run,
@@ -14,7 +15,6 @@ from app.domain.projects import (
     team_of,
     visible_projects,
 )
-from app.domain.sheet import summary
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -7,18 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from app.domain.dashboard import summary
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects import get_access
-from app.domain.sheet import (
-    Filters,
-    RowStatus,
-    Sort,
-    load_run,
-    open_sheet,
-    summary,
-    tally,
-    tally_rows,
-)
+from app.domain.sheet import RowStatus, load_run, tally_rows
+from app.domain.sheet_view import Filters, Sort, open_sheet, tally
 from app.domain.tally import binary_agreement
 from tests.sheet_data import build
 

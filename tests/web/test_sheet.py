@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.sheet import Filters, load_run, tally
+from app.domain.sheet import load_run
+from app.domain.sheet_view import Filters, tally
 from app.domain.tally import wilson
 from app.models import Annotation, AnnotationEvent, AnnotationKind
 from tests.conftest import csrf_token, sign_in
