@@ -1,10 +1,10 @@
-"""The error-analysis spreadsheet of one run: its rows, filters, sorting and footer.
+"""The error-analysis spreadsheet of one run: its rows (with the consensus) and its footer.
 
-A run's errors are loaded in four queries (errors, annotations, their causes, the
-causes), whatever their number; consensus, filters and the footer are then computed
-in one pass in Python. That keeps 10,000 errors × 30 causes × 3 annotators well under
-a second on both databases, and makes the filtered footer the tally of exactly the
-rows that are shown.
+A run is loaded in a fixed handful of queries (the error count, the errors, their
+annotations, the annotations' causes, the causes, the leads), whatever the number of
+errors; consensus, filters and the footer are then computed in one pass in Python, so
+the filtered footer is the tally of exactly the rows that are shown. Figures for
+10,000 errors × 30 causes × 3 annotators are in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ class CauseColumn:
     archived: bool
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# costs a tenth of a second on the 30,000 annotations of a large run.
+@dataclass(slots=True)
 class Mark:
     """One person's annotation of one error, as the sheet shows it."""
 
@@ -93,7 +95,7 @@ class Mark:
         return Vote(self.annotator_id, self.causes, self.label_error, self.suggested_label)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ErrorRow:
     prediction_id: int
     external_id: str
@@ -186,11 +188,16 @@ def _row_status(marks: Sequence[Mark], adjudicated: bool, overlap: int) -> RowSt
 
 
 def load_run(session: Session, project: Project, run: Run) -> RunData:
-    """The run's errors under review with every annotation, in four queries."""
+    """The run's errors under review with every annotation, in a fixed number of queries.
+
+    Plain Core execution on the session's connection: these are rows of values, and the
+    ORM's per-row bookkeeping would cost more than the whole tally.
+    """
+    db = session.connection()
     errors = session.scalar(
         select(func.count(Prediction.id)).where(Prediction.run_id == run.id, Prediction.is_error)
     )
-    predictions = session.execute(
+    predictions = db.execute(
         select(
             Prediction.id,
             Prediction.label,
@@ -199,13 +206,13 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
             Sample.label.label("true_label"),
             Sample.image_sha256,
             Sample.text,
-            Sample.meta,
+            Sample.meta.label("meta"),
         )
         .join(Sample, Sample.id == Prediction.sample_id)
         .where(Prediction.run_id == run.id, Prediction.is_error, Prediction.in_review)
         .order_by(Prediction.review_order, Prediction.id)
     ).all()
-    annotations = session.execute(
+    annotations = db.execute(
         select(
             Annotation.id,
             Annotation.prediction_id,
@@ -226,14 +233,14 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
         .order_by(Annotation.id)
     ).all()
     marked: dict[int, set[int]] = defaultdict(set)
-    for annotation_id, cause_id in session.execute(
+    for annotation_id, cause_id in db.execute(
         select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
         .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
         .join(Prediction, Prediction.id == Annotation.prediction_id)
         .where(Prediction.run_id == run.id, Prediction.in_review)
     ):
         marked[annotation_id].add(cause_id)
-    causes = session.execute(
+    causes = db.execute(
         select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
         .join(CauseGroup, CauseGroup.id == Cause.group_id)
         .where(Cause.project_id == project.id)

@@ -140,7 +140,7 @@ def label_error_advice(share: float | None) -> str:
 # --- consensus ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Vote:
     """One finished verdict on one error: the causes marked and the label-error flag."""
 
@@ -179,19 +179,27 @@ def consensus(
         return Verdict(adjudication.causes, adjudication.label_error, adjudication.suggested_label)
     if not votes:
         return None
-    leads = [v for v in votes if v.annotator_id in lead_ids]
+    voters = len(votes)
+    lead_votes = [v for v in votes if v.annotator_id in lead_ids]
+    marks: dict[int, int] = {}
+    lead_marks: dict[int, int] = {}
+    for vote in votes:
+        for cause in vote.causes:
+            marks[cause] = marks.get(cause, 0) + 1
+    for vote in lead_votes:
+        for cause in vote.causes:
+            lead_marks[cause] = lead_marks.get(cause, 0) + 1
 
-    def counts(marked_by: list[Vote], has: bool) -> bool:
-        lead_marks = sum(1 for v in leads if v in marked_by)
-        lead_decides = _majority(lead_marks, len(leads), None) if leads else None
-        return has and _majority(len(marked_by), len(votes), lead_decides)
+    def counts(marked: int, by_leads: int) -> bool:
+        # The leads' own majority settles a tie (a tie among leads settles nothing).
+        lead_decides = _majority(by_leads, len(lead_votes), None) if lead_votes else None
+        return _majority(marked, voters, lead_decides)
 
-    all_causes = frozenset().union(*(v.causes for v in votes))
-    causes = frozenset(
-        c for c in all_causes if counts([v for v in votes if c in v.causes], has=True)
-    )
+    causes = frozenset(c for c, n in marks.items() if counts(n, lead_marks.get(c, 0)))
     flagged = [v for v in votes if v.label_error]
-    label_error = counts(flagged, has=bool(flagged))
+    label_error = bool(flagged) and counts(
+        len(flagged), sum(1 for v in lead_votes if v.label_error)
+    )
     suggestion = None
     if label_error:
         suggested = [v.suggested_label for v in flagged if v.suggested_label]
