@@ -11,14 +11,23 @@ from app import schema
 from app.config import Settings, get_settings
 from app.db import Database
 from app.domain import demo
-from app.domain.accounts import create_user, get_user_by_username, set_password
+from app.domain.accounts import (
+    create_token,
+    create_user,
+    get_user_by_username,
+    revoke_token,
+    set_password,
+)
 from app.domain.errors import DomainError
+from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic revisions).", no_args_is_help=True)
 user_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+token_cli = typer.Typer(help="API tokens for notebooks.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(token_cli, name="token")
 
 
 def _database(settings: Settings) -> Database:
@@ -180,6 +189,44 @@ def user_set_password(
             typer.echo(f"Password changed for {user.username}.")
     except DomainError as exc:
         raise _fail(exc.message) from None
+    finally:
+        database.dispose()
+
+
+@token_cli.command("create")
+def token_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. the notebook.")],
+) -> None:
+    """Create an API token for USERNAME and print it (it is shown only this once)."""
+    database = _database(get_settings())
+    try:
+        with database.transaction() as session:
+            user = get_user_by_username(session, username)
+            if user is None:
+                raise _fail(f"No user named {username!r}.")
+            issued = create_token(session, user, name)
+            typer.echo(f"Token {issued.token.id} ({issued.token.name}) for {user.username}:")
+            typer.echo(issued.secret)
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        database.dispose()
+
+
+@token_cli.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's number")]) -> None:
+    """Revoke an API token: it stops working at once."""
+    database = _database(get_settings())
+    try:
+        with database.transaction() as session:
+            token = session.get(ApiToken, token_id)
+            if token is None:
+                raise _fail(f"No token number {token_id}.")
+            owner = session.get(User, token.user_id)
+            assert owner is not None
+            revoke_token(session, owner, token_id)
+            typer.echo(f"Revoked token {token_id} ({token.name}) of {owner.username}.")
     finally:
         database.dispose()
 

@@ -21,6 +21,32 @@ class UserOut(BaseModel):
         return cls(username=user.username, display_name=user.display_name, admin=user.is_admin)
 
 
+class TokenIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "username": "ada",
+                "password": "correct horse battery",
+                "name": "laptop notebook",
+            }
+        }
+    )
+
+    username: str
+    password: str
+    name: str
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"token": "eyb_3q2…", "name": "laptop notebook", "id": 4}}
+    )
+
+    token: str
+    name: str
+    id: int
+
+
 class CauseTallyOut(BaseModel):
     cause: str
     group: str

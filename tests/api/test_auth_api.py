@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -55,3 +56,48 @@ def test_unknown_api_paths_answer_json(client: TestClient) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json() == {"detail": "There is nothing at this address."}
+
+
+def test_a_notebook_gets_a_token_with_its_password(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    response = client.post(
+        "/api/v1/auth/token",
+        json={"username": "ADA", "password": "correct horse battery", "name": "nb"},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "nb"
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.json()["username"] == "ada"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "ada", "password": "wrong password!", "name": "nb"},
+        {"username": "nobody", "password": "correct horse battery", "name": "nb"},
+    ],
+)
+def test_wrong_credentials_get_no_token(
+    client: TestClient, session: Session, body: dict[str, str]
+) -> None:
+    make_user(session, "ada")
+    response = client.post("/api/v1/auth/token", json=body)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Wrong username or password."}
+
+
+def test_a_token_needs_a_name(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    response = client.post(
+        "/api/v1/auth/token",
+        json={"username": "ada", "password": "correct horse battery", "name": " "},
+    )
+    assert response.status_code == 422
+    assert "name" in response.json()["detail"]
+
+
+def test_malformed_bodies_get_a_readable_422(client: TestClient) -> None:
+    response = client.post("/api/v1/auth/token", json={"username": "ada"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "password: Field required; name: Field required"

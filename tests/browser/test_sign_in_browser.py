@@ -53,3 +53,28 @@ def test_demo_lead_signs_in_and_opens_the_demo_project(
         assert problems == [], "script errors or Content-Security-Policy refusals"
     finally:
         context.close()
+
+
+def test_api_docs_work_offline_under_the_content_security_policy(
+    browser: Any, demo_server: LiveServer, screenshots: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    # Any request leaving this machine would be a CDN dependency.
+    page.route(
+        "**/*",
+        lambda route: (
+            route.abort()
+            if not route.request.url.startswith(demo_server.base_url)
+            else route.continue_()
+        ),
+    )
+    try:
+        page.goto(demo_server.base_url + "/docs")
+        page.locator(".opblock-summary-path", has_text="/api/v1/auth/token").wait_for()
+        page.screenshot(path=screenshots / "api-docs.png")
+        assert problems == []
+    finally:
+        page.close()

@@ -1,0 +1,34 @@
+"""Getting a token from a username and password, for notebooks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.dependencies import SessionDep
+from app.domain.accounts import authenticate, create_token
+from app.errors import SignInRequired
+from app.schemas import TokenIn, TokenOut
+
+router = APIRouter(tags=["account"])
+
+
+@router.post(
+    "/auth/token",
+    name="api_create_token",
+    status_code=201,
+    response_model=TokenOut,
+    summary="Create an API token (shown once)",
+    responses={
+        401: {
+            "description": "Wrong username or password",
+            "content": {"application/json": {"example": {"detail": "Wrong username or password."}}},
+        }
+    },
+)
+def create_api_token(body: TokenIn, session: SessionDep) -> TokenOut:
+    """Send it back as `Authorization: Bearer <token>`. It is stored hashed: keep it safe."""
+    user = authenticate(session, body.username, body.password)
+    if user is None:
+        raise SignInRequired("Wrong username or password.")
+    issued = create_token(session, user, body.name)
+    return TokenOut(token=issued.secret, name=issued.token.name, id=issued.token.id)
