@@ -13,7 +13,7 @@ from app.domain.projects import get_access
 from app.domain.sheet import RowStatus, load_run, tally_rows
 from app.domain.sheet_view import Filters, Sort, open_sheet, tally
 from app.domain.tally import binary_agreement
-from tests.sheet_data import build
+from tests.sheet_data import Fixture, build
 
 
 def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
@@ -155,10 +155,9 @@ def test_the_dashboard_is_for_leads_and_the_summary_for_everyone(session: Sessio
     flag=st.booleans(),
 )
 def test_any_filtered_footer_equals_the_count_over_its_rows(
-    session: Session, cause: str | None, time: str | None, flag: bool
+    session: Session, pets: Fixture, cause: str | None, time: str | None, flag: bool
 ) -> None:
-    f = build(session) if not hasattr(session, "_sheet_fixture") else session._sheet_fixture  # type: ignore[attr-defined]
-    session._sheet_fixture = f  # type: ignore[attr-defined]
+    f = pets  # built once: every example reads the same run
     data = load_run(session, f.project, f.run)
     causes = frozenset({getattr(f, cause).id}) if cause else frozenset()
     filters = Filters(
