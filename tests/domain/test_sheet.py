@@ -146,6 +146,11 @@ def test_the_dashboard_is_for_leads_and_the_summary_for_everyone(session: Sessio
     assert mine["ann"].share(f.a.id) == pytest.approx(4 / 5)
 
 
+@pytest.fixture
+def pets(session: Session) -> Fixture:
+    return build(session)
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
