@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app import schema
 from app.config import Settings, get_settings
@@ -19,6 +23,9 @@ from app.domain.accounts import (
     set_password,
 )
 from app.domain.errors import DomainError
+from app.domain.imports import ImportOptions, ImportRefused, apply_import, staging_folder
+from app.domain.manifests import FolderMedia, Limits, MediaSource, ZipMedia, read_manifest
+from app.domain.projects import find_project
 from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
@@ -229,6 +236,101 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's numbe
             typer.echo(f"Revoked token {token_id} ({token.name}) of {owner.username}.")
     finally:
         database.dispose()
+
+
+@contextmanager
+def _media(images: Path | None, limits: Limits) -> Iterator[MediaSource | None]:
+    if images is None:
+        yield None
+    elif images.is_dir():
+        yield FolderMedia(images, limits)
+    else:
+        media = ZipMedia(images, limits)
+        try:
+            yield media
+        finally:
+            media.close()
+
+
+@cli.command("import")
+def import_command(
+    project: Annotated[str, typer.Argument(help="The project's id or name.")],
+    manifest: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV or JSONL manifest.")
+    ],
+    images: Annotated[
+        Path | None, typer.Option(exists=True, help="Folder or zip of the images.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="Run name (default: the manifest's file name).")
+    ] = None,
+    evaluated: Annotated[
+        int | None,
+        typer.Option(help="Samples the run was evaluated on, when the manifest lists only errors."),
+    ] = None,
+    sample_errors: Annotated[
+        int | None, typer.Option(help="Put a random sample of this many errors under review.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of that random sample.")] = None,
+) -> None:
+    """Import a model's predictions on the eyeball set (all or nothing)."""
+    settings = get_settings()
+    database = _database(settings)
+    limits = Limits.from_settings(settings)
+    options = ImportOptions(
+        run=run or manifest.stem, evaluated=evaluated, sample_errors=sample_errors, seed=seed
+    )
+    try:
+        with database.transaction(read_only=True) as session:
+            found = find_project(session, project)
+            project_id, kind, labels = found.id, found.kind, list(found.labels)
+        with (
+            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar,
+            staging_folder(settings.media_path) as staging,
+            _media(images, limits) as media,
+            manifest.open("rb") as stream,
+        ):
+            task = bar.add_task("Reading the manifest", total=None)
+
+            def report(phase: str, done: int, total: int) -> None:
+                bar.update(task, description=phase, completed=done, total=total)
+
+            # Images are checked before the write transaction opens, so a long check
+            # never keeps other writers waiting.
+            checked = read_manifest(
+                stream,
+                manifest.name,
+                kind=kind,
+                labels=labels,
+                media=media,
+                staging_dir=staging,
+                media_dir=settings.media_path,
+                limits=limits,
+                progress=report,
+            )
+            with database.transaction() as session:
+                target = find_project(session, str(project_id))
+                summary = apply_import(
+                    session, target, checked, options, settings.media_path, report
+                )
+    except ImportRefused as exc:
+        typer.secho(exc.message, fg=typer.colors.RED, err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(code=1) from None
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        database.dispose()
+    rate = "unknown" if summary.error_rate is None else f"{summary.error_rate:.1%}"
+    typer.echo(
+        f"Imported run {summary.run!r}: {summary.rows} rows, {summary.errors} errors "
+        f"(error rate {rate}), {summary.samples_created} new samples, "
+        f"{summary.predictions_created} new predictions, "
+        f"{summary.queued_for_review} errors under review."
+    )
+    if summary.seed is not None:
+        typer.echo(f"Review sample drawn with seed {summary.seed}.")
 
 
 def main() -> None:

@@ -51,6 +51,22 @@ class Settings(BaseSettings):
         description="How long an SQLite writer waits for another writer before giving up.",
     )
 
+    max_image_pixels: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Largest image accepted at import, in pixels (refuses decompression bombs).",
+    )
+    max_zip_entries: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most files an imported images zip or folder may hold.",
+    )
+    max_zip_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description="Largest total uncompressed size of an imported images zip or folder (bytes).",
+    )
+
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:
         if not self.database_url:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import api
+from app import api, csrf_multipart
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
@@ -25,7 +26,20 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment, templates
-from app.web import auth, live, media, projects, sheet
+from app.web import (
+    account,
+    admin,
+    auth,
+    causes,
+    imports,
+    live,
+    media,
+    project_settings,
+    projects,
+    runs,
+    sheet,
+    team,
+)
 
 SWAGGER_UI_VERSION = "5.35.0"
 
@@ -75,6 +89,7 @@ class CSRFMiddleware:
     """Datasette's asgi-csrf (double-submit cookie), skipped for the bearer-token API."""
 
     def __init__(self, app: ASGIApp, *, secret: str, secure: bool) -> None:
+        csrf_multipart.install()
         self.app = asgi_csrf(
             app,
             signing_secret=secret,
@@ -99,6 +114,12 @@ async def _send_csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    # Daemon: a server stopping mid-import rolls the transaction back (all or nothing)
+    # and the page reports the import as stopped.
+    threading.Thread(target=work, name="eyeball-import", daemon=True).start()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -149,10 +170,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     app.state.hub = hub
+    # Long imports run beside the request that started them (tests run them inline).
+    app.state.run_in_background = _in_thread
 
     install_error_handlers(app)
     app.include_router(auth.router)
+    # Before `projects`: /projects/new must not be read as a project id.
+    app.include_router(project_settings.router)
     app.include_router(projects.router)
+    app.include_router(team.router)
+    app.include_router(causes.router)
+    app.include_router(runs.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
+    app.include_router(imports.router)
     app.include_router(live.router)
     app.include_router(sheet.router)
     app.include_router(media.router)

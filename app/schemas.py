@@ -47,6 +47,49 @@ class TokenOut(BaseModel):
     id: int
 
 
+class ImportSummaryOut(BaseModel):
+    """What an import did. `error_rate` is null when the evaluated count is unknown."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run": "resnet50-v2",
+                "rows": 1000,
+                "samples_created": 1000,
+                "samples_updated": 0,
+                "predictions_created": 1000,
+                "errors": 114,
+                "evaluated": 1000,
+                "error_rate": 0.114,
+                "queued_for_review": 100,
+                "seed": 7,
+            }
+        }
+    )
+
+    run: str
+    rows: int
+    samples_created: int
+    samples_updated: int
+    predictions_created: int
+    errors: int
+    evaluated: int | None
+    error_rate: float | None
+    queued_for_review: int
+    seed: int | None
+
+
+class ProblemOut(BaseModel):
+    line: int | None
+    column: str | None
+    message: str
+
+
+class ImportRefusedOut(BaseModel):
+    detail: str
+    problems: list[ProblemOut]
+
+
 class CauseTallyOut(BaseModel):
     cause: str
     group: str

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +13,16 @@ from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
 from app.domain.accounts import create_user, get_user_by_username
-from app.domain.media import prepare_image, store_image
-from app.domain.projects import add_member, create_project
+from app.domain.imports import ImportOptions, import_files
+from app.domain.manifests import FolderMedia, Limits
+from app.domain.projects import add_member, create_project, resolve_run
 from app.models import (
     METRIC_FIELDS,
     Cause,
     CauseGroup,
-    Prediction,
     Project,
     ProjectRole,
-    Run,
-    Sample,
     SampleKind,
-    utcnow,
 )
 
 DEMO_DIR = PROJECT_ROOT / "demo" / "digits"
@@ -106,52 +101,22 @@ def load_demo(session: Session, media_dir: Path, demo_dir: Path = DEMO_DIR) -> l
             )
         )
 
-    metrics = {k: v for k, v in run_info["metrics"].items() if k in METRIC_FIELDS}
-    run = Run(
-        project_id=project.id,
-        name=run_info["name"],
-        description=run_info["description"],
-        evaluated=run_info["evaluated"],
-        last_import_at=utcnow(),
-        **metrics,
-    )
-    session.add(run)
-    session.flush()
-
-    error_predictions: list[Prediction] = []
-    with (demo_dir / "manifest.csv").open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            image = prepare_image((demo_dir / row["image"]).read_bytes())
-            store_image(session, media_dir, image)
-            sample = Sample(
-                project_id=project.id,
-                external_id=row["id"],
-                label=row["label"],
-                image_sha256=image.sha256,
-                meta={"ink_coverage": float(row["ink_coverage"]), "heavy_ink": row["heavy_ink"]},
-            )
-            session.add(sample)
-            session.flush()
-            prediction = Prediction(
-                project_id=project.id,
-                run_id=run.id,
-                sample_id=sample.id,
-                label=row["prediction"],
-                confidence=float(row["confidence"]),
-                probs=json.loads(row["probs"]),
-                is_error=row["prediction"] != row["label"],
-            )
-            session.add(prediction)
-            if prediction.is_error:
-                error_predictions.append(prediction)
-    session.flush()
-
-    # Every demo error is under review, in the project's fixed random order.
-    order = sorted(error_predictions, key=lambda p: p.id)
-    random.Random(project.queue_seed).shuffle(order)
-    for position, prediction in enumerate(order):
-        prediction.in_review = True
-        prediction.review_order = position
+    # The demo goes through the same import as everyone's data: one way in.
+    with (demo_dir / "manifest.csv").open("rb") as manifest:
+        summary = import_files(
+            session,
+            project,
+            manifest,
+            "manifest.csv",
+            FolderMedia(demo_dir, Limits()),
+            ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
+            media_dir,
+        )
+    run = resolve_run(session, project, summary.run)
+    run.description = run_info["description"]
+    for key, value in run_info["metrics"].items():
+        if key in METRIC_FIELDS:
+            setattr(run, key, value)
     session.flush()
     return sign_ins
 

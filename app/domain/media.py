@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,3 +181,80 @@ def blob_visible_to(session: Session, user: User, sha256: str) -> MediaBlob:
     if visible is None:
         raise NotFound("No such image.")
     return blob
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    """A checked image waiting in a staging folder until its import is confirmed.
+
+    Only the facts the database needs stay in memory; the bytes wait on disk, so a
+    large import never holds all its images at once.
+    """
+
+    sha256: str
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    byte_size: int
+    original: Path
+    thumbnail: Path
+
+
+def stage_image(
+    staging_dir: Path, image: PreparedImage, media_dir: Path | None = None
+) -> StagedImage:
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    original = staging_dir / f"{image.sha256}.{image.extension}"
+    thumbnail = staging_dir / f"{image.sha256}.thumb.png"
+    stored = media_dir is not None and (
+        (media_dir / "originals" / image.sha256[:2] / original.name).exists()
+        and thumbnail_path(media_dir, image.sha256).exists()
+    )
+    # Content-addressed: an image stored by an earlier import needs no second copy.
+    if not stored and not original.exists():
+        original.write_bytes(image.data)
+        thumbnail.write_bytes(image.thumbnail)
+    return StagedImage(
+        sha256=image.sha256,
+        content_type=image.content_type,
+        extension=image.extension,
+        width=image.width,
+        height=image.height,
+        byte_size=len(image.data),
+        original=original,
+        thumbnail=thumbnail,
+    )
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    if target.exists():
+        return  # content-addressed: already there from an earlier import
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The staging folder sits inside the media folder, so this is an atomic rename.
+    os.replace(source, target)
+
+
+def store_staged(session: Session, media_dir: Path, images: Iterable[StagedImage]) -> int:
+    """Like store_image, for many images staged earlier; returns how many blobs are new."""
+    by_hash = {image.sha256: image for image in images}
+    hashes = sorted(by_hash)
+    known: set[str] = set()
+    for start in range(0, len(hashes), 500):  # one query per 500, not one per image
+        chunk = hashes[start : start + 500]
+        known.update(session.scalars(select(MediaBlob.sha256).where(MediaBlob.sha256.in_(chunk))))
+    new = 0
+    for sha256, image in by_hash.items():
+        blob = MediaBlob(
+            sha256=sha256,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            byte_size=image.byte_size,
+        )
+        if sha256 not in known:
+            session.add(blob)
+            new += 1
+        _move_into_place(image.original, original_path(media_dir, blob))
+        _move_into_place(image.thumbnail, thumbnail_path(media_dir, sha256))
+    return new

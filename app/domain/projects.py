@@ -242,3 +242,13 @@ def causes_of(session: Session, project: Project) -> list[tuple[CauseGroup, list
         )
     )
     return [(group, [c for c in causes if c.group_id == group.id]) for group in groups]
+
+
+def find_project(session: Session, key: str) -> Project:
+    """A project by id or by name (any case), for the command line."""
+    project = session.get(Project, int(key)) if key.isdigit() else None
+    if project is None:
+        project = session.scalar(select(Project).where(func.lower(Project.name) == key.lower()))
+    if project is None:
+        raise NotFound(f"No project with the id or name {key!r}.")
+    return project

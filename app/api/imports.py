@@ -1,0 +1,80 @@
+"""POST a manifest (and a zip of images) to import a run: the same import as the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from starlette.responses import JSONResponse, Response
+
+from app.api.deps import ApiProject
+from app.dependencies import SessionDep, SettingsDep
+from app.domain.imports import ImportOptions, ImportRefused, import_files
+from app.domain.manifests import Limits, ZipMedia
+from app.models import SampleKind
+from app.schemas import ImportRefusedOut, ImportSummaryOut
+
+router = APIRouter(tags=["import"])
+
+
+@router.post(
+    "/projects/{project_id}/import",
+    name="api_import",
+    response_model=ImportSummaryOut,
+    summary="Import a run's predictions (all or nothing)",
+    responses={
+        403: {"description": "Only the project's leads can import"},
+        422: {"model": ImportRefusedOut, "description": "Nothing was imported; every problem"},
+    },
+)
+def import_run(
+    access: ApiProject,
+    session: SessionDep,
+    settings: SettingsDep,
+    manifest: Annotated[UploadFile, File(description="CSV or JSONL manifest")],
+    images: Annotated[
+        UploadFile | None, File(description="Zip of the images (image projects)")
+    ] = None,
+    run: Annotated[str, Form(description="Run name; default: the manifest's file name")] = "",
+    evaluated: Annotated[
+        int | None, Form(description="Samples evaluated, when only errors are listed")
+    ] = None,
+    sample_errors: Annotated[
+        int | None, Form(description="Review a random sample of this many errors")
+    ] = None,
+    seed: Annotated[int | None, Form(description="Seed of that sample")] = None,
+) -> Response | ImportSummaryOut:
+    access.require_lead()
+    name = manifest.filename or "manifest"
+    options = ImportOptions(
+        run=run.strip() or Path(name).stem,
+        evaluated=evaluated,
+        sample_errors=sample_errors,
+        seed=seed,
+    )
+    limits = Limits.from_settings(settings)
+    wants_images = access.project.kind is SampleKind.IMAGE and images is not None
+    media = ZipMedia(images.file, limits) if images is not None and wants_images else None
+    # End the request's transaction before the images are checked: on SQLite it holds
+    # the write lock, and checking thousands of images must not keep annotators'
+    # saves waiting. The import opens the next transaction only to write.
+    session.commit()
+    try:
+        summary = import_files(
+            session,
+            access.project,
+            manifest.file,
+            name,
+            media,
+            options,
+            settings.media_path,
+            limits=limits,
+        )
+    except ImportRefused as exc:
+        body = ImportRefusedOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
+        return JSONResponse(body.model_dump(), status_code=422)
+    finally:
+        if media is not None:
+            media.close()
+    return ImportSummaryOut(**summary.as_dict())

@@ -1,0 +1,387 @@
+"""Imports started in the browser: checked and previewed first, run in the background.
+
+A job lives in a folder under the media folder: the uploaded files and a small
+`status.json` that the page polls. Files rather than memory, so that any worker
+(or host sharing the media folder) can answer the poll; a status that stops
+being refreshed tells the truth after a restart instead of spinning forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from app.db import Database
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.imports import (
+    ImportOptions,
+    ImportRefused,
+    apply_import,
+    plan_import,
+    staging_folder,
+)
+from app.domain.manifests import (
+    FolderMedia,
+    Limits,
+    MediaSource,
+    ZipMedia,
+    read_manifest,
+    safe_relative_path,
+)
+from app.models import Project
+
+JOBS_FOLDER = ".imports"
+STATUS_FILE = "status.json"
+MANIFEST_FILE = "manifest"
+IMAGES_ZIP = "images.zip"
+IMAGES_FOLDER = "images"
+STARTED_FILE = "started"
+# A running job refreshes its status at least this often while it works.
+HEARTBEAT_SECONDS = 0.5
+# ...so one silent for this long died with its server (the longest single step,
+# one database flush of a large import, takes seconds).
+STALE_SECONDS = 300
+KEEP_SECONDS = 24 * 3600
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class JobState(StrEnum):
+    CHECKING = "checking"
+    CHECKED = "checked"
+    IMPORTING = "importing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class ImportJob:
+    id: str
+    project_id: int
+    user_id: int
+    manifest_name: str
+    images: str | None  # "zip", "folder" or None
+    options: dict[str, Any]
+    state: JobState = JobState.CHECKING
+    phase: str = "Reading the manifest"
+    done: int = 0
+    total: int = 0
+    preview: dict[str, Any] = field(default_factory=dict)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    updated_at: float = field(default_factory=time.time)
+
+    @property
+    def running(self) -> bool:
+        return self.state in {JobState.CHECKING, JobState.IMPORTING}
+
+    @property
+    def can_start(self) -> bool:
+        return self.state is JobState.CHECKED and not self.problems
+
+    @property
+    def import_options(self) -> ImportOptions:
+        return ImportOptions(**self.options)
+
+    @property
+    def updated(self) -> datetime:
+        return datetime.fromtimestamp(self.updated_at, UTC)
+
+
+def jobs_root(media_dir: Path) -> Path:
+    return media_dir / JOBS_FOLDER
+
+
+def job_folder(media_dir: Path, job_id: str) -> Path:
+    if not _JOB_ID.match(job_id):
+        raise NotFound("No such import.")
+    return jobs_root(media_dir) / job_id
+
+
+def save_job(media_dir: Path, job: ImportJob) -> None:
+    job.updated_at = time.time()
+    folder = job_folder(media_dir, job.id)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".status-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(asdict(job), f)
+    # Atomic, so a poll never reads half a status.
+    os.replace(tmp, folder / STATUS_FILE)
+
+
+def _read_job(media_dir: Path, job_id: str) -> ImportJob:
+    path = job_folder(media_dir, job_id) / STATUS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise NotFound("No such import: it may have been cleared away.") from None
+    return ImportJob(**{**data, "state": JobState(data["state"])})
+
+
+def load_job(media_dir: Path, job_id: str, project: Project, user_id: int) -> ImportJob:
+    """The job if it belongs to this project and was started by this user."""
+    job = _read_job(media_dir, job_id)
+    if job.project_id != project.id or job.user_id != user_id:
+        raise NotFound("No such import.")
+    if job.running and time.time() - job.updated_at > STALE_SECONDS:
+        job.state = JobState.FAILED
+        job.message = (
+            "The import stopped without finishing (was the server restarted?). "
+            "Nothing was imported by it; start it again."
+        )
+    return job
+
+
+def _clear_old_jobs(media_dir: Path) -> None:
+    root = jobs_root(media_dir)
+    if not root.is_dir():
+        return
+    cutoff = time.time() - KEEP_SECONDS
+    for folder in root.iterdir():
+        status = folder / STATUS_FILE
+        stamp = status.stat().st_mtime if status.exists() else folder.stat().st_mtime
+        if stamp < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_job(
+    media_dir: Path,
+    project: Project,
+    user_id: int,
+    *,
+    manifest_name: str,
+    images: str | None,
+    options: ImportOptions,
+) -> tuple[ImportJob, Path]:
+    """A new job and the folder its uploads go into (manifest, images.zip or images/)."""
+    _clear_old_jobs(media_dir)
+    job = ImportJob(
+        id=secrets.token_urlsafe(18),
+        project_id=project.id,
+        user_id=user_id,
+        manifest_name=manifest_name,
+        images=images,
+        options=asdict(options),
+    )
+    folder = job_folder(media_dir, job.id)
+    folder.mkdir(parents=True)
+    save_job(media_dir, job)
+    return job, folder
+
+
+def save_manifest(folder: Path, stream: IO[bytes]) -> None:
+    with (folder / MANIFEST_FILE).open("wb") as out:
+        shutil.copyfileobj(stream, out)
+
+
+def save_images_zip(folder: Path, stream: IO[bytes]) -> None:
+    with (folder / IMAGES_ZIP).open("wb") as out:
+        shutil.copyfileobj(stream, out)
+
+
+@dataclass
+class FolderUpload:
+    """Files of a folder picked in the browser, written one at a time under the job."""
+
+    folder: Path
+    limits: Limits
+    count: int = 0
+    size: int = 0
+
+    def add(self, browser_name: str, stream: IO[bytes]) -> None:
+        # Browsers name each file "<picked folder>/<path inside it>": the manifest's
+        # paths are relative to the picked folder, so its own name is dropped.
+        inside = browser_name.split("/", 1)[1] if "/" in browser_name else browser_name
+        name = safe_relative_path(inside)
+        if name is None:
+            raise InvalidInput({"folder": f"{browser_name!r} is not a path inside the folder."})
+        self.count += 1
+        if self.count > self.limits.max_entries:
+            raise InvalidInput(
+                {"folder": f"The folder holds more than {self.limits.max_entries:,} files."}
+            )
+        target = self.folder / IMAGES_FOLDER / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            shutil.copyfileobj(stream, out)
+            self.size += out.tell()
+        if self.size > self.limits.max_bytes:
+            raise InvalidInput(
+                {"folder": f"The folder is larger than {self.limits.max_bytes:,} bytes."}
+            )
+
+
+def discard_job(media_dir: Path, job: ImportJob) -> None:
+    shutil.rmtree(job_folder(media_dir, job.id), ignore_errors=True)
+
+
+class _Reporter:
+    """Progress written to the status file, at most a few times a second."""
+
+    def __init__(self, media_dir: Path, job: ImportJob) -> None:
+        self.media_dir = media_dir
+        self.job = job
+        self.last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        self.job.phase, self.job.done, self.job.total = phase, done, total
+        now = time.monotonic()
+        if now - self.last >= HEARTBEAT_SECONDS or done == total:
+            self.last = now
+            save_job(self.media_dir, self.job)
+
+
+def _media(folder: Path, job: ImportJob, limits: Limits) -> MediaSource | None:
+    if job.images == "zip":
+        return ZipMedia(folder / IMAGES_ZIP, limits)
+    if job.images == "folder":
+        return FolderMedia(folder / IMAGES_FOLDER, limits)
+    return None
+
+
+def _fail(media_dir: Path, job: ImportJob, exc: Exception) -> None:
+    job.state = JobState.FAILED
+    if isinstance(exc, ImportRefused):
+        job.message = exc.message
+        job.problems = [p.as_dict() for p in exc.problems]
+    else:
+        job.message = "The import failed unexpectedly; nothing was imported. " + (
+            f"({exc.__class__.__name__})"
+        )
+    save_job(media_dir, job)
+
+
+def check_job(
+    database: Database, media_dir: Path, project_id: int, job_id: str, limits: Limits
+) -> None:
+    """Read and check everything, and save the preview. Writes no rows. Runs in a thread."""
+    folder = job_folder(media_dir, job_id)
+    with database.transaction(read_only=True) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        job = _read_job(media_dir, job_id)
+        report = _Reporter(media_dir, job)
+        media = _media(folder, job, limits)
+        try:
+            with staging_folder(media_dir) as staging, (folder / MANIFEST_FILE).open("rb") as f:
+                manifest = read_manifest(
+                    f,
+                    job.manifest_name,
+                    kind=project.kind,
+                    labels=list(project.labels),
+                    media=media,
+                    staging_dir=staging,
+                    media_dir=media_dir,
+                    limits=limits,
+                    progress=report,
+                )
+                plan = plan_import(session, project, manifest, job.import_options)
+        except Exception as exc:
+            _fail(media_dir, job, exc)
+            raise
+        finally:
+            if isinstance(media, ZipMedia):
+                media.close()
+    job.preview = {
+        "format": manifest.format,
+        "columns": manifest.column_roles(project.kind),
+        "rows": [{k: _shown(v) for k, v in row.items()} for row in manifest.preview()],
+        "rows_count": plan.rows,
+        "errors": plan.errors,
+        "evaluated": plan.evaluated,
+        "error_rate": plan.error_rate,
+        "run_exists": plan.run_exists,
+        "samples_created": plan.samples_created,
+        "samples_updated": plan.samples_updated,
+        "predictions_created": plan.predictions_created,
+        "seed": plan.seed,
+    }
+    if plan.seed is not None:
+        # The preview names the seed; the import must then draw with that same seed.
+        job.options["seed"] = plan.seed
+    job.problems = [p.as_dict() for p in plan.problems]
+    job.state = JobState.CHECKED
+    save_job(media_dir, job)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def claim_job(media_dir: Path, job: ImportJob) -> None:
+    """Mark a checked job as importing; a second confirmation is refused, not run twice."""
+    if not job.can_start:
+        raise Conflict("This import cannot be started: it has problems, or it already ran.")
+    try:
+        # O_EXCL makes the claim atomic across threads, workers and hosts.
+        os.close(os.open(job_folder(media_dir, job.id) / STARTED_FILE, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        raise Conflict("This import was already started.") from None
+    job.state = JobState.IMPORTING
+    job.phase, job.done, job.total = "Starting", 0, 0
+    save_job(media_dir, job)
+
+
+def run_job(
+    database: Database, media_dir: Path, project_id: int, job_id: str, limits: Limits
+) -> None:
+    """Check again (the project may have changed since the preview) and import. In a thread."""
+    folder = job_folder(media_dir, job_id)
+    with database.transaction(read_only=True) as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        job = _read_job(media_dir, job_id)
+        kind, labels = project.kind, list(project.labels)
+    report = _Reporter(media_dir, job)
+    media = _media(folder, job, limits)
+    try:
+        with staging_folder(media_dir) as staging, (folder / MANIFEST_FILE).open("rb") as f:
+            manifest = read_manifest(
+                f,
+                job.manifest_name,
+                kind=kind,
+                labels=labels,
+                media=media,
+                staging_dir=staging,
+                media_dir=media_dir,
+                limits=limits,
+                progress=report,
+            )
+            # The write transaction opens only now that the images are checked.
+            with database.transaction() as session:
+                project = session.get(Project, project_id)
+                assert project is not None
+                summary = apply_import(
+                    session, project, manifest, job.import_options, media_dir, report
+                )
+    except Exception as exc:
+        _fail(media_dir, job, exc)
+        if not isinstance(exc, ImportRefused):
+            raise
+        return
+    finally:
+        if isinstance(media, ZipMedia):
+            media.close()
+        _remove_uploads(folder)
+    job.summary = summary.as_dict()
+    job.state = JobState.DONE
+    job.phase, job.done = "Done", job.total
+    save_job(media_dir, job)
+
+
+def _remove_uploads(folder: Path) -> None:
+    """The uploads are not needed once imported; the status stays for the page to show."""
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    (folder / IMAGES_ZIP).unlink(missing_ok=True)
+    shutil.rmtree(folder / IMAGES_FOLDER, ignore_errors=True)

@@ -1,0 +1,450 @@
+"""Importing an eyeball set: one function behind the page, the API, the CLI and the demo.
+
+All or nothing: the manifest and its images are checked completely (see
+`app.domain.manifests`), then compared with what the project already holds; any
+problem refuses the whole import and lists every problem. Only then are rows
+written, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain.errors import InvalidInput
+from app.domain.live import announce
+from app.domain.manifests import (
+    Limits,
+    Manifest,
+    ManifestRow,
+    MediaSource,
+    Problem,
+    Progress,
+    read_manifest,
+)
+from app.domain.media import store_staged
+from app.models import Prediction, Project, Run, Sample, utcnow
+
+MAX_RUN_NAME = 120
+STAGING_FOLDER = ".staging"
+_CHUNK = 500  # ids per IN (...) query: well under every database's parameter limit
+
+
+class ImportRefused(InvalidInput):
+    """The import was refused as a whole; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        count = len(problems)
+        super().__init__(
+            {},
+            f"Nothing was imported: {count} problem{'s' if count != 1 else ''} to fix first.",
+        )
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    run: str
+    evaluated: int | None = None  # samples the run was evaluated on; None: work it out
+    sample_errors: int | None = None  # review a random sample of this many errors
+    seed: int | None = None  # for that sample; drawn (and reported) when not given
+
+
+@dataclass
+class ImportPlan:
+    """What an import would do, worked out without writing anything."""
+
+    run_name: str
+    run_exists: bool
+    rows: int
+    errors: int
+    evaluated: int | None
+    seed: int | None
+    samples_created: int = 0
+    samples_updated: int = 0
+    predictions_created: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float | None:
+        # Never guessed: without an evaluated count the rate is unknown.
+        if not self.evaluated:
+            return None
+        return self.errors / self.evaluated
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    run: str
+    rows: int
+    samples_created: int
+    samples_updated: int
+    predictions_created: int
+    errors: int
+    evaluated: int | None
+    error_rate: float | None
+    queued_for_review: int
+    seed: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def staging_root(media_dir: Path) -> Path:
+    return media_dir / STAGING_FOLDER
+
+
+@contextmanager
+def staging_folder(media_dir: Path) -> Iterator[Path]:
+    """A private folder inside the media folder, removed afterwards whatever happens.
+
+    Inside the media folder so that confirmed images move into place by rename.
+    """
+    root = staging_root(media_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_options(options: ImportOptions) -> list[Problem]:
+    problems = []
+    name = options.run.strip()
+    if not name:
+        problems.append(Problem(None, "run", "name the run (e.g. the model version)"))
+    elif len(name) > MAX_RUN_NAME:
+        problems.append(Problem(None, "run", f"keep the run name under {MAX_RUN_NAME} characters"))
+    if options.evaluated is not None and options.evaluated < 1:
+        problems.append(Problem(None, "evaluated", "the evaluated count must be at least 1"))
+    if options.sample_errors is not None and options.sample_errors < 1:
+        problems.append(Problem(None, "sample_errors", "sample at least 1 error"))
+    return problems
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Sample]:
+    found: dict[str, Sample] = {}
+    for chunk in _chunks(ids):
+        for sample in session.scalars(
+            select(Sample).where(Sample.project_id == project.id, Sample.external_id.in_(chunk))
+        ):
+            found[sample.external_id] = sample
+    return found
+
+
+def _existing_predictions(session: Session, run: Run | None) -> dict[int, Prediction]:
+    if run is None:
+        return {}
+    return {
+        p.sample_id: p
+        for p in session.scalars(select(Prediction).where(Prediction.run_id == run.id))
+    }
+
+
+def _find_run(session: Session, project: Project, name: str) -> Run | None:
+    return session.scalar(select(Run).where(Run.project_id == project.id, Run.name == name))
+
+
+def _sample_changes(sample: Sample, row: ManifestRow) -> dict[str, Any]:
+    """Media and metadata that differ from what is stored (labels are never changed here)."""
+    changes: dict[str, Any] = {}
+    if row.image is not None and sample.image_sha256 != row.image.sha256:
+        changes["image_sha256"] = row.image.sha256
+    if row.text is not None and sample.text != row.text:
+        changes["text"] = row.text
+    if row.record is not None and sample.record != row.record:
+        changes["record"] = row.record
+    merged = {**sample.meta, **row.meta}
+    if merged != sample.meta:
+        changes["meta"] = merged
+    return changes
+
+
+def _same_prediction(stored: Prediction, row: ManifestRow) -> bool:
+    return (
+        stored.label == row.prediction
+        and stored.confidence == row.confidence
+        and (stored.probs or None) == (row.probs or None)
+    )
+
+
+def plan_import(
+    session: Session, project: Project, manifest: Manifest, options: ImportOptions
+) -> ImportPlan:
+    """Compare a checked manifest with the project; conflicts become problems. Writes nothing."""
+    name = options.run.strip()
+    problems = [*check_options(options), *manifest.problems]
+    run = _find_run(session, project, name) if name else None
+    rows = manifest.rows
+    seed = options.seed
+    if options.sample_errors is not None and seed is None:
+        seed = secrets.randbelow(2**31)
+    plan = ImportPlan(
+        run_name=name,
+        run_exists=run is not None,
+        rows=len(rows),
+        errors=0,
+        evaluated=None,
+        seed=seed,
+    )
+    # Conflicts are looked for even when some rows are wrong: the answer lists every problem.
+    existing = _existing_samples(session, project, [r.external_id for r in rows if r.external_id])
+    stored_predictions = _existing_predictions(session, run)
+    new_errors = 0
+    for row in rows:
+        if not row.external_id:
+            continue
+        sample = existing.get(row.external_id)
+        if sample is None:
+            plan.samples_created += 1
+            plan.predictions_created += 1
+            new_errors += row.is_error
+            continue
+        if sample.label != row.label:
+            problems.append(
+                Problem(
+                    row.line,
+                    "label",
+                    f"conflict: sample {row.external_id!r} is stored with label "
+                    f"{sample.label!r}, the manifest says {row.label!r}; stored labels "
+                    "are not overwritten",
+                )
+            )
+            continue
+        if _sample_changes(sample, row):
+            plan.samples_updated += 1
+        stored = stored_predictions.get(sample.id)
+        if stored is None:
+            plan.predictions_created += 1
+            new_errors += row.is_error
+        elif not _same_prediction(stored, row):
+            problems.append(
+                Problem(
+                    row.line,
+                    "prediction",
+                    f"conflict: run {name!r} already holds a different prediction for "
+                    f"{row.external_id!r} ({stored.label!r}); import it as a new run",
+                )
+            )
+
+    # The error rate is the run's, which may hold samples of earlier imports too.
+    run_size = len(stored_predictions) + plan.predictions_created
+    plan.errors = sum(p.is_error for p in stored_predictions.values()) + new_errors
+    if options.evaluated is not None:
+        plan.evaluated = options.evaluated
+        if options.evaluated < run_size:
+            problems.append(
+                Problem(
+                    None,
+                    "evaluated",
+                    f"{options.evaluated} evaluated samples, but the run would hold {run_size}",
+                )
+            )
+    elif manifest.lists_correct_samples:
+        # Correct samples are listed, so every evaluated sample is stored with the run
+        # (unless an earlier errors-only import gave a larger count: that one stands).
+        plan.evaluated = max(run_size, run.evaluated or 0) if run is not None else run_size
+    elif run is not None:
+        plan.evaluated = run.evaluated  # only errors added: the count given before stands
+    plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
+    return plan
+
+
+def choose_for_review(external_ids: list[str], count: int | None, seed: int | None) -> set[str]:
+    """A uniformly random sample of `count` errors, the same for the same seed and ids."""
+    if count is None or count >= len(external_ids):
+        return set(external_ids)
+    return set(random.Random(seed).sample(sorted(external_ids), count))
+
+
+def review_key(queue_seed: int, external_id: str) -> bytes:
+    """A sample's place in the project's fixed random order: the same in every run."""
+    return hashlib.sha256(f"{queue_seed}:{external_id}".encode()).digest()
+
+
+def _renumber_review_order(session: Session, project: Project, run: Run) -> int:
+    rows = session.execute(
+        select(Prediction, Sample.external_id)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.run_id == run.id, Prediction.in_review)
+    ).all()
+    ordered = sorted(rows, key=lambda r: review_key(project.queue_seed, r[1]))
+    for position, (prediction, _) in enumerate(ordered):
+        if prediction.review_order != position:
+            prediction.review_order = position
+    return len(ordered)
+
+
+def _queue_for_review(
+    session: Session,
+    run: Run,
+    new: list[Prediction],
+    options: ImportOptions,
+    seed: int | None,
+) -> int:
+    """Put errors under review; returns how many were added.
+
+    Without `sample_errors` every new error is reviewed. With it, the run's review
+    sample is topped up to that size from its errors not yet under review, so a
+    larger number on a later import adds errors that were stored but left out.
+    """
+    if options.sample_errors is None:
+        chosen = [p for p in new if p.is_error]
+    else:
+        waiting = session.execute(
+            select(Sample.external_id, Prediction)
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .where(Prediction.run_id == run.id, Prediction.is_error, ~Prediction.in_review)
+        ).all()
+        by_id: dict[str, Prediction] = {row[0]: row[1] for row in waiting}
+        already = session.scalar(
+            select(func.count(Prediction.id)).where(
+                Prediction.run_id == run.id, Prediction.in_review
+            )
+        )
+        wanted = max(0, options.sample_errors - (already or 0))
+        picked = choose_for_review(sorted(by_id), wanted, seed)
+        chosen = [by_id[external_id] for external_id in picked]
+    for prediction in chosen:
+        prediction.in_review = True
+    session.flush()
+    return len(chosen)
+
+
+def apply_import(
+    session: Session,
+    project: Project,
+    manifest: Manifest,
+    options: ImportOptions,
+    media_dir: Path,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Write a checked manifest in the caller's transaction, or refuse it whole."""
+    plan = plan_import(session, project, manifest, options)
+    if plan.problems:
+        raise ImportRefused(plan.problems)
+    total = len(manifest.rows)
+    report = progress or (lambda _phase, _done, _total: None)
+    report("Saving", 0, total)
+
+    run = _find_run(session, project, plan.run_name)
+    if run is None:
+        run = Run(project_id=project.id, name=plan.run_name, evaluated=plan.evaluated)
+        session.add(run)
+        session.flush()
+    elif plan.evaluated is not None and run.evaluated != plan.evaluated:
+        run.evaluated = plan.evaluated
+
+    # Images move into the media folder before the rows are committed: a failed
+    # commit leaves an unreferenced file (harmless, content-addressed), never a row
+    # pointing at a missing file.
+    store_staged(session, media_dir, [r.image for r in manifest.rows if r.image is not None])
+
+    existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
+    stored_predictions = _existing_predictions(session, run)
+    new_samples: list[tuple[ManifestRow, Sample]] = []
+    for row in manifest.rows:
+        sample = existing.get(row.external_id)
+        if sample is None:
+            sample = Sample(
+                project_id=project.id,
+                external_id=row.external_id,
+                label=row.label,
+                image_sha256=row.image.sha256 if row.image is not None else None,
+                text=row.text,
+                record=row.record,
+                meta=row.meta,
+            )
+            new_samples.append((row, sample))
+        else:
+            for attribute, value in _sample_changes(sample, row).items():
+                setattr(sample, attribute, value)
+    session.add_all([sample for _, sample in new_samples])
+    session.flush()
+    report("Saving", total // 2, total)
+
+    samples = {**existing, **{row.external_id: sample for row, sample in new_samples}}
+    new_predictions: list[Prediction] = []
+    for row in manifest.rows:
+        sample = samples[row.external_id]
+        if sample.id in stored_predictions:
+            continue
+        new_predictions.append(
+            Prediction(
+                project_id=project.id,
+                run_id=run.id,
+                sample_id=sample.id,
+                label=row.prediction,
+                confidence=row.confidence,
+                probs=row.probs,
+                is_error=row.is_error,
+            )
+        )
+    session.add_all(new_predictions)
+    session.flush()
+    queued_now = _queue_for_review(session, run, new_predictions, options, plan.seed)
+
+    if new_samples or new_predictions or plan.samples_updated or queued_now:
+        run.last_import_at = utcnow()
+        # Open project pages learn of the new errors once this transaction commits.
+        announce(session, project.id, "run", run=run.name)
+    queued = _renumber_review_order(session, project, run)
+    session.flush()
+    report("Saving", total, total)
+    return ImportSummary(
+        run=run.name,
+        rows=plan.rows,
+        samples_created=plan.samples_created,
+        samples_updated=plan.samples_updated,
+        predictions_created=len(new_predictions),
+        errors=plan.errors,
+        evaluated=plan.evaluated,
+        error_rate=plan.error_rate,
+        queued_for_review=queued,
+        seed=plan.seed,
+    )
+
+
+def import_files(
+    session: Session,
+    project: Project,
+    manifest: IO[bytes],
+    manifest_name: str,
+    media: MediaSource | None,
+    options: ImportOptions,
+    media_dir: Path,
+    *,
+    limits: Limits = Limits(),
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Check everything, then write everything (or nothing): the one way in."""
+    with staging_folder(media_dir) as staging:
+        checked = read_manifest(
+            manifest,
+            manifest_name,
+            kind=project.kind,
+            labels=list(project.labels),
+            media=media,
+            staging_dir=staging,
+            media_dir=media_dir,
+            limits=limits,
+            progress=progress,
+        )
+        return apply_import(session, project, checked, options, media_dir, progress)

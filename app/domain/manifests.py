@@ -1,0 +1,576 @@
+"""Reading an import: the manifest (CSV or JSONL) and its images (a zip or a folder).
+
+Nothing here touches the database: `read_manifest` turns the files into checked
+rows and a list of problems, and stages the images in a folder of the caller's
+choosing. `app.domain.imports` then decides what the rows mean for the project.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import stat
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Protocol
+
+from app.config import Settings
+from app.domain.media import (
+    DEFAULT_MAX_PIXELS,
+    ImageRejected,
+    StagedImage,
+    prepare_image,
+    stage_image,
+)
+from app.models import SampleKind
+
+REQUIRED_COLUMNS = ("id", "label", "prediction")
+MEDIA_COLUMN = {SampleKind.IMAGE: "image", SampleKind.TEXT: "text", SampleKind.RECORD: "record"}
+KNOWN_COLUMNS = (*REQUIRED_COLUMNS, "confidence", "probs")
+MAX_TEXT_LENGTH = 255  # ids and labels: the columns' size in the schema
+# Probabilities written by notebooks are rounded; 1% slack accepts 4-decimal rounding of
+# a thousand classes while still catching logits or percentages passed by mistake.
+PROBS_TOLERANCE = 0.01
+DEFAULT_MAX_ZIP_ENTRIES = 100_000
+DEFAULT_MAX_ZIP_BYTES = 4 * 1024**3
+PREVIEW_ROWS = 10
+
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input. `line` is the manifest line (None: the file as a whole)."""
+
+    line: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    max_entries: int = DEFAULT_MAX_ZIP_ENTRIES
+    max_bytes: int = DEFAULT_MAX_ZIP_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_image_pixels=settings.max_image_pixels,
+            max_entries=settings.max_zip_entries,
+            max_bytes=settings.max_zip_bytes,
+        )
+
+
+@dataclass
+class ManifestRow:
+    line: int
+    external_id: str
+    label: str
+    prediction: str
+    confidence: float | None = None
+    probs: dict[str, float] | None = None
+    image_path: str | None = None
+    image: StagedImage | None = None
+    text: str | None = None
+    record: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        return self.label != self.prediction
+
+
+@dataclass
+class Manifest:
+    format: str  # "csv" or "jsonl"
+    columns: list[str]
+    rows: list[ManifestRow]
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> int:
+        return sum(row.is_error for row in self.rows)
+
+    @property
+    def lists_correct_samples(self) -> bool:
+        return any(not row.is_error for row in self.rows)
+
+    def column_roles(self, kind: SampleKind) -> list[tuple[str, str]]:
+        media = MEDIA_COLUMN[kind]
+        return [
+            (name, name if name in KNOWN_COLUMNS or name == media else "metadata")
+            for name in self.columns
+        ]
+
+    def preview(self) -> list[dict[str, Any]]:
+        return [row.raw for row in self.rows[:PREVIEW_ROWS]]
+
+
+# --- images: where the manifest's `image` paths are looked up --------------------------
+
+
+class MediaSource(Protocol):
+    def problems(self) -> list[Problem]: ...
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes, or None when there is no such file."""
+
+
+def safe_relative_path(name: str) -> str | None:
+    """The path in canonical form, or None if it could point outside its folder."""
+    if not name or "\\" in name or "\x00" in name:
+        return None
+    path = PurePosixPath(name)
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = [p for p in path.parts if p != "."]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _single_top_folder(names: list[str]) -> str | None:
+    """Zips made by "compress this folder" put everything under one folder: allow for it."""
+    tops = {name.split("/", 1)[0] for name in names if "/" in name}
+    if len(tops) == 1 and all("/" in name for name in names):
+        return tops.pop() + "/"
+    return None
+
+
+class ZipMedia:
+    """Images read one entry at a time from a zip; nothing is extracted by name."""
+
+    def __init__(self, file: str | Path | IO[bytes], limits: Limits) -> None:
+        self._problems: list[Problem] = []
+        self._entries: dict[str, zipfile.ZipInfo] = {}
+        self._prefix: str | None = None
+        try:
+            self._zip: zipfile.ZipFile | None = zipfile.ZipFile(file)
+        except (zipfile.BadZipFile, OSError, EOFError):
+            self._zip = None
+            self._problems.append(Problem(None, "images", "the images file is not a zip archive"))
+            return
+        infos = self._zip.infolist()
+        if len(infos) > limits.max_entries:
+            self._refuse(
+                f"the zip holds {len(infos):,} entries, over the limit of {limits.max_entries:,}"
+            )
+            return
+        total = sum(info.file_size for info in infos)
+        if total > limits.max_bytes:
+            self._refuse(
+                f"the zip unpacks to {total:,} bytes, over the limit of {limits.max_bytes:,}"
+            )
+            return
+        for info in infos:
+            if info.is_dir():
+                continue
+            name = safe_relative_path(info.filename)
+            if name is None:
+                self._refuse(f"zip entry {info.filename!r} points outside the archive's folder")
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                self._refuse(f"zip entry {info.filename!r} is a link; links are not accepted")
+                continue
+            self._entries[name] = info
+        self._prefix = _single_top_folder(list(self._entries))
+
+    def _refuse(self, message: str) -> None:
+        self._problems.append(Problem(None, "images", message))
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def read(self, name: str) -> bytes | None:
+        if self._zip is None or self._problems:
+            return None
+        info = self._entries.get(name)
+        if info is None and self._prefix is not None:
+            info = self._entries.get(self._prefix + name)
+        if info is None:
+            return None
+        # zipfile stops at the declared size and checks the CRC, so an entry cannot
+        # inflate past what was counted against the limit above.
+        with self._zip.open(info) as entry:
+            return entry.read()
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+class FolderMedia:
+    """Images in a folder on this machine (the CLI, or an uploaded folder)."""
+
+    def __init__(self, root: Path, limits: Limits) -> None:
+        self._root = root.resolve()
+        self._limits = limits
+        self._problems: list[Problem] = []
+        if not self._root.is_dir():
+            self._problems.append(Problem(None, "images", f"{root} is not a folder"))
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def read(self, name: str) -> bytes | None:
+        if self._problems:
+            return None
+        path = self._root / name
+        # No links: a link could reach any file the server can read.
+        if path.is_symlink() or not path.is_file():
+            return None
+        if not path.resolve().is_relative_to(self._root):
+            return None
+        if path.stat().st_size > self._limits.max_bytes:
+            return None
+        return path.read_bytes()
+
+
+# --- the manifest ----------------------------------------------------------------------
+
+
+def _detect_format(filename: str, head: bytes) -> str:
+    lower = filename.lower()
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if lower.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+
+
+def _csv_value(value: str) -> Any:
+    """Numbers stay numbers; other text stays text; an empty cell is no value."""
+    text = value.strip()
+    if text == "":
+        return None
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
+    return value
+
+
+def _records(
+    stream: IO[bytes], fmt: str, problems: list[Problem]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        if fmt == "jsonl":
+            for number, line in enumerate(text, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    problems.append(Problem(number, None, f"not valid JSON ({exc.msg})"))
+                    continue
+                if not isinstance(value, dict):
+                    problems.append(Problem(number, None, "each line must be a JSON object"))
+                    continue
+                yield number, value
+            return
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.strip() for h in header]
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            problems.append(Problem(1, None, f"repeated column names: {', '.join(duplicates)}"))
+            return
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                problems.append(
+                    Problem(
+                        reader.line_num,
+                        None,
+                        f"{len(cells)} cells where the header has {len(header)} columns",
+                    )
+                )
+                continue
+            yield reader.line_num, dict(zip(header, cells, strict=True))
+    except UnicodeDecodeError:
+        problems.append(Problem(None, None, "the manifest is not UTF-8 text"))
+    except csv.Error as exc:
+        problems.append(Problem(None, None, f"the CSV cannot be read ({exc})"))
+    finally:
+        text.detach()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+class _RowChecker:
+    def __init__(self, kind: SampleKind, labels: list[str], fmt: str) -> None:
+        self.kind = kind
+        self.labels = labels
+        self.vocabulary = set(labels)
+        self.fmt = fmt
+        self.problems: list[Problem] = []
+
+    def _problem(self, line: int, column: str, message: str) -> None:
+        self.problems.append(Problem(line, column, message))
+
+    def _label(self, line: int, column: str, value: Any) -> str:
+        text = _text(value)
+        if not text:
+            self._problem(line, column, f"the {column} is missing")
+        elif len(text) > MAX_TEXT_LENGTH:
+            self._problem(line, column, f"longer than {MAX_TEXT_LENGTH} characters")
+        elif self.vocabulary and column != "id" and text not in self.vocabulary:
+            self._problem(
+                line,
+                column,
+                f"{text!r} is not one of the project's labels ({_listed(self.labels)})",
+            )
+        return text
+
+    def _confidence(self, line: int, value: Any) -> float | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        number = _number(value)
+        if number is None or not math.isfinite(number):
+            self._problem(line, "confidence", f"{value!r} is not a number")
+            return None
+        if not 0 <= number <= 1:
+            self._problem(line, "confidence", f"{number:g} is outside 0..1")
+            return None
+        return number
+
+    def _probs(self, line: int, value: Any) -> dict[str, float] | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                self._problem(line, "probs", "not valid JSON (give an object label→probability)")
+                return None
+        if isinstance(value, list):
+            if not self.labels:
+                self._problem(
+                    line,
+                    "probs",
+                    "a list needs the project's labels to be set; give an object label→probability",
+                )
+                return None
+            if len(value) != len(self.labels):
+                self._problem(
+                    line,
+                    "probs",
+                    f"{len(value)} probabilities for the project's {len(self.labels)} labels",
+                )
+                return None
+            value = dict(zip(self.labels, value, strict=True))
+        if not isinstance(value, dict) or not value:
+            self._problem(line, "probs", "give an object label→probability, or a list")
+            return None
+        probs: dict[str, float] = {}
+        for key, raw in value.items():
+            number = _number(raw) if not isinstance(raw, str) else None
+            if number is None or not math.isfinite(number) or not 0 <= number <= 1:
+                self._problem(line, "probs", f"the probability of {key!r} is not a number in 0..1")
+                return None
+            if self.vocabulary and str(key) not in self.vocabulary:
+                self._problem(line, "probs", f"{key!r} is not one of the project's labels")
+                return None
+            probs[str(key)] = number
+        total = sum(probs.values())
+        if abs(total - 1) > PROBS_TOLERANCE:
+            self._problem(line, "probs", f"the probabilities add up to {total:.4g}, not 1")
+            return None
+        return probs
+
+    def _record(self, line: int, value: Any) -> dict[str, Any] | None:
+        if isinstance(value, str) and value.strip():
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                self._problem(line, "record", "not valid JSON")
+                return None
+        if not isinstance(value, dict):
+            self._problem(line, "record", "the record is missing (give a JSON object)")
+            return None
+        return value
+
+    def row(self, line: int, values: dict[str, Any]) -> ManifestRow:
+        media_column = MEDIA_COLUMN[self.kind]
+        row = ManifestRow(
+            line=line,
+            external_id=self._label(line, "id", values.get("id")),
+            label=self._label(line, "label", values.get("label")),
+            prediction=self._label(line, "prediction", values.get("prediction")),
+            confidence=self._confidence(line, values.get("confidence")),
+            probs=self._probs(line, values.get("probs")),
+            raw=values,
+        )
+        media = values.get(media_column)
+        if self.kind is SampleKind.IMAGE:
+            path = safe_relative_path(_text(media))
+            if not _text(media):
+                self._problem(line, "image", "the image path is missing")
+            elif path is None:
+                self._problem(line, "image", f"{media!r} must be a path inside the images folder")
+            row.image_path = path
+        elif self.kind is SampleKind.TEXT:
+            if media is None or not str(media).strip():
+                self._problem(line, "text", "the text is missing")
+            row.text = None if media is None else str(media)
+        else:
+            row.record = self._record(line, media)
+        for name, value in values.items():
+            if name in KNOWN_COLUMNS or name == media_column:
+                continue
+            row.meta[name] = _csv_value(value) if isinstance(value, str) else value
+        return row
+
+
+def _listed(labels: list[str], most: int = 12) -> str:
+    shown = ", ".join(labels[:most])
+    return shown + (", …" if len(labels) > most else "")
+
+
+def read_manifest(
+    stream: IO[bytes],
+    filename: str,
+    *,
+    kind: SampleKind,
+    labels: list[str],
+    media: MediaSource | None,
+    staging_dir: Path,
+    media_dir: Path | None = None,
+    limits: Limits = Limits(),
+    progress: Progress | None = None,
+) -> Manifest:
+    """Every row checked and every image verified and staged; problems listed, none raised."""
+    head = stream.read(64)
+    stream.seek(0)
+    fmt = _detect_format(filename, head)
+    problems: list[Problem] = []
+    checker = _RowChecker(kind, labels, fmt)
+    rows: list[ManifestRow] = []
+    columns: dict[str, None] = {}
+    first_line: dict[str, int] = {}
+    for line, values in _records(stream, fmt, problems):
+        for name in values:
+            columns.setdefault(name, None)
+        row = checker.row(line, values)
+        if row.external_id:
+            if row.external_id in first_line:
+                checker.problems.append(
+                    Problem(
+                        line,
+                        "id",
+                        f"the id {row.external_id!r} is repeated (first on line "
+                        f"{first_line[row.external_id]})",
+                    )
+                )
+            else:
+                first_line[row.external_id] = line
+        rows.append(row)
+
+    media_column = MEDIA_COLUMN[kind]
+    missing = [c for c in (*REQUIRED_COLUMNS, media_column) if c not in columns]
+    if rows and missing:
+        # One clear message rather than the same one on every line.
+        problems.append(Problem(1, None, f"missing columns: {', '.join(missing)}"))
+        checker.problems = [p for p in checker.problems if p.column not in missing]
+    if not rows and not problems:
+        problems.append(Problem(None, None, "the manifest has no rows"))
+    problems.extend(checker.problems)
+
+    if kind is SampleKind.IMAGE and rows and "image" in columns:
+        problems.extend(_stage_images(rows, media, staging_dir, media_dir, limits, progress))
+    problems.sort(key=lambda p: (p.line or 0, p.column or ""))
+    return Manifest(format=fmt, columns=list(columns), rows=rows, problems=problems)
+
+
+def _stage_images(
+    rows: list[ManifestRow],
+    media: MediaSource | None,
+    staging_dir: Path,
+    media_dir: Path | None,
+    limits: Limits,
+    progress: Progress | None,
+) -> list[Problem]:
+    if media is None:
+        return [Problem(None, "images", "this is an image project: add the images (zip or folder)")]
+    problems = media.problems()
+    if problems:
+        return problems
+    staged: dict[str, StagedImage | None] = {}
+    total = len(rows)
+    for done, row in enumerate(rows, start=1):
+        if row.image_path is not None:
+            if row.image_path not in staged:
+                staged[row.image_path] = _stage_one(
+                    row, media, staging_dir, media_dir, limits, problems
+                )
+            row.image = staged[row.image_path]
+        if progress is not None and (done % 50 == 0 or done == total):
+            progress("Checking images", done, total)
+    return problems
+
+
+def _stage_one(
+    row: ManifestRow,
+    media: MediaSource,
+    staging_dir: Path,
+    media_dir: Path | None,
+    limits: Limits,
+    problems: list[Problem],
+) -> StagedImage | None:
+    assert row.image_path is not None
+    data = media.read(row.image_path)
+    if data is None:
+        problems.append(Problem(row.line, "image", f"no file {row.image_path!r} in the images"))
+        return None
+    try:
+        prepared = prepare_image(data, max_pixels=limits.max_image_pixels)
+    except ImageRejected as exc:
+        problems.append(Problem(row.line, "image", f"{row.image_path!r}: {exc}"))
+        return None
+    return stage_image(staging_dir, prepared, media_dir)

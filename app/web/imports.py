@@ -1,0 +1,187 @@
+"""The import page: upload, preview, confirm, watch the progress (leads only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.responses import RedirectResponse, Response
+
+from app.dependencies import DatabaseDep, ProjectAccessDep, SessionDep, SettingsDep
+from app.domain.errors import InvalidInput, NotFound
+from app.domain.import_jobs import (
+    FolderUpload,
+    ImportJob,
+    JobState,
+    check_job,
+    claim_job,
+    create_job,
+    discard_job,
+    load_job,
+    run_job,
+    save_images_zip,
+    save_manifest,
+)
+from app.domain.imports import ImportOptions
+from app.domain.manifests import Limits
+from app.domain.projects import ProjectAccess, runs_of
+from app.models import SampleKind
+from app.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+Background = Callable[[Callable[[], None]], None]
+
+
+def _background(request: Request) -> Background:
+    runner: Background = request.app.state.run_in_background
+    return runner
+
+
+def _page(
+    request: Request,
+    access: ProjectAccess,
+    session: SessionDep,
+    *,
+    job: ImportJob | None = None,
+    form: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "access": access,
+        "project": access.project,
+        "runs": runs_of(session, access.project),
+        "needs_images": access.project.kind is SampleKind.IMAGE,
+        "job": job,
+        "form": form or {},
+        "form_problems": problems or {},
+    }
+    return render(request, "import.html", context, fragment="job", status_code=status_code)
+
+
+@router.get("/projects/{project_id}/import", name="import_page")
+def import_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+    access.require_lead()
+    return _page(request, access, session)
+
+
+def _whole_number(value: str, field: str, problems: dict[str, str]) -> int | None:
+    text = value.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        problems[field] = "Give a whole number, or leave it empty."
+        return None
+    return int(text)
+
+
+def _given(upload: UploadFile | None) -> bool:
+    return upload is not None and bool(upload.filename)
+
+
+@router.post("/projects/{project_id}/import", name="import_upload")
+def import_upload(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    manifest: Annotated[UploadFile | None, File()] = None,
+    images: Annotated[UploadFile | None, File()] = None,
+    folder: Annotated[list[UploadFile] | None, File()] = None,
+    run: Annotated[str, Form()] = "",
+    evaluated: Annotated[str, Form()] = "",
+    sample_errors: Annotated[str, Form()] = "",
+    seed: Annotated[str, Form()] = "",
+) -> Response:
+    access.require_lead()
+    form = {"run": run, "evaluated": evaluated, "sample_errors": sample_errors, "seed": seed}
+    problems: dict[str, str] = {}
+    if manifest is None or not manifest.filename:
+        problems["manifest"] = "Choose the manifest (CSV or JSONL)."
+    folder_files = [f for f in folder or [] if f.filename]
+    if _given(images) and folder_files:
+        problems["images"] = "Give the images as a zip or as a folder, not both."
+    options = {
+        name: _whole_number(value, name, problems) for name, value in form.items() if name != "run"
+    }
+    if problems or manifest is None or manifest.filename is None:
+        return _page(request, access, session, form=form, problems=problems, status_code=422)
+
+    media_dir = settings.media_path
+    job, job_dir = create_job(
+        media_dir,
+        access.project,
+        access.user.id,
+        manifest_name=Path(manifest.filename).name,
+        images="zip" if _given(images) else "folder" if folder_files else None,
+        options=ImportOptions(run=run.strip() or Path(manifest.filename).stem, **options),
+    )
+    limits = Limits.from_settings(settings)
+    try:
+        save_manifest(job_dir, manifest.file)
+        if images is not None and _given(images):
+            save_images_zip(job_dir, images.file)
+        upload = FolderUpload(job_dir, limits)
+        for file in folder_files:
+            upload.add(file.filename or "", file.file)
+    except InvalidInput as exc:
+        discard_job(media_dir, job)
+        return _page(request, access, session, form=form, problems=exc.fields, status_code=422)
+
+    project_id = access.project.id
+    _background(request)(lambda: check_job(database, media_dir, project_id, job.id, limits))
+    url = request.app.url_path_for("import_job", project_id=project_id, job_id=job.id)
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/projects/{project_id}/import/{job_id}", name="import_job")
+def import_job_page(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    job_id: str,
+) -> Response:
+    access.require_lead()
+    job = load_job(settings.media_path, job_id, access.project, access.user.id)
+    if job.state is JobState.DONE and is_htmx(request):
+        # The poll that sees the end takes the lead to the project, where the errors are.
+        url = request.app.url_path_for("project", project_id=access.project.id)
+        return Response(status_code=204, headers={"HX-Redirect": f"{url}?imported={job.id}"})
+    return _page(request, access, session, job=job)
+
+
+@router.post("/projects/{project_id}/import/{job_id}/confirm", name="import_confirm")
+def import_confirm(
+    request: Request,
+    access: ProjectAccessDep,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    job_id: str,
+) -> Response:
+    access.require_lead()
+    media_dir = settings.media_path
+    job = load_job(media_dir, job_id, access.project, access.user.id)
+    claim_job(media_dir, job)
+    limits = Limits.from_settings(settings)
+    project_id = access.project.id
+    _background(request)(lambda: run_job(database, media_dir, project_id, job.id, limits))
+    url = request.app.url_path_for("import_job", project_id=project_id, job_id=job.id)
+    return RedirectResponse(url, status_code=303)
+
+
+def imported_notice(
+    media_dir: Path, access: ProjectAccess, imported: str | None
+) -> dict[str, Any] | None:
+    """The summary of a just-finished import, for the project page to show."""
+    if not imported or not access.can_lead:
+        return None
+    try:
+        job = load_job(media_dir, imported, access.project, access.user.id)
+    except NotFound:  # an old or foreign id: simply no notice
+        return None
+    return job.summary if job.state is JobState.DONE else None

@@ -1,0 +1,345 @@
+"""A lead imports through the page: upload, preview, confirm, and the project shows the errors.
+
+The background work runs inline here (app.state.run_in_background); the browser
+test runs it in the server's real thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.domain.import_jobs import JobState, create_job, load_job, save_job
+from app.domain.imports import ImportOptions
+from app.models import Prediction, Project, Sample
+from tests.conftest import csrf_token, sign_in
+from tests.factories import make_project, make_user
+from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def app(settings: Settings, database: Any) -> FastAPI:
+    from app.main import create_app
+
+    application = create_app(settings, database)
+    application.state.run_in_background = lambda work: work()
+    return application
+
+
+def soup(text: str) -> BeautifulSoup:
+    return BeautifulSoup(text, "html.parser")
+
+
+def url(client: TestClient, name: str, **params: Any) -> str:
+    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
+
+
+def upload(
+    client: TestClient,
+    project: Project,
+    manifest: bytes,
+    *,
+    images: bytes | None = None,
+    folder: dict[str, bytes] | None = None,
+    **fields: str,
+) -> Any:
+    files: list[tuple[str, tuple[str, bytes, str]]] = [
+        ("manifest", ("preds.csv", manifest, "text/csv"))
+    ]
+    if images is not None:
+        files.append(("images", ("images.zip", images, "application/zip")))
+    for name, data in (folder or {}).items():
+        files.append(("folder", (name, data, "image/png")))
+    data = {"csrftoken": csrf_token(client), **fields}
+    return client.post(url(client, "import_upload", project_id=project.id), data=data, files=files)
+
+
+def counts(session: Session, project: Project) -> tuple[int, int]:
+    samples = session.scalar(
+        select(func.count()).select_from(Sample).where(Sample.project_id == project.id)
+    )
+    predictions = session.scalar(
+        select(func.count()).select_from(Prediction).where(Prediction.project_id == project.id)
+    )
+    return samples or 0, predictions or 0
+
+
+def test_the_import_form_is_for_leads_and_sends_its_token_first(
+    client: TestClient, session: Session
+) -> None:
+    lead, ann = make_user(session, "lead"), make_user(session, "ann")
+    make_user(session, "stranger")
+    project = make_project(session, lead, annotators=[ann])
+    page = url(client, "import_page", project_id=project.id)
+
+    sign_in(client, "lead")
+    form = soup(client.get(page).text).select_one("form#import-form")
+    assert form["enctype"] == "multipart/form-data"
+    assert form.select("input")[0]["name"] == "csrftoken"
+    assert {i["name"] for i in form.select("input[type=file]")} == {"manifest", "images", "folder"}
+    assert form.select_one("input[name=folder]").has_attr("webkitdirectory")
+    home = soup(client.get(url(client, "project", project_id=project.id)).text)
+    assert home.select_one("#import-first-run")["href"] == page
+    assert home.select_one("#import-run")["href"] == page
+
+    client.cookies.clear()
+    sign_in(client, "ann")
+    assert client.get(page).status_code == 403
+    assert (
+        soup(client.get(url(client, "project", project_id=project.id)).text).select("#import-run")
+        == []
+    )
+    client.cookies.clear()
+    sign_in(client, "stranger")
+    assert client.get(page).status_code == 404
+
+
+def test_a_lead_previews_confirms_and_lands_on_the_project(
+    client: TestClient, session: Session
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead, labels=["cat", "dog"])
+    rows = image_rows(12, 5)
+    sign_in(client, "lead")
+
+    response = upload(
+        client, project, csv_bytes(rows), images=zip_bytes(images_for(rows)), run="resnet-v1"
+    )
+    assert response.status_code == 303
+    assert counts(session, project) == (0, 0), "nothing is written before the confirmation"
+
+    preview = soup(client.get(response.headers["location"]).text)
+    assert preview.select_one("#import-job")["data-state"] == "checked"
+    assert preview.select_one("#count-rows").get_text(strip=True) == "12"
+    assert preview.select_one("#count-errors").get_text(strip=True) == "5"
+    assert preview.select_one("#error-rate").get_text(" ", strip=True) == "41.7% of 12 evaluated"
+    assert preview.select_one("#for-review").get_text(strip=True) == "all 5 errors"
+    columns = [li.get_text(" ", strip=True) for li in preview.select("#columns li")]
+    assert columns[:6] == ["id", "label", "prediction", "confidence", "image", "camera metadata"]
+    assert len(preview.select("#preview-rows tbody tr")) == 10
+    assert preview.select("#problems") == []
+
+    confirm = preview.select_one("form.confirm")
+    assert confirm.select("input")[0]["name"] == "csrftoken"
+    done = client.post(confirm["action"], data={"csrftoken": confirm.select_one("input")["value"]})
+    assert done.status_code == 303
+    assert counts(session, project) == (12, 12)
+
+    poll = client.get(done.headers["location"], headers=HX)
+    assert poll.status_code == 204
+    landing = poll.headers["HX-Redirect"]
+    assert landing.startswith(url(client, "project", project_id=project.id) + "?imported=")
+    home = soup(client.get(landing).text)
+    notice = " ".join(home.select_one("#imported").get_text(" ", strip=True).split())
+    assert notice.startswith("Imported run resnet-v1 : 12 rows, 5 errors (error rate 41.7%)")
+    progress = " ".join(home.select_one("#progress").get_text(" ", strip=True).split())
+    assert "5 errors in 12 evaluated samples" in progress
+    assert "0 of 5 errors under review are done" in progress
+
+    again = client.post(confirm["action"], data={"csrftoken": confirm.select_one("input")["value"]})
+    assert again.status_code == 409
+    assert counts(session, project) == (12, 12)
+
+
+def test_problems_are_listed_and_nothing_can_be_confirmed(
+    client: TestClient, session: Session
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    rows = image_rows(4, 2)
+    rows[1]["confidence"] = 7
+    rows[3]["image"] = "images/missing.png"
+    sign_in(client, "lead")
+    response = upload(client, project, csv_bytes(rows), images=zip_bytes(images_for(rows[:3])))
+    page = soup(client.get(response.headers["location"]).text)
+    problems = [li.get_text(" ", strip=True) for li in page.select("#problems li")]
+    assert problems == [
+        "line 3, confidence 7 is outside 0..1",
+        "line 5, image no file 'images/missing.png' in the images",
+    ]
+    assert page.select("form.confirm") == []
+    assert "2 problems: nothing will be imported" in page.select_one("h3.bad").get_text()
+    job_id = response.headers["location"].rsplit("/", 1)[1]
+    refused = client.post(
+        url(client, "import_confirm", project_id=project.id, job_id=job_id),
+        data={"csrftoken": csrf_token(client)},
+    )
+    assert refused.status_code == 409
+    assert counts(session, project) == (0, 0)
+
+
+def test_a_folder_of_images_can_be_uploaded(client: TestClient, session: Session) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    rows = image_rows(3, 1)
+    folder = {f"my-export/{name}": data for name, data in images_for(rows).items()}
+    sign_in(client, "lead")
+    response = upload(client, project, csv_bytes(rows), folder=folder)
+    page = soup(client.get(response.headers["location"]).text)
+    assert page.select_one("#count-rows").get_text(strip=True) == "3"
+    assert page.select("#problems") == []
+
+
+def test_form_mistakes_are_shown_on_the_form(client: TestClient, session: Session) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    sign_in(client, "lead")
+    response = upload(client, project, b"id,label\n", sample_errors="ten")
+    assert response.status_code == 422
+    page = soup(response.text)
+    assert page.select_one("#sample_errors-problem").get_text() == (
+        "Give a whole number, or leave it empty."
+    )
+    assert page.select_one("input[name=sample_errors]")["value"] == "ten"
+
+
+def test_the_progress_fragment_polls_until_the_end(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    job, _ = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="big.csv",
+        images="zip",
+        options=ImportOptions(run="v1"),
+    )
+    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", 250, 1000
+    save_job(settings.media_path, job)
+    sign_in(client, "lead")
+    fragment = client.get(
+        url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX
+    )
+    doc = soup(fragment.text)
+    assert doc.select("header") == [], "a fragment, not the whole page"
+    section = doc.select_one("#import-job")
+    assert section["hx-trigger"] == "every 500ms"
+    assert section["hx-swap"] == "outerHTML"
+    bar = section.select_one("progress#import-progress")
+    assert (bar["value"], bar["max"]) == ("250", "1000")
+    assert section.select_one("#import-phase").get_text() == "Checking images"
+
+
+def test_an_import_whose_server_died_says_so(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    job, _ = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="m.csv",
+        images=None,
+        options=ImportOptions(run="v1"),
+    )
+    job.state = JobState.IMPORTING
+    save_job(settings.media_path, job)
+    status = settings.media_path / ".imports" / job.id / "status.json"
+    old = time.time() - 3600
+    import json
+
+    data = json.loads(status.read_text())
+    data["updated_at"] = old
+    status.write_text(json.dumps(data))
+    assert load_job(settings.media_path, job.id, project, lead.id).state is JobState.FAILED
+    sign_in(client, "lead")
+    page = soup(client.get(url(client, "import_job", project_id=project.id, job_id=job.id)).text)
+    assert "stopped without finishing" in page.select_one("#import-job [role=alert]").get_text()
+    assert page.select_one("#import-job")["data-state"] == "failed"
+
+
+def test_another_lead_cannot_open_someone_elses_import(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead, other = make_user(session, "lead"), make_user(session, "other")
+    project = make_project(session, lead)
+    from app.domain.projects import add_member
+    from app.models import ProjectRole
+
+    add_member(session, project, other, ProjectRole.LEAD)
+    job, _ = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="m.csv",
+        images=None,
+        options=ImportOptions(run="v1"),
+    )
+    sign_in(client, "other")
+    page = url(client, "import_job", project_id=project.id, job_id=job.id)
+    assert client.get(page).status_code == 404
+    assert client.get(page.replace(job.id, "..%2F..%2Fetc")).status_code == 404
+
+
+def _multipart(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
+    boundary = "eyeball-test-boundary"
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_upload_forms_are_checked_for_the_csrf_token(client: TestClient, session: Session) -> None:
+    """The token must come first; a file before it, or no token, is refused before any work."""
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    sign_in(client, "lead")
+    token = csrf_token(client)
+    target = url(client, "import_upload", project_id=project.id)
+    manifest = csv_bytes(image_rows(2, 1))
+    for parts in (
+        [("manifest", "m.csv", manifest), ("csrftoken", None, token.encode())],
+        [("run", None, b"v1"), ("manifest", "m.csv", manifest)],
+        [("csrftoken", None, b"forged"), ("manifest", "m.csv", manifest)],
+    ):
+        body, content_type = _multipart(parts)
+        response = client.post(target, content=body, headers={"content-type": content_type})
+        assert response.status_code == 403
+    body, content_type = _multipart(
+        [("csrftoken", None, token.encode()), ("manifest", "m.csv", manifest), ("run", None, b"x")]
+    )
+    accepted = client.post(target, content=body, headers={"content-type": content_type})
+    assert accepted.status_code == 303
+
+
+def test_a_folder_over_the_limits_or_climbing_out_is_refused(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    rows = image_rows(3, 1)
+    sign_in(client, "lead")
+    jobs = settings.media_path / ".imports"
+
+    settings.max_zip_entries = 2
+    folder = {f"pick/{name}": data for name, data in images_for(rows).items()}
+    response = upload(client, project, csv_bytes(rows), folder=folder)
+    assert response.status_code == 422
+    assert soup(response.text).select_one("#folder-problem").get_text() == (
+        "The folder holds more than 2 files."
+    )
+    settings.max_zip_entries = 100
+    response = upload(client, project, csv_bytes(rows), folder={"pick/../../evil.png": b"x"})
+    assert response.status_code == 422
+    assert (
+        "is not a path inside the folder"
+        in soup(response.text).select_one("#folder-problem").get_text()
+    )
+    assert not (settings.media_path.parent / "evil.png").exists()
+    assert list(jobs.iterdir()) == [], "a refused upload leaves nothing behind"
