@@ -38,6 +38,7 @@ from app.web import (
     projects,
     review,
     runs,
+    sheet,
     team,
 )
 
@@ -185,6 +186,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(admin.router)
     app.include_router(imports.router)
     app.include_router(live.router)
+    # Before `review`: its /errors/{external_id:path} would otherwise swallow
+    # the sheet's /errors/{prediction_id}/adjudication.
+    app.include_router(sheet.router)
     app.include_router(media.router)
     app.include_router(review.router)
     app.include_router(api.router)

@@ -16,7 +16,7 @@ from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects import ProjectAccess, causes_of, home_run, resolve_run
 from app.errors import STATUS_BY_ERROR
 from app.models import AnnotationStatus, Run
-from app.templating import render
+from app.templating import path_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,10 +52,12 @@ class AnnotationForm:
 
 
 def _error_url(request: Request, access: ProjectAccess, run: Run, external_id: str) -> str:
-    return str(
-        request.app.url_path_for(
-            "review_error", project_id=access.project.id, run_name=run.name, external_id=external_id
-        )
+    return path_for(
+        request.app,
+        "review_error",
+        project_id=access.project.id,
+        run_name=run.name,
+        external_id=external_id,
     )
 
 
