@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database
 from app.domain.projects import ProjectAccess, get_access
-from app.errors import SignInRequired
+from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 from app.templating import is_htmx
 
@@ -64,9 +64,19 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def get_current_user(user: OptionalUser) -> User:
+def get_signed_in_user(user: OptionalUser) -> User:
     if user is None:
         raise SignInRequired()
+    return user
+
+
+# Signed in, possibly still on a one-time password: only My account takes this.
+SignedInUser = Annotated[User, Depends(get_signed_in_user)]
+
+
+def get_current_user(user: SignedInUser) -> User:
+    if user.must_change_password:
+        raise PasswordChangeRequired()
     return user
 
 

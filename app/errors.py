@@ -43,6 +43,10 @@ class SignInRequired(Exception):
     """The request needs a signed-in user and has none."""
 
 
+class PasswordChangeRequired(Exception):
+    """The user signed in with a one-time password and must choose their own first."""
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
@@ -74,6 +78,18 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     url = sign_in_url(request)
     if is_htmx(request):
         # A fragment swap cannot follow a redirect to a whole page; htmx can.
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+async def _password_change_required(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            {"detail": "Choose a new password on My account before using Eyeball."},
+            status_code=403,
+        )
+    url = request.app.url_path_for("account")
+    if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
 
@@ -123,6 +139,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(PasswordChangeRequired, _password_change_required)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

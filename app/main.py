@@ -26,7 +26,19 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment, templates
-from app.web import auth, imports, live, media, projects
+from app.web import (
+    account,
+    admin,
+    auth,
+    causes,
+    imports,
+    live,
+    media,
+    project_settings,
+    projects,
+    runs,
+    team,
+)
 
 SWAGGER_UI_VERSION = "5.35.0"
 
@@ -162,7 +174,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_error_handlers(app)
     app.include_router(auth.router)
+    # Before `projects`: /projects/new must not be read as a project id.
+    app.include_router(project_settings.router)
     app.include_router(projects.router)
+    app.include_router(team.router)
+    app.include_router(causes.router)
+    app.include_router(runs.router)
+    app.include_router(account.router)
+    app.include_router(admin.router)
     app.include_router(imports.router)
     app.include_router(live.router)
     app.include_router(media.router)

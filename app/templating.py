@@ -38,10 +38,27 @@ def _format_percent(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
+FLASH_KEY = "flash"
+
+
+def flash(request: Request, message: str) -> None:
+    """A one-line note shown on the next page rendered (after a redirect: "Cause archived.")."""
+    request.session.setdefault(FLASH_KEY, []).append(message)
+
+
+def _take_flashes(request: Request) -> list[str]:
+    session = request.scope.get("session")
+    if not session or FLASH_KEY not in session:
+        return []
+    messages: list[str] = session.pop(FLASH_KEY)
+    return messages
+
+
 def _common_context(request: Request) -> dict[str, Any]:
     make_token = request.scope.get("csrftoken")
     return {
         "current_user": getattr(request.state, "user", None),
+        "flashes": _take_flashes(request),
         # Calling it sets the CSRF cookie: only pages that hold a form pay for it.
         "csrf_token": make_token if make_token is not None else (lambda: ""),
         "htmx_version": HTMX_VERSION,

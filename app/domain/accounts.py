@@ -146,3 +146,46 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
         token.revoked_at = utcnow()
         session.flush()
     return token
+
+
+def update_profile(session: Session, user: User, display_name: str) -> User:
+    name = " ".join(display_name.split())
+    if len(name) > 120:
+        raise InvalidInput({"display_name": "Keep the name under 120 characters."})
+    user.display_name = name
+    session.flush()
+    return user
+
+
+def change_password(session: Session, user: User, *, current: str, new: str, repeated: str) -> None:
+    """A person's own password change: they prove they know the current one.
+
+    Every other sign-in of this user ends; the caller keeps its own session going
+    by storing the new `session_epoch`.
+    """
+    # Keys are form field names, not secrets (hence the noqa on S105 below).
+    problems: dict[str, str] = {}
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        problems["current_password"] = "That is not your current password."  # noqa: S105
+    if len(new) < MIN_PASSWORD_LENGTH:
+        problems["new_password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    elif new == current:
+        problems["new_password"] = "Pick a password different from the current one."  # noqa: S105
+    if new != repeated:
+        problems["repeat_password"] = "The two new passwords differ."  # noqa: S105
+    if problems:
+        raise InvalidInput(problems)
+    set_password(session, user, new)
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """Live tokens first, newest first; revoked ones stay listed so their use is traceable."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id)
+        )
+    )

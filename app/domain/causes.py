@@ -6,14 +6,25 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain import live
-from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.domain.annotations import replace_causes
+from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects import ProjectAccess
-from app.models import Annotation, AnnotationCause, Cause, CauseGroup, Project
+from app.models import (
+    Annotation,
+    AnnotationCause,
+    Cause,
+    CauseGroup,
+    GroupKind,
+    Project,
+    ProjectRole,
+    utcnow,
+)
 
 AUTO_KEYS = tuple("123456789")
 # `key=AUTO_KEY` gives a new cause the next free digit; `key=None` gives it none.
@@ -42,7 +53,8 @@ class SimilarCauseExists(Conflict):
     def __init__(self, similar: list[Cause]) -> None:
         names = ", ".join(repr(c.name) for c in similar)
         super().__init__(
-            f"A similar cause already exists: {names}. Use it, or add the new name anyway."
+            f"A similar cause already exists: {names}. Use it, or add the new name anyway.",
+            field="name",
         )
         self.similar = similar
 
@@ -84,7 +96,7 @@ def check_key(session: Session, project: Project, key: str, *, cause_id: int | N
         raise InvalidInput({"key": f"'{key}' is a review-screen command; pick another key."})
     holder = session.scalar(select(Cause).where(Cause.project_id == project.id, Cause.key == key))
     if holder is not None and holder.id != cause_id:
-        raise Conflict(f"Key '{key}' is already used by {holder.name!r}.")
+        raise Conflict(f"Key '{key}' is already used by {holder.name!r}.", field="key")
     return key
 
 
@@ -112,6 +124,8 @@ def create_cause(
     allow_similar: bool = False,
 ) -> Cause:
     project = access.project
+    if project.is_archived:
+        raise PermissionDenied("The project is archived: restore it to change it.")
     if not access.can_lead and not project.annotators_may_add_causes:
         raise PermissionDenied("Only leads can add causes in this project.")
     name = clean_name(name)
@@ -157,5 +171,278 @@ def cause_counts(session: Session, project: Project) -> dict[int, int]:
         .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
         .where(Annotation.project_id == project.id)
         .group_by(AnnotationCause.cause_id)
-    ).tuples()
+    ).all()
     return dict(rows)
+
+
+# --- a lead tending the taxonomy -------------------------------------------------------
+
+
+def _announce(session: Session, cause: Cause, change: str) -> None:
+    # Open review screens refresh their cause list on "cause" events.
+    live.announce(
+        session,
+        cause.project_id,
+        "cause",
+        cause=cause.id,
+        name=cause.name,
+        key=cause.key,
+        change=change,
+    )
+
+
+def _require_editable(access: ProjectAccess) -> None:
+    access.require_lead()
+    if access.project.is_archived:
+        raise PermissionDenied("The project is archived: restore it to change it.")
+
+
+def get_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
+    cause = session.get(Cause, cause_id)
+    if cause is None or cause.project_id != access.project.id:
+        raise NotFound("No such cause in this project.")
+    return cause
+
+
+def groups_of(session: Session, project: Project) -> list[CauseGroup]:
+    return list(
+        session.scalars(
+            select(CauseGroup)
+            .where(CauseGroup.project_id == project.id)
+            .order_by(CauseGroup.position, CauseGroup.id)
+        )
+    )
+
+
+def _end_of(session: Session, group_id: int) -> int:
+    last = session.scalar(select(func.max(Cause.position)).where(Cause.group_id == group_id))
+    return (last if last is not None else -1) + 1
+
+
+def update_cause(
+    session: Session,
+    access: ProjectAccess,
+    cause_id: int,
+    *,
+    name: str,
+    description: str,
+    key: str,
+    group_id: int,
+    allow_similar: bool = False,
+) -> Cause:
+    """Rename, describe, re-key or regroup a cause; a blank key removes its key."""
+    _require_editable(access)
+    project = access.project
+    cause = get_cause(session, access, cause_id)
+    name = clean_name(name)
+    if not name:
+        raise InvalidInput({"name": "Give the cause a name."})
+    if len(name) > MAX_NAME:
+        raise InvalidInput({"name": f"Keep the name under {MAX_NAME} characters."})
+    if fold(name) != fold(cause.name):
+        similar = [c for c in similar_causes(session, project, name) if c.id != cause.id]
+        exact = [c for c in similar if fold(c.name) == fold(name)]
+        if exact or (similar and not allow_similar):
+            raise SimilarCauseExists(exact or similar)
+    new_key = check_key(session, project, key, cause_id=cause.id) if key.strip() else None
+    group = _group_for(session, project, group_id)
+    if group.id != cause.group_id:
+        cause.position = _end_of(session, group.id)
+        cause.group_id = group.id
+    cause.name = name
+    cause.description = description.strip()
+    cause.key = new_key
+    session.flush()
+    _announce(session, cause, "edited")
+    return cause
+
+
+def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int) -> Cause:
+    """Move a cause one place up (-1) or down (+1) among the active causes of its group."""
+    _require_editable(access)
+    cause = get_cause(session, access, cause_id)
+    siblings = list(
+        session.scalars(
+            select(Cause)
+            .where(Cause.group_id == cause.group_id, Cause.archived_at.is_(None))
+            .order_by(Cause.position, Cause.id)
+        )
+    )
+    if cause not in siblings:
+        raise InvalidInput({"cause": "Archived causes have no place in the order."})
+    index = siblings.index(cause)
+    target = index + (1 if step > 0 else -1)
+    if 0 <= target < len(siblings):
+        siblings[index], siblings[target] = siblings[target], siblings[index]
+    # Renumbered every time, so equal positions left by older data cannot stick.
+    for position, sibling in enumerate(siblings):
+        sibling.position = position
+    session.flush()
+    _announce(session, cause, "moved")
+    return cause
+
+
+def create_group(session: Session, access: ProjectAccess, name: str, kind: str) -> CauseGroup:
+    _require_editable(access)
+    name = clean_name(name)
+    problems: dict[str, str] = {}
+    if not name:
+        problems["group_name"] = "Give the group a name."
+    elif len(name) > MAX_NAME:
+        problems["group_name"] = f"Keep the name under {MAX_NAME} characters."
+    try:
+        group_kind = GroupKind(kind)
+    except ValueError:
+        problems["group_kind"] = "Pick 'any number' or 'one per error'."
+        group_kind = GroupKind.MULTI
+    if problems:
+        raise InvalidInput(problems)
+    clash = any(fold(g.name) == fold(name) for g in groups_of(session, access.project))
+    if clash:
+        raise Conflict(f"A group called {name!r} already exists.", field="group_name")
+    last = session.scalar(
+        select(func.max(CauseGroup.position)).where(CauseGroup.project_id == access.project.id)
+    )
+    group = CauseGroup(
+        project_id=access.project.id,
+        name=name,
+        kind=group_kind,
+        position=(last if last is not None else -1) + 1,
+    )
+    session.add(group)
+    session.flush()
+    live.announce(session, group.project_id, "cause", group=group.id, name=group.name)
+    return group
+
+
+def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
+    """Hide a cause from review; its annotations, history and exports keep it.
+
+    Its key is freed so a live cause can take it.
+    """
+    _require_editable(access)
+    cause = get_cause(session, access, cause_id)
+    if cause.archived_at is None:
+        cause.archived_at = utcnow()
+        cause.key = None
+        session.flush()
+        _announce(session, cause, "archived")
+    return cause
+
+
+def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
+    _require_editable(access)
+    cause = get_cause(session, access, cause_id)
+    if cause.archived_at is not None:
+        cause.archived_at = None
+        cause.position = _end_of(session, cause.group_id)
+        session.flush()
+        _announce(session, cause, "unarchived")
+    return cause
+
+
+def times_used(session: Session, cause: Cause) -> int:
+    return session.scalar(select(func.count()).where(AnnotationCause.cause_id == cause.id)) or 0
+
+
+def delete_cause(session: Session, access: ProjectAccess, cause_id: int) -> str:
+    """Only a cause no annotation uses can go for good; a used one is archived instead."""
+    _require_editable(access)
+    cause = get_cause(session, access, cause_id)
+    used = times_used(session, cause)
+    if used:
+        raise Conflict(
+            f"{cause.name!r} is used in {used} annotation{'s' if used != 1 else ''}: "
+            "archive it, or merge it into another cause."
+        )
+    name = cause.name
+    _announce(session, cause, "deleted")
+    session.delete(cause)
+    session.flush()
+    return name
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    source: Cause
+    target: Cause
+    annotations: int  # annotations that will change
+    errors: int  # distinct errors those annotations are about
+
+
+def merge_preview(
+    session: Session, access: ProjectAccess, source_id: int, target_id: int
+) -> MergePreview:
+    _require_editable(access)
+    source = get_cause(session, access, source_id)
+    target = get_cause(session, access, target_id)
+    if source.id == target.id:
+        raise InvalidInput({"target": "Pick another cause to merge into."})
+    if target.archived_at is not None:
+        raise InvalidInput({"target": f"{target.name!r} is archived; unarchive it first."})
+    annotations, errors = session.execute(
+        select(func.count(), func.count(func.distinct(Annotation.prediction_id)))
+        .select_from(AnnotationCause)
+        .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+        .where(AnnotationCause.cause_id == source.id)
+    ).one()
+    return MergePreview(source=source, target=target, annotations=annotations, errors=errors)
+
+
+def merge_causes(
+    session: Session, access: ProjectAccess, source_id: int, target_id: int
+) -> MergePreview:
+    """Move every annotation of `source` to `target` (one event each), then archive `source`.
+
+    All or nothing: if one annotation cannot take the target (two causes of a
+    one-per-error group), nothing moves.
+    """
+    preview = merge_preview(session, access, source_id, target_id)
+    annotations = list(
+        session.scalars(
+            select(Annotation)
+            .join(AnnotationCause, AnnotationCause.annotation_id == Annotation.id)
+            .where(AnnotationCause.cause_id == preview.source.id)
+            .order_by(Annotation.id)
+        )
+    )
+    # Saves need a team role; a site admin off the team acts with a lead's rights here.
+    actor = access if access.role is not None else replace(access, role=ProjectRole.LEAD)
+    savepoint = session.begin_nested()
+    try:
+        replace_causes(
+            session,
+            actor,
+            annotations,
+            {preview.source.id: preview.target.id},
+            action="merge",
+        )
+    except DomainError:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    archive_cause(session, access, preview.source.id)
+    return preview
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The causes page: active causes grouped and ordered, the archived ones, and counts."""
+
+    groups: list[tuple[CauseGroup, list[Cause]]]
+    archived: list[Cause]
+    counts: dict[int, int]
+
+    @property
+    def active(self) -> list[Cause]:
+        return [cause for _, causes in self.groups for cause in causes]
+
+
+def taxonomy(session: Session, project: Project) -> Taxonomy:
+    every = project_causes(session, project)
+    live = [c for c in every if c.archived_at is None]
+    return Taxonomy(
+        groups=[(g, [c for c in live if c.group_id == g.id]) for g in groups_of(session, project)],
+        archived=[c for c in every if c.archived_at is not None],
+        counts=cause_counts(session, project),
+    )

@@ -20,7 +20,14 @@ class PermissionDenied(DomainError):
 
 
 class Conflict(DomainError):
-    """The request clashes with the current state (a duplicate name, a stale version...)."""
+    """The request clashes with the current state (a duplicate name, a stale version...).
+
+    `field` names the form field the clash is about, so a form can show it there.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidInput(DomainError):

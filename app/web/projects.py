@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
+from app.domain.causes import cause_counts
 from app.domain.projects import (
     causes_of,
     home_run,
@@ -14,6 +15,7 @@ from app.domain.projects import (
     team_of,
     visible_projects,
 )
+from app.domain.site import may_create_projects
 from app.templating import render
 from app.web.imports import imported_notice
 
@@ -21,8 +23,15 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", name="projects")
-def projects_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    return render(request, "projects.html", {"projects": visible_projects(session, user)})
+def projects_page(
+    request: Request, user: CurrentUser, session: SessionDep, archived: bool = False
+) -> Response:
+    context = {
+        "projects": visible_projects(session, user, include_archived=archived),
+        "archived": archived,
+        "may_create": may_create_projects(session, user),
+    }
+    return render(request, "projects.html", context)
 
 
 @router.get("/projects/{project_id}", name="project")
@@ -42,6 +51,8 @@ def project_page(
         "progress": run_progress(session, run) if run is not None else None,
         "team": team_of(session, project),
         "cause_groups": causes_of(session, project),
+        "cause_counts": cause_counts(session, project),
+        "tab": "overview",
         "imported": imported_notice(settings.media_path, access, imported),
     }
     return render(request, "project.html", context)

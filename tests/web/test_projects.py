@@ -96,7 +96,7 @@ def test_the_project_page_shows_progress_runs_causes_and_team(
         "resnet-v1shown"
     ]
     cause = doc.select_one("#causes li")
-    assert cause.get_text(" ", strip=True) == "1 blurry"
+    assert cause.get_text(" ", strip=True) == "1 blurry 0"  # key, name, times used
     assert cause["title"] == "Motion or focus blur"
     assert {li.select_one(".badge").get_text() for li in doc.select("#team li")} == {
         "lead",

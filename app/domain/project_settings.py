@@ -1,0 +1,170 @@
+"""Starting a project, changing its settings, archiving it and, rarely, deleting it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.domain.errors import Conflict, InvalidInput, PermissionDenied
+from app.domain.projects import ProjectAccess, create_project
+from app.domain.site import require_may_create_projects
+from app.models import Annotation, AnnotationCause, Project, Sample, SampleKind, User, utcnow
+
+MAX_NAME = 120
+MAX_OVERLAP = 20
+
+
+def parse_labels(text: str) -> list[str]:
+    """One label per line; a single pasted line may instead be separated by commas."""
+    parts = text.splitlines() if "\n" in text.strip() else text.split(",")
+    seen: dict[str, None] = {}
+    for part in parts:
+        label = part.strip()
+        if label:
+            seen.setdefault(label, None)
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class ProjectFields:
+    """A project's settings as a person edits them."""
+
+    name: str
+    kind: SampleKind
+    description: str = ""
+    labels: list[str] = field(default_factory=list)
+    overlap: int = 1
+    annotators_may_add_causes: bool = False
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> ProjectFields:
+        """Every problem at once, keyed by field, so a form can show them all."""
+        problems: dict[str, str] = {}
+        name = " ".join(form.get("name", "").split())
+        if not name:
+            problems["name"] = "Give the project a name."
+        elif len(name) > MAX_NAME:
+            problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        try:
+            kind = SampleKind(form.get("kind", ""))
+        except ValueError:
+            problems["kind"] = "Pick what the samples are: images, texts or records."
+            kind = SampleKind.IMAGE
+        overlap = 1
+        try:
+            overlap = int(form.get("overlap", "1").strip() or "1")
+        except ValueError:
+            problems["overlap"] = "A whole number: how many people review each error."
+        else:
+            if not 1 <= overlap <= MAX_OVERLAP:
+                problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+        if problems:
+            raise InvalidInput(problems)
+        return cls(
+            name=name,
+            kind=kind,
+            description=form.get("description", "").strip(),
+            labels=parse_labels(form.get("labels", "")),
+            overlap=overlap,
+            annotators_may_add_causes=form.get("annotators_may_add_causes") in {"on", "true", "1"},
+        )
+
+
+def _name_taken(session: Session, name: str, *, other_than: int | None = None) -> bool:
+    query = select(Project.id).where(func.lower(Project.name) == name.lower())
+    if other_than is not None:
+        query = query.where(Project.id != other_than)
+    return session.scalar(query) is not None
+
+
+def start_project(session: Session, creator: User, fields: ProjectFields) -> Project:
+    """A project created from the browser: its creator becomes its lead."""
+    require_may_create_projects(session, creator)
+    if _name_taken(session, fields.name):
+        raise Conflict(f"A project named {fields.name!r} already exists.", field="name")
+    return create_project(
+        session,
+        creator,
+        name=fields.name,
+        kind=fields.kind,
+        description=fields.description,
+        labels=fields.labels,
+        overlap=fields.overlap,
+        annotators_may_add_causes=fields.annotators_may_add_causes,
+    )
+
+
+def require_open_lead(access: ProjectAccess) -> None:
+    """Changes need a lead, and an archived project is read-only until restored."""
+    access.require_lead()
+    if access.project.is_archived:
+        raise PermissionDenied("The project is archived: restore it to change it.")
+
+
+def update_project(session: Session, access: ProjectAccess, fields: ProjectFields) -> Project:
+    require_open_lead(access)
+    project = access.project
+    if _name_taken(session, fields.name, other_than=project.id):
+        raise Conflict(f"A project named {fields.name!r} already exists.", field="name")
+    has_samples = (
+        session.scalar(select(Sample.id).where(Sample.project_id == project.id).limit(1))
+        is not None
+    )
+    if fields.kind is not project.kind and has_samples:
+        raise InvalidInput(
+            {"kind": "Samples were already imported; their kind cannot change any more."}
+        )
+    if fields.labels:
+        # A vocabulary that drops a label the samples use would make them invalid.
+        used = set(
+            session.scalars(select(Sample.label).where(Sample.project_id == project.id).distinct())
+        )
+        missing = sorted(used - set(fields.labels))
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise InvalidInput({"labels": f"Imported samples use labels not listed: {shown}."})
+    project.name = fields.name
+    project.kind = fields.kind
+    project.description = fields.description
+    project.labels = fields.labels
+    project.overlap = fields.overlap
+    project.annotators_may_add_causes = fields.annotators_may_add_causes
+    session.flush()
+    return project
+
+
+def archive_project(session: Session, access: ProjectAccess) -> Project:
+    access.require_lead()
+    if access.project.archived_at is None:
+        access.project.archived_at = utcnow()
+        session.flush()
+    return access.project
+
+
+def restore_project(session: Session, access: ProjectAccess) -> Project:
+    access.require_lead()
+    access.project.archived_at = None
+    session.flush()
+    return access.project
+
+
+def delete_project(session: Session, access: ProjectAccess, typed_name: str) -> str:
+    """Delete the project and everything in it; the person must type its name."""
+    if not access.user.is_admin:
+        raise PermissionDenied("Only admins can delete a project; leads can archive it.")
+    project = access.project
+    if typed_name.strip() != project.name:
+        raise InvalidInput({"confirm_name": "Type the project's name exactly to delete it."})
+    name = project.name
+    # Causes are protected from deletion while annotations use them (RESTRICT), and
+    # a cascade does not promise to remove the annotations first: clear the links.
+    annotation_ids = select(Annotation.id).where(Annotation.project_id == project.id)
+    session.execute(
+        delete(AnnotationCause).where(AnnotationCause.annotation_id.in_(annotation_ids))
+    )
+    session.execute(delete(Project).where(Project.id == project.id))
+    session.expunge(project)
+    return name

@@ -1,0 +1,135 @@
+"""A project's runs: what they are called, what they were evaluated on, what they reported."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.domain import live
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.project_settings import require_open_lead
+from app.domain.projects import ProjectAccess, RunProgress, run_progress, runs_of
+from app.models import METRIC_FIELDS, Prediction, Run
+
+MAX_NAME = 120
+
+METRIC_LABELS: dict[str, str] = {
+    "human_error": "Human-level error",
+    "training_error": "Training error",
+    "blackbox_error": "Blackbox (dev) error",
+    "test_error": "Test error",
+    "augmented_training_error": "Augmented training error",
+    "augmented_validation_error": "Augmented validation error",
+}
+
+
+def parse_percent(text: str) -> float | None:
+    """'2.5' or '2.5%' as the fraction 0.025; blank as unknown."""
+    cleaned = text.strip().removesuffix("%").strip().replace(",", ".")
+    if not cleaned:
+        return None
+    value = float(cleaned)  # ValueError is turned into a field message by the caller
+    if not 0 <= value <= 100:
+        raise ValueError(value)
+    return value / 100
+
+
+@dataclass(frozen=True)
+class RunFields:
+    name: str
+    description: str
+    evaluated: int | None
+    metrics: dict[str, float | None]
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> RunFields:
+        problems: dict[str, str] = {}
+        name = " ".join(form.get("name", "").split())
+        if not name:
+            problems["name"] = "Give the run a name."
+        elif len(name) > MAX_NAME:
+            problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        evaluated: int | None = None
+        raw = form.get("evaluated", "").strip().replace(",", "").replace("_", "")
+        if raw:
+            try:
+                evaluated = int(raw)
+            except ValueError:
+                problems["evaluated"] = "A whole number of samples, or blank if unknown."
+            else:
+                if evaluated < 0:
+                    problems["evaluated"] = "A count cannot be negative."
+        metrics: dict[str, float | None] = {}
+        for metric in METRIC_FIELDS:
+            try:
+                metrics[metric] = parse_percent(form.get(metric, ""))
+            except ValueError:
+                problems[metric] = "A percentage between 0 and 100, or blank."
+        if problems:
+            raise InvalidInput(problems)
+        return cls(
+            name=name,
+            description=form.get("description", "").strip(),
+            evaluated=evaluated,
+            metrics=metrics,
+        )
+
+
+def get_run(session: Session, access: ProjectAccess, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None or run.project_id != access.project.id:
+        raise NotFound("No such run in this project.")
+    return run
+
+
+def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
+    """Every run with its counts, newest first."""
+    return [run_progress(session, run) for run in reversed(runs_of(session, access.project))]
+
+
+def update_run(session: Session, access: ProjectAccess, run_id: int, fields: RunFields) -> Run:
+    require_open_lead(access)
+    run = get_run(session, access, run_id)
+    clash = session.scalar(
+        select(Run.id).where(
+            Run.project_id == run.project_id, Run.name == fields.name, Run.id != run.id
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"Another run is already called {fields.name!r}.", field="name")
+    if fields.evaluated is not None:
+        stored = session.scalar(select(func.count()).where(Prediction.run_id == run.id)) or 0
+        if fields.evaluated < stored:
+            raise InvalidInput(
+                {"evaluated": f"At least {stored}: that many predictions were imported."}
+            )
+    run.name = fields.name
+    run.description = fields.description
+    run.evaluated = fields.evaluated
+    for metric, value in fields.metrics.items():
+        setattr(run, metric, value)
+    session.flush()
+    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
+    return run
+
+
+def set_default_run(session: Session, access: ProjectAccess, run_id: int | None) -> Run | None:
+    """Choose the run the project page opens on; None goes back to the newest."""
+    require_open_lead(access)
+    chosen = get_run(session, access, run_id) if run_id is not None else None
+    # Cleared first and flushed: the unique index allows only one default at a time.
+    session.execute(
+        update(Run)
+        .where(Run.project_id == access.project.id, Run.is_default)
+        .values(is_default=False)
+        .execution_options(synchronize_session="fetch")
+    )
+    session.flush()
+    if chosen is not None:
+        chosen.is_default = True
+        session.flush()
+    live.announce(session, access.project.id, "run", default=chosen.id if chosen else None)
+    return chosen

@@ -1,0 +1,95 @@
+"""Changing a project's team. A project always keeps at least one lead."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import get_user_by_username
+from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.project_settings import require_open_lead
+from app.domain.projects import ProjectAccess, add_member
+from app.models import Membership, ProjectRole, User, utcnow
+
+
+def parse_role(value: str) -> ProjectRole:
+    try:
+        return ProjectRole(value)
+    except ValueError:
+        raise InvalidInput({"role": "Pick lead or annotator."}) from None
+
+
+def add_member_by_username(
+    session: Session, access: ProjectAccess, username: str, role: ProjectRole
+) -> Membership:
+    require_open_lead(access)
+    if not username.strip():
+        raise InvalidInput({"username": "Type the username of the person to add."})
+    user = get_user_by_username(session, username)
+    if user is None:
+        raise InvalidInput(
+            {"username": f"No user is called {username.strip()!r}; an admin can create them."}
+        )
+    if not user.is_active:
+        raise InvalidInput({"username": f"{user.username} is deactivated; an admin can restore."})
+    existing = session.get(Membership, (access.project.id, user.id))
+    if existing is not None and existing.is_active:
+        raise Conflict(f"{user.username} is already on the team.", field="username")
+    return add_member(session, access.project, user, role)
+
+
+def _active_membership(session: Session, access: ProjectAccess, user_id: int) -> Membership:
+    membership = session.get(Membership, (access.project.id, user_id))
+    if membership is None or not membership.is_active:
+        raise NotFound("That person is not on this project's team.")
+    return membership
+
+
+def _other_leads(session: Session, access: ProjectAccess, user_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Membership.project_id == access.project.id,
+                Membership.role == ProjectRole.LEAD,
+                Membership.removed_at.is_(None),
+                Membership.user_id != user_id,
+            )
+        )
+        or 0
+    )
+
+
+def change_role(
+    session: Session, access: ProjectAccess, user_id: int, role: ProjectRole
+) -> Membership:
+    require_open_lead(access)
+    membership = _active_membership(session, access, user_id)
+    if (
+        membership.role is ProjectRole.LEAD
+        and role is not ProjectRole.LEAD
+        and not _other_leads(session, access, user_id)
+    ):
+        raise Conflict("The project's only lead cannot step down; make someone else lead first.")
+    membership.role = role
+    session.flush()
+    return membership
+
+
+def remove_member(session: Session, access: ProjectAccess, user_id: int) -> User:
+    """Take someone off the team; the row stays so their annotations stay attributed."""
+    require_open_lead(access)
+    membership = _active_membership(session, access, user_id)
+    if membership.role is ProjectRole.LEAD and not _other_leads(session, access, user_id):
+        raise Conflict("The project's only lead cannot leave; make someone else lead first.")
+    membership.removed_at = utcnow()
+    session.flush()
+    user = session.get(User, user_id)
+    assert user is not None  # the membership's foreign key guarantees it
+    return user
+
+
+def member(session: Session, access: ProjectAccess, user_id: int) -> tuple[User, Membership]:
+    membership = _active_membership(session, access, user_id)
+    user = session.get(User, user_id)
+    assert user is not None
+    return user, membership

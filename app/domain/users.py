@@ -1,0 +1,118 @@
+"""What site admins do to user accounts. The site always keeps an active admin."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain.accounts import create_user, hash_password
+from app.domain.errors import Conflict, NotFound, PermissionDenied
+from app.models import Membership, Project, ProjectRole, SiteRole, User
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.is_admin:
+        raise PermissionDenied("Only admins can manage users.")
+
+
+def one_time_password() -> str:
+    # Twelve characters from a URL-safe alphabet: easy to pass on, never guessed.
+    return secrets.token_urlsafe(9)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    user: User
+    projects: list[tuple[Project, ProjectRole]]
+
+
+def list_users(session: Session, actor: User) -> list[UserRow]:
+    _require_admin(actor)
+    users = list(session.scalars(select(User).order_by(User.username)))
+    rows = session.execute(
+        select(Membership.user_id, Project, Membership.role)
+        .join(Project, Project.id == Membership.project_id)
+        .where(Membership.removed_at.is_(None))
+        .order_by(func.lower(Project.name))
+    ).all()
+    by_user: dict[int, list[tuple[Project, ProjectRole]]] = {}
+    for user_id, project, role in rows:
+        by_user.setdefault(user_id, []).append((project, role))
+    return [UserRow(user=u, projects=by_user.get(u.id, [])) for u in users]
+
+
+def get_user(session: Session, actor: User, user_id: int) -> User:
+    _require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    user: User
+    password: str  # shown once to the admin, who passes it on
+
+
+def create_user_with_one_time_password(
+    session: Session, actor: User, username: str, *, display_name: str = "", admin: bool = False
+) -> NewPassword:
+    """A new account whose first sign-in asks for a password of their own."""
+    _require_admin(actor)
+    password = one_time_password()
+    user = create_user(
+        session,
+        username,
+        password,
+        display_name=display_name,
+        admin=admin,
+        must_change_password=True,
+    )
+    return NewPassword(user=user, password=password)
+
+
+def reset_password(session: Session, actor: User, user_id: int) -> NewPassword:
+    """A new one-time password; the old one and every sign-in of the user stop working."""
+    user = get_user(session, actor, user_id)
+    password = one_time_password()
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    user.session_epoch += 1
+    session.flush()
+    return NewPassword(user=user, password=password)
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                User.role == SiteRole.ADMIN, User.is_active, User.id != user.id
+            )
+        )
+        or 0
+    )
+
+
+def set_active(session: Session, actor: User, user_id: int, *, active: bool) -> User:
+    user = get_user(session, actor, user_id)
+    if not active:
+        if user.id == actor.id:
+            raise Conflict("You cannot deactivate yourself; ask another admin.")
+        if user.is_admin and not _other_active_admins(session, user):
+            raise Conflict("The last active admin cannot be deactivated.")
+    user.is_active = active
+    session.flush()
+    return user
+
+
+def set_admin(session: Session, actor: User, user_id: int, *, admin: bool) -> User:
+    user = get_user(session, actor, user_id)
+    if not admin and user.is_admin and not _other_active_admins(session, user):
+        raise Conflict("The site needs an admin: make someone else admin first.")
+    user.role = SiteRole.ADMIN if admin else SiteRole.MEMBER
+    session.flush()
+    return user

@@ -1,0 +1,145 @@
+"""Admin pages: users and site settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.dependencies import CurrentUser, SessionDep
+from app.domain.errors import DomainError, PermissionDenied
+from app.domain.site import SiteSettings, site_settings, update_site_settings
+from app.domain.users import (
+    NewPassword,
+    create_user_with_one_time_password,
+    get_user,
+    list_users,
+    reset_password,
+    set_active,
+    set_admin,
+)
+from app.models import User
+from app.templating import flash, render
+from app.web.forms import FormDep, field_errors, see_other, status_of
+
+router = APIRouter(include_in_schema=False, prefix="/admin")
+
+
+def _users_page(
+    request: Request,
+    session: SessionDep,
+    admin: User,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    new_password: NewPassword | None = None,
+    status_code: int = 200,
+) -> Response:
+    context: dict[str, Any] = {
+        "rows": list_users(session, admin),
+        "errors": errors or {},
+        "values": values or {},
+        "new_password": new_password,
+    }
+    return render(request, "users.html", context, status_code=status_code)
+
+
+@router.get("/users", name="users")
+def users_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    return _users_page(request, session, user)
+
+
+@router.post("/users", name="user_create")
+def user_create(
+    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        created = create_user_with_one_time_password(
+            session,
+            user,
+            form.get("username", ""),
+            display_name=form.get("display_name", ""),
+            admin=form.get("admin") == "on",
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as exc:
+        return _users_page(
+            request,
+            session,
+            user,
+            errors=field_errors(exc, "username"),
+            values=form,
+            status_code=status_of(exc),
+        )
+    # Shown once on this response; only its hash is stored.
+    return _users_page(request, session, user, new_password=created)
+
+
+@router.post("/users/{user_id}/active", name="user_set_active")
+def user_set_active(
+    request: Request, user: CurrentUser, session: SessionDep, user_id: int, form: FormDep
+) -> Response:
+    active = form.get("active") == "1"
+    target = set_active(session, user, user_id, active=active)
+    flash(
+        request,
+        f"{target.username} can sign in again."
+        if active
+        else f"{target.username} is deactivated: signed out, tokens refused. Reactivate any time.",
+    )
+    return see_other(request, "users")
+
+
+@router.post("/users/{user_id}/admin", name="user_set_admin")
+def user_set_admin(
+    request: Request, user: CurrentUser, session: SessionDep, user_id: int, form: FormDep
+) -> Response:
+    admin = form.get("admin") == "1"
+    target = set_admin(session, user, user_id, admin=admin)
+    flash(request, f"{target.username} is {'now an admin' if admin else 'no longer an admin'}.")
+    return see_other(request, "users")
+
+
+@router.get("/users/{user_id}/reset-password", name="user_reset_confirm")
+def user_reset_confirm(
+    request: Request, user: CurrentUser, session: SessionDep, user_id: int
+) -> Response:
+    target = get_user(session, user, user_id)
+    context = {
+        "title": f"Reset the password of {target.username}?",
+        "explanation": (
+            "Their current password stops working and they are signed out everywhere. "
+            "You get a one-time password to pass on; they choose their own at next sign-in."
+        ),
+        "action": request.app.url_path_for("user_reset", user_id=target.id),
+        "button": "Reset the password",
+        "cancel": request.app.url_path_for("users"),
+        "danger": True,
+    }
+    return render(request, "confirm.html", context)
+
+
+@router.post("/users/{user_id}/reset-password", name="user_reset")
+def user_reset(request: Request, user: CurrentUser, session: SessionDep, user_id: int) -> Response:
+    return _users_page(request, session, user, new_password=reset_password(session, user, user_id))
+
+
+@router.get("/settings", name="site_settings")
+def site_settings_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    if not user.is_admin:
+        raise PermissionDenied("Only admins can change the site settings.")
+    return render(request, "site_settings.html", {"settings": site_settings(session)})
+
+
+@router.post("/settings", name="site_settings_save")
+def site_settings_save(
+    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+) -> Response:
+    wanted = SiteSettings(
+        members_may_create_projects=form.get("members_may_create_projects") == "on"
+    )
+    update_site_settings(session, user, wanted)
+    flash(request, "Site settings saved.")
+    return see_other(request, "site_settings")

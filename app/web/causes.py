@@ -1,0 +1,274 @@
+"""The causes page: the taxonomy a lead tends while the team reviews.
+
+Every change works as a plain form post; with htmx the page's board is swapped in
+place instead (its forms inherit the target), so a lead can reorder by keyboard
+without losing their place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.dependencies import ProjectAccessDep, SessionDep
+from app.domain import causes
+from app.domain.errors import DomainError, PermissionDenied
+from app.domain.projects import ProjectAccess
+from app.models import GroupKind
+from app.templating import flash, is_htmx, render
+from app.web.forms import FormDep, field_errors, see_other, status_of
+
+router = APIRouter(include_in_schema=False)
+
+GROUP_KINDS = [
+    (GroupKind.MULTI.value, "Any number per error"),
+    (GroupKind.SINGLE.value, "One per error"),
+]
+
+
+def _page(
+    request: Request,
+    session: SessionDep,
+    access: ProjectAccess,
+    *,
+    editing: int | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    similar: bool = False,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    project = access.project
+    taxonomy = causes.taxonomy(session, project)
+    context: dict[str, Any] = {
+        "access": access,
+        "project": project,
+        "taxonomy": taxonomy,
+        "group_choices": [(str(group.id), group.name) for group, _ in taxonomy.groups],
+        "can_edit": access.can_lead and not project.is_archived,
+        "can_add": (access.can_lead or project.annotators_may_add_causes)
+        and not project.is_archived,
+        "editing": editing,
+        "values": values or {},
+        "errors": errors or {},
+        "similar": similar,
+        "notice": notice,
+        "group_kinds": GROUP_KINDS,
+        "tab": "causes",
+    }
+    return render(request, "causes.html", context, fragment="board", status_code=status_code)
+
+
+def _done(request: Request, session: SessionDep, access: ProjectAccess, message: str) -> Response:
+    if is_htmx(request):
+        return _page(request, session, access, notice=message)
+    flash(request, message)
+    return see_other(request, "causes", project_id=access.project.id)
+
+
+def _refused(
+    request: Request,
+    session: SessionDep,
+    access: ProjectAccess,
+    exc: DomainError,
+    form: dict[str, str],
+    *,
+    editing: int | None = None,
+    fallback: str = "form",
+) -> Response:
+    if isinstance(exc, PermissionDenied):
+        raise exc
+    return _page(
+        request,
+        session,
+        access,
+        editing=editing,
+        values=form,
+        errors=field_errors(exc, fallback),
+        similar=isinstance(exc, causes.SimilarCauseExists) and editing is None,
+        status_code=status_of(exc),
+    )
+
+
+@router.get("/projects/{project_id}/causes", name="causes")
+def causes_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+    return _page(request, session, access)
+
+
+@router.post("/projects/{project_id}/causes", name="cause_create")
+def cause_create(
+    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+) -> Response:
+    key = form.get("key", "").strip()
+    try:
+        cause = causes.create_cause(
+            session,
+            access,
+            form.get("name", ""),
+            description=form.get("description", ""),
+            group_id=int(form["group_id"]) if form.get("group_id", "").isdigit() else None,
+            key=key or causes.AUTO_KEY,
+            allow_similar=form.get("allow_similar") == "on",
+        )
+    except DomainError as exc:
+        return _refused(request, session, access, exc, form)
+    keyed = f" (key {cause.key})" if cause.key else ""
+    return _done(request, session, access, f"Cause “{cause.name}”{keyed} added.")
+
+
+@router.get("/projects/{project_id}/causes/{cause_id}/edit", name="cause_edit")
+def cause_edit(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+) -> Response:
+    access.require_lead()
+    cause = causes.get_cause(session, access, cause_id)
+    values = {
+        "name": cause.name,
+        "description": cause.description,
+        "key": cause.key or "",
+        "group_id": str(cause.group_id),
+    }
+    return _page(request, session, access, editing=cause.id, values=values)
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}", name="cause_save")
+def cause_save(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+) -> Response:
+    group = form.get("group_id", "")
+    try:
+        cause = causes.update_cause(
+            session,
+            access,
+            cause_id,
+            name=form.get("name", ""),
+            description=form.get("description", ""),
+            key=form.get("key", ""),
+            group_id=int(group) if group.isdigit() else 0,
+            allow_similar=form.get("allow_similar") == "on",
+        )
+    except DomainError as exc:
+        return _refused(request, session, access, exc, form, editing=cause_id)
+    return _done(request, session, access, f"Cause “{cause.name}” saved.")
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}/move", name="cause_move")
+def cause_move(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+) -> Response:
+    step = -1 if form.get("step") == "up" else 1
+    cause = causes.move_cause(session, access, cause_id, step)
+    return _done(request, session, access, f"“{cause.name}” moved {'up' if step < 0 else 'down'}.")
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}/archive", name="cause_archive")
+def cause_archive(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+) -> Response:
+    cause = causes.archive_cause(session, access, cause_id)
+    return _done(
+        request,
+        session,
+        access,
+        f"“{cause.name}” archived: hidden from review, kept in history. Unarchive it below.",
+    )
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}/unarchive", name="cause_unarchive")
+def cause_unarchive(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+) -> Response:
+    cause = causes.unarchive_cause(session, access, cause_id)
+    return _done(request, session, access, f"“{cause.name}” is back in review (without a key).")
+
+
+@router.get("/projects/{project_id}/causes/{cause_id}/delete", name="cause_delete_confirm")
+def cause_delete_confirm(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+) -> Response:
+    access.require_lead()
+    cause = causes.get_cause(session, access, cause_id)
+    project = access.project
+    context = {
+        "title": f"Delete the cause “{cause.name}”?",
+        "explanation": (
+            "No annotation uses it, so nothing else changes. A cause that was used can only "
+            "be archived or merged, so history keeps it."
+        ),
+        "action": request.app.url_path_for(
+            "cause_delete", project_id=project.id, cause_id=cause.id
+        ),
+        "button": "Delete the cause",
+        "cancel": request.app.url_path_for("causes", project_id=project.id),
+        "danger": True,
+    }
+    return render(request, "confirm.html", context)
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}/delete", name="cause_delete")
+def cause_delete(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+) -> Response:
+    name = causes.delete_cause(session, access, cause_id)
+    flash(request, f"Cause “{name}” deleted.")
+    return see_other(request, "causes", project_id=access.project.id)
+
+
+@router.get("/projects/{project_id}/causes/{cause_id}/merge", name="cause_merge_preview")
+def cause_merge_preview(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    cause_id: int,
+    target: int | None = None,
+) -> Response:
+    access.require_lead()
+    source = causes.get_cause(session, access, cause_id)
+    preview, error = None, None
+    if target is not None:
+        try:
+            preview = causes.merge_preview(session, access, source.id, target)
+        except DomainError as exc:
+            error = exc.message
+    targets = [c for c in causes.taxonomy(session, access.project).active if c.id != source.id]
+    context = {
+        "access": access,
+        "project": access.project,
+        "source": source,
+        "targets": targets,
+        "target": target,
+        "preview": preview,
+        "error": error,
+        "tab": "causes",
+    }
+    return render(request, "cause_merge.html", context, status_code=422 if error else 200)
+
+
+@router.post("/projects/{project_id}/causes/{cause_id}/merge", name="cause_merge")
+def cause_merge(
+    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+) -> Response:
+    target = form.get("target", "")
+    done = causes.merge_causes(session, access, cause_id, int(target) if target.isdigit() else 0)
+    moved = f"{done.annotations} annotation{'s' if done.annotations != 1 else ''}"
+    flash(
+        request,
+        f"“{done.source.name}” merged into “{done.target.name}”: {moved} moved; "
+        f"“{done.source.name}” is archived.",
+    )
+    return see_other(request, "causes", project_id=access.project.id)
+
+
+@router.post("/projects/{project_id}/cause-groups", name="group_create")
+def group_create(
+    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        group = causes.create_group(
+            session, access, form.get("group_name", ""), form.get("group_kind", "")
+        )
+    except DomainError as exc:
+        return _refused(request, session, access, exc, form, fallback="group_name")
+    return _done(request, session, access, f"Group “{group.name}” created.")

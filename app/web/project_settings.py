@@ -1,0 +1,183 @@
+"""New project, project settings, archive, restore and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.domain.errors import DomainError, PermissionDenied
+from app.domain.project_settings import (
+    ProjectFields,
+    archive_project,
+    delete_project,
+    require_open_lead,
+    restore_project,
+    start_project,
+    update_project,
+)
+from app.domain.projects import ProjectAccess
+from app.domain.site import require_may_create_projects
+from app.models import Project, SampleKind
+from app.templating import flash, render
+from app.web.forms import FormDep, field_errors, see_other, status_of
+
+router = APIRouter(include_in_schema=False)
+
+KIND_CHOICES = [
+    (SampleKind.IMAGE.value, "Images"),
+    (SampleKind.TEXT.value, "Texts"),
+    (SampleKind.RECORD.value, "Records (tabular rows)"),
+]
+
+
+def _values_of(project: Project) -> dict[str, str]:
+    return {
+        "name": project.name,
+        "description": project.description,
+        "kind": project.kind.value,
+        "labels": "\n".join(project.labels),
+        "overlap": str(project.overlap),
+        "annotators_may_add_causes": "on" if project.annotators_may_add_causes else "",
+    }
+
+
+@router.get("/projects/new", name="project_new")
+def project_new(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    require_may_create_projects(session, user)
+    values = {"kind": SampleKind.IMAGE.value, "overlap": "1"}
+    context = {"values": values, "errors": {}, "kinds": KIND_CHOICES}
+    return render(request, "project_new.html", context)
+
+
+@router.post("/projects/new", name="project_create")
+def project_create(
+    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        project = start_project(session, user, ProjectFields.from_form(form))
+    except PermissionDenied:
+        raise
+    except DomainError as exc:
+        context = {"values": form, "errors": field_errors(exc), "kinds": KIND_CHOICES}
+        return render(request, "project_new.html", context, status_code=status_of(exc))
+    flash(request, f"Project “{project.name}” created. You are its lead.")
+    return see_other(request, "project", project_id=project.id)
+
+
+def _settings_page(
+    request: Request,
+    access: ProjectAccess,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context: dict[str, Any] = {
+        "access": access,
+        "project": access.project,
+        "values": values or _values_of(access.project),
+        "errors": errors or {},
+        "kinds": KIND_CHOICES,
+        "tab": "settings",
+    }
+    return render(request, "project_settings.html", context, status_code=status_code)
+
+
+@router.get("/projects/{project_id}/settings", name="project_settings")
+def project_settings(request: Request, access: ProjectAccessDep) -> Response:
+    access.require_lead()
+    return _settings_page(request, access)
+
+
+@router.post("/projects/{project_id}/settings", name="project_settings_save")
+def project_settings_save(
+    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        update_project(session, access, ProjectFields.from_form(form))
+    except PermissionDenied:
+        raise
+    except DomainError as exc:
+        return _settings_page(
+            request, access, values=form, errors=field_errors(exc), status_code=status_of(exc)
+        )
+    flash(request, "Settings saved.")
+    return see_other(request, "project_settings", project_id=access.project.id)
+
+
+@router.get("/projects/{project_id}/archive", name="project_archive_confirm")
+def project_archive_confirm(request: Request, access: ProjectAccessDep) -> Response:
+    require_open_lead(access)
+    project = access.project
+    context = {
+        "title": f"Archive “{project.name}”?",
+        "explanation": (
+            "The project becomes read-only and leaves the default projects list. Nothing is "
+            "deleted: annotations, causes and runs stay, and a lead can restore it any time."
+        ),
+        "action": request.app.url_path_for("project_archive", project_id=project.id),
+        "button": "Archive the project",
+        "cancel": request.app.url_path_for("project_settings", project_id=project.id),
+        "danger": False,
+    }
+    return render(request, "confirm.html", context)
+
+
+@router.post("/projects/{project_id}/archive", name="project_archive")
+def project_archive(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+    archive_project(session, access)
+    flash(request, "Project archived: it is read-only until restored.")
+    return see_other(request, "project", project_id=access.project.id)
+
+
+@router.post("/projects/{project_id}/restore", name="project_restore")
+def project_restore(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+    restore_project(session, access)
+    flash(request, "Project restored: the team can work on it again.")
+    return see_other(request, "project", project_id=access.project.id)
+
+
+def _delete_page(
+    request: Request, access: ProjectAccess, error: str | None = None, typed: str = ""
+) -> Response:
+    if not access.user.is_admin:
+        raise PermissionDenied("Only admins can delete a project; leads can archive it.")
+    project = access.project
+    context = {
+        "title": f"Delete “{project.name}” for good?",
+        "explanation": (
+            "Every sample, run, prediction, cause and annotation of this project is deleted "
+            "and cannot be brought back. To keep its history, archive it instead."
+        ),
+        "action": request.app.url_path_for("project_delete", project_id=project.id),
+        "button": "Delete the project",
+        "cancel": request.app.url_path_for("project_settings", project_id=project.id),
+        "danger": True,
+        "confirm_name": project.name,
+        "typed": typed,
+        "error": error,
+    }
+    return render(request, "confirm.html", context, status_code=422 if error else 200)
+
+
+@router.get("/projects/{project_id}/delete", name="project_delete_confirm")
+def project_delete_confirm(request: Request, access: ProjectAccessDep) -> Response:
+    return _delete_page(request, access)
+
+
+@router.post("/projects/{project_id}/delete", name="project_delete")
+def project_delete(
+    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+) -> Response:
+    typed = form.get("confirm_name", "")
+    try:
+        name = delete_project(session, access, typed)
+    except PermissionDenied:
+        raise
+    except DomainError as exc:
+        return _delete_page(request, access, field_errors(exc)["confirm_name"], typed)
+    flash(request, f"Project “{name}” deleted.")
+    return see_other(request, "projects")
