@@ -59,7 +59,7 @@ def _page(
         "job": job,
         "form": form or {},
         "form_problems": problems or {},
-        "tab": "runs",
+        "tab": "import",
     }
     return render(request, "import.html", context, fragment="job", status_code=status_code)
 
