@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -17,6 +17,16 @@ from app.templating import is_htmx
 
 SESSION_USER = "uid"
 SESSION_EPOCH = "epoch"
+_WRITES_ON_GET = "eyeball_writes_on_get"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes_on_get(endpoint: F) -> F:
+    """Marks a GET route that records something (the review queue's lease on an error),
+    so its session is a writer: on SQLite a read transaction cannot become a write."""
+    setattr(endpoint, _WRITES_ON_GET, True)
+    return endpoint
 
 
 def get_database(request: Request) -> Database:
@@ -32,7 +42,10 @@ def get_settings_dep(request: Request) -> Settings:
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     database = get_database(request)
-    factory = database.reader if request.method in {"GET", "HEAD"} else database.writer
+    reads_only = request.method in {"GET", "HEAD"} and not getattr(
+        request.scope.get("endpoint"), _WRITES_ON_GET, False
+    )
+    factory = database.reader if reads_only else database.writer
     with factory() as session:
         yield session
         session.commit()

@@ -36,7 +36,9 @@ from app.web import (
     media,
     project_settings,
     projects,
+    review,
     runs,
+    sheet,
     team,
 )
 
@@ -184,7 +186,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(admin.router)
     app.include_router(imports.router)
     app.include_router(live.router)
+    # Before `review`: its /errors/{external_id:path} would otherwise swallow
+    # the sheet's /errors/{prediction_id}/adjudication.
+    app.include_router(sheet.router)
     app.include_router(media.router)
+    app.include_router(review.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
+from starlette.applications import Starlette
 from starlette.responses import Response
 
 from app.config import PROJECT_ROOT
@@ -75,11 +77,21 @@ environment = jinja2.Environment(
 )
 
 
+def path_for(app: Starlette, name: str, /, **params: Any) -> str:
+    """A route's path with its parameters percent-encoded.
+
+    Starlette inserts parameters raw, so an external id such as `img?1#a` would cut
+    the URL short; sample ids come from people's manifests and can hold anything.
+    """
+    quoted = {k: quote(v, safe="/") if isinstance(v, str) else v for k, v in params.items()}
+    return str(app.url_path_for(name, **quoted))
+
+
 @jinja2.pass_context
 def _url_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
     # Paths, not absolute URLs: correct behind any proxy without forwarded headers.
     request: Request = context["request"]
-    return str(request.app.url_path_for(name, **params))
+    return path_for(request.app, name, **params)
 
 
 # Registered before Jinja2Blocks, which only adds its own absolute url_for if none is set.

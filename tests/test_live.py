@@ -52,6 +52,25 @@ def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) ->
         database.dispose()
 
 
+def test_a_savepoint_neither_delivers_nor_forgets_what_the_transaction_announced(
+    tmp_path: Path,
+) -> None:
+    database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
+    received: list[live.Change] = []
+    live.set_local_sink(received.append)
+    try:
+        with database.writer() as session:
+            live.announce(session, 7, "cause", cause=1)
+            session.begin_nested().commit()  # annotations.save releases a savepoint
+            session.begin_nested().rollback()  # ... or rolls one back on a conflict
+            assert received == []
+            session.commit()
+        assert received == [live.Change(7, "cause", {"cause": 1})]
+    finally:
+        live.set_local_sink(None)
+        database.dispose()
+
+
 def test_changes_round_trip_through_json() -> None:
     change = live.Change(3, "annotation", {"prediction": 9, "version": 2})
     assert live.Change.from_json(change.to_json()) == change

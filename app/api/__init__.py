@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import auth, imports, me
+from app.api import auth, imports, me, tally
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(me.router)
 router.include_router(imports.router)
+router.include_router(tally.router)

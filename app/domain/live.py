@@ -59,6 +59,10 @@ def announce(session: Session, project_id: int, kind: str, **data: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _deliver_after_commit(session: Session) -> None:
+    # SQLAlchemy also fires this when a SAVEPOINT is released; only the outermost
+    # commit makes the change visible to the pages that will re-read it.
+    if session.in_nested_transaction():
+        return
     pending: list[Change] = session.info.pop(_PENDING, [])
     if _local_sink is not None:
         for change in pending:
@@ -67,4 +71,8 @@ def _deliver_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
+    # A savepoint rolled back (a refused save) leaves the outer transaction, and what
+    # it announced before the savepoint, to be committed.
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)

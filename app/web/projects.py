@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
 from app.domain.causes import cause_counts
+from app.domain.dashboard import summary
 from app.domain.projects import (
     causes_of,
     home_run,
@@ -54,5 +55,6 @@ def project_page(
         "cause_counts": cause_counts(session, project),
         "tab": "overview",
         "imported": imported_notice(settings.media_path, access, imported),
+        "board": summary(session, access, run.name) if run is not None else None,
     }
     return render(request, "project.html", context)

@@ -57,4 +57,26 @@
       event.preventDefault();
     }
   });
+
+  // Live pages: the server confirms each event-stream subscription; say so on the page
+  // (and tests know from it that no committed change can be missed from now on).
+  function setLive(event, state) {
+    var source = event.target.closest ? event.target.closest("[sse-connect]") : null;
+    if (!source) return;
+    source.querySelectorAll(".live-status").forEach(function (status) {
+      status.setAttribute("data-live", state);
+    });
+  }
+  document.addEventListener("htmx:sseMessage", function (event) {
+    if (event.detail && event.detail.type === "subscribed") setLive(event, "on");
+  });
+  document.addEventListener("htmx:sseError", function (event) { setLive(event, "off"); });
+
+  // A sheet row opens its error on the review screen; links inside it keep their own target.
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("a, button, input, select, label")) return;
+    var row = event.target.closest("tr[data-href]");
+    if (row) window.location.assign(row.getAttribute("data-href"));
+  });
 })();

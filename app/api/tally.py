@@ -1,0 +1,125 @@
+"""The sheet's footer as JSON and the sheet as files, for notebooks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.api.deps import ApiProject
+from app.dependencies import SessionDep
+from app.domain.sheet import Tally
+from app.domain.sheet_export import sheet_csv, sheet_xlsx
+from app.domain.sheet_view import open_sheet, parse_view
+from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
+
+router = APIRouter(tags=["tally"])
+
+FILTERS_DOC = (
+    "Filters (all optional, combined with AND): cause=<id> (repeatable), label, prediction, "
+    "annotator=<user id>, status, meta=key=value, label_error=1, no_cause=1, disagreements=1."
+)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _points(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def tally_out(footer: Tally) -> TallyOut:
+    causes = []
+    for cause in footer.causes:
+        c = cause.ceiling
+        causes.append(
+            CauseTallyOut(
+                cause=cause.column.name,
+                group=cause.column.group,
+                archived=cause.column.archived,
+                count=cause.share.count,
+                share=cause.share.value,
+                share_low=cause.share.low,
+                share_high=cause.share.high,
+                ceiling_points=_points(c.gain) if c else None,
+                ceiling_points_low=_points(c.gain_low) if c else None,
+                ceiling_points_high=_points(c.gain_high) if c else None,
+                error_rate_if_fixed=c.rate_if_fixed if c else None,
+            )
+        )
+    agreement = [
+        AgreementOut(
+            cause=cause.column.name,
+            alpha=cause.agreement.alpha,
+            percent_agreement=cause.agreement.percent,
+            errors=cause.agreement.errors,
+        )
+        for cause in footer.causes
+    ]
+    flag = footer.label_error_agreement
+    agreement.append(
+        AgreementOut(
+            cause=None, alpha=flag.alpha, percent_agreement=flag.percent, errors=flag.errors
+        )
+    )
+    return TallyOut(
+        run=footer.run.name,
+        evaluated=footer.evaluated,
+        errors=footer.errors,
+        rows=footer.rows,
+        examined=footer.examined,
+        error_rate=footer.error_rate,
+        ceiling_note=footer.missing,
+        errors_needed_for_5_points=footer.needed,
+        causes=causes,
+        label_errors=LabelErrorsOut(
+            count=footer.label_errors.count,
+            share=footer.label_errors.value,
+            share_low=footer.label_errors.low,
+            share_high=footer.label_errors.high,
+            advice=footer.label_error_advice,
+        ),
+        agreement=agreement,
+    )
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/tally",
+    name="api_tally",
+    response_model=TallyOut,
+    summary="The sheet's footer: per cause, share of the examined errors and ceiling",
+    description="`run` is a run's name or `latest`. " + FILTERS_DOC,
+)
+def tally(request: Request, run: str, access: ApiProject, session: SessionDep) -> TallyOut:
+    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+    return tally_out(open_sheet(session, access, run, filters, sort).tally)
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/spreadsheet.csv",
+    name="api_spreadsheet_csv",
+    summary="The sheet as CSV: one line per error, causes as 0/1 consensus marks",
+    description=FILTERS_DOC + " sort=<column> or -<column>.",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def spreadsheet_csv(
+    request: Request, run: str, access: ApiProject, session: SessionDep
+) -> Response:
+    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+    return Response(
+        sheet_csv(open_sheet(session, access, run, filters, sort)),
+        media_type="text/csv; charset=utf-8",
+    )
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/spreadsheet.xlsx",
+    name="api_spreadsheet_xlsx",
+    summary="The sheet as an Excel workbook whose footer rows are formulas",
+    description=FILTERS_DOC,
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}}},
+)
+def spreadsheet_xlsx(
+    request: Request, run: str, access: ApiProject, session: SessionDep
+) -> Response:
+    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+    return Response(sheet_xlsx(open_sheet(session, access, run, filters, sort)), media_type=XLSX)

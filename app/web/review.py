@@ -1,0 +1,348 @@
+"""The review screen: one error at a time, its annotation saved on every toggle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy.orm import Session
+from starlette.responses import RedirectResponse, Response
+
+from app.dependencies import ProjectAccessDep, SessionDep, writes_on_get
+from app.domain import annotations as ann
+from app.domain import queue, review
+from app.domain.causes import SimilarCauseExists
+from app.domain.errors import DomainError, InvalidInput
+from app.domain.projects import ProjectAccess, causes_of, home_run, resolve_run
+from app.errors import STATUS_BY_ERROR
+from app.models import AnnotationStatus, Run
+from app.templating import path_for, render
+
+router = APIRouter(include_in_schema=False)
+
+
+class AnnotationForm:
+    """The whole state the screen holds; every save sends all of it (saves replace)."""
+
+    def __init__(
+        self,
+        version: Annotated[int, Form()] = 0,
+        cause: Annotated[list[int] | None, Form()] = None,
+        label_error: Annotated[str, Form()] = "",
+        suggested_label: Annotated[str, Form()] = "",
+        note: Annotated[str, Form()] = "",
+        status: Annotated[str, Form()] = AnnotationStatus.IN_PROGRESS.value,
+        skip_reason: Annotated[str, Form()] = "",
+        advance: Annotated[str, Form()] = "",
+    ) -> None:
+        self.version = version
+        self.advance = advance
+        try:
+            parsed_status = AnnotationStatus(status)
+        except ValueError:
+            raise InvalidInput({"status": f"Unknown status {status!r}."}) from None
+        self.draft = ann.Draft(
+            cause_ids=frozenset(cause or ()),
+            label_error=bool(label_error),
+            suggested_label=suggested_label or None,
+            note=note,
+            status=parsed_status,
+            skip_reason=skip_reason,
+        )
+
+
+def _error_url(request: Request, access: ProjectAccess, run: Run, external_id: str) -> str:
+    return path_for(
+        request.app,
+        "review_error",
+        project_id=access.project.id,
+        run_name=run.name,
+        external_id=external_id,
+    )
+
+
+def _context(
+    session: Session,
+    access: ProjectAccess,
+    run: Run,
+    offer: queue.Offer,
+    *,
+    page: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What the screen shows; `page=False` skips what only the whole page uses (a save
+    returns the annotation panel alone, and must stay fast)."""
+    state, version, revisit = review.my_state(session, access, offer.prediction)
+    blob = (
+        review.image_of(session, access, offer.sample.image_sha256)
+        if page and offer.sample.image_sha256
+        else None
+    )
+    context: dict[str, Any] = {
+        "access": access,
+        "project": access.project,
+        "run": run,
+        "prediction": offer.prediction,
+        "sample": offer.sample,
+        "image": blob,
+        "record_fields": review.record_fields(offer.sample),
+        "probabilities": review.top_probabilities(offer.prediction, offer.sample),
+        "revisit": revisit,
+        "state": state,
+        "version": version,
+        "cause_groups": causes_of(session, access.project),
+        "progress": queue.progress(session, access, run) if page else None,
+        "history": (
+            review.error_history(session, access, offer.prediction) if access.can_lead else []
+        ),
+        "message": None,
+        "message_is_error": False,
+        "revisits_asked": None,
+        "similar": [],
+        "new_cause_name": "",
+    }
+    context.update(extra)
+    return context
+
+
+def _fragment(
+    request: Request,
+    session: Session,
+    access: ProjectAccess,
+    run: Run,
+    offer: queue.Offer,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return render(
+        request,
+        "review.html",
+        _context(session, access, run, offer, **extra),
+        fragment="annotation",
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+@router.get("/projects/{project_id}/review", name="review_next")
+@writes_on_get
+def review_next(
+    request: Request, access: ProjectAccessDep, session: SessionDep, run: str | None = None
+) -> Response:
+    """Claim the next error in the queue and open it."""
+    chosen = resolve_run(session, access.project, run) if run else home_run(session, access.project)
+    offer = queue.next_error(session, access, chosen) if chosen is not None else None
+    if offer is None or chosen is None:
+        context = {"access": access, "project": access.project, "run": chosen}
+        if chosen is not None:
+            context["progress"] = queue.progress(session, access, chosen)
+        return render(request, "review_done.html", context)
+    return RedirectResponse(
+        _error_url(request, access, chosen, offer.sample.external_id), status_code=303
+    )
+
+
+@router.get("/projects/{project_id}/runs/{run_name}/errors/{external_id:path}", name="review_error")
+def review_error(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+    revisits: int | None = None,
+) -> Response:
+    # Read-only, so on SQLite the page never waits behind savers. Errors reached by
+    # "next" are already claimed; one opened by a jump is claimed by its first save.
+    run = review.run_of(session, access, run_name)
+    offer = queue.find_error(session, access, run, external_id)
+    previous = queue.previous_error(session, access, run, offer.prediction)
+    context = _context(
+        session,
+        access,
+        run,
+        offer,
+        page=True,
+        previous_url=(
+            _error_url(request, access, run, previous.sample.external_id) if previous else None
+        ),
+        revisits_asked=revisits,
+    )
+    return render(request, "review.html", context)
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run_name}/annotation/{external_id:path}",
+    name="review_annotation",
+)
+def review_annotation(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+) -> Response:
+    """The annotation panel alone: refreshed when a cause is added elsewhere."""
+    run = review.run_of(session, access, run_name)
+    return _fragment(
+        request, session, access, run, queue.find_error(session, access, run, external_id)
+    )
+
+
+def _refused(
+    request: Request,
+    session: Session,
+    access: ProjectAccess,
+    run: Run,
+    offer: queue.Offer,
+    exc: DomainError,
+) -> Response:
+    """A refused save shows why, with what is stored now, never a half-applied state."""
+    session.rollback()
+    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+    return _fragment(
+        request,
+        session,
+        access,
+        run,
+        offer,
+        status_code=status,
+        message=exc.message,
+        message_is_error=True,
+    )
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run_name}/annotation/{external_id:path}",
+    name="review_save",
+)
+def review_save(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+    form: Annotated[AnnotationForm, Depends()],
+) -> Response:
+    run = review.run_of(session, access, run_name)
+    offer = queue.find_error(session, access, run, external_id)
+    try:
+        if form.advance:
+            following = review.finish(
+                session, access, run, offer.prediction, form.draft, expected_version=form.version
+            )
+            target = (
+                _error_url(request, access, run, following.sample.external_id)
+                if following
+                else str(request.app.url_path_for("review_next", project_id=access.project.id))
+                + f"?run={run.name}"
+            )
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        ann.save(session, access, offer.prediction, form.draft, expected_version=form.version)
+        queue.hold(session, access, offer.prediction)  # still working on it: keep the claim
+    except DomainError as exc:
+        return _refused(request, session, access, run, offer, exc)
+    return _fragment(request, session, access, run, offer)
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run_name}/undo/{external_id:path}",
+    name="review_undo",
+)
+def review_undo(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+    version: Annotated[int, Form()] = 0,
+) -> Response:
+    run = review.run_of(session, access, run_name)
+    offer = queue.find_error(session, access, run, external_id)
+    try:
+        review.undo(session, access, offer.prediction, expected_version=version)
+    except DomainError as exc:
+        return _refused(request, session, access, run, offer, exc)
+    return _fragment(request, session, access, run, offer, message="Undone.")
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run_name}/new-cause/{external_id:path}",
+    name="review_new_cause",
+)
+def review_new_cause(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+    form: Annotated[AnnotationForm, Depends()],
+    new_cause: Annotated[str, Form()] = "",
+    allow_similar: Annotated[str, Form()] = "",
+) -> Response:
+    run = review.run_of(session, access, run_name)
+    offer = queue.find_error(session, access, run, external_id)
+    try:
+        cause, _ = review.create_and_apply(
+            session,
+            access,
+            offer.prediction,
+            new_cause,
+            form.draft,
+            expected_version=form.version,
+            allow_similar=bool(allow_similar),
+        )
+    except SimilarCauseExists as exc:
+        return _fragment(
+            request,
+            session,
+            access,
+            run,
+            offer,
+            message=exc.message,
+            message_is_error=True,
+            similar=exc.similar,
+            new_cause_name=new_cause,
+        )
+    except DomainError as exc:
+        return _refused(request, session, access, run, offer, exc)
+    key = f" (key {cause.key})" if cause.key else ""
+    return _fragment(request, session, access, run, offer, message=f"Added {cause.name!r}{key}.")
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run_name}/restore/{external_id:path}",
+    name="review_restore",
+)
+def review_restore(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    run_name: str,
+    external_id: str,
+    event: Annotated[int, Form()],
+    version: Annotated[int, Form()],
+) -> Response:
+    run = review.run_of(session, access, run_name)
+    offer = queue.find_error(session, access, run, external_id)
+    try:
+        review.restore(session, access, offer.prediction, event, expected_version=version)
+    except DomainError as exc:
+        return _refused(request, session, access, run, offer, exc)
+    return _fragment(request, session, access, run, offer, message="Restored.")
+
+
+@router.post("/projects/{project_id}/revisit", name="review_revisit")
+def review_revisit(
+    request: Request,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    cause: Annotated[int, Form()],
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    marked = review.ask_revisit(session, access, cause)
+    target = back if back.startswith("/") and not back.startswith("//") else None
+    target = target or str(request.app.url_path_for("project", project_id=access.project.id))
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}revisits={marked}", status_code=303)

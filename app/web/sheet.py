@@ -1,0 +1,152 @@
+"""The error-analysis spreadsheet, the leads' dashboard, their downloads and adjudication."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.datastructures import QueryParams
+from starlette.responses import RedirectResponse, Response
+
+from app.dependencies import ProjectAccessDep, SessionDep
+from app.domain.adjudication import adjudicate
+from app.domain.annotations import Draft
+from app.domain.dashboard import dashboard, summary
+from app.domain.projects import runs_of
+from app.domain.sheet import RowStatus, error_row, open_run
+from app.domain.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
+from app.domain.sheet_view import Filters, Sort, open_sheet, parse_view
+from app.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def view_of(params: QueryParams) -> tuple[Filters, Sort, int]:
+    return parse_view(params, params.getlist)
+
+
+def download(body: str | bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def export_name(project_id: int, run_name: str, suffix: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_name)
+    return f"eyeball-{project_id}-{safe}-{suffix}"
+
+
+@router.get("/projects/{project_id}/runs/{run}/sheet", name="sheet")
+def sheet_page(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    filters, sort, page = view_of(request.query_params)
+    view = open_sheet(session, access, run, filters, sort, page)
+    context = {
+        "access": access,
+        "project": access.project,
+        "view": view,
+        "runs": runs_of(session, access.project),
+        "statuses": list(RowStatus),
+    }
+    return render(request, "sheet.html", context, fragment="sheet_table")
+
+
+@router.get("/projects/{project_id}/runs/{run}/sheet.csv", name="sheet_csv")
+def sheet_csv_download(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    filters, sort, _ = view_of(request.query_params)
+    view = open_sheet(session, access, run, filters, sort)
+    name = export_name(access.project.id, view.data.run.name, "sheet.csv")
+    return download(sheet_csv(view), "text/csv; charset=utf-8", name)
+
+
+@router.get("/projects/{project_id}/runs/{run}/sheet.xlsx", name="sheet_xlsx")
+def sheet_xlsx_download(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    filters, sort, _ = view_of(request.query_params)
+    view = open_sheet(session, access, run, filters, sort)
+    name = export_name(access.project.id, view.data.run.name, "sheet.xlsx")
+    return download(sheet_xlsx(view), XLSX, name)
+
+
+@router.get("/projects/{project_id}/runs/{run}/label-corrections.csv", name="label_corrections")
+def label_corrections_download(run: str, access: ProjectAccessDep, session: SessionDep) -> Response:
+    data = open_run(session, access, run)
+    name = export_name(access.project.id, data.run.name, "label-corrections.csv")
+    return download(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
+
+
+@router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")
+def dashboard_page(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    context = {
+        "access": access,
+        "project": access.project,
+        "board": dashboard(session, access, run),
+        "runs": runs_of(session, access.project),
+    }
+    return render(request, "dashboard.html", context, fragment="dashboard_live")
+
+
+@router.get("/projects/{project_id}/runs/{run}/summary", name="tally_summary")
+def tally_summary(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    """The project page's ceiling summary, refreshing itself as annotators save."""
+    context = {"access": access, "project": access.project, "board": summary(session, access, run)}
+    return render(request, "_tally_summary.html", context)
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/errors/{prediction_id}/adjudication", name="adjudication"
+)
+def adjudication_page(
+    request: Request, run: str, prediction_id: int, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    access.require_lead()
+    data = open_run(session, access, run)
+    context = {
+        "access": access,
+        "project": access.project,
+        "data": data,
+        "row": error_row(data, prediction_id),
+        "back": request.query_params.get("back", ""),
+    }
+    return render(request, "adjudication.html", context)
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run}/errors/{prediction_id}/adjudication", name="adjudicate"
+)
+def adjudicate_submit(
+    request: Request,
+    run: str,
+    prediction_id: int,
+    access: ProjectAccessDep,
+    session: SessionDep,
+    version: Annotated[int, Form()],
+    cause: Annotated[list[int] | None, Form()] = None,
+    label_error: Annotated[bool, Form()] = False,
+    suggested_label: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    draft = Draft(
+        cause_ids=frozenset(cause or ()),
+        label_error=label_error,
+        suggested_label=suggested_label,
+        note=note,
+    )
+    adjudicate(session, access, run, prediction_id, draft, expected_version=version)
+    target = request.app.url_path_for("sheet", project_id=access.project.id, run=run)
+    return RedirectResponse(target + "?disagreements=1", status_code=303)

@@ -1,0 +1,336 @@
+"""How the review screen holds up under concurrent annotators (a benchmark, not a test).
+
+Starts `eyeball serve --demo` in a subprocess on a free port (SQLite in a temporary
+data folder, or a fresh PostgreSQL database), adds C annotators to the demo
+project, and has each of them repeat the real request sequence of the review
+screen for a number of errors:
+
+    next    GET  /projects/1/review                 (claims an error, 303 to it)
+    page    GET  /projects/1/runs/<run>/errors/<id>  (the review screen)
+    toggle  POST .../annotation/<id>                 (1-3 times: a cause key pressed)
+    done    POST .../annotation/<id> advance=next    (done, claims the next error)
+
+After `done` the annotator opens the page it was sent to, as the browser does.
+Prints p50/p95/p99 latency per request kind, throughput and errors.
+
+    .venv/bin/python bench/annotate_bench.py                       # SQLite, C = 1, 8, 32
+    .venv/bin/python bench/annotate_bench.py --postgres            # PostgreSQL as well
+    .venv/bin/python bench/annotate_bench.py -c 8 --errors 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2 as httpx
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db import Database  # noqa: E402
+from app.domain.accounts import create_user  # noqa: E402
+from app.domain.demo import DEMO_PROJECT  # noqa: E402
+from app.domain.projects import add_member  # noqa: E402
+from app.models import Cause, Project, ProjectRole  # noqa: E402
+
+PASSWORD = "bench password 123"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+KINDS = ("next", "page", "toggle", "done", "transport")
+
+
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, seconds: float, ok: bool) -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds)
+            if not ok:
+                self.errors[kind] += 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str | None) -> Iterator[tuple[str, str]]:
+    """A demo server; yields its base URL and its database URL."""
+    with tempfile.TemporaryDirectory(prefix="eyeball-bench-") as tmp:
+        data_dir = Path(tmp)
+        port = free_port()
+        env = {
+            **os.environ,
+            "EYEBALL_DATA_DIR": str(data_dir),
+            "EYEBALL_SECRET_KEY": "b" * 40,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if database_url:
+            env["EYEBALL_DATABASE_URL"] = database_url
+        log = (data_dir / "server.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError((data_dir / "server.log").read_text())
+                try:
+                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.2)  # polling a subprocess for readiness
+            yield base, database_url or f"sqlite:///{(data_dir / 'eyeball.db').resolve()}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def prepare(database_url: str, annotators: int) -> tuple[int, list[str], list[str]]:
+    """Bench annotators on the demo project, overlap high enough that nobody runs dry."""
+    database = Database.from_url(database_url)
+    try:
+        with database.transaction() as session:
+            project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT)).one()
+            project.overlap = max(annotators, 1)
+            names = []
+            for i in range(annotators):
+                name = f"bench{i}"
+                user = create_user(session, name, PASSWORD)
+                add_member(session, project, user, ProjectRole.ANNOTATOR)
+                names.append(name)
+            keys = [
+                str(k)
+                for k in session.scalars(
+                    select(Cause.id).where(Cause.project_id == project.id, Cause.key.is_not(None))
+                )
+            ]
+            return project.id, names, keys
+    finally:
+        database.dispose()
+
+
+def sign_in(base: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=60)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/sign-in").text)
+    assert token is not None
+    response = client.post(
+        "/sign-in",
+        data={"username": username, "password": PASSWORD, "csrftoken": token.group(1), "next": "/"},
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def annotate(
+    client: httpx.Client,
+    project_id: int,
+    errors: int,
+    results: Results,
+    cause_ids: list[str],
+    seed: int,
+) -> None:
+    try:
+        _annotate(client, project_id, errors, results, cause_ids, seed)
+    except httpx.HTTPError as exc:
+        # A broken connection ends this annotator's run; it is counted, not hidden.
+        results.record("transport", 0.0, ok=False)
+        print(f"    annotator {seed}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+
+
+def _annotate(
+    client: httpx.Client,
+    project_id: int,
+    errors: int,
+    results: Results,
+    cause_ids: list[str],
+    seed: int,
+) -> None:
+    import random
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    response = client.get(f"/projects/{project_id}/review")
+    results.record("next", time.perf_counter() - started, response.status_code == 303)
+    url = response.headers.get("location")
+    for _ in range(errors):
+        if not url:
+            return
+        started = time.perf_counter()
+        page = client.get(url)
+        results.record("page", time.perf_counter() - started, page.status_code == 200)
+        if page.status_code != 200:
+            return
+        token = json.loads(re.search(r"hx-headers='([^']+)'", page.text).group(1))["x-csrftoken"]  # type: ignore[union-attr]
+        version = re.search(r'name="version" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+        save_url = url.replace("/errors/", "/annotation/")
+        headers = {"x-csrftoken": token, "HX-Request": "true"}
+        chosen: list[str] = []
+        for cause in rng.sample(cause_ids, rng.randint(1, 3)):
+            chosen.append(cause)
+            started = time.perf_counter()
+            saved = client.post(
+                save_url, data={"version": version, "cause": chosen}, headers=headers
+            )
+            results.record("toggle", time.perf_counter() - started, saved.status_code == 200)
+            found = re.search(r'name="version" value="(\d+)"', saved.text)
+            if found:
+                version = found.group(1)
+        started = time.perf_counter()
+        done = client.post(
+            save_url,
+            data={"version": version, "cause": chosen, "status": "done", "advance": "next"},
+            headers=headers,
+        )
+        results.record("done", time.perf_counter() - started, done.status_code == 204)
+        url = done.headers.get("hx-redirect")
+        if url and "/errors/" not in url:
+            return  # the queue is empty for this annotator
+
+
+def cause_ids_on_page(client: httpx.Client, project_id: int) -> list[str]:
+    response = client.get(f"/projects/{project_id}/review", follow_redirects=True)
+    return re.findall(r'name="cause" value="(\d+)"', response.text)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def run_level(base: str, project_id: int, users: list[str], errors: int) -> None:
+    signed_in = [sign_in(base, name) for name in users]
+    causes = cause_ids_on_page(signed_in[0], project_id)
+    # Fresh connections with the same cookies: signing everyone in takes a while, and
+    # the server closes keep-alive connections that sat idle meanwhile.
+    clients = []
+    for client in signed_in:
+        clients.append(httpx.Client(base_url=base, timeout=60, cookies=client.cookies))
+        client.close()
+    # That look claimed an error for the first annotator: it is theirs to do first anyway.
+    results = Results()
+    threads = [
+        threading.Thread(
+            target=annotate, args=(client, project_id, errors, results, causes, i), daemon=True
+        )
+        for i, client in enumerate(clients)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for client in clients:
+        client.close()
+    total = sum(len(v) for v in results.latencies.values())
+    print(
+        f"  C={len(users):<3} {total} requests in {elapsed:.1f}s = {total / elapsed:.1f} req/s, "
+        f"{sum(results.errors.values())} errors"
+    )
+    for kind in KINDS:
+        values = results.latencies.get(kind, [])
+        if not values:
+            continue
+        ms = [v * 1000 for v in values]
+        print(
+            f"    {kind:<7} n={len(ms):<5} p50 {percentile(ms, 50):7.1f} ms  "
+            f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
+            f"errors {results.errors.get(kind, 0)}"
+        )
+
+
+def postgres_database() -> tuple[str, str]:
+    name = f"eyeball_bench_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
+        hide_password=False
+    )
+
+
+def drop_postgres(name: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def bench(backend: str, levels: list[int], errors: int) -> None:
+    pg_name = None
+    url = None
+    if backend == "postgresql":
+        pg_name, url = postgres_database()
+    try:
+        with server(url) as (base, database_url):
+            project_id, users, _ = prepare(database_url, sum(levels))
+            print(f"{backend}: {errors} errors per annotator, one server process")
+            offset = 0
+            for level in levels:
+                # Fresh annotators for each level, so every level starts with full queues.
+                run_level(base, project_id, users[offset : offset + level], errors)
+                offset += level
+    finally:
+        if pg_name:
+            drop_postgres(pg_name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "-c", "--concurrency", type=int, action="append", help="annotators (repeatable)"
+    )
+    parser.add_argument("--errors", type=int, default=10, help="errors each annotator finishes")
+    parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
+    parser.add_argument("--only-postgres", action="store_true", help="run on PostgreSQL only")
+    args = parser.parse_args()
+    levels = args.concurrency or [1, 8, 32]
+    backends = ["sqlite"] if not args.only_postgres else []
+    if args.postgres or args.only_postgres:
+        backends.append("postgresql")
+    for backend in backends:
+        bench(backend, levels, args.errors)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+// The review screen: keys, and autosave that never drops a change.
+//
+// Every save sends the whole state of the annotation form (saves replace, they do not
+// patch), so the pending queue only needs "the latest state is not saved yet" plus
+// the explicit actions (undo, new cause). Requests go one at a time, each naming the
+// version the previous one returned. A save that fails on the network or with a
+// server error stays pending and is retried with backoff until it goes through; a
+// save the server refuses (changed elsewhere, invalid) shows why with the fresh state.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("review");
+  if (!root) return;
+
+  var csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+  var stateLine = document.getElementById("save-state");
+  var dirty = false;        // the form holds changes not sent yet
+  var inflight = false;
+  var actions = [];         // explicit requests waiting their turn: {url, extra}
+  var retryDelay = 500;
+  var retryTimer = null;
+  var debounceTimer = null;
+  var refreshWanted = false;
+
+  function form() { return document.getElementById("annotation"); }
+  function field(name) { return form().querySelector('[name="' + name + '"]'); }
+
+  function show(state, text) {
+    stateLine.dataset.state = state;
+    stateLine.textContent = text;
+  }
+
+  function busy() { return dirty || inflight || actions.length > 0; }
+
+  function typingInto(el) {
+    if (!el || !el.closest) return false;
+    if (el.matches && el.matches("input[type=checkbox], input[type=radio]")) return false;
+    return Boolean(el.closest("input, textarea, select, [contenteditable='true']"));
+  }
+
+  function changed(delay) {
+    dirty = true;
+    show("saving", "Saving…");
+    clearTimeout(debounceTimer);
+    if (delay) debounceTimer = setTimeout(pump, delay); else pump();
+  }
+
+  function swapForm(html) {
+    var holder = document.createElement("div");
+    holder.innerHTML = html.trim();
+    var fresh = holder.querySelector("#annotation");
+    if (!fresh) return;
+    var focusedId = document.activeElement && form().contains(document.activeElement) ? document.activeElement.id : null;
+    form().replaceWith(fresh);
+    if (window.htmx) window.htmx.process(fresh);
+    var next = fresh.querySelector("[data-use-cause]") || (focusedId && document.getElementById(focusedId));
+    if (next && next.id !== "new-cause") next.focus();
+  }
+
+  function versionFrom(html) {
+    var match = /name="version" value="(\d+)"/.exec(html);
+    return match ? match[1] : null;
+  }
+
+  function pump() {
+    if (inflight) return;
+    clearTimeout(retryTimer);
+    var action = actions[0];
+    if (!action && !dirty) {
+      if (refreshWanted) { refreshWanted = false; window.htmx.trigger(form(), "sse:cause"); }
+      return;
+    }
+    var url = action ? action.url : root.dataset.saveUrl;
+    var body = new URLSearchParams(new FormData(form()));
+    if (action && action.extra) Object.keys(action.extra).forEach(function (k) { body.set(k, action.extra[k]); });
+    var sentDirty = !action;
+    if (sentDirty) dirty = false;
+    inflight = true;
+    show("saving", "Saving…");
+    fetch(url, {
+      method: "POST",
+      headers: { "x-csrftoken": csrf, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded" },
+      body: body,
+      credentials: "same-origin",
+    }).then(function (response) {
+      if (response.status >= 500) throw new Error("server error " + response.status);
+      return response.text().then(function (html) {
+        inflight = false;
+        retryDelay = 500;
+        if (action) actions.shift();
+        var redirect = response.headers.get("HX-Redirect");
+        var panel = html.indexOf('id="annotation"') !== -1;
+        if (response.ok && redirect && redirect.indexOf(root.dataset.signInUrl) === 0) {
+          // Signed out meanwhile: nothing was saved; keep the change for after sign-in.
+          if (sentDirty) dirty = true;
+          show("failed", "Not saved: you are signed out — sign in again in another tab, then press a key here");
+          return;
+        }
+        if (response.ok && redirect) {
+          show("saved", "Saved");
+          window.location.assign(redirect);
+          return;
+        }
+        if (response.ok) {
+          var editing = typingInto(document.activeElement) && form().contains(document.activeElement);
+          if (dirty || actions.length || (!action && editing)) {
+            var version = versionFrom(html);
+            if (version !== null) field("version").value = version;
+          } else {
+            swapForm(html);
+          }
+          show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
+        } else if (panel && (response.status === 409 || response.status === 422 || response.status === 403 || response.status === 404)) {
+          // Refused: what is stored now replaces the screen, with the reason. Unsent
+          // edits were made on the refused basis, so they are not sent blindly either.
+          dirty = false;
+          actions = [];
+          swapForm(html);
+          show("refused", response.status === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
+        } else {
+          // A refusal without the panel (an expired form token...): keep the change and
+          // say so; it is sent again with the next change.
+          if (sentDirty) dirty = true;
+          if (action) actions.unshift(action);
+          show("failed", "Not saved (" + response.status + ") — reload the page, then redo the last change");
+          return;
+        }
+        pump();
+      });
+    }).catch(function () {
+      inflight = false;
+      if (sentDirty) dirty = true;
+      show("failed", "Failed — retrying");
+      retryTimer = setTimeout(pump, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 4000);
+    });
+  }
+
+  function queueAction(url, extra) {
+    actions.push({ url: url, extra: extra || null });
+    show("saving", "Saving…");
+    clearTimeout(debounceTimer);
+    pump();
+  }
+
+  function finish(status) {
+    field("status").value = status;
+    field("advance").value = "next";
+    changed(0);
+  }
+
+  function toggleCause(box) {
+    var group = box.closest("fieldset");
+    if (box.checked && group && group.dataset.single === "true") {
+      group.querySelectorAll("input[name=cause]").forEach(function (other) {
+        if (other !== box) other.checked = false;
+      });
+    }
+  }
+
+  // Zoomed: a large image at its full resolution (scroll to pan); a tiny one at the
+  // largest whole multiple that fits, so every pixel is a crisp square.
+  function zoom() {
+    var button = document.getElementById("zoom");
+    var img = document.getElementById("media-image");
+    if (!button || !img) return;
+    var frame = document.getElementById("media");
+    var on = button.getAttribute("aria-pressed") !== "true";
+    if (on) {
+      var caption = frame.querySelector("figcaption");
+      var room = frame.clientHeight - (caption ? caption.offsetHeight : 0);
+      var fit = Math.min(frame.clientWidth / img.naturalWidth, room / img.naturalHeight);
+      var scale = Math.max(1, Math.floor(fit));
+      img.width = img.naturalWidth * scale;
+      img.height = img.naturalHeight * scale;
+    } else {
+      img.width = img.naturalWidth;
+      img.height = img.naturalHeight;
+    }
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    frame.classList.toggle("zoomed", on);
+  }
+
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (!form() || !form().contains(el)) return;
+    if (el.name === "new_cause" || el.name === "skip_reason") return;
+    if (el.name === "cause") toggleCause(el);
+    changed(el.tagName === "TEXTAREA" || el.type === "text" ? 300 : 0);
+  });
+
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    if (!form() || !form().contains(el)) return;
+    if (el.name === "note") changed(800);
+    if (el.name === "suggested_label" && el.value && !field("label_error").checked) field("label_error").checked = true;
+  });
+
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest("[data-finish], [data-undo], [data-use-cause], [data-add-anyway], [data-restore], [data-zoom]");
+    if (!el) return;
+    if (el.dataset.finish) finish(el.dataset.finish);
+    else if (el.hasAttribute("data-undo")) undo();
+    else if (el.dataset.useCause) {
+      var box = form().querySelector('input[name=cause][value="' + el.dataset.useCause + '"]');
+      field("new_cause").value = "";
+      if (box && !box.checked) { box.checked = true; toggleCause(box); changed(0); }
+    } else if (el.hasAttribute("data-add-anyway")) {
+      queueAction(root.dataset.newCauseUrl, { allow_similar: "1" });
+    } else if (el.dataset.restore) {
+      queueAction(root.dataset.restoreUrl, { event: el.dataset.restore });
+    } else if (el.hasAttribute("data-zoom")) zoom();
+  });
+
+  function undo() { queueAction(root.dataset.undoUrl); }
+
+  // Capture phase: runs before the site-wide layer, which then sees defaultPrevented.
+  document.addEventListener("keydown", function (event) {
+    var el = event.target;
+    if (document.getElementById("shortcuts").open) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z") {
+      if (typingInto(el)) return;  // the field's own undo
+      event.preventDefault();
+      undo();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+
+    if (typingInto(el)) {
+      if (event.key !== "Enter" || el.tagName === "TEXTAREA") return;
+      event.preventDefault();
+      if (el.name === "new_cause") {
+        if (el.value.trim()) queueAction(root.dataset.newCauseUrl);
+        el.blur();
+      } else if (el.name === "skip_reason") {
+        el.blur();
+        finish("skipped");
+      } else {
+        el.blur();
+        changed(0);
+      }
+      return;
+    }
+    if (el && el.closest && el.closest("button, a, summary, select")) {
+      if (event.key === "Enter" || event.key === " ") return;  // activate what has focus
+    }
+    var key = event.key;
+    var handled = true;
+    if (key === "Enter" || key === "ArrowRight") finish("done");
+    else if (key === "ArrowLeft") {
+      var back = document.getElementById("go-back");
+      if (back && !busy()) window.location.assign(back.href);
+      else if (back) { show("saving", "Saving before going back…"); waitThen(function () { window.location.assign(back.href); }); }
+    } else if (key === "l") {
+      field("label_error").checked = true;
+      changed(0);
+      field("suggested_label").focus();
+    } else if (key === "n") field("note").focus();
+    else if (key === "c" && field("new_cause")) field("new_cause").focus();
+    else if (key === "s") field("skip_reason").focus();
+    else if (key === "u") finish("unsure");
+    else if (key === "z") zoom();
+    else {
+      var box = form().querySelector('input[data-cause-key="' + CSS.escape(key.toLowerCase()) + '"]');
+      if (box) { box.checked = !box.checked; toggleCause(box); changed(0); } else handled = false;
+    }
+    if (handled) event.preventDefault();
+  }, true);
+
+  function waitThen(callback) {
+    if (!busy()) { callback(); return; }
+    setTimeout(function () { waitThen(callback); }, 100);
+  }
+
+  // A cause added elsewhere refreshes the panel, but never over unsaved work here.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.target !== form()) return;
+    if (busy() || (typingInto(document.activeElement) && form().contains(document.activeElement))) {
+      event.preventDefault();
+      refreshWanted = true;
+    }
+  });
+  document.addEventListener("focusout", function () {
+    if (refreshWanted && !busy()) setTimeout(pump, 0);
+  });
+
+  // Shown in the page (and waited for by tests): live updates reach this screen.
+  document.addEventListener("htmx:sseOpen", function () { root.dataset.live = "true"; });
+  document.addEventListener("htmx:sseError", function () { root.dataset.live = "false"; });
+
+  root.dataset.ready = "true";  // browser tests wait for this before pressing keys
+
+  window.addEventListener("beforeunload", function (event) {
+    if (busy()) { event.preventDefault(); event.returnValue = ""; }
+  });
+})();

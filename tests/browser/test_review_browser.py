@@ -1,0 +1,232 @@
+"""The review screen in a real Chromium, driven by the keyboard only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.domain.demo import read_sign_ins
+from tests.conftest import LiveServer, free_port, start_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LAPTOP = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # Its own demo server: these tests annotate, and must not disturb other tests' data.
+    live = start_server(tmp_path_factory.mktemp("review-server"), args=["--demo"])
+    yield live
+    live.stop()
+
+
+class Screen:
+    """One person's browser context on the review screen."""
+
+    def __init__(self, browser: Any, server: LiveServer, username: str) -> None:
+        from playwright.sync_api import expect
+
+        self.expect = expect
+        self.context = browser.new_context(viewport=LAPTOP)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda exc: self.problems.append(str(exc)))
+        self.page.on(
+            "console", lambda m: self.problems.append(m.text) if "Refused to" in m.text else None
+        )
+        password = next(
+            s.password for s in read_sign_ins(server.data_dir) if s.username == username
+        )
+        self.page.goto(server.base_url + "/sign-in")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_url(server.base_url + "/")
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.expect(self.page.locator("#review")).to_have_attribute("data-ready", "true")
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self.page.keyboard.press(key)
+
+    def saved(self) -> None:
+        self.expect(self.page.locator("#save-state")).to_have_attribute("data-state", "saved")
+
+    def toggle(self, name: str) -> Any:
+        return self.page.locator("label.toggle", has_text=name).locator("input")
+
+    def close(self) -> None:
+        assert self.problems == [], "script errors or Content-Security-Policy refusals"
+        self.context.close()
+
+
+def test_tag_flag_undo_next_and_back_by_keyboard(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    alice = Screen(browser, server, "alice")
+    page = alice.page
+    try:
+        alice.open(server.base_url + "/projects/1/review")
+        first_url = page.url
+        assert "/errors/" in first_url
+        page.screenshot(path=screenshots / "1-opened.png")
+
+        # Two causes in two key presses.
+        alice.press("1", "3")
+        alice.saved()
+        alice.expect(alice.toggle("Ambiguous shape")).to_be_checked()
+        alice.expect(alice.toggle("Heavy or smudged ink")).to_be_checked()
+        alice.expect(alice.toggle("Faint or broken strokes")).not_to_be_checked()
+
+        # A label error with a suggested label, picked by typing.
+        alice.press("l")
+        alice.expect(page.locator("#suggested-label")).to_be_focused()
+        page.keyboard.type("7")
+        alice.press("Enter")
+        alice.saved()
+        alice.expect(page.locator("#label-error")).to_be_checked()
+        alice.expect(page.locator("#suggested-label")).to_have_value("7")
+        page.screenshot(path=screenshots / "2-tagged.png")
+
+        # Undo takes back the last change only: the suggested label.
+        alice.press("Control+z")
+        alice.expect(page.locator("#annotation-message")).to_have_text("Undone.")
+        alice.saved()
+        alice.expect(page.locator("#suggested-label")).to_have_value("")
+        alice.expect(page.locator("#label-error")).to_be_checked()
+        alice.expect(alice.toggle("Heavy or smudged ink")).to_be_checked()
+
+        # Done and next, then back again.
+        alice.press("Enter")
+        alice.expect(page).not_to_have_url(first_url)
+        alice.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+        alice.expect(page.locator("#my-progress")).to_have_text(re.compile(r"^1 / "))
+        page.screenshot(path=screenshots / "3-next.png")
+        alice.press("ArrowLeft")
+        alice.expect(page).to_have_url(first_url)
+        alice.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+        alice.expect(page.locator("#status")).to_have_text("done")
+        alice.expect(alice.toggle("Ambiguous shape")).to_be_checked()
+
+        # Zoom and the shortcut list.
+        alice.press("z")
+        alice.expect(page.locator("#media")).to_have_class(re.compile("zoomed"))
+        alice.press("?")
+        alice.expect(page.locator("#shortcuts")).to_be_visible()
+        alice.expect(page.locator("#shortcuts")).to_contain_text("Undo your last change")
+        page.screenshot(path=screenshots / "4-shortcuts.png")
+        alice.press("Escape")
+    finally:
+        alice.close()
+
+
+def test_a_new_cause_appears_on_another_screen_without_reload(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    lead = Screen(browser, server, "lead")
+    bob = Screen(browser, server, "bob")
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        bob.expect(bob.page.locator("#review")).to_have_attribute("data-live", "true")
+        bob_url = bob.page.url
+        lead.open(server.base_url + "/projects/1/review")
+
+        lead.press("c")
+        lead.expect(lead.page.locator("#new-cause")).to_be_focused()
+        lead.page.keyboard.type("Pen slipped")
+        lead.press("Enter")
+        lead.saved()
+        lead.expect(lead.toggle("Pen slipped")).to_be_checked()
+        new_toggle = lead.page.locator("label.toggle", has_text="Pen slipped")
+        lead.expect(new_toggle.locator("kbd")).to_have_text("6")
+        lead.page.screenshot(path=screenshots / "1-lead-added.png")
+
+        # Bob's screen shows it, with its key, without a reload; and the key works.
+        bob.expect(bob.toggle("Pen slipped")).to_be_visible()
+        assert bob.page.url == bob_url
+        bob.expect(bob.toggle("Pen slipped")).not_to_be_checked()
+        bob.press("6")
+        bob.saved()
+        bob.expect(bob.toggle("Pen slipped")).to_be_checked()
+        bob.page.screenshot(path=screenshots / "2-bob-sees-it.png")
+
+        # A close name is caught and the existing cause offered instead.
+        lead.press("c")
+        lead.page.keyboard.type("pen  slipped")
+        lead.press("Enter")
+        offer = lead.page.get_by_role("button", name="Use “Pen slipped”")
+        lead.expect(offer).to_be_focused()
+        lead.page.screenshot(path=screenshots / "3-similar-offered.png")
+    finally:
+        lead.close()
+        bob.close()
+
+
+def test_a_save_made_while_the_server_is_down_is_retried_and_kept(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    live = start_server(data_dir, args=["--demo"], port=port)
+    bob = Screen(browser, live, "bob")
+    try:
+        bob.open(live.base_url + "/projects/1/review")
+        url = bob.page.url
+        bob.press("1")
+        bob.saved()
+
+        live.stop()
+        bob.press("2")
+        bob.expect(bob.page.locator("#save-state")).to_have_attribute("data-state", "failed")
+        bob.expect(bob.page.locator("#save-state")).to_have_text("Failed — retrying")
+        bob.page.screenshot(path=screenshots / "1-failed-retrying.png")
+
+        live = start_server(data_dir, port=port)
+        bob.saved()
+        bob.page.screenshot(path=screenshots / "2-saved-after-restart.png")
+        bob.open(url)
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+    finally:
+        # The outage's failed requests are expected console noise, not a problem here.
+        bob.problems = [p for p in bob.problems if "Failed to fetch" not in p]
+        bob.close()
+        live.stop()
+
+
+def test_a_stale_tab_is_refused_and_shows_the_fresh_state(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    alice = Screen(browser, server, "alice")
+    try:
+        alice.open(server.base_url + "/projects/1/review")
+        first = alice.page
+        second = alice.context.new_page()
+        second.goto(first.url)
+        alice.expect(second.locator("#review")).to_have_attribute("data-ready", "true")
+
+        first.keyboard.press("4")
+        alice.saved()
+        second.keyboard.press("5")  # based on the version before the first tab's save
+        alice.expect(second.locator("#save-state")).to_have_attribute("data-state", "refused")
+        alice.expect(second.locator("#annotation-message")).to_contain_text("changed elsewhere")
+        alice.expect(
+            second.locator("label.toggle", has_text="Off-centre").locator("input")
+        ).to_be_checked()
+        alice.expect(
+            second.locator("label.toggle", has_text="Unusual style").locator("input")
+        ).not_to_be_checked()
+        second.screenshot(path=screenshots / "stale-tab.png")
+
+        # With the fresh state in hand, the change goes through.
+        second.keyboard.press("5")
+        alice.expect(second.locator("#save-state")).to_have_attribute("data-state", "saved")
+    finally:
+        alice.close()

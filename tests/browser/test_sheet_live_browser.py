@@ -1,0 +1,200 @@
+"""Live sheet and dashboard in real Chromium: an annotator's save reaches the lead's open
+pages within a second, on SQLite (one process) and on PostgreSQL with two workers.
+
+The annotator's save is committed by this test process through `annotations.save` (the
+one write path the review screen uses too); the lead watches in two browser contexts,
+one on the sheet and one on the dashboard.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from app import schema
+from app.config import Settings
+from app.db import Database
+from app.domain.accounts import get_user_by_username
+from app.domain.annotations import Draft, save
+from app.domain.demo import DEMO_PROJECT, load_demo
+from app.domain.projects import get_access
+from app.main import create_app
+from app.models import AnnotationStatus, Cause, Prediction, Project
+from tests.conftest import free_port, start_server
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Demo:
+    base_url: str
+    database: Database
+    project_id: int
+    lead_password: str
+
+
+def seed(database: Database, media_dir: Path) -> tuple[int, str]:
+    """The demo, with a third of its errors already annotated by alice and bob."""
+    schema.upgrade(database.engine)
+    with database.transaction() as session:
+        sign_ins = load_demo(session, media_dir)
+    rng = random.Random(5)
+    with database.transaction() as session:
+        project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT)).one()
+        causes = list(session.scalars(select(Cause.id).where(Cause.project_id == project.id)))
+        errors = session.scalars(
+            select(Prediction)
+            .where(Prediction.project_id == project.id, Prediction.in_review)
+            .order_by(Prediction.review_order)
+        ).all()
+        for i, error in enumerate(errors[1:40]):
+            user = get_user_by_username(session, "alice" if i % 2 else "bob")
+            assert user is not None
+            draft = Draft(
+                cause_ids=frozenset(rng.sample(causes, rng.choice([1, 1, 2]))),
+                label_error=rng.random() < 0.12,
+                note="stroke missing at the top" if i % 7 == 0 else "",
+                status=AnnotationStatus.DONE,
+            )
+            save(session, get_access(session, user, project.id), error, draft, expected_version=0)
+        project_id = project.id
+    lead = next(s for s in sign_ins if s.username == "lead")
+    return project_id, lead.password
+
+
+@contextmanager
+def sqlite_demo(tmp_path: Path) -> Iterator[Demo]:
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
+    settings.ensure_dirs()
+    database = Database.from_url(settings.database_url)
+    project_id, password = seed(database, settings.media_path)
+    port = free_port()
+    app = create_app(settings, database)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for start-up, not standing in for synchronisation
+        yield Demo(f"http://127.0.0.1:{port}", database, project_id, password)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        database.dispose()
+
+
+@contextmanager
+def postgres_demo(postgres: Any, tmp_path: Path) -> Iterator[Demo]:
+    url = postgres.create()
+    database = Database.from_url(url)
+    data_dir = tmp_path / "data"
+    project_id, password = seed(database, data_dir / "media")
+    server = start_server(
+        data_dir,
+        args=["--workers", "2"],
+        env={"EYEBALL_DATABASE_URL": url, "EYEBALL_SECRET_KEY": "k" * 40},
+    )
+    try:
+        yield Demo(server.base_url, database, project_id, password)
+    finally:
+        server.stop()
+        database.dispose()
+
+
+def open_as_lead(browser: Any, demo: Demo, path: str, problems: list[str]) -> Any:
+    context = browser.new_context(viewport={"width": 1500, "height": 900})
+    page = context.new_page()
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    page.goto(demo.base_url + "/sign-in")
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill(demo.lead_password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(demo.base_url + "/")
+    page.goto(demo.base_url + path)
+    # The server has confirmed the subscription: nothing committed from now on is missed.
+    expect(page.locator(".live-status")).to_have_attribute("data-live", "on", timeout=10_000)
+    return page
+
+
+def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
+    base = f"/projects/{demo.project_id}/runs/latest"
+    problems: list[str] = []
+    sheet = open_as_lead(browser, demo, base + "/sheet", problems)
+    board = open_as_lead(browser, demo, base + "/dashboard", problems)
+    try:
+        with demo.database.transaction() as session:
+            cause = session.scalars(
+                select(Cause).where(Cause.project_id == demo.project_id).order_by(Cause.position)
+            ).first()
+            assert cause is not None
+            error = session.scalars(
+                select(Prediction)
+                .where(Prediction.project_id == demo.project_id, Prediction.in_review)
+                .order_by(Prediction.review_order)
+            ).first()
+            assert error is not None
+            cause_id, error_id = cause.id, error.id
+        count = sheet.locator(f'.count-row td[data-cause="{cause_id}"]')
+        before = int(count.inner_text())
+        examined = board.locator("#review-progress strong").first
+        examined_before = int(examined.inner_text())
+        assert sheet.locator(f"#error-{error_id} .badge").first.inner_text() == "queued"
+        sheet.screenshot(path=screenshots / "1-sheet-before.png", full_page=False)
+
+        with demo.database.transaction() as session:
+            alice = get_user_by_username(session, "alice")
+            assert alice is not None
+            prediction = session.get(Prediction, error_id)
+            assert prediction is not None
+            save(
+                session,
+                get_access(session, alice, demo.project_id),
+                prediction,
+                Draft(cause_ids=frozenset({cause_id}), status=AnnotationStatus.DONE),
+                expected_version=0,
+            )
+        committed = time.monotonic()
+        expect(count).to_have_text(str(before + 1), timeout=1000)
+        expect(sheet.locator(f"#error-{error_id} .badge").first).to_have_text("done", timeout=1000)
+        expect(examined).to_have_text(str(examined_before + 1), timeout=1000)
+        assert time.monotonic() - committed < 1.5  # all three, checked one after another
+        sheet.screenshot(path=screenshots / "2-sheet-after.png", full_page=False)
+        board.screenshot(path=screenshots / "3-dashboard-after.png", full_page=True)
+
+        sheet.locator('select[name="cause"]').select_option(str(cause_id))
+        expect(sheet.locator("#sheet-count")).to_contain_text("matching the filters")
+        expect(sheet.locator(".live-status")).to_have_attribute("data-live", "on")
+        sheet.screenshot(path=screenshots / "4-sheet-filtered.png", full_page=False)
+        assert f"cause={cause_id}" in sheet.url
+        assert problems == [], "script errors or Content-Security-Policy refusals"
+    finally:
+        sheet.context.close()
+        board.context.close()
+
+
+def test_a_save_reaches_the_leads_sheet_and_dashboard_on_sqlite(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    with sqlite_demo(tmp_path) as demo:
+        check_live_updates(browser, demo, screenshots)
+
+
+@pytest.mark.slow
+def test_a_save_reaches_the_leads_sheet_and_dashboard_on_postgresql_with_two_workers(
+    browser: Any, postgres: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    with postgres_demo(postgres, tmp_path) as demo:
+        check_live_updates(browser, demo, screenshots)
