@@ -12,6 +12,7 @@ from app.api.deps import ApiProject
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports import ImportOptions, ImportRefused, import_files
 from app.domain.manifests import Limits, ZipMedia
+from app.domain.project_settings import require_open_lead
 from app.models import SampleKind
 from app.schemas import ImportRefusedOut, ImportSummaryOut
 
@@ -45,7 +46,7 @@ def import_run(
     ] = None,
     seed: Annotated[int | None, Form(description="Seed of that sample")] = None,
 ) -> Response | ImportSummaryOut:
-    access.require_lead()
+    require_open_lead(access)
     name = manifest.filename or "manifest"
     options = ImportOptions(
         run=run.strip() or Path(name).stem,

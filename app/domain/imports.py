@@ -22,7 +22,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, PermissionDenied
 from app.domain.live import announce
 from app.domain.manifests import (
     Limits,
@@ -337,6 +337,8 @@ def apply_import(
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Write a checked manifest in the caller's transaction, or refuse it whole."""
+    if project.is_archived:
+        raise PermissionDenied("The project is archived: restore it to import into it.")
     plan = plan_import(session, project, manifest, options)
     if plan.problems:
         raise ImportRefused(plan.problems)

@@ -26,6 +26,7 @@ from app.domain.import_jobs import (
 )
 from app.domain.imports import ImportOptions
 from app.domain.manifests import Limits
+from app.domain.project_settings import require_open_lead
 from app.domain.projects import ProjectAccess, runs_of
 from app.models import SampleKind
 from app.templating import is_htmx, render
@@ -58,13 +59,14 @@ def _page(
         "job": job,
         "form": form or {},
         "form_problems": problems or {},
+        "tab": "import",
     }
     return render(request, "import.html", context, fragment="job", status_code=status_code)
 
 
 @router.get("/projects/{project_id}/import", name="import_page")
 def import_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
-    access.require_lead()
+    require_open_lead(access)
     return _page(request, access, session)
 
 
@@ -97,7 +99,7 @@ def import_upload(
     sample_errors: Annotated[str, Form()] = "",
     seed: Annotated[str, Form()] = "",
 ) -> Response:
-    access.require_lead()
+    require_open_lead(access)
     form = {"run": run, "evaluated": evaluated, "sample_errors": sample_errors, "seed": seed}
     problems: dict[str, str] = {}
     if manifest is None or not manifest.filename:
@@ -146,7 +148,7 @@ def import_job_page(
     settings: SettingsDep,
     job_id: str,
 ) -> Response:
-    access.require_lead()
+    require_open_lead(access)
     job = load_job(settings.media_path, job_id, access.project, access.user.id)
     if job.state is JobState.DONE and is_htmx(request):
         # The poll that sees the end takes the lead to the project, where the errors are.
@@ -163,7 +165,7 @@ def import_confirm(
     database: DatabaseDep,
     job_id: str,
 ) -> Response:
-    access.require_lead()
+    require_open_lead(access)
     media_dir = settings.media_path
     job = load_job(media_dir, job_id, access.project, access.user.id)
     claim_job(media_dir, job)

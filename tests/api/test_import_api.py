@@ -160,3 +160,19 @@ def test_only_leads_import_and_only_with_a_token(client: TestClient, session: Se
     sign_in(client, "lead")
     assert post_import(client, project, {}, manifest, images=images).status_code == 401
     assert stored(session, project) == (0, 0)
+
+
+def test_an_archived_project_takes_no_import(client: TestClient, session: Session) -> None:
+    from app.models import utcnow
+
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    project.archived_at = utcnow()
+    session.flush()
+    rows = image_rows(2, 1)
+    response = post_import(
+        client, project, bearer(session, lead), csv_bytes(rows), images=zip_bytes(images_for(rows))
+    )
+    assert response.status_code == 403
+    assert response.json() == {"detail": "The project is archived: restore it to change it."}
+    assert stored(session, project) == (0, 0)

@@ -129,7 +129,7 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     assert len(preview.select("#preview-rows tbody tr")) == 10
     assert preview.select("#problems") == []
 
-    confirm = preview.select_one("form.confirm")
+    confirm = preview.select_one("form.confirm-import")
     assert confirm.select("input")[0]["name"] == "csrftoken"
     done = client.post(confirm["action"], data={"csrftoken": confirm.select_one("input")["value"]})
     assert done.status_code == 303
@@ -167,7 +167,7 @@ def test_problems_are_listed_and_nothing_can_be_confirmed(
         "line 3, confidence 7 is outside 0..1",
         "line 5, image no file 'images/missing.png' in the images",
     ]
-    assert page.select("form.confirm") == []
+    assert page.select("form.confirm-import") == []
     assert "2 problems: nothing will be imported" in page.select_one("h3.bad").get_text()
     job_id = response.headers["location"].rsplit("/", 1)[1]
     refused = client.post(
