@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
@@ -235,8 +236,9 @@ def review_save(
             target = (
                 _error_url(request, access, run, following.sample.external_id)
                 if following
-                else str(request.app.url_path_for("review_next", project_id=access.project.id))
-                + f"?run={run.name}"
+                else path_for(request.app, "review_next", project_id=access.project.id)
+                + "?"
+                + urlencode({"run": run.name})
             )
             return Response(status_code=204, headers={"HX-Redirect": target})
         ann.save(session, access, offer.prediction, form.draft, expected_version=form.version)
