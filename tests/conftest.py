@@ -30,8 +30,17 @@ from sqlalchemy.orm import Session
 from app import schema
 from app.config import PROJECT_ROOT, Settings
 from app.db import Database, make_engine
+from app.domain.projects import ProjectAccess, get_access
 from app.main import create_app
-from tests.factories import PASSWORD
+from app.models import Prediction
+from tests.factories import (
+    PASSWORD,
+    make_prediction,
+    make_project,
+    make_run,
+    make_sample,
+    make_user,
+)
 
 REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -289,3 +298,19 @@ def screenshots(request: pytest.FixtureRequest) -> Path:
     folder = OUTPUT_DIR / "screenshots" / re.sub(r"[^\w.-]+", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def world(session: Session) -> tuple[ProjectAccess, ProjectAccess, Prediction]:
+    """A lead's and an annotator's access to a project with one error (cat read as dog)."""
+    lead, annotator = make_user(session), make_user(session)
+    project = make_project(session, lead, annotators=[annotator], labels=["cat", "dog", "fox"])
+    run = make_run(session, project)
+    prediction = make_prediction(
+        session, run, make_sample(session, project, label="cat"), label="dog"
+    )
+    return (
+        get_access(session, lead, project.id),
+        get_access(session, annotator, project.id),
+        prediction,
+    )

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from app.domain import annotations as ann
 from app.domain.errors import InvalidInput, PermissionDenied
-from app.domain.projects import ProjectAccess, get_access
-from app.models import AnnotationKind, AnnotationStatus, CauseGroup, GroupKind, Prediction, User
+from app.domain.projects import get_access
+from app.models import AnnotationKind, AnnotationStatus, CauseGroup, GroupKind, User
 from tests.factories import (
     make_cause,
     make_prediction,
@@ -17,21 +17,6 @@ from tests.factories import (
     make_sample,
     make_user,
 )
-
-
-@pytest.fixture
-def world(session: Session) -> tuple[ProjectAccess, ProjectAccess, Prediction]:
-    lead, annotator = make_user(session), make_user(session)
-    project = make_project(session, lead, annotators=[annotator], labels=["cat", "dog", "fox"])
-    run = make_run(session, project)
-    prediction = make_prediction(
-        session, run, make_sample(session, project, label="cat"), label="dog"
-    )
-    return (
-        get_access(session, lead, project.id),
-        get_access(session, annotator, project.id),
-        prediction,
-    )
 
 
 def test_first_save_creates_version_one_and_an_event(session: Session, world) -> None:  # type: ignore[no-untyped-def]

@@ -21,21 +21,6 @@ from tests.factories import (
 )
 
 
-@pytest.fixture
-def world(session: Session) -> tuple[ProjectAccess, ProjectAccess, Prediction]:
-    lead, annotator = make_user(session), make_user(session)
-    project = make_project(session, lead, annotators=[annotator], labels=["cat", "dog", "fox"])
-    run = make_run(session, project)
-    prediction = make_prediction(
-        session, run, make_sample(session, project, label="cat"), label="dog"
-    )
-    return (
-        get_access(session, lead, project.id),
-        get_access(session, annotator, project.id),
-        prediction,
-    )
-
-
 def causes_now(session: Session, access: ProjectAccess, prediction: Prediction) -> set[str]:
     state, _, _ = review.my_state(session, access, prediction)
     return set(state.cause_names)
