@@ -167,3 +167,18 @@ class TallyOut(BaseModel):
     causes: list[CauseTallyOut]
     label_errors: LabelErrorsOut
     agreement: list[AgreementOut]
+
+
+# --- projects, members, users ------------------------------------------------------
+
+
+# --- causes and runs ---------------------------------------------------------------
+
+
+# --- predictions pushed from memory ------------------------------------------------
+
+
+# --- errors, annotations and their export ------------------------------------------
+
+
+# --- comparing runs ----------------------------------------------------------------

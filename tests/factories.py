@@ -119,3 +119,12 @@ def make_annotation(
     session.add(annotation)
     session.flush()
     return annotation
+
+
+def bearer(session: Session, user: User | str) -> dict[str, str]:
+    """Headers of an API call made with a fresh token of `user` (a User or a username)."""
+    from app.domain.accounts import create_token, get_user_by_username
+
+    owner = get_user_by_username(session, user) if isinstance(user, str) else user
+    assert owner is not None
+    return {"Authorization": f"Bearer {create_token(session, owner, 'test').secret}"}

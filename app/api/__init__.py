@@ -4,10 +4,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import auth, imports, me, tally
+from app.api import (
+    auth,
+    causes,
+    compare,
+    exports,
+    imports,
+    me,
+    predictions,
+    projects,
+    run_errors,
+    runs,
+    tally,
+)
 
 router = APIRouter(prefix="/api/v1")
-router.include_router(auth.router)
-router.include_router(me.router)
-router.include_router(imports.router)
-router.include_router(tally.router)
+for module in (
+    auth,
+    me,
+    projects,
+    causes,
+    runs,
+    imports,
+    predictions,
+    run_errors,
+    exports,
+    tally,
+    compare,
+):
+    router.include_router(module.router)
