@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import datetime
+from typing import Literal
 
-from app.models import User
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain.causes import AUTO_KEY
+from app.domain.projects import RunProgress
+from app.models import METRIC_FIELDS, Project, ProjectRole, User
 
 
 class UserOut(BaseModel):
@@ -171,8 +176,287 @@ class TallyOut(BaseModel):
 
 # --- projects, members, users ------------------------------------------------------
 
+Kind = Literal["image", "text", "record"]
+Role = Literal["lead", "annotator"]
+
+
+class ProjectIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "name": "Cat detector",
+                "description": "Misclassified images of the eyeball dev set",
+                "kind": "image",
+                "labels": ["cat", "dog", "other"],
+                "overlap": 1,
+            }
+        },
+    )
+
+    name: str
+    kind: Kind
+    description: str = ""
+    labels: list[str] = Field(default_factory=list, description="The label vocabulary, if fixed")
+    overlap: int = Field(1, description="How many people review each error (1-20)")
+    annotators_may_add_causes: bool = False
+
+
+class ProjectPatch(BaseModel):
+    """Only the fields given change. `archived` archives (read-only) or restores."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"description": "Now with night-time images", "overlap": 2}},
+    )
+
+    name: str | None = None
+    kind: Kind | None = None
+    description: str | None = None
+    labels: list[str] | None = None
+    overlap: int | None = None
+    annotators_may_add_causes: bool | None = None
+    archived: bool | None = None
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 3,
+                "name": "Cat detector",
+                "description": "Misclassified images of the eyeball dev set",
+                "kind": "image",
+                "labels": ["cat", "dog", "other"],
+                "overlap": 1,
+                "annotators_may_add_causes": False,
+                "archived": False,
+                "created_at": "2026-11-30T09:12:00Z",
+                "role": "lead",
+            }
+        }
+    )
+
+    id: int
+    name: str
+    description: str
+    kind: Kind
+    labels: list[str]
+    overlap: int
+    annotators_may_add_causes: bool
+    archived: bool
+    created_at: datetime
+    role: Role | None = Field(description="The caller's role; null for an admin off the team")
+
+    @classmethod
+    def of(cls, project: Project, role: ProjectRole | None) -> ProjectOut:
+        return cls(
+            id=project.id,
+            name=project.name,
+            description=project.description,
+            kind=project.kind.value,
+            labels=list(project.labels),
+            overlap=project.overlap,
+            annotators_may_add_causes=project.annotators_may_add_causes,
+            archived=project.is_archived,
+            created_at=project.created_at,
+            role=role.value if role is not None else None,
+        )
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"role": "annotator"}})
+
+    role: Role
+
+
+class MemberOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"username": "grace", "display_name": "Grace H.", "role": "annotator"}
+        }
+    )
+
+    username: str
+    display_name: str
+    role: Role
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"username": "grace", "password": "a long passphrase", "admin": False}
+        },
+    )
+
+    username: str
+    password: str
+    admin: bool = False
+
 
 # --- causes and runs ---------------------------------------------------------------
+
+
+class CauseIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "name": "Blurry",
+                "description": "Motion or focus blur hides the object",
+                "group": "Image quality",
+                "key": "3",
+            }
+        },
+    )
+
+    name: str
+    description: str = ""
+    group: str | None = Field(
+        None, description="The group's name, created if new; default: the first group"
+    )
+    key: str | None = Field(
+        AUTO_KEY,
+        description="Keyboard key on the review screen: a digit or letter; "
+        "'auto' (default) takes the next free digit; null for none",
+    )
+    allow_similar: bool = Field(
+        False, description="Create it even though a cause with a similar name exists"
+    )
+
+
+class CausePatch(BaseModel):
+    """Only the fields given change; `archived` hides the cause from review (or brings it back)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"name": "Motion blur", "group": "Image quality"}},
+    )
+
+    name: str | None = None
+    description: str | None = None
+    group: str | None = None
+    key: str | None = Field(None, description="'' removes the key")
+    archived: bool | None = None
+    allow_similar: bool = False
+
+
+class CauseOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 12,
+                "name": "Blurry",
+                "description": "Motion or focus blur hides the object",
+                "group": "Image quality",
+                "key": "3",
+                "archived": False,
+                "uses": 41,
+            }
+        }
+    )
+
+    id: int
+    name: str
+    description: str
+    group: str
+    key: str | None
+    archived: bool
+    uses: int = Field(description="Annotations (any annotator, any status) that mark it")
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"into": 7}})
+
+    into: int = Field(description="The id of the cause that takes over the annotations")
+
+
+class MergeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"merged": 12, "into": 7, "annotations": 41, "errors": 38},
+        }
+    )
+
+    merged: int = Field(description="The cause merged away (now archived)")
+    into: int
+    annotations: int = Field(description="Annotations that changed, one event each")
+    errors: int
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "name": "resnet50-v3",
+                "description": "More augmentation of night-time images",
+                "evaluated": 1000,
+                "metrics": {"human_error": 0.01, "training_error": 0.02, "blackbox_error": 0.09},
+            }
+        },
+    )
+
+    name: str
+    description: str = ""
+    evaluated: int | None = Field(None, description="Samples the run was evaluated on")
+    metrics: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Error rates as fractions: " + ", ".join(METRIC_FIELDS),
+    )
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": 5,
+                "name": "resnet50-v3",
+                "description": "",
+                "evaluated": 1000,
+                "errors": 114,
+                "in_review": 100,
+                "done": 40,
+                "error_rate": 0.114,
+                "metrics": {"human_error": 0.01, "training_error": 0.02},
+                "created_at": "2026-11-30T09:12:00Z",
+                "last_import_at": "2026-11-30T09:13:05Z",
+                "default": False,
+            }
+        }
+    )
+
+    id: int
+    name: str
+    description: str
+    evaluated: int | None
+    errors: int = Field(description="Misclassified samples imported")
+    in_review: int = Field(description="Errors in the sample under review")
+    done: int = Field(description="Errors under review with a finished annotation")
+    error_rate: float | None
+    metrics: dict[str, float | None]
+    created_at: datetime
+    last_import_at: datetime | None
+    default: bool = Field(description="The run the project page opens on")
+
+    @classmethod
+    def of(cls, progress: RunProgress) -> RunOut:
+        run = progress.run
+        return cls(
+            id=run.id,
+            name=run.name,
+            description=run.description,
+            evaluated=run.evaluated,
+            errors=progress.errors,
+            in_review=progress.in_review,
+            done=progress.done,
+            error_rate=progress.error_rate,
+            metrics={metric: getattr(run, metric) for metric in METRIC_FIELDS},
+            created_at=run.created_at,
+            last_import_at=run.last_import_at,
+            default=run.is_default,
+        )
 
 
 # --- predictions pushed from memory ------------------------------------------------

@@ -282,6 +282,15 @@ def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int
     return cause
 
 
+def group_named(session: Session, access: ProjectAccess, name: str) -> CauseGroup:
+    """The group called `name` (any case), created (any number per error) if there is none."""
+    wanted = fold(clean_name(name))
+    for group in groups_of(session, access.project):
+        if fold(group.name) == wanted:
+            return group
+    return create_group(session, access, name, GroupKind.MULTI.value)
+
+
 def create_group(session: Session, access: ProjectAccess, name: str, kind: str) -> CauseGroup:
     _require_editable(access)
     name = clean_name(name)

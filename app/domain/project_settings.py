@@ -40,36 +40,82 @@ class ProjectFields:
     annotators_may_add_causes: bool = False
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str]) -> ProjectFields:
-        """Every problem at once, keyed by field, so a form can show them all."""
+    def checked(
+        cls,
+        *,
+        name: str,
+        kind: str,
+        description: str = "",
+        labels: list[str] | None = None,
+        overlap: int = 1,
+        annotators_may_add_causes: bool = False,
+    ) -> ProjectFields:
+        """Every problem at once, keyed by field, so a form (or an API caller) sees them all."""
         problems: dict[str, str] = {}
-        name = " ".join(form.get("name", "").split())
+        name = " ".join(name.split())
         if not name:
             problems["name"] = "Give the project a name."
         elif len(name) > MAX_NAME:
             problems["name"] = f"Keep the name under {MAX_NAME} characters."
         try:
-            kind = SampleKind(form.get("kind", ""))
+            sample_kind = SampleKind(kind)
         except ValueError:
             problems["kind"] = "Pick what the samples are: images, texts or records."
-            kind = SampleKind.IMAGE
-        overlap = 1
-        try:
-            overlap = int(form.get("overlap", "1").strip() or "1")
-        except ValueError:
-            problems["overlap"] = "A whole number: how many people review each error."
-        else:
-            if not 1 <= overlap <= MAX_OVERLAP:
-                problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+            sample_kind = SampleKind.IMAGE
+        if not 1 <= overlap <= MAX_OVERLAP:
+            problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+        cleaned = list(dict.fromkeys(label.strip() for label in labels or [] if label.strip()))
         if problems:
             raise InvalidInput(problems)
         return cls(
             name=name,
-            kind=kind,
-            description=form.get("description", "").strip(),
-            labels=parse_labels(form.get("labels", "")),
+            kind=sample_kind,
+            description=description.strip(),
+            labels=cleaned,
             overlap=overlap,
-            annotators_may_add_causes=form.get("annotators_may_add_causes") in {"on", "true", "1"},
+            annotators_may_add_causes=annotators_may_add_causes,
+        )
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> ProjectFields:
+        try:
+            overlap = int(form.get("overlap", "1").strip() or "1")
+        except ValueError:
+            overlap = 0
+            bad_overlap = True
+        else:
+            bad_overlap = False
+        try:
+            fields = cls.checked(
+                name=form.get("name", ""),
+                kind=form.get("kind", ""),
+                description=form.get("description", ""),
+                labels=parse_labels(form.get("labels", "")),
+                overlap=overlap if not bad_overlap else 1,
+                annotators_may_add_causes=(
+                    form.get("annotators_may_add_causes") in {"on", "true", "1"}
+                ),
+            )
+        except InvalidInput as exc:
+            problems = exc.fields
+        else:
+            if not bad_overlap:
+                return fields
+            problems = {}
+        if bad_overlap:
+            problems["overlap"] = "A whole number: how many people review each error."
+        raise InvalidInput(problems)
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectFields:
+        """A project's current settings, to change only some of them."""
+        return cls(
+            name=project.name,
+            kind=project.kind,
+            description=project.description,
+            labels=list(project.labels),
+            overlap=project.overlap,
+            annotators_may_add_causes=project.annotators_may_add_causes,
         )
 
 

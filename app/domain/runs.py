@@ -45,13 +45,46 @@ class RunFields:
     metrics: dict[str, float | None]
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str]) -> RunFields:
-        problems: dict[str, str] = {}
-        name = " ".join(form.get("name", "").split())
+    def checked(
+        cls,
+        *,
+        name: str,
+        description: str = "",
+        evaluated: int | None = None,
+        metrics: Mapping[str, float | None] | None = None,
+        problems: dict[str, str] | None = None,
+    ) -> RunFields:
+        """Metrics are fractions (0.025 for 2.5%); unknown metric names are refused."""
+        problems = dict(problems or {})
+        name = " ".join(name.split())
         if not name:
             problems["name"] = "Give the run a name."
         elif len(name) > MAX_NAME:
             problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        if evaluated is not None and evaluated < 0:
+            problems["evaluated"] = "A count cannot be negative."
+        given = dict(metrics or {})
+        unknown = sorted(set(given) - set(METRIC_FIELDS))
+        if unknown:
+            problems["metrics"] = (
+                f"Unknown metrics: {', '.join(unknown)}. Known: {', '.join(METRIC_FIELDS)}."
+            )
+        for metric, value in given.items():
+            if metric in METRIC_FIELDS and value is not None and not 0 <= value <= 1:
+                problems[metric] = "A fraction between 0 and 1 (0.025 for 2.5%), or null."
+        if problems:
+            raise InvalidInput(problems)
+        return cls(
+            name=name,
+            description=description.strip(),
+            evaluated=evaluated,
+            metrics={metric: given.get(metric) for metric in METRIC_FIELDS},
+        )
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, str]) -> RunFields:
+        """Metrics typed as percentages ('2.5' or '2.5%')."""
+        problems: dict[str, str] = {}
         evaluated: int | None = None
         raw = form.get("evaluated", "").strip().replace(",", "").replace("_", "")
         if raw:
@@ -59,22 +92,18 @@ class RunFields:
                 evaluated = int(raw)
             except ValueError:
                 problems["evaluated"] = "A whole number of samples, or blank if unknown."
-            else:
-                if evaluated < 0:
-                    problems["evaluated"] = "A count cannot be negative."
         metrics: dict[str, float | None] = {}
         for metric in METRIC_FIELDS:
             try:
                 metrics[metric] = parse_percent(form.get(metric, ""))
             except ValueError:
                 problems[metric] = "A percentage between 0 and 100, or blank."
-        if problems:
-            raise InvalidInput(problems)
-        return cls(
-            name=name,
-            description=form.get("description", "").strip(),
+        return cls.checked(
+            name=form.get("name", ""),
+            description=form.get("description", ""),
             evaluated=evaluated,
             metrics=metrics,
+            problems=problems,
         )
 
 
@@ -90,27 +119,47 @@ def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
     return [run_progress(session, run) for run in reversed(runs_of(session, access.project))]
 
 
+def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Run:
+    """Register a run before its predictions arrive (a notebook after each training)."""
+    require_open_lead(access)
+    _check_name_free(session, access.project.id, fields.name)
+    run = Run(project_id=access.project.id, name=fields.name)
+    _apply(run, fields)
+    session.add(run)
+    session.flush()
+    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
+    return run
+
+
+def _check_name_free(
+    session: Session, project_id: int, name: str, run_id: int | None = None
+) -> None:
+    query = select(Run.id).where(Run.project_id == project_id, Run.name == name)
+    if run_id is not None:
+        query = query.where(Run.id != run_id)
+    if session.scalar(query) is not None:
+        raise Conflict(f"Another run is already called {name!r}.", field="name")
+
+
+def _apply(run: Run, fields: RunFields) -> None:
+    run.name = fields.name
+    run.description = fields.description
+    run.evaluated = fields.evaluated
+    for metric, value in fields.metrics.items():
+        setattr(run, metric, value)
+
+
 def update_run(session: Session, access: ProjectAccess, run_id: int, fields: RunFields) -> Run:
     require_open_lead(access)
     run = get_run(session, access, run_id)
-    clash = session.scalar(
-        select(Run.id).where(
-            Run.project_id == run.project_id, Run.name == fields.name, Run.id != run.id
-        )
-    )
-    if clash is not None:
-        raise Conflict(f"Another run is already called {fields.name!r}.", field="name")
+    _check_name_free(session, run.project_id, fields.name, run.id)
     if fields.evaluated is not None:
         stored = session.scalar(select(func.count()).where(Prediction.run_id == run.id)) or 0
         if fields.evaluated < stored:
             raise InvalidInput(
                 {"evaluated": f"At least {stored}: that many predictions were imported."}
             )
-    run.name = fields.name
-    run.description = fields.description
-    run.evaluated = fields.evaluated
-    for metric, value in fields.metrics.items():
-        setattr(run, metric, value)
+    _apply(run, fields)
     session.flush()
     live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run

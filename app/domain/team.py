@@ -38,6 +38,33 @@ def add_member_by_username(
     return add_member(session, access.project, user, role)
 
 
+def _known_user(session: Session, username: str) -> User:
+    user = get_user_by_username(session, username)
+    if user is None:
+        raise NotFound(f"No user is called {username.strip()!r}; an admin can create them.")
+    return user
+
+
+def set_member_role(
+    session: Session, access: ProjectAccess, username: str, role: ProjectRole
+) -> tuple[Membership, bool]:
+    """Put someone on the team with `role`, or give a member that role: the same call
+    either way, so a notebook can state the team it wants. True when newly added."""
+    require_open_lead(access)
+    user = _known_user(session, username)
+    existing = session.get(Membership, (access.project.id, user.id))
+    if existing is not None and existing.is_active:
+        return change_role(session, access, user.id, role), False
+    if not user.is_active:
+        raise InvalidInput({"username": f"{user.username} is deactivated; an admin can restore."})
+    return add_member(session, access.project, user, role), True
+
+
+def remove_member_by_username(session: Session, access: ProjectAccess, username: str) -> User:
+    require_open_lead(access)
+    return remove_member(session, access, _known_user(session, username).id)
+
+
 def _active_membership(session: Session, access: ProjectAccess, user_id: int) -> Membership:
     membership = session.get(Membership, (access.project.id, user_id))
     if membership is None or not membership.is_active:

@@ -75,6 +75,14 @@ def create_user_with_one_time_password(
     return NewPassword(user=user, password=password)
 
 
+def create_user_with_password(
+    session: Session, actor: User, username: str, password: str, *, admin: bool = False
+) -> User:
+    """An account whose password the admin chose (a service account for a pipeline, say)."""
+    _require_admin(actor)
+    return create_user(session, username, password, admin=admin)
+
+
 def reset_password(session: Session, actor: User, user_id: int) -> NewPassword:
     """A new one-time password; the old one and every sign-in of the user stop working."""
     user = get_user(session, actor, user_id)
