@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from app.domain.causes import AUTO_KEY
 from app.domain.projects import RunProgress
@@ -460,6 +460,121 @@ class RunOut(BaseModel):
 
 
 # --- predictions pushed from memory ------------------------------------------------
+
+
+class PushedSampleIn(BaseModel):
+    """One sample and the run's prediction for it.
+
+    The values are checked like the cells of a manifest, with every problem numbered
+    by the sample's position, so pydantic only documents their types here.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "required": ["id", "label", "prediction"],
+            "example": {
+                "id": "cat-001",
+                "label": "cat",
+                "prediction": "dog",
+                "confidence": 0.81,
+                "probs": {"cat": 0.19, "dog": 0.81},
+                "text": "a grey cat on a sofa",
+                "metadata": {"camera": "front"},
+            },
+        },
+    )
+
+    id: SkipValidation[str | int | None] = Field(
+        None, description="Your id of the sample, unique in the project (at most 255 characters)"
+    )
+    label: SkipValidation[str | int | None] = Field(None, description="The ground-truth label")
+    prediction: SkipValidation[str | int | None] = Field(
+        None, description="The model's prediction; the sample is an error when it differs"
+    )
+    confidence: SkipValidation[float | None] = Field(None, description="From 0 to 1")
+    probs: SkipValidation[dict[str, float] | list[float] | None] = Field(
+        None,
+        description="Label → probability, or a list in the order of the project's labels; "
+        "adds up to 1",
+    )
+    text: SkipValidation[str | None] = Field(None, description="Text projects: the text")
+    record: SkipValidation[dict[str, Any] | None] = Field(
+        None, description="Record projects: the record"
+    )
+    image_base64: SkipValidation[str | None] = Field(
+        None, description="Image projects: the image file (PNG, JPEG, ...) in base64"
+    )
+    metadata: SkipValidation[dict[str, Any] | None] = Field(
+        None,
+        description="Kept with the sample and offered as a filter; any field not named "
+        "here is kept as metadata too",
+    )
+
+    def fields(self) -> dict[str, Any]:
+        """The fields as sent (extra ones included), without serialising unchecked values."""
+        sent = {name: getattr(self, name) for name in self.model_fields_set}
+        return {**(self.model_extra or {}), **sent}
+
+
+class PredictionsIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "evaluated": 1000,
+                "samples": [
+                    {
+                        "id": "cat-001",
+                        "label": "cat",
+                        "prediction": "dog",
+                        "confidence": 0.81,
+                        "text": "a grey cat on a sofa",
+                        "metadata": {"camera": "front"},
+                    },
+                    {"id": "cat-002", "label": "cat", "prediction": "cat", "text": "a kitten"},
+                ],
+                "sample_errors": 100,
+                "seed": 7,
+            }
+        }
+    )
+
+    evaluated: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Samples the run was evaluated on, when only its errors are sent",
+    )
+    samples: list[PushedSampleIn] = Field(description="The samples, at most one per id")
+    sample_errors: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Review a random sample of this many errors"
+    )
+    seed: int | None = Field(None, description="Seed of that sample; drawn when not given")
+
+
+class PushRefusedOut(BaseModel):
+    """Nothing was imported. `problems` lists every reason; `line` is the sample's
+    position in `samples`, from 1 (null: the request as a whole). A body that is not
+    the JSON described here gets only a `detail`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "detail": "Nothing was imported: 2 problems to fix first.",
+                "problems": [
+                    {"line": 2, "column": "confidence", "message": "2 is outside 0..1"},
+                    {
+                        "line": 4,
+                        "column": "image_base64",
+                        "message": "not valid base64 text of an image file",
+                    },
+                ],
+            }
+        }
+    )
+
+    detail: str
+    problems: list[ProblemOut] | None = None
 
 
 # --- errors, annotations and their export ------------------------------------------

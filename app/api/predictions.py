@@ -2,6 +2,150 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-router = APIRouter(tags=["import"])
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message
+
+from app.api.deps import ApiProject
+from app.config import Settings
+from app.dependencies import SessionDep, SettingsDep
+from app.domain.imports import ImportOptions, ImportRefused
+from app.domain.manifests import Limits
+from app.domain.project_settings import require_open_lead
+from app.domain.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
+from app.schemas import ImportSummaryOut, PredictionsIn, PushRefusedOut
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"The request is over {limit:,} bytes: push the samples in batches "
+        "(each batch adds to the same run)."
+    )
+
+
+def _error(description: str, detail: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
+class _BodyLimitedRoute(APIRoute):
+    """Refuses a body over the limit before FastAPI reads it into memory.
+
+    The limit comes from the app's settings, so it is looked up per request.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            settings: Settings = request.app.state.settings
+            limit = body_limit(settings.max_zip_bytes)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                return JSONResponse({"detail": _too_large(limit)}, status_code=413)
+            receive = request.receive
+            received = 0
+
+            async def counted() -> Message:
+                nonlocal received
+                message = await receive()
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised while FastAPI reads the body; the app's handler answers in JSON.
+                    raise HTTPException(413, _too_large(limit))
+                return message
+
+            return await handler(Request(request.scope, counted))
+
+        return limited
+
+
+router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
+
+
+@router.post(
+    "/projects/{project_id}/runs/{run}/predictions",
+    name="api_push_predictions",
+    response_model=ImportSummaryOut,
+    summary="Push a run's predictions from memory (all or nothing)",
+    description=(
+        "For notebooks that hold the predictions in a DataFrame: the same import as "
+        "`POST /projects/{project_id}/import`, with the samples as JSON. `run` is the run's "
+        "name (created when new) or `latest` (the newest run). Only the project's leads "
+        "can push.\n\n"
+        "Every sample is checked like a manifest line, and nothing is imported unless all "
+        "are right: the 422 lists every problem, numbered by the sample's position in "
+        "`samples`, counted from 1 (`line`). Image projects send each image file in base64 "
+        "(`image_base64`); text projects send `text`, record projects `record`. Fields not "
+        "named in the schema are kept as metadata, so `df.to_dict('records')` can be sent "
+        "as it is.\n\n"
+        "Safe to repeat: samples and predictions already stored are left alone, so the "
+        "same push twice creates nothing the second time (200); a push that creates "
+        "anything answers 201. A large set is pushed in batches into the same run: a "
+        "request holds at most `EYEBALL_MAX_ZIP_ENTRIES` samples and at most "
+        "`EYEBALL_MAX_ZIP_BYTES` bytes, and never more than 256 MiB."
+    ),
+    responses={
+        201: {
+            "model": ImportSummaryOut,
+            "description": "Samples or predictions were created; what the push did",
+        },
+        200: {"description": "Nothing new: everything pushed was stored already"},
+        401: _error("No token, or a revoked one", "This API token is unknown or revoked."),
+        403: _error(
+            "Only the project's leads can push; an archived project is closed",
+            "Only the project's leads can do this.",
+        ),
+        404: _error(
+            "No such project (or not yours), or `latest` with no run yet",
+            "The project has no runs yet: name the new run instead.",
+        ),
+        413: _error(
+            "The request body is over the limit: push in batches",
+            _too_large(MAX_BODY_BYTES),
+        ),
+        422: {"model": PushRefusedOut, "description": "Nothing was imported; every problem"},
+    },
+)
+def push_run_predictions(
+    run: str,
+    body: PredictionsIn,
+    access: ApiProject,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> Response | ImportSummaryOut:
+    require_open_lead(access)
+    options = ImportOptions(
+        run=run_to_push(session, access.project, run),
+        evaluated=body.evaluated,
+        sample_errors=body.sample_errors,
+        seed=body.seed,
+    )
+    # End the request's transaction before the samples are checked: on SQLite it holds
+    # the write lock, and decoding and checking images must not keep annotators' saves
+    # waiting. The import opens the next transaction only to write.
+    session.commit()
+    try:
+        summary = push_predictions(
+            session,
+            access.project,
+            [sample.fields() for sample in body.samples],
+            options,
+            settings.media_path,
+            limits=Limits.from_settings(settings),
+        )
+    except ImportRefused as exc:
+        refused = PushRefusedOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
+        return JSONResponse(refused.model_dump(), status_code=422)
+    if summary.samples_created or summary.predictions_created:
+        response.status_code = 201
+    return ImportSummaryOut(**summary.as_dict())
