@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -220,7 +220,8 @@ def team_of(session: Session, project: Project) -> list[TeamMember]:
         select(User, Membership.role)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.project_id == project.id, Membership.removed_at.is_(None))
-        .order_by(Membership.role, User.username)
+        # Leads first; spelled out because enums sort differently on SQLite and PostgreSQL.
+        .order_by(case((Membership.role == ProjectRole.LEAD, 0), else_=1), User.username)
     ).all()
     return [TeamMember(user=user, role=role) for user, role in rows]
 
