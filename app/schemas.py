@@ -579,5 +579,320 @@ class PushRefusedOut(BaseModel):
 
 # --- errors, annotations and their export ------------------------------------------
 
+AnnotationStatusName = Literal["in_progress", "done", "skipped", "unsure"]
+
+
+class AnnotationOut(BaseModel):
+    """One person's annotation of one error."""
+
+    annotator: str  # username
+    kind: Literal["review", "adjudication"]
+    status: AnnotationStatusName
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    version: int
+    updated_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """An error under review with the sheet's consensus and every annotation of it."""
+
+    sample_id: str
+    label: str  # the ground truth as stored
+    prediction: str
+    confidence: float | None
+    metadata: dict[str, object]
+    status: Literal["queued", "in_progress", "unsure", "skipped", "partial", "done", "adjudicated"]
+    examined: bool  # the consensus is settled (finished by enough annotators, or adjudicated)
+    causes: list[str]  # the consensus; empty until examined
+    label_error: bool
+    suggested_label: str | None
+    disagreement: bool
+    annotations: list[AnnotationOut]
+
+
+class ErrorsPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run": "resnet50-v2",
+                "matching": 114,
+                "next_cursor": "WzcsZmFsc2UsMTAsNDJd",
+                "errors": [
+                    {
+                        "sample_id": "img_0042",
+                        "label": "cat",
+                        "prediction": "dog",
+                        "confidence": 0.81,
+                        "metadata": {"source": "phone"},
+                        "status": "done",
+                        "examined": True,
+                        "causes": ["blurry"],
+                        "label_error": False,
+                        "suggested_label": None,
+                        "disagreement": False,
+                        "annotations": [
+                            {
+                                "annotator": "ada",
+                                "kind": "review",
+                                "status": "done",
+                                "causes": ["blurry"],
+                                "label_error": False,
+                                "suggested_label": None,
+                                "note": "motion blur",
+                                "version": 2,
+                                "updated_at": "2026-11-29T10:12:31.482913Z",
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    )
+
+    run: str
+    matching: int  # errors under review that the filters keep, over all pages
+    next_cursor: str | None  # pass as `cursor` for the next page; null on the last one
+    errors: list[ErrorOut]
+
+
+class AnnotationIn(BaseModel):
+    """The caller's whole annotation of one error: a save replaces, it does not patch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "causes": ["blurry", "dog"],
+                "label_error": False,
+                "suggested_label": None,
+                "note": "",
+                "status": "done",
+                "version": 3,
+            }
+        },
+    )
+
+    causes: list[str] = Field(default=[], description="Cause names of the project")
+    label_error: bool = False
+    suggested_label: str | None = Field(
+        default=None, description="The right label, when label_error is true"
+    )
+    note: str = ""
+    status: AnnotationStatusName = "done"
+    skip_reason: str = Field(default="", description="Why, when the status is skipped")
+    version: int = Field(
+        ge=0, description="The version this change is based on: 0 for a new annotation"
+    )
+
+
+class AnnotationStateOut(BaseModel):
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    status: AnnotationStatusName
+    skip_reason: str
+
+
+class AnnotationSavedOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run": "resnet50-v2",
+                "sample_id": "img_0042",
+                "annotator": "ada",
+                "causes": ["blurry", "dog"],
+                "label_error": False,
+                "suggested_label": None,
+                "note": "",
+                "status": "done",
+                "skip_reason": "",
+                "version": 4,
+                "updated_at": "2026-11-29T10:12:31.482913Z",
+                "changed": True,
+            }
+        }
+    )
+
+    run: str
+    sample_id: str
+    annotator: str
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    status: AnnotationStatusName
+    skip_reason: str
+    version: int  # send this as `version` with the next change
+    updated_at: datetime
+    changed: bool  # false when the body equalled what was stored (nothing was written)
+
+
+class StaleAnnotationOut(BaseModel):
+    """The change was based on an older version; nothing was written."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "detail": "This error was changed elsewhere (another tab or device) since "
+                "you loaded it. ...",
+                "current": {
+                    "causes": ["blurry"],
+                    "label_error": False,
+                    "suggested_label": None,
+                    "note": "",
+                    "status": "done",
+                    "skip_reason": "",
+                },
+                "version": 4,
+            }
+        }
+    )
+
+    detail: str
+    current: AnnotationStateOut
+    version: int
+
 
 # --- comparing runs ----------------------------------------------------------------
+
+
+class RunFiguresOut(BaseModel):
+    run: str
+    evaluated: int | None
+    errors: int
+    examined: int  # in the slice, when filtered
+    error_rate: float | None
+
+
+class SideOut(BaseModel):
+    """One cause in one run."""
+
+    count: int
+    examined: int
+    share: float | None
+    share_low: float
+    share_high: float
+    # Points of error rate the cause accounts for (what a perfect fix could gain at
+    # most); null when the run's error rate is unknown.
+    ceiling_points: float | None
+    ceiling_points_low: float | None
+    ceiling_points_high: float | None
+
+
+class ShareChangeOut(BaseModel):
+    a: SideOut
+    b: SideOut
+    # b - a in share of the examined errors, with its 95% interval (Newcombe).
+    difference: float | None
+    difference_low: float | None
+    difference_high: float | None
+    # b - a in points of error rate, with its 95% interval; null if a rate is unknown.
+    points_difference: float | None
+    points_difference_low: float | None
+    points_difference_high: float | None
+    change: Literal["fell", "rose", "unclear"]
+
+
+class CauseChangeOut(ShareChangeOut):
+    cause_id: int
+    cause: str
+    group: str
+    archived: bool
+
+
+class ComparisonOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "a": {
+                    "run": "v1",
+                    "evaluated": 2000,
+                    "errors": 200,
+                    "examined": 100,
+                    "error_rate": 0.1,
+                },
+                "b": {
+                    "run": "v2",
+                    "evaluated": 2000,
+                    "errors": 150,
+                    "examined": 100,
+                    "error_rate": 0.075,
+                },
+                "filtered": False,
+                "causes": [
+                    {
+                        "cause_id": 3,
+                        "cause": "blurry",
+                        "group": "Causes",
+                        "archived": False,
+                        "a": {
+                            "count": 40,
+                            "examined": 100,
+                            "share": 0.4,
+                            "share_low": 0.309,
+                            "share_high": 0.498,
+                            "ceiling_points": 4.0,
+                            "ceiling_points_low": 3.09,
+                            "ceiling_points_high": 4.98,
+                        },
+                        "b": {
+                            "count": 12,
+                            "examined": 100,
+                            "share": 0.12,
+                            "share_low": 0.07,
+                            "share_high": 0.198,
+                            "ceiling_points": 0.9,
+                            "ceiling_points_low": 0.53,
+                            "ceiling_points_high": 1.49,
+                        },
+                        "difference": -0.28,
+                        "difference_low": -0.392,
+                        "difference_high": -0.159,
+                        "points_difference": -3.1,
+                        "points_difference_low": -4.12,
+                        "points_difference_high": -2.12,
+                        "change": "fell",
+                    }
+                ],
+                "label_errors": {
+                    "a": {
+                        "count": 6,
+                        "examined": 100,
+                        "share": 0.06,
+                        "share_low": 0.028,
+                        "share_high": 0.125,
+                        "ceiling_points": 0.6,
+                        "ceiling_points_low": 0.28,
+                        "ceiling_points_high": 1.25,
+                    },
+                    "b": {
+                        "count": 7,
+                        "examined": 100,
+                        "share": 0.07,
+                        "share_low": 0.034,
+                        "share_high": 0.137,
+                        "ceiling_points": 0.525,
+                        "ceiling_points_low": 0.26,
+                        "ceiling_points_high": 1.03,
+                    },
+                    "difference": 0.01,
+                    "difference_low": -0.064,
+                    "difference_high": 0.086,
+                    "points_difference": -0.075,
+                    "points_difference_low": -0.79,
+                    "points_difference_high": 0.57,
+                    "change": "unclear",
+                },
+            }
+        }
+    )
+
+    a: RunFiguresOut
+    b: RunFiguresOut
+    filtered: bool
+    causes: list[CauseChangeOut]
+    label_errors: ShareChangeOut

@@ -2,6 +2,215 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse, Response
+
+from app.api.deps import ApiProject
+from app.dependencies import SessionDep
+from app.domain.annotations import AnnotationState, Draft, StaleAnnotation
+from app.domain.run_errors import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    ErrorsPage,
+    annotate_error,
+    cause_names_of,
+    errors_page,
+)
+from app.domain.sheet import ErrorRow, Mark
+from app.domain.sheet_view import Filters
+from app.models import AnnotationStatus
+from app.schemas import (
+    AnnotationIn,
+    AnnotationOut,
+    AnnotationSavedOut,
+    AnnotationStateOut,
+    ErrorOut,
+    ErrorsPageOut,
+    StaleAnnotationOut,
+)
 
 router = APIRouter(tags=["annotations"])
+
+FILTERS_DOC = (
+    "Filters, as on the spreadsheet (all optional, combined with AND): cause=<cause id> "
+    "(repeatable), label, prediction, annotator=<user id>, status, meta=key=value, "
+    "label_error=1, no_cause=1, disagreements=1."
+)
+
+
+def error_response(description: str, detail: str) -> dict[str, Any]:
+    """An OpenAPI entry for a `{"detail": ...}` error with an example message."""
+    return {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: error_response(
+        "No token, or an unknown or revoked one", "This API token is unknown or revoked."
+    )
+}
+# Non-members get 404 like a missing project, so project ids do not leak.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: error_response(
+        "No such project (or not one of yours), or no such run",
+        "The project has no run named 'v3'.",
+    )
+}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {**UNAUTHORIZED, **NOT_FOUND}
+
+
+def _mark_out(
+    page: ErrorsPage, mark: Mark, kind: Literal["review", "adjudication"]
+) -> AnnotationOut:
+    return AnnotationOut(
+        annotator=page.usernames.get(mark.annotator_id, mark.annotator),
+        kind=kind,
+        status=mark.status.value,
+        causes=page.names(mark.causes),
+        label_error=mark.label_error,
+        suggested_label=mark.suggested_label,
+        note=mark.note,
+        version=mark.version,
+        updated_at=mark.updated_at,
+    )
+
+
+def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
+    annotations = [_mark_out(page, m, "review") for m in row.marks]
+    if row.adjudication is not None:
+        annotations.append(_mark_out(page, row.adjudication, "adjudication"))
+    return ErrorOut(
+        sample_id=row.external_id,
+        label=row.label,
+        prediction=row.predicted,
+        confidence=row.confidence,
+        metadata=row.meta,
+        status=row.status.value,
+        examined=row.examined,
+        causes=page.names(row.causes),
+        label_error=row.label_error,
+        suggested_label=row.suggested_label,
+        disagreement=row.disagreement,
+        annotations=annotations,
+    )
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/errors",
+    name="api_run_errors",
+    response_model=ErrorsPageOut,
+    summary="The run's errors under review, with their consensus and every annotation",
+    description=(
+        "`run` is a run's name or `latest`. Errors come in review order (the sheet's), "
+        f"`limit` at a time (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); pass the "
+        "answer's `next_cursor` as `cursor` for the next page (it is null on the last). "
+        "`causes`, `label_error` and `suggested_label` are the consensus (empty until the "
+        "error is examined); `annotations` holds each person's own, adjudications included. "
+        + FILTERS_DOC
+    ),
+    responses={
+        **READ_ERRORS,
+        422: error_response(
+            "A bad filter, limit or cursor",
+            "This cursor was not given out by this endpoint; start again without one.",
+        ),
+    },
+)
+def list_errors(
+    request: Request,
+    run: str,
+    access: ApiProject,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Errors per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> ErrorsPageOut:
+    filters = Filters.parse(request.query_params, request.query_params.getlist)
+    page = errors_page(session, access, run, filters, limit=limit, cursor=cursor or None)
+    return ErrorsPageOut(
+        run=page.data.run.name,
+        matching=page.matching,
+        next_cursor=page.next_cursor,
+        errors=[_error_out(page, row) for row in page.rows],
+    )
+
+
+def _state_out(session: Session, state: AnnotationState) -> AnnotationStateOut:
+    return AnnotationStateOut(
+        causes=cause_names_of(session, state.cause_ids),
+        label_error=state.label_error,
+        suggested_label=state.suggested_label,
+        note=state.note,
+        status=state.status.value,
+        skip_reason=state.skip_reason,
+    )
+
+
+@router.put(
+    "/projects/{project_id}/runs/{run}/errors/{sample_id:path}/annotation",
+    name="api_annotate_error",
+    response_model=AnnotationSavedOut,
+    summary="Write your own annotation of one error",
+    description=(
+        "`sample_id` is the sample's own id (as imported). The body is the whole annotation: "
+        "fields left out take their defaults. Causes are given by name (matched ignoring "
+        "case, accents and spacing when no name is exact). `version` is the version the "
+        "change is based on (0 for a first annotation; the answer gives the new one); when "
+        "someone changed the annotation since, nothing is written and 409 returns the "
+        "current state. Always the caller's own annotation: nobody writes another's here. "
+        "Needs a bearer token (a browser session may only read)."
+    ),
+    responses={
+        **UNAUTHORIZED,
+        403: error_response(
+            "The project is archived, or the caller is not on its team",
+            "The project is archived: it is read-only.",
+        ),
+        404: error_response(
+            "No such project, run, or error under review in that run",
+            "Run 'v1' has no error under review with sample id 'img_9'.",
+        ),
+        409: {"model": StaleAnnotationOut, "description": "`version` is stale; nothing written"},
+        422: error_response(
+            "An unknown cause name or another invalid value",
+            "This project has no cause named 'blury'. List them at GET .../causes.",
+        ),
+    },
+)
+def annotate(
+    run: str,
+    sample_id: str,
+    body: AnnotationIn,
+    access: ApiProject,
+    session: SessionDep,
+) -> Response | AnnotationSavedOut:
+    draft = Draft(
+        label_error=body.label_error,
+        suggested_label=body.suggested_label,
+        note=body.note,
+        status=AnnotationStatus(body.status),
+        skip_reason=body.skip_reason,
+    )
+    try:
+        saved = annotate_error(
+            session, access, run, sample_id, body.causes, draft, expected_version=body.version
+        )
+    except StaleAnnotation as stale:
+        out = StaleAnnotationOut(
+            detail=stale.message, current=_state_out(session, stale.current), version=stale.version
+        )
+        return JSONResponse(out.model_dump(mode="json"), status_code=409)
+    annotation = saved.result.annotation
+    return AnnotationSavedOut(
+        run=saved.run.name,
+        sample_id=saved.sample_id,
+        annotator=access.user.username,
+        **_state_out(session, saved.result.state).model_dump(),
+        version=annotation.version,
+        updated_at=annotation.updated_at,
+        changed=saved.result.changed,
+    )

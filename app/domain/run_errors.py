@@ -1,0 +1,248 @@
+"""A run's errors under review for notebooks: page by page with a keyset cursor, and one
+annotator's annotation of one of them, with causes given by name.
+
+The page is cut from the same loaded run as the sheet (`load_run`), so its consensus,
+status and filters are the sheet's, row for row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.annotations import Draft, SaveResult, save
+from app.domain.causes import fold
+from app.domain.errors import InvalidInput, NotFound, PermissionDenied
+from app.domain.projects import ProjectAccess, resolve_run
+from app.domain.sheet import ErrorRow, RunData, load_run
+from app.domain.sheet_view import Filters
+from app.models import Cause, Prediction, Project, Run, Sample, User
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+# Where an error stands in the review order: errors without a position come last, as
+# in the review queue, whatever the database does with NULLs.
+OrderKey = tuple[bool, int, int]
+
+
+def order_key(review_order: int | None, prediction_id: int) -> OrderKey:
+    return (review_order is None, review_order or 0, prediction_id)
+
+
+# --- the cursor ---------------------------------------------------------------------
+
+
+def encode_cursor(run: Run, key: OrderKey) -> str:
+    """Opaque to callers; names the run so a cursor cannot wander into another one."""
+    raw = json.dumps([run.id, key[0], key[1], key[2]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, run: Run) -> OrderKey:
+    refused = InvalidInput(
+        {"cursor": "This cursor was not given out by this endpoint; start again without one."}
+    )
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        run_id, missing, position, prediction_id = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise refused from None
+    if not (
+        isinstance(run_id, int)
+        and isinstance(missing, bool)
+        and isinstance(position, int)
+        and isinstance(prediction_id, int)
+    ):
+        raise refused
+    if run_id != run.id:
+        raise InvalidInput(
+            {
+                "cursor": f"This cursor belongs to another run than {run.name!r} "
+                "(did `latest` change?); start again without one."
+            }
+        )
+    return (missing, position, prediction_id)
+
+
+# --- one page -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorsPage:
+    data: RunData
+    rows: list[ErrorRow]  # this page, in review order
+    matching: int  # errors under review that the filters keep, on every page
+    next_cursor: str | None  # None on the last page
+    usernames: dict[int, str]  # annotator id -> username, for the marks on this page
+    cause_names: dict[int, str]
+
+    def names(self, cause_ids: Iterable[int]) -> list[str]:
+        """Cause names in the sheet's column order."""
+        chosen = set(cause_ids)
+        return [name for cause_id, name in self.cause_names.items() if cause_id in chosen]
+
+
+def _review_orders(session: Session, run: Run) -> dict[int, int | None]:
+    rows = session.execute(
+        select(Prediction.id, Prediction.review_order).where(
+            Prediction.run_id == run.id, Prediction.is_error, Prediction.in_review
+        )
+    )
+    return dict(rows.all())
+
+
+def errors_page(
+    session: Session,
+    access: ProjectAccess,
+    run_name: str,
+    filters: Filters,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> ErrorsPage:
+    """The errors under review that the filters keep, `limit` of them after `cursor`.
+
+    The cursor is a position in the review order, not an offset: errors finished or
+    re-filtered between two calls neither repeat nor go missing.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput({"limit": f"The limit is between 1 and {MAX_LIMIT}."})
+    run = resolve_run(session, access.project, run_name)
+    after = decode_cursor(cursor, run) if cursor else None
+    data = load_run(session, access.project, run)
+    positions = _review_orders(session, run)
+
+    def key(row: ErrorRow) -> OrderKey:
+        return order_key(positions.get(row.prediction_id), row.prediction_id)
+
+    kept = sorted((r for r in data.rows if filters.matches(r)), key=key)
+    remaining = [r for r in kept if after is None or key(r) > after]
+    rows = remaining[:limit]
+    next_cursor = encode_cursor(run, key(rows[-1])) if len(remaining) > limit else None
+
+    people = {m.annotator_id for r in rows for m in (*r.marks, r.adjudication) if m is not None}
+    usernames = (
+        dict(session.execute(select(User.id, User.username).where(User.id.in_(people))).all())
+        if people
+        else {}
+    )
+    return ErrorsPage(
+        data=data,
+        rows=rows,
+        matching=len(kept),
+        next_cursor=next_cursor,
+        usernames=usernames,
+        cause_names={c.id: c.name for c in data.columns},
+    )
+
+
+# --- writing one's own annotation ----------------------------------------------------
+
+
+def error_under_review(session: Session, run: Run, sample_id: str) -> Prediction:
+    """The run's prediction for the sample with this external id, if it is an error under
+    review (only those are annotated)."""
+    prediction = session.scalar(
+        select(Prediction)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(
+            Prediction.run_id == run.id,
+            Sample.project_id == run.project_id,
+            Sample.external_id == sample_id,
+        )
+    )
+    if prediction is None or not prediction.is_error or not prediction.in_review:
+        raise NotFound(f"Run {run.name!r} has no error under review with sample id {sample_id!r}.")
+    return prediction
+
+
+def causes_by_name(session: Session, project: Project, names: Sequence[str]) -> frozenset[int]:
+    """Cause ids from names, matched exactly or else ignoring case, accents and spacing.
+
+    Unknown names are refused by name, so a typo never silently drops a cause.
+    """
+    causes = list(session.scalars(select(Cause).where(Cause.project_id == project.id)))
+    exact = {c.name: c.id for c in causes}
+    folded: dict[str, set[int]] = {}
+    for cause in causes:
+        folded.setdefault(fold(cause.name), set()).add(cause.id)
+    chosen: set[int] = set()
+    unknown: list[str] = []
+    ambiguous: list[str] = []
+    for name in names:
+        if name in exact:
+            chosen.add(exact[name])
+            continue
+        matches = folded.get(fold(name), set())
+        if len(matches) == 1:
+            chosen |= matches
+        elif matches:
+            ambiguous.append(name)
+        else:
+            unknown.append(name)
+    if unknown:
+        listed = ", ".join(repr(n) for n in unknown)
+        raise InvalidInput(
+            {"causes": f"This project has no cause named {listed}. List them at GET .../causes."}
+        )
+    if ambiguous:
+        listed = ", ".join(repr(n) for n in ambiguous)
+        raise InvalidInput(
+            {"causes": f"{listed} matches several causes; give the exact name (case included)."}
+        )
+    return frozenset(chosen)
+
+
+@dataclass(frozen=True)
+class SavedAnnotation:
+    run: Run
+    sample_id: str
+    result: SaveResult
+
+
+def annotate_error(
+    session: Session,
+    access: ProjectAccess,
+    run_name: str,
+    sample_id: str,
+    cause_names: Sequence[str],
+    draft: Draft,
+    *,
+    expected_version: int,
+) -> SavedAnnotation:
+    """Store the caller's own review of one error, its causes given by name (any
+    `draft.cause_ids` are ignored). A stale version raises StaleAnnotation."""
+    if access.project.is_archived:
+        # Before the names are checked: an archived project refuses every change alike.
+        raise PermissionDenied("The project is archived: it is read-only.")
+    run = resolve_run(session, access.project, run_name)
+    prediction = error_under_review(session, run, sample_id)
+    cause_ids = causes_by_name(session, access.project, cause_names)
+    result = save(
+        session,
+        access,
+        prediction,
+        replace(draft, cause_ids=cause_ids),
+        expected_version=expected_version,
+        action="api",
+    )
+    return SavedAnnotation(run, sample_id, result)
+
+
+def cause_names_of(session: Session, cause_ids: Iterable[int]) -> list[str]:
+    """Names in the project's cause order (for answers about one annotation)."""
+    ids = list(cause_ids)
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(Cause.name).where(Cause.id.in_(ids)).order_by(Cause.position, Cause.id)
+        )
+    )
