@@ -1,0 +1,447 @@
+"""Every annotation of a run as CSV, JSON Lines or a JSON array, streamed in constant memory.
+
+A run can hold hundreds of thousands of annotations, so nothing here loads the run:
+the errors under review are read in keyset pages of PAGE_SIZE (in review order), each
+page with its annotations and their causes, and each page is encoded and handed on
+before the next is read. Only the cause columns and the leads are held throughout.
+
+The consensus rows use the sheet's rules (`app.domain.sheet.ErrorRow`, `consensus`):
+all of an error's annotations are in the same page, so its verdict is computed when
+its page is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from app.domain.projects import ProjectAccess, resolve_run
+from app.domain.sheet import EXAMINED_STATUSES, CauseColumn, ErrorRow, Mark, _row_status
+from app.domain.tally import consensus, disagree
+from app.models import (
+    Annotation,
+    AnnotationCause,
+    AnnotationKind,
+    AnnotationStatus,
+    Cause,
+    CauseGroup,
+    Membership,
+    Prediction,
+    Project,
+    ProjectRole,
+    Sample,
+    User,
+)
+
+# Errors per page. Memory is bounded by a page's annotations, whatever the run's size.
+PAGE_SIZE = 500
+
+CAUSE_PREFIX = "cause:"
+ANNOTATION_FIELDS = (
+    "sample_id",
+    "label",
+    "prediction",
+    "confidence",
+    "annotator",
+    "kind",
+    "status",
+    "label_error",
+    "suggested_label",
+    "note",
+    "version",
+    "updated_at",
+    "causes",
+)
+CONSENSUS_FIELDS = (
+    "sample_id",
+    "label",
+    "prediction",
+    "confidence",
+    "status",
+    "examined",
+    "disagreement",
+    "annotators",
+    "label_error",
+    "suggested_label",
+    "note",
+    "causes",
+)
+FORMATS = ("csv", "jsonl", "json")
+
+ExportRow = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export, settled (and access checked) before the first byte is sent."""
+
+    project_id: int
+    run_id: int
+    run_name: str
+    consensus: bool
+
+    def filename(self, fmt: str) -> str:
+        safe = "".join(
+            c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in self.run_name
+        )
+        kind = "consensus" if self.consensus else "annotations"
+        return f"{safe}-{kind}.{fmt}"
+
+
+def request_export(
+    session: Session, access: ProjectAccess, run_name: str, *, consensus: bool = False
+) -> ExportRequest:
+    run = resolve_run(session, access.project, run_name)
+    return ExportRequest(access.project.id, run.id, run.name, consensus)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Read once at the start of the stream, in the stream's own transaction."""
+
+    project: Project
+    columns: tuple[CauseColumn, ...]
+    lead_ids: frozenset[int]
+
+    def header(self, consensus_rows: bool) -> list[str]:
+        fields = CONSENSUS_FIELDS if consensus_rows else ANNOTATION_FIELDS
+        return [*fields, *(CAUSE_PREFIX + c.name for c in self.columns)]
+
+
+def _context(session: Session, project_id: int, run_id: int) -> _Context:
+    project = session.get(Project, project_id)
+    assert project is not None  # checked by request_export
+    # The sheet's columns: live causes, and archived ones this run's annotations still use.
+    used = set(
+        session.scalars(
+            select(AnnotationCause.cause_id)
+            .distinct()
+            .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+            .join(Prediction, Prediction.id == Annotation.prediction_id)
+            .where(Prediction.run_id == run_id, Prediction.is_error, Prediction.in_review)
+        )
+    )
+    causes = session.execute(
+        select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
+        .join(CauseGroup, CauseGroup.id == Cause.group_id)
+        .where(Cause.project_id == project_id)
+        .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
+    ).all()
+    columns = tuple(
+        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None)
+        for c in causes
+        if c.archived_at is None or c.id in used
+    )
+    lead_ids = frozenset(
+        session.scalars(
+            select(Membership.user_id).where(
+                Membership.project_id == project_id, Membership.role == ProjectRole.LEAD
+            )
+        )
+    )
+    return _Context(project, columns, lead_ids)
+
+
+# --- reading the run page by page -----------------------------------------------------
+
+
+def _error_pages(session: Session, run_id: int, page_size: int) -> Iterator[Sequence[Any]]:
+    """The errors under review in review order (unplaced ones last), page by page.
+
+    Keyset pages on (review_order, id) walk the run's review index; an OFFSET would
+    re-read every earlier page and make the export quadratic.
+    """
+    base = (
+        select(
+            Prediction.id,
+            Prediction.label,
+            Prediction.confidence,
+            Prediction.review_order,
+            Sample.external_id,
+            Sample.label.label("true_label"),
+        )
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.run_id == run_id, Prediction.in_review, Prediction.is_error)
+        .limit(page_size)
+    )
+    placed = base.where(Prediction.review_order.is_not(None)).order_by(
+        Prediction.review_order, Prediction.id
+    )
+    last: Any = None
+    while True:
+        query = placed
+        if last is not None:
+            query = query.where(
+                Prediction.review_order >= last.review_order,
+                or_(
+                    Prediction.review_order > last.review_order,
+                    and_(Prediction.review_order == last.review_order, Prediction.id > last.id),
+                ),
+            )
+        page = session.execute(query).all()
+        if page:
+            yield page
+            last = page[-1]
+        if len(page) < page_size:
+            break
+    unplaced = base.where(Prediction.review_order.is_(None)).order_by(Prediction.id)
+    last_id = 0
+    while True:
+        page = session.execute(unplaced.where(Prediction.id > last_id)).all()
+        if page:
+            yield page
+            last_id = page[-1].id
+        if len(page) < page_size:
+            break
+
+
+@dataclass(slots=True)
+class _Annotation:
+    mark: Mark
+    username: str
+    kind: AnnotationKind
+
+
+def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[_Annotation]]:
+    """The page's annotations by prediction, each error's in the order they were made."""
+    rows = session.execute(
+        select(
+            Annotation.id,
+            Annotation.prediction_id,
+            Annotation.annotator_id,
+            Annotation.kind,
+            Annotation.status,
+            Annotation.label_error,
+            Annotation.suggested_label,
+            Annotation.note,
+            Annotation.version,
+            Annotation.updated_at,
+            User.username,
+        )
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.prediction_id.in_(prediction_ids))
+        .order_by(Annotation.id)
+    ).all()
+    marked: dict[int, set[int]] = defaultdict(set)
+    for annotation_id, cause_id in session.execute(
+        select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
+        .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+        .where(Annotation.prediction_id.in_(prediction_ids))
+    ):
+        marked[annotation_id].add(cause_id)
+    by_error: dict[int, list[_Annotation]] = defaultdict(list)
+    for a in rows:
+        mark = Mark(
+            annotator_id=a.annotator_id,
+            annotator=a.username,
+            status=a.status,
+            causes=frozenset(marked.get(a.id, ())),
+            label_error=a.label_error,
+            suggested_label=a.suggested_label,
+            note=a.note,
+            version=a.version,
+            updated_at=a.updated_at,
+        )
+        by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
+    return by_error
+
+
+def _error_row(prediction: Any, annotations: list[_Annotation], context: _Context) -> ErrorRow:
+    """The sheet's row for one error: same status, same consensus (see `load_run`)."""
+    marks = tuple(a.mark for a in annotations if a.kind is AnnotationKind.REVIEW)
+    adjudication = next(
+        (a.mark for a in annotations if a.kind is AnnotationKind.ADJUDICATION), None
+    )
+    settled = (
+        adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
+    )
+    status = _row_status(marks, settled is not None, context.project.overlap)
+    finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
+    verdict = (
+        consensus(finished, context.lead_ids, settled.vote() if settled else None)
+        if status in EXAMINED_STATUSES
+        else None
+    )
+    return ErrorRow(
+        prediction_id=prediction.id,
+        external_id=prediction.external_id,
+        label=prediction.true_label,
+        predicted=prediction.label,
+        confidence=prediction.confidence,
+        image_sha256=None,
+        excerpt=None,
+        meta={},
+        marks=marks,
+        adjudication=adjudication,
+        status=status,
+        verdict=verdict,
+        disagreement=settled is None and disagree(finished),
+    )
+
+
+class _CauseNames:
+    """Names for cause ids; a cause created after the header was written is looked up
+    once and listed in `causes`, though it has no 0/1 column of its own."""
+
+    def __init__(self, session: Session, columns: Sequence[CauseColumn]) -> None:
+        self.session = session
+        self.columns = columns
+        self.order = {c.id: i for i, c in enumerate(columns)}
+        self.names = {c.id: c.name for c in columns}
+
+    def listed(self, cause_ids: frozenset[int]) -> list[str]:
+        for cause_id in cause_ids - self.names.keys():
+            self.names[cause_id] = self.session.get_one(Cause, cause_id).name
+        ordered = sorted(cause_ids, key=lambda c: (self.order.get(c, len(self.order)), c))
+        return [self.names[c] for c in ordered]
+
+    def flags(self, cause_ids: frozenset[int]) -> dict[str, int]:
+        return {CAUSE_PREFIX + c.name: int(c.id in cause_ids) for c in self.columns}
+
+
+def _time(value: datetime) -> str:
+    # Times are stored in UTC; written as the JSON API writes them (…Z).
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def pages(
+    session: Session, request: ExportRequest, *, page_size: int = PAGE_SIZE
+) -> tuple[list[str], Iterator[list[ExportRow]]]:
+    """The header and the rows, page by page: one row per (error, annotator), or with
+    `request.consensus` one row per error under review with the sheet's verdict."""
+    context = _context(session, request.project_id, request.run_id)
+    names = _CauseNames(session, context.columns)
+
+    def rows() -> Iterator[list[ExportRow]]:
+        for page in _error_pages(session, request.run_id, page_size):
+            annotations = _annotations(session, [p.id for p in page])
+            out: list[ExportRow] = []
+            for prediction in page:
+                base: ExportRow = {
+                    "sample_id": prediction.external_id,
+                    "label": prediction.true_label,
+                    "prediction": prediction.label,
+                    "confidence": prediction.confidence,
+                }
+                mine = annotations.get(prediction.id, [])
+                if request.consensus:
+                    row = _error_row(prediction, mine, context)
+                    out.append(
+                        base
+                        | {
+                            "status": row.status.value,
+                            "examined": row.examined,
+                            "disagreement": row.disagreement,
+                            "annotators": [m.annotator for m in row.marks],
+                            "label_error": row.label_error,
+                            "suggested_label": row.suggested_label,
+                            "note": row.note,
+                            "causes": names.listed(row.causes),
+                        }
+                        | names.flags(row.causes)
+                    )
+                    continue
+                for a in mine:
+                    m = a.mark
+                    out.append(
+                        base
+                        | {
+                            "annotator": a.username,
+                            "kind": a.kind.value,
+                            "status": m.status.value,
+                            "label_error": m.label_error,
+                            "suggested_label": m.suggested_label,
+                            "note": m.note,
+                            "version": m.version,
+                            "updated_at": _time(m.updated_at),
+                            "causes": names.listed(m.causes),
+                        }
+                        | names.flags(m.causes)
+                    )
+            if out:
+                yield out
+            # The page's ORM-free rows are dropped here; nothing accumulates.
+
+    return context.header(request.consensus), rows()
+
+
+# --- encodings ----------------------------------------------------------------------
+
+
+def _csv_cell(value: Any) -> Any:
+    # pandas.read_csv without options: booleans as 0/1 like the cause columns, lists
+    # as JSON (unambiguous even when a name holds a comma or a '|'), None as empty.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def csv_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for page in rows:
+        for row in page:
+            writer.writerow([_csv_cell(row[name]) for name in header])
+        yield out.getvalue().encode()
+        out.seek(0)
+        out.truncate()
+    if out.tell():  # only the header: an empty run still gives a readable file
+        yield out.getvalue().encode()
+
+
+def jsonl_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
+    for page in rows:
+        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in page).encode()
+
+
+def json_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
+    """A JSON array written element by element: valid JSON once complete, never held whole."""
+    yield b"["
+    separator = "\n"
+    for page in rows:
+        parts = []
+        for row in page:
+            parts.append(separator + json.dumps(row, ensure_ascii=False))
+            separator = ",\n"
+        yield "".join(parts).encode()
+    yield b"\n]\n"
+
+
+ENCODERS: dict[str, Callable[[list[str], Iterator[list[ExportRow]]], Iterator[bytes]]] = {
+    "csv": csv_chunks,
+    "jsonl": jsonl_chunks,
+    "json": json_chunks,
+}
+
+
+def stream(
+    open_session: Callable[[], Session],
+    request: ExportRequest,
+    fmt: str,
+    *,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[bytes]:
+    """The export as bytes, read through a session of its own.
+
+    The request's session is committed and closed before a streamed body is sent, so
+    the stream opens its own (one read transaction: on SQLite every page comes from
+    the same snapshot) and closes it when the last byte is out or the client leaves.
+    """
+    encode = ENCODERS[fmt]
+    with open_session() as session:
+        header, rows = pages(session, request, page_size=page_size)
+        yield from encode(header, rows)
