@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.dependencies import SessionDep
 from app.domain.accounts import authenticate, create_token
-from app.errors import SignInRequired
+from app.errors import PasswordChangeRequired, SignInRequired
 from app.schemas import TokenIn, TokenOut
 
 router = APIRouter(tags=["account"])
@@ -22,7 +22,17 @@ router = APIRouter(tags=["account"])
         401: {
             "description": "Wrong username or password",
             "content": {"application/json": {"example": {"detail": "Wrong username or password."}}},
-        }
+        },
+        403: {
+            "description": "The password is a one-time password: choose your own first",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "detail": "Choose a new password on My account before using Eyeball."
+                    }
+                }
+            },
+        },
     },
 )
 def create_api_token(body: TokenIn, session: SessionDep) -> TokenOut:
@@ -30,5 +40,7 @@ def create_api_token(body: TokenIn, session: SessionDep) -> TokenOut:
     user = authenticate(session, body.username, body.password)
     if user is None:
         raise SignInRequired("Wrong username or password.")
+    if user.must_change_password:
+        raise PasswordChangeRequired()
     issued = create_token(session, user, body.name)
     return TokenOut(token=issued.secret, name=issued.token.name, id=issued.token.id)

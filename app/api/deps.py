@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
 from app.domain.accounts import user_for_token
 from app.domain.projects import ProjectAccess, get_access
-from app.errors import SignInRequired
+from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,6 +40,14 @@ def _browser_user(request: Request, session: Session) -> User | None:
 
 
 def get_api_user(request: Request, session: SessionDep, database: DatabaseDep) -> User:
+    user = _caller(request, session, database)
+    # A one-time password was meant for one sign-in; a token must not make it last forever.
+    if user.must_change_password:
+        raise PasswordChangeRequired()
+    return user
+
+
+def _caller(request: Request, session: Session, database: DatabaseDep) -> User:
     secret = _token(request)
     if secret is not None:
         # Recording the token's last use is a write; it gets its own short write

@@ -101,3 +101,25 @@ def test_malformed_bodies_get_a_readable_422(client: TestClient) -> None:
     response = client.post("/api/v1/auth/token", json={"username": "ada"})
     assert response.status_code == 422
     assert response.json()["detail"] == "password: Field required; name: Field required"
+
+
+def test_a_one_time_password_opens_no_api_door(client: TestClient, session: Session) -> None:
+    from app.domain.users import create_user_with_one_time_password
+
+    admin = make_user(session, "root", admin=True)
+    issued = create_user_with_one_time_password(session, admin, "newbie")
+    refused = client.post(
+        "/api/v1/auth/token",
+        json={"username": "newbie", "password": issued.password, "name": "nb"},
+    )
+    assert refused.status_code == 403
+    assert "new password" in refused.json()["detail"]
+    # A token made some other way (the CLI) waits for the password change too.
+    secret = create_token(session, issued.user, "cli").secret
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 403
+    issued.user.must_change_password = False
+    session.flush()
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    )
