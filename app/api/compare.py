@@ -2,6 +2,118 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.deps import ApiProject
+from app.api.run_errors import FILTERS_DOC, READ_ERRORS, error_response
+from app.dependencies import SessionDep
+from app.domain.compare import Comparison, ShareChange, Side, compare_runs
+from app.domain.sheet import Tally
+from app.domain.sheet_view import Filters
+from app.schemas import (
+    CauseChangeOut,
+    ComparisonOut,
+    RunFiguresOut,
+    ShareChangeOut,
+    SideOut,
+)
 
 router = APIRouter(tags=["tally"])
+
+
+def _side(side: Side) -> SideOut:
+    points = side.points
+    return SideOut(
+        count=side.share.count,
+        examined=side.share.total,
+        share=side.share.value,
+        share_low=side.share.low,
+        share_high=side.share.high,
+        ceiling_points=points.value if points else None,
+        ceiling_points_low=points.low if points else None,
+        ceiling_points_high=points.high if points else None,
+    )
+
+
+def _change_fields(change: ShareChange) -> dict[str, object]:
+    d, p = change.difference, change.points_difference
+    return {
+        "a": _side(change.a),
+        "b": _side(change.b),
+        "difference": d.value if d else None,
+        "difference_low": d.low if d else None,
+        "difference_high": d.high if d else None,
+        "points_difference": p.value if p else None,
+        "points_difference_low": p.low if p else None,
+        "points_difference_high": p.high if p else None,
+        "change": change.change.value,
+    }
+
+
+def _run(footer: Tally) -> RunFiguresOut:
+    return RunFiguresOut(
+        run=footer.run.name,
+        evaluated=footer.evaluated,
+        errors=footer.errors,
+        examined=footer.examined,
+        error_rate=footer.error_rate,
+    )
+
+
+def comparison_out(comparison: Comparison) -> ComparisonOut:
+    return ComparisonOut(
+        a=_run(comparison.a),
+        b=_run(comparison.b),
+        filtered=comparison.filtered,
+        causes=[
+            CauseChangeOut.model_validate(
+                {
+                    "cause_id": c.column.id,
+                    "cause": c.column.name,
+                    "group": c.column.group,
+                    "archived": c.column.archived,
+                    **_change_fields(c),
+                }
+            )
+            for c in comparison.causes
+        ],
+        label_errors=ShareChangeOut.model_validate(_change_fields(comparison.label_errors)),
+    )
+
+
+@router.get(
+    "/projects/{project_id}/compare",
+    name="api_compare",
+    response_model=ComparisonOut,
+    summary="Did our fix work? Each cause's share in two runs, and the change",
+    description=(
+        "`runs=a,b`: two run names (or `latest`), the one before and the one after. For "
+        "each cause of the project (the same cause in both runs) and for the label-error "
+        "flag: its share of each run's examined errors with the 95% Wilson interval, the "
+        "points of error rate it accounts for in each run (its ceiling; null when the "
+        "run's error rate is unknown), and the difference b - a in share and in points "
+        "with 95% intervals (Newcombe's hybrid score / MOVER). `change` says `fell` or "
+        "`rose` when the interval of the difference excludes 0 (judged in points when "
+        "both error rates are known, otherwise in share), `unclear` otherwise. A cause "
+        "created during the second review was not looked for in the first: its 0 there "
+        "means 'not marked', not 'absent'. " + FILTERS_DOC + " (applied to both runs)"
+    ),
+    responses={
+        **READ_ERRORS,
+        422: error_response(
+            "Not exactly two runs, or a bad filter",
+            "Name exactly two runs, the one before and the one after, as runs=a,b "
+            "(the run names or 'latest'); 1 given.",
+        ),
+    },
+)
+def compare(
+    request: Request,
+    access: ApiProject,
+    session: SessionDep,
+    runs: Annotated[str, Query(description="Two run names, `a,b`", examples=["v1,latest"])],
+) -> ComparisonOut:
+    filters = Filters.parse(request.query_params, request.query_params.getlist)
+    return comparison_out(compare_runs(session, access, runs, filters))
