@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import ApiProject
-from app.api.run_errors import FILTERS_DOC, READ_ERRORS, error_response
+from app.api.run_errors import FILTERS_DOC, NO_NUL, READ_ERRORS, error_response
 from app.dependencies import SessionDep
 from app.domain.compare import Comparison, ShareChange, Side, compare_runs
 from app.domain.sheet import Tally
@@ -113,7 +113,9 @@ def compare(
     request: Request,
     access: ApiProject,
     session: SessionDep,
-    runs: Annotated[str, Query(description="Two run names, `a,b`", examples=["v1,latest"])],
+    runs: Annotated[
+        str, Query(pattern=NO_NUL, description="Two run names, `a,b`", examples=["v1,latest"])
+    ],
 ) -> ComparisonOut:
     filters = Filters.parse(request.query_params, request.query_params.getlist)
     return comparison_out(compare_runs(session, access, runs, filters))

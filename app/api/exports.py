@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
 from app.api.deps import ApiProject
-from app.api.run_errors import READ_ERRORS
+from app.api.run_errors import READ_ERRORS, RunName
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain import annotation_export
 from app.domain.annotation_export import request_export
@@ -95,7 +95,7 @@ ConsensusParam = Annotated[
     responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **READ_ERRORS},
 )
 def annotations_csv(
-    run: str,
+    run: RunName,
     access: ApiProject,
     session: SessionDep,
     database: DatabaseDep,
@@ -116,7 +116,7 @@ def annotations_csv(
     },
 )
 def annotations_jsonl(
-    run: str,
+    run: RunName,
     access: ApiProject,
     session: SessionDep,
     database: DatabaseDep,
@@ -137,7 +137,7 @@ def annotations_jsonl(
     },
 )
 def annotations_json(
-    run: str,
+    run: RunName,
     access: ApiProject,
     session: SessionDep,
     database: DatabaseDep,

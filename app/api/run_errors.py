@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
@@ -62,6 +62,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     )
 }
 READ_ERRORS: dict[int | str, dict[str, Any]] = {**UNAUTHORIZED, **NOT_FOUND}
+
+# PostgreSQL text cannot hold a NUL character, so a name with one could only fail in the
+# driver; it matches nothing anyway and is refused as input (422).
+NO_NUL = r"^[^\x00]+$"
+RunName = Annotated[
+    str, Path(pattern=NO_NUL, description="A run's name, or `latest` for the newest run")
+]
+SampleId = Annotated[
+    str, Path(pattern=NO_NUL, description="The sample's own id, as imported (may hold '/')")
+]
 
 
 def _mark_out(
@@ -123,7 +133,7 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
 )
 def list_errors(
     request: Request,
-    run: str,
+    run: RunName,
     access: ApiProject,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Errors per page")] = DEFAULT_LIMIT,
@@ -182,8 +192,8 @@ def _state_out(session: Session, state: AnnotationState) -> AnnotationStateOut:
     },
 )
 def annotate(
-    run: str,
-    sample_id: str,
+    run: RunName,
+    sample_id: SampleId,
     body: AnnotationIn,
     access: ApiProject,
     session: SessionDep,

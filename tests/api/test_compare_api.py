@@ -82,6 +82,7 @@ def test_the_sheets_filters_apply_to_both_runs(client: TestClient, session: Sess
         ({"runs": "v1,v2,latest"}, 422, "exactly two runs"),
         ({"runs": "v1,"}, 422, "exactly two runs"),
         ({"runs": "v1,v9"}, 404, "The project has no run named 'v9'."),
+        ({"runs": "v1,v\x002"}, 422, "runs"),
         ({"runs": "v1,v2", "status": "finished"}, 422, "Status must be one of"),
     ],
 )

@@ -232,6 +232,8 @@ def test_who_may_download(client: TestClient, session: Session) -> None:
     )
     bad = client.get(path, params={"consensus": "perhaps"}, headers=bearer(session, "ann"))
     assert bad.status_code == 422
+    nul = f"/api/v1/projects/{f.project.id}/runs/v%001/annotations.csv"
+    assert client.get(nul, headers=bearer(session, "ann")).status_code == 422
     # A signed-in browser downloads with its session cookie.
     sign_in(client, "ann")
     assert len(pd.read_csv(io.BytesIO(client.get(path).content))) == 10

@@ -123,12 +123,12 @@ def test_the_cursor_is_a_position_so_a_change_between_pages_skips_nothing(
 def test_the_sheets_filters_apply(client: TestClient, session: Session) -> None:
     f = build(session)
     headers = bearer(session, "ann")
-    night = client.get(
-        errors_url(client, f), params={"meta": "time=night"}, headers=headers
-    ).json()
+    night = client.get(errors_url(client, f), params={"meta": "time=night"}, headers=headers).json()
     assert [e["sample_id"] for e in night["errors"]] == ["e1", "e3", "e5"]
     tiny = client.get(
-        errors_url(client, f), params=[("cause", str(f.c.id)), ("label_error", "1")], headers=headers
+        errors_url(client, f),
+        params=[("cause", str(f.c.id)), ("label_error", "1")],
+        headers=headers,
     ).json()
     assert [e["sample_id"] for e in tiny["errors"]] == ["e5"]
     by_bob = client.get(
@@ -243,7 +243,9 @@ def test_an_annotator_writes_their_own_annotation_with_cause_names(
     assert (again.json()["version"], again.json()["causes"]) == (2, ["tiny"])
     # The same state again writes nothing.
     same = client.put(
-        annotation_url(client, f, "e6"), json=body | {"causes": ["tiny"], "version": 2}, headers=headers
+        annotation_url(client, f, "e6"),
+        json=body | {"causes": ["tiny"], "version": 2},
+        headers=headers,
     )
     assert (same.json()["version"], same.json()["changed"]) == (2, False)
 
@@ -295,7 +297,9 @@ def test_the_put_never_touches_another_persons_annotation(
         headers=bearer(session, "lead"),
     )
     assert lead.status_code == 200
-    adjudication = find_annotation(session, f.errors["e5"].id, f.lead.id, AnnotationKind.ADJUDICATION)
+    adjudication = find_annotation(
+        session, f.errors["e5"].id, f.lead.id, AnnotationKind.ADJUDICATION
+    )
     assert adjudication is not None
     assert state_of(session, adjudication).cause_ids == (f.c.id,)
 
@@ -310,6 +314,8 @@ def test_the_put_never_touches_another_persons_annotation(
         ("e6", {"status": "finished", "version": 0}, 422, "status"),
         ("e6", {"version": 0, "colour": "red"}, 422, "colour"),
         ("e6", {"label_error": True, "suggested_label": "cat", "version": 0}, 422, "current label"),
+        ("e6", {"note": "a\x00b", "version": 0}, 422, "note"),
+        ("e6", {"label_error": True, "suggested_label": "x" * 256, "version": 0}, 422, "255"),
         ("nope", {"version": 0}, 404, "no error under review with sample id 'nope'"),
         ("ok", {"version": 0}, 404, "no error under review with sample id 'ok'"),
     ],
@@ -339,7 +345,9 @@ def test_who_may_write_an_annotation(client: TestClient, session: Session) -> No
     issued = create_token(session, f.ann, "old notebook")
     revoke_token(session, f.ann, issued.token.id)
     assert (
-        client.put(path, json=body, headers={"Authorization": f"Bearer {issued.secret}"}).status_code
+        client.put(
+            path, json=body, headers={"Authorization": f"Bearer {issued.secret}"}
+        ).status_code
         == 401
     )
     other_lead = make_user(session, "olga")
@@ -384,3 +392,16 @@ def test_a_sample_id_with_slashes_is_addressed_as_it_is(
     )
     assert response.status_code == 200, response.text
     assert response.json()["sample_id"] == "images/2024/cat 7.png"
+
+
+def test_a_nul_character_in_a_name_is_refused_not_a_crash(
+    client: TestClient, session: Session
+) -> None:
+    # PostgreSQL text cannot hold NUL: such names must be refused before any query.
+    f = build(session)
+    headers = bearer(session, "ann")
+    base = f"/api/v1/projects/{f.project.id}/runs"
+    put = client.put(f"{base}/v1/errors/e%006/annotation", json={"version": 0}, headers=headers)
+    assert put.status_code == 422
+    assert "sample_id" in put.json()["detail"]
+    assert client.get(f"{base}/v%001/errors", headers=headers).status_code == 422
