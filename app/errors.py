@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -103,9 +104,14 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
-    if exc.status_code == 404 and message == "Not Found":
+    status = exc.status_code
+    if status == 404 and message == "Not Found":
         message = "There is nothing at this address."
-    response = _error_response(request, exc.status_code, message)
+    if status == 400 and message == UNREADABLE_BODY and _wants_json(request):
+        # Like any other body that is not what the endpoint documents: a 422, said plainly.
+        status = 422
+        message = "The request body cannot be read: it is not UTF-8, or not in the format asked."
+    response = _error_response(request, status, message)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -122,6 +128,33 @@ def describe_validation_errors(exc: RequestValidationError) -> str:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return _error_response(request, 422, describe_validation_errors(exc))
+
+
+# What FastAPI says when a body cannot be decoded at all (not UTF-8, say).
+UNREADABLE_BODY = "There was an error parsing the body"
+VALIDATION_ERROR_SCHEMA = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "properties": {"detail": {"type": "string", "title": "Detail"}},
+    "required": ["detail"],
+    "example": {"detail": "evaluated: Input should be a valid integer"},
+}
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """/openapi.json shows the 422 body the handler above sends: one readable `detail`,
+    not FastAPI's list of error objects."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = build().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+                schemas.pop("ValidationError", None)
+        return build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:
@@ -145,3 +178,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_error_bodies(app)

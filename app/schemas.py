@@ -552,10 +552,11 @@ class PredictionsIn(BaseModel):
     seed: int | None = Field(None, description="Seed of that sample; drawn when not given")
 
 
-class PushRefusedOut(BaseModel):
-    """Nothing was imported. `problems` lists every reason; `line` is the sample's
-    position in `samples`, from 1 (null: the request as a whole). A body that is not
-    the JSON described here gets only a `detail`."""
+class RefusedImportOut(BaseModel):
+    """Nothing was imported. `problems` lists every reason: `line` is the manifest's
+    line, or for pushed predictions the sample's position in `samples`, from 1 (null:
+    the request as a whole). A request that is not in the documented shape at all gets
+    only a `detail`."""
 
     model_config = ConfigDict(
         json_schema_extra={

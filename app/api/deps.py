@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
@@ -71,7 +71,12 @@ def _caller(request: Request, session: Session, database: DatabaseDep) -> User:
 ApiUser = Annotated[User, Depends(get_api_user)]
 
 
-def get_api_project(project_id: int, user: ApiUser, session: SessionDep) -> ProjectAccess:
+# The largest id a database integer holds: a larger one would fail in the driver (a 500).
+MAX_ID = 2**63 - 1
+ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id")]
+
+
+def get_api_project(project_id: ProjectId, user: ApiUser, session: SessionDep) -> ProjectAccess:
     return get_access(session, user, project_id)
 
 

@@ -14,7 +14,7 @@ from app.domain.imports import ImportOptions, ImportRefused, import_files
 from app.domain.manifests import Limits, ZipMedia
 from app.domain.project_settings import require_open_lead
 from app.models import SampleKind
-from app.schemas import ImportRefusedOut, ImportSummaryOut
+from app.schemas import ImportSummaryOut, RefusedImportOut
 
 router = APIRouter(tags=["import"])
 
@@ -24,9 +24,18 @@ router = APIRouter(tags=["import"])
     name="api_import",
     response_model=ImportSummaryOut,
     summary="Import a run's predictions (all or nothing)",
+    description=(
+        "The import of the project page, for scripts: a CSV or JSONL manifest and, for "
+        "image projects, a zip of the images (see docs/import.md for the columns). Every "
+        "line is checked before anything is written; the 422 lists every problem by "
+        "manifest line. Safe to repeat: what is stored already is left alone. Only the "
+        "project's leads can import; an archived project takes no import."
+    ),
     responses={
+        401: {"description": "No token, or a revoked one"},
         403: {"description": "Only the project's leads can import"},
-        422: {"model": ImportRefusedOut, "description": "Nothing was imported; every problem"},
+        404: {"description": "No such project, or not one of yours"},
+        422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
     },
 )
 def import_run(
@@ -73,7 +82,7 @@ def import_run(
             limits=limits,
         )
     except ImportRefused as exc:
-        body = ImportRefusedOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
+        body = RefusedImportOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
         return JSONResponse(body.model_dump(), status_code=422)
     finally:
         if media is not None:

@@ -15,6 +15,7 @@ router = APIRouter(tags=["account"])
     name="api_me",
     response_model=UserOut,
     summary="The user the token belongs to",
+    description="The simplest call a notebook can make to check that its token works.",
     responses={
         401: {
             "description": "No token, or a revoked one",

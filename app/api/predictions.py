@@ -19,7 +19,7 @@ from app.domain.imports import ImportOptions, ImportRefused
 from app.domain.manifests import Limits
 from app.domain.project_settings import require_open_lead
 from app.domain.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
-from app.schemas import ImportSummaryOut, PredictionsIn, PushRefusedOut
+from app.schemas import ImportSummaryOut, PredictionsIn, RefusedImportOut
 
 
 def _too_large(limit: int) -> str:
@@ -112,7 +112,7 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
             "The request body is over the limit: push in batches",
             _too_large(MAX_BODY_BYTES),
         ),
-        422: {"model": PushRefusedOut, "description": "Nothing was imported; every problem"},
+        422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
     },
 )
 def push_run_predictions(
@@ -144,7 +144,7 @@ def push_run_predictions(
             limits=Limits.from_settings(settings),
         )
     except ImportRefused as exc:
-        refused = PushRefusedOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
+        refused = RefusedImportOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
         return JSONResponse(refused.model_dump(), status_code=422)
     if summary.samples_created or summary.predictions_created:
         response.status_code = 201

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from app.api.deps import ApiProject
@@ -19,6 +21,17 @@ FILTERS_DOC = (
     "annotator=<user id>, status, meta=key=value, label_error=1, no_cause=1, disagreements=1."
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+RunName = Annotated[str, Path(description="A run's name, or `latest`", examples=["latest"])]
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or a revoked one"},
+    404: {"description": "No such project (or not yours), or no such run"},
+    422: {"description": "A filter that is not understood"},
+}
+CSV_EXAMPLE = (
+    "external_id,label,prediction,confidence,blurry,dark,label_error,suggested_label,"
+    "note,annotators,status,examined\n"
+    "e1,cat,dog,0.1,1,0,0,,,2,done,1\n"
+)
 
 
 def _points(value: float | None) -> float | None:
@@ -86,8 +99,9 @@ def tally_out(footer: Tally) -> TallyOut:
     response_model=TallyOut,
     summary="The sheet's footer: per cause, share of the examined errors and ceiling",
     description="`run` is a run's name or `latest`. " + FILTERS_DOC,
+    responses=READ_ERRORS,
 )
-def tally(request: Request, run: str, access: ApiProject, session: SessionDep) -> TallyOut:
+def tally(request: Request, run: RunName, access: ApiProject, session: SessionDep) -> TallyOut:
     filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
     return tally_out(open_sheet(session, access, run, filters, sort).tally)
 
@@ -98,10 +112,10 @@ def tally(request: Request, run: str, access: ApiProject, session: SessionDep) -
     summary="The sheet as CSV: one line per error, causes as 0/1 consensus marks",
     description=FILTERS_DOC + " sort=<column> or -<column>.",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **READ_ERRORS},
 )
 def spreadsheet_csv(
-    request: Request, run: str, access: ApiProject, session: SessionDep
+    request: Request, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
     return Response(
@@ -116,10 +130,10 @@ def spreadsheet_csv(
     summary="The sheet as an Excel workbook whose footer rows are formulas",
     description=FILTERS_DOC,
     response_class=Response,
-    responses={200: {"content": {XLSX: {}}}},
+    responses={200: {"content": {XLSX: {}}}, **READ_ERRORS},
 )
 def spreadsheet_xlsx(
-    request: Request, run: str, access: ApiProject, session: SessionDep
+    request: Request, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
     return Response(sheet_xlsx(open_sheet(session, access, run, filters, sort)), media_type=XLSX)

@@ -266,6 +266,13 @@ def test_empty_and_malformed_bodies_are_refused(client: TestClient, session: Ses
     )
     assert broken.status_code == 422
     assert set(broken.json()) == {"detail"}
+    not_utf8 = client.post(
+        path, headers={**headers, "Content-Type": "application/json"}, content=b'{"\xff": 1}'
+    )
+    assert not_utf8.status_code == 422
+    assert not_utf8.json() == {
+        "detail": "The request body cannot be read: it is not UTF-8, or not in the format asked."
+    }
     assert stored(session, project) == (0, 0)
 
 
