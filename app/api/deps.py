@@ -71,8 +71,8 @@ def _caller(request: Request, session: Session, database: DatabaseDep) -> User:
 ApiUser = Annotated[User, Depends(get_api_user)]
 
 
-# The largest id a database integer holds: a larger one would fail in the driver (a 500).
-MAX_ID = 2**63 - 1
+# Ids are INTEGER columns: PostgreSQL refuses to compare one with a larger number (a 500).
+MAX_ID = 2**31 - 1
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id")]
 
 

@@ -39,6 +39,9 @@ PROBS_TOLERANCE = 0.01
 DEFAULT_MAX_ZIP_ENTRIES = 100_000
 DEFAULT_MAX_ZIP_BYTES = 4 * 1024**3
 PREVIEW_ROWS = 10
+# PostgreSQL cannot store a NUL character in text; SQLite would, so both refuse it.
+NUL = "\x00"
+NUL_PROBLEM = "contains a NUL character (\\u0000), which cannot be stored"
 
 _INT = re.compile(r"-?(0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
@@ -358,6 +361,9 @@ class _RowChecker:
         text = _text(value)
         if not text:
             self._problem(line, column, f"the {column} is missing")
+        elif NUL in text:
+            self._problem(line, column, NUL_PROBLEM)
+            return ""  # never looked up: PostgreSQL cannot even compare it
         elif len(text) > MAX_TEXT_LENGTH:
             self._problem(line, column, f"longer than {MAX_TEXT_LENGTH} characters")
         elif self.vocabulary and column != "id" and text not in self.vocabulary:
@@ -458,6 +464,8 @@ class _RowChecker:
         elif self.kind is SampleKind.TEXT:
             if media is None or not str(media).strip():
                 self._problem(line, "text", "the text is missing")
+            elif NUL in str(media):
+                self._problem(line, "text", NUL_PROBLEM)
             row.text = None if media is None else str(media)
         else:
             row.record = self._record(line, media)

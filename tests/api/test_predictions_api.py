@@ -359,3 +359,25 @@ def test_a_push_over_the_limits_is_refused_before_it_is_read(
     assert streamed.status_code == 413
     assert "push the samples in batches" in streamed.json()["detail"]
     assert push(client, project, headers, texts(5, 1)).status_code == 201
+
+
+def test_nul_characters_are_numbered_problems_on_every_database(
+    client: TestClient, session: Session
+) -> None:
+    # PostgreSQL cannot store a NUL in text: it must be refused before it gets there.
+    lead = make_user(session)
+    project = make_project(session, lead, kind=SampleKind.TEXT)
+    samples = texts(3, 1)
+    samples[0]["text"] = "nul\x00here"
+    samples[1]["id"] = "m\x001"
+    samples[2]["metadata"] = {"note": "a\x00b"}
+    response = push(client, project, bearer(session, lead), samples)
+    assert response.status_code == 422, response.text
+    assert [(p["line"], p["column"]) for p in response.json()["problems"]] == [
+        (1, "text"),
+        (2, "id"),
+    ]
+    assert stored(session, project) == (0, 0)
+    # Metadata is JSON, where a NUL travels escaped: it is kept.
+    kept = push(client, project, bearer(session, lead), samples[2:])
+    assert kept.status_code == 201, kept.text
