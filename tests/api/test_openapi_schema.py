@@ -1,0 +1,235 @@
+"""The API keeps the contract it publishes at /openapi.json.
+
+(a) Every /api/v1 operation has a summary, a description and an example.
+(b) Schemathesis fuzzes every operation with an admin's token over a project with
+data, on SQLite and PostgreSQL: no 5xx, no undocumented status code, no body that
+breaks its own schema.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.main import create_app
+from tests.factories import bearer, make_user
+from tests.sheet_data import build
+
+API = "/api/v1"
+# Examples per operation: enough to reach every branch of the input checks, few enough
+# that the whole API is fuzzed in about a minute per backend. Raise it to hunt locally.
+MAX_EXAMPLES = int(os.environ.get("EYEBALL_FUZZ_EXAMPLES", "25"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+# --- (a) documentation -------------------------------------------------------------
+
+
+def _schema_has_example(schema: Any, components: dict[str, Any]) -> bool:
+    """An example on the schema itself, its referenced model, or a list's items."""
+    if not isinstance(schema, dict):
+        return False
+    if "example" in schema or "examples" in schema:
+        return True
+    if "$ref" in schema:
+        return _schema_has_example(components.get(schema["$ref"].rsplit("/", 1)[-1]), components)
+    alternatives = [*schema.get("anyOf", []), *schema.get("allOf", []), schema.get("items")]
+    return any(_schema_has_example(s, components) for s in alternatives)
+
+
+def _content_has_example(content: dict[str, Any] | None, components: dict[str, Any]) -> bool:
+    return any(
+        "example" in media
+        or "examples" in media
+        or _schema_has_example(media.get("schema"), components)
+        for media in (content or {}).values()
+    )
+
+
+def _has_example(operation: dict[str, Any], components: dict[str, Any]) -> bool:
+    """An example of a call (a parameter, the body) or of what it answers (a 2xx body).
+
+    Examples of error bodies do not count: they do not show what the endpoint is for.
+    """
+    parameters = any(
+        "example" in p or "examples" in p or _schema_has_example(p.get("schema"), components)
+        for p in operation.get("parameters", [])
+    )
+    body = _content_has_example(operation.get("requestBody", {}).get("content"), components)
+    answers = any(
+        _content_has_example(response.get("content"), components)
+        for status, response in operation.get("responses", {}).items()
+        if status.startswith("2")
+    )
+    return parameters or body or answers
+
+
+def undocumented(openapi: dict[str, Any]) -> list[str]:
+    components = openapi.get("components", {}).get("schemas", {})
+    offenders = []
+    for path, operations in openapi["paths"].items():
+        if not path.startswith(API):
+            continue
+        for method, operation in operations.items():
+            missing = [key for key in ("summary", "description") if not operation.get(key)]
+            if not _has_example(operation, components):
+                missing.append("example")
+            if missing:
+                offenders.append(f"{method.upper()} {path}: no {', no '.join(missing)}")
+    return offenders
+
+
+def published_openapi() -> dict[str, Any]:
+    """/openapi.json as the app publishes it (building it reads no table)."""
+    folder = Path(tempfile.mkdtemp(prefix="eyeball-openapi-"))
+    try:
+        app = create_app(Settings(data_dir=folder, secret_key="test-secret-" + "x" * 32))
+        return app.openapi()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Reported to the owners of these endpoints; remove a line once it is fixed.
+KNOWN_UNDOCUMENTED = {
+    f"DELETE {API}/projects/{{project_id}}: no example",
+    f"DELETE {API}/projects/{{project_id}}/members/{{username}}: no example",
+}
+
+
+def test_every_api_operation_has_a_summary_a_description_and_an_example() -> None:
+    offenders = set(undocumented(published_openapi()))
+    new = sorted(offenders - KNOWN_UNDOCUMENTED)
+    assert not new, "Operations to document:\n" + "\n".join(new)
+    fixed = sorted(KNOWN_UNDOCUMENTED - offenders)
+    assert not fixed, "Documented now, remove from KNOWN_UNDOCUMENTED:\n" + "\n".join(fixed)
+
+
+def test_the_documentation_check_finds_what_is_missing() -> None:
+    openapi = {
+        "paths": {
+            f"{API}/ok": {
+                "get": {
+                    "summary": "s",
+                    "description": "d",
+                    "parameters": [{"name": "run", "in": "path", "example": "latest"}],
+                    "responses": {},
+                }
+            },
+            f"{API}/bare": {
+                "post": {
+                    "summary": "s",
+                    "responses": {
+                        "200": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                        "404": {"content": {"application/json": {"example": {"detail": "x"}}}},
+                    },
+                }
+            },
+            "/healthz": {"get": {"responses": {}}},
+        }
+    }
+    assert undocumented(openapi) == [f"POST {API}/bare: no description, no example"]
+
+
+# --- (b) fuzzing ---------------------------------------------------------------------
+
+
+class World:
+    """What the fuzzer may name: a project with data, its runs, causes, people and errors."""
+
+    def __init__(self, session: Session) -> None:
+        f = build(session)
+        admin = make_user(session, "root", admin=True)
+        self.headers = bearer(session, admin)
+        self.known: dict[str, list[Any]] = {
+            "project_id": [f.project.id],
+            "run": ["v1", "latest"],
+            "cause_id": [f.a.id, f.b.id, f.c.id],
+            "username": ["ann", "bob", "lead"],
+            "sample_id": list(f.errors),  # their samples' external ids: e1..e6
+        }
+
+
+@pytest.fixture
+def fuzz_world(session: Session) -> World:
+    return World(session)
+
+
+@pytest.fixture
+def fuzzed_app(app: FastAPI) -> Iterator[FastAPI]:
+    yield app
+    # Schemathesis keeps an app's lifespan running until the process exits; this one's
+    # ends with its test database (on PostgreSQL it holds a live-update listener).
+    asgi.shutdown_lifespans()
+
+
+# Findings in endpoints whose owners were told; remove an entry once it is fixed.
+KNOWN_FINDINGS = {
+    f"PATCH {API}/projects/{{project_id}}": (
+        'projects.py: {"kind": "record"} in the body is a 500 '
+        "(AttributeError: 'str' object has no attribute 'value')"
+    ),
+    f"PATCH {API}/projects/{{project_id}}/causes/{{cause_id}}": (
+        "causes.py: a cause_id past 2**31-1 is a 500 (integer out of range)"
+    ),
+    f"POST {API}/projects/{{project_id}}/causes/{{cause_id}}/merge": (
+        "causes.py: a cause_id past 2**31-1 is a 500 (integer out of range)"
+    ),
+}
+
+# One test per operation. Deleting the project would only leave later examples a 404.
+fuzz = (
+    schemathesis.openapi.from_dict(published_openapi())
+    .include(path_regex=f"^{API}/")
+    .exclude(method="DELETE", path=f"{API}/projects/{{project_id}}")
+)
+
+
+@fuzz.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_api_keeps_its_published_contract(
+    case: Any, fuzz_world: World, fuzzed_app: FastAPI, request: pytest.FixtureRequest
+) -> None:
+    known = KNOWN_FINDINGS.get(f"{case.operation.method.upper()} {case.operation.path}")
+    if known:
+        # Not strict: Schemathesis's report cannot take a strict XPASS. Once fixed, the
+        # summary shows XPASS: remove the entry then.
+        request.applymarker(pytest.mark.xfail(reason=known))
+    # Path parameters are mostly ones that exist, so the fuzzer reaches past the 404s
+    # into the bodies and filters; a third keep the generated value, for the 404s and
+    # 422s. Chosen from the generated value, so a failing example replays the same.
+    for name, value in (case.path_parameters or {}).items():
+        known = fuzz_world.known.get(name)
+        pick = zlib.crc32(repr(value).encode())
+        if known and pick % 3:
+            case.path_parameters[name] = known[pick % len(known)]
+    case.call_and_validate(app=fuzzed_app, headers=fuzz_world.headers, checks=CHECKS)
