@@ -5,9 +5,14 @@ the errors under review are read in keyset pages of PAGE_SIZE (in review order),
 page with its annotations and their causes, and each page is encoded and handed on
 before the next is read. Only the cause columns and the leads are held throughout.
 
-The consensus rows use the sheet's rules (`app.domain.sheet.ErrorRow`, `consensus`):
-all of an error's annotations are in the same page, so its verdict is computed when
-its page is read.
+Each page is read in a short transaction of its own. A download can last minutes (a
+slow network, a browser saving 100 MB), and a client can vanish mid-way: between pages
+nothing is held open, neither a PostgreSQL transaction nor an SQLite snapshot that
+would keep the WAL from being checkpointed. An error's rows always come from one
+transaction, since all of its annotations are in the same page.
+
+The consensus rows use the sheet's rules (`app.domain.sheet.ErrorRow`, `consensus`),
+computed when the error's page is read.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -106,9 +112,9 @@ def request_export(
 
 @dataclass(frozen=True)
 class _Context:
-    """Read once at the start of the stream, in the stream's own transaction."""
+    """Read once, at the start of the stream: plain values that outlive the transaction."""
 
-    project: Project
+    overlap: int
     columns: tuple[CauseColumn, ...]
     lead_ids: frozenset[int]
 
@@ -148,14 +154,22 @@ def _context(session: Session, project_id: int, run_id: int) -> _Context:
             )
         )
     )
-    return _Context(project, columns, lead_ids)
+    return _Context(project.overlap, columns, lead_ids)
 
 
 # --- reading the run page by page -----------------------------------------------------
 
 
-def _error_pages(session: Session, run_id: int, page_size: int) -> Iterator[Sequence[Any]]:
-    """The errors under review in review order (unplaced ones last), page by page.
+# Where the walk through the run stands: (placed, review_order, id) of the last error sent.
+# Errors with a review position come first in that order, then the unplaced ones by id
+# (as in the review queue).
+Position = tuple[bool, int, int]
+
+
+def _error_page(
+    session: Session, run_id: int, after: Position | None, page_size: int
+) -> Sequence[Any]:
+    """The next errors under review after `after`, at most `page_size` of them.
 
     Keyset pages on (review_order, id) walk the run's review index; an OFFSET would
     re-read every earlier page and make the export quadratic.
@@ -176,32 +190,32 @@ def _error_pages(session: Session, run_id: int, page_size: int) -> Iterator[Sequ
     placed = base.where(Prediction.review_order.is_not(None)).order_by(
         Prediction.review_order, Prediction.id
     )
-    last: Any = None
-    while True:
-        query = placed
-        if last is not None:
-            query = query.where(
-                Prediction.review_order >= last.review_order,
+    unplaced = base.where(Prediction.review_order.is_(None)).order_by(Prediction.id)
+    page: Sequence[Any] = []
+    if after is None:
+        page = session.execute(placed).all()
+    elif after[0]:
+        _, position, last_id = after
+        page = session.execute(
+            placed.where(
+                Prediction.review_order >= position,
                 or_(
-                    Prediction.review_order > last.review_order,
-                    and_(Prediction.review_order == last.review_order, Prediction.id > last.id),
+                    Prediction.review_order > position,
+                    and_(Prediction.review_order == position, Prediction.id > last_id),
                 ),
             )
-        page = session.execute(query).all()
+        ).all()
+    if after is None or after[0]:
         if page:
-            yield page
-            last = page[-1]
-        if len(page) < page_size:
-            break
-    unplaced = base.where(Prediction.review_order.is_(None)).order_by(Prediction.id)
-    last_id = 0
-    while True:
-        page = session.execute(unplaced.where(Prediction.id > last_id)).all()
-        if page:
-            yield page
-            last_id = page[-1].id
-        if len(page) < page_size:
-            break
+            return page
+        after = (False, 0, 0)  # the placed errors are all sent: the unplaced ones follow
+    return session.execute(unplaced.where(Prediction.id > after[2])).all()
+
+
+def _position(row: Any) -> Position:
+    if row.review_order is None:
+        return (False, 0, row.id)
+    return (True, row.review_order, row.id)
 
 
 @dataclass(slots=True)
@@ -264,7 +278,7 @@ def _error_row(prediction: Any, annotations: list[_Annotation], context: _Contex
     settled = (
         adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
     )
-    status = _row_status(marks, settled is not None, context.project.overlap)
+    status = _row_status(marks, settled is not None, context.overlap)
     finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
     verdict = (
         consensus(finished, context.lead_ids, settled.vote() if settled else None)
@@ -292,15 +306,14 @@ class _CauseNames:
     """Names for cause ids; a cause created after the header was written is looked up
     once and listed in `causes`, though it has no 0/1 column of its own."""
 
-    def __init__(self, session: Session, columns: Sequence[CauseColumn]) -> None:
-        self.session = session
+    def __init__(self, columns: Sequence[CauseColumn]) -> None:
         self.columns = columns
         self.order = {c.id: i for i, c in enumerate(columns)}
         self.names = {c.id: c.name for c in columns}
 
-    def listed(self, cause_ids: frozenset[int]) -> list[str]:
+    def listed(self, session: Session, cause_ids: frozenset[int]) -> list[str]:
         for cause_id in cause_ids - self.names.keys():
-            self.names[cause_id] = self.session.get_one(Cause, cause_id).name
+            self.names[cause_id] = session.get_one(Cause, cause_id).name
         ordered = sorted(cause_ids, key=lambda c: (self.order.get(c, len(self.order)), c))
         return [self.names[c] for c in ordered]
 
@@ -313,63 +326,88 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _rows(
+    session: Session,
+    page: Sequence[Any],
+    request: ExportRequest,
+    context: _Context,
+    names: _CauseNames,
+) -> list[ExportRow]:
+    annotations = _annotations(session, [p.id for p in page])
+    out: list[ExportRow] = []
+    for prediction in page:
+        base: ExportRow = {
+            "sample_id": prediction.external_id,
+            "label": prediction.true_label,
+            "prediction": prediction.label,
+            "confidence": prediction.confidence,
+        }
+        mine = annotations.get(prediction.id, [])
+        if request.consensus:
+            row = _error_row(prediction, mine, context)
+            out.append(
+                base
+                | {
+                    "status": row.status.value,
+                    "examined": row.examined,
+                    "disagreement": row.disagreement,
+                    "annotators": [m.annotator for m in row.marks],
+                    "label_error": row.label_error,
+                    "suggested_label": row.suggested_label,
+                    "note": row.note,
+                    "causes": names.listed(session, row.causes),
+                }
+                | names.flags(row.causes)
+            )
+            continue
+        for a in mine:
+            m = a.mark
+            out.append(
+                base
+                | {
+                    "annotator": a.username,
+                    "kind": a.kind.value,
+                    "status": m.status.value,
+                    "label_error": m.label_error,
+                    "suggested_label": m.suggested_label,
+                    "note": m.note,
+                    "version": m.version,
+                    "updated_at": _time(m.updated_at),
+                    "causes": names.listed(session, m.causes),
+                }
+                | names.flags(m.causes)
+            )
+    return out
+
+
 def pages(
-    session: Session, request: ExportRequest, *, page_size: int = PAGE_SIZE
+    open_session: Callable[[], AbstractContextManager[Session]],
+    request: ExportRequest,
+    *,
+    page_size: int = PAGE_SIZE,
 ) -> tuple[list[str], Iterator[list[ExportRow]]]:
     """The header and the rows, page by page: one row per (error, annotator), or with
-    `request.consensus` one row per error under review with the sheet's verdict."""
-    context = _context(session, request.project_id, request.run_id)
-    names = _CauseNames(session, context.columns)
+    `request.consensus` one row per error under review with the sheet's verdict.
+
+    Every read is a short transaction of its own (see the module's docstring).
+    """
+    with open_session() as session:
+        context = _context(session, request.project_id, request.run_id)
+    names = _CauseNames(context.columns)
 
     def rows() -> Iterator[list[ExportRow]]:
-        for page in _error_pages(session, request.run_id, page_size):
-            annotations = _annotations(session, [p.id for p in page])
-            out: list[ExportRow] = []
-            for prediction in page:
-                base: ExportRow = {
-                    "sample_id": prediction.external_id,
-                    "label": prediction.true_label,
-                    "prediction": prediction.label,
-                    "confidence": prediction.confidence,
-                }
-                mine = annotations.get(prediction.id, [])
-                if request.consensus:
-                    row = _error_row(prediction, mine, context)
-                    out.append(
-                        base
-                        | {
-                            "status": row.status.value,
-                            "examined": row.examined,
-                            "disagreement": row.disagreement,
-                            "annotators": [m.annotator for m in row.marks],
-                            "label_error": row.label_error,
-                            "suggested_label": row.suggested_label,
-                            "note": row.note,
-                            "causes": names.listed(row.causes),
-                        }
-                        | names.flags(row.causes)
-                    )
-                    continue
-                for a in mine:
-                    m = a.mark
-                    out.append(
-                        base
-                        | {
-                            "annotator": a.username,
-                            "kind": a.kind.value,
-                            "status": m.status.value,
-                            "label_error": m.label_error,
-                            "suggested_label": m.suggested_label,
-                            "note": m.note,
-                            "version": m.version,
-                            "updated_at": _time(m.updated_at),
-                            "causes": names.listed(m.causes),
-                        }
-                        | names.flags(m.causes)
-                    )
+        after: Position | None = None
+        while True:
+            with open_session() as session:
+                page = _error_page(session, request.run_id, after, page_size)
+                if not page:
+                    return
+                out = _rows(session, page, request, context, names)
+            # The session is closed before the page is handed on: nothing stays open
+            # while the client reads it.
             if out:
                 yield out
-            # The page's ORM-free rows are dropped here; nothing accumulates.
+            after = _position(page[-1])
 
     return context.header(request.consensus), rows()
 
@@ -429,19 +467,16 @@ ENCODERS: dict[str, Callable[[list[str], Iterator[list[ExportRow]]], Iterator[by
 
 
 def stream(
-    open_session: Callable[[], Session],
+    open_session: Callable[[], AbstractContextManager[Session]],
     request: ExportRequest,
     fmt: str,
     *,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[bytes]:
-    """The export as bytes, read through a session of its own.
+    """The export as bytes, read through sessions of its own.
 
     The request's session is committed and closed before a streamed body is sent, so
-    the stream opens its own (one read transaction: on SQLite every page comes from
-    the same snapshot) and closes it when the last byte is out or the client leaves.
+    the stream opens its own: one short read transaction per page.
     """
-    encode = ENCODERS[fmt]
-    with open_session() as session:
-        header, rows = pages(session, request, page_size=page_size)
-        yield from encode(header, rows)
+    header, rows = pages(open_session, request, page_size=page_size)
+    yield from ENCODERS[fmt](header, rows)

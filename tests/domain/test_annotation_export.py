@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -31,14 +33,15 @@ def export_of(session: Session, f: Fixture, *, consensus: bool = False) -> Expor
     )
 
 
-def all_rows(session: Session, request: ExportRequest, page_size: int = 2) -> list[dict]:
-    _, rows = pages(session, request, page_size=page_size)
+def all_rows(database: Database, request: ExportRequest, page_size: int = 2) -> list[dict]:
+    # Each page through a session of its own, as the endpoint reads them.
+    _, rows = pages(database.reader, request, page_size=page_size)
     return [row for page in rows for row in page]
 
 
-def test_consensus_rows_are_the_sheets_rows(session: Session) -> None:
+def test_consensus_rows_are_the_sheets_rows(session: Session, database: Database) -> None:
     f = build(session)
-    header, rows = pages(session, export_of(session, f, consensus=True), page_size=4)
+    header, rows = pages(database.reader, export_of(session, f, consensus=True), page_size=4)
     assert header == [*CONSENSUS_FIELDS, "cause:blurry", "cause:dark", "cause:tiny"]
     exported = {row["sample_id"]: row for page in rows for row in page}
     names = {f.a.id: "blurry", f.b.id: "dark", f.c.id: "tiny"}
@@ -59,9 +62,11 @@ def test_consensus_rows_are_the_sheets_rows(session: Session) -> None:
     assert (exported["e5"]["causes"], exported["e5"]["suggested_label"]) == (["tiny"], "fox")
 
 
-def test_one_row_per_annotation_adjudications_and_drafts_included(session: Session) -> None:
+def test_one_row_per_annotation_adjudications_and_drafts_included(
+    session: Session, database: Database
+) -> None:
     f = build(session)
-    rows = all_rows(session, export_of(session, f), page_size=1)
+    rows = all_rows(database, export_of(session, f), page_size=1)
     assert [(r["sample_id"], r["annotator"], r["kind"]) for r in rows] == [
         ("e1", "ann", "review"),
         ("e1", "bob", "review"),
@@ -92,7 +97,9 @@ def test_one_row_per_annotation_adjudications_and_drafts_included(session: Sessi
     assert (rows[6]["label_error"], rows[6]["suggested_label"]) == (True, "fox")
 
 
-def test_pages_walk_ties_and_unplaced_errors_exactly_once(session: Session) -> None:
+def test_pages_walk_ties_and_unplaced_errors_exactly_once(
+    session: Session, database: Database
+) -> None:
     f = build(session)
     # Two errors sharing a review position, and two without one (listed last).
     for external_id, position in (("t1", 3), ("t2", 3), ("u1", None), ("u2", None)):
@@ -100,19 +107,21 @@ def test_pages_walk_ties_and_unplaced_errors_exactly_once(session: Session) -> N
         prediction = make_prediction(session, f.run, sample, label="fox", review_order=position)
         make_annotation(session, prediction, f.ann, status=AnnotationStatus.DONE)
     for page_size in (1, 2, 3, 500):
-        rows = all_rows(session, export_of(session, f, consensus=True), page_size=page_size)
+        rows = all_rows(database, export_of(session, f, consensus=True), page_size=page_size)
         ids = [r["sample_id"] for r in rows]
         assert sorted(ids) == sorted(["e1", "e2", "e3", "e4", "e5", "e6", "t1", "t2", "u1", "u2"])
         assert ids[-2:] == ["u1", "u2"]
         assert ids.index("e3") < ids.index("t1") < ids.index("t2") < ids.index("e4")
 
 
-def test_archived_causes_are_columns_only_while_the_run_uses_them(session: Session) -> None:
+def test_archived_causes_are_columns_only_while_the_run_uses_them(
+    session: Session, database: Database
+) -> None:
     f = build(session)
     make_cause(session, f.project, "retired", archived_at=utcnow())
     f.b.archived_at = utcnow()  # archived, but ann and bob marked it in this run
     session.flush()
-    header, _ = pages(session, export_of(session, f))
+    header, _ = pages(database.reader, export_of(session, f))
     assert [h for h in header if h.startswith("cause:")] == [
         "cause:blurry",
         "cause:dark",
@@ -153,7 +162,7 @@ def test_an_empty_run_still_gives_valid_files(session: Session, database: Databa
     assert b"".join(stream(database.reader, request, "jsonl")) == b""
 
 
-def test_a_run_of_bulk_rows_keeps_every_annotation(session: Session) -> None:
+def test_a_run_of_bulk_rows_keeps_every_annotation(session: Session, database: Database) -> None:
     f = build(session)
     project_id = f.project.id
     session.execute(
@@ -206,10 +215,33 @@ def test_a_run_of_bulk_rows_keeps_every_annotation(session: Session) -> None:
     session.execute(
         insert(AnnotationCause), [{"annotation_id": a, "cause_id": f.c.id} for a in marked]
     )
-    rows = all_rows(session, export_of(session, f), page_size=7)
+    rows = all_rows(database, export_of(session, f), page_size=7)
     assert len(rows) == 10 + 60
     # The 60 new marks, and the lead's two in the fixture (a review and an adjudication).
     assert sum(r["cause:tiny"] for r in rows) == 60 + 2
-    consensus = all_rows(session, export_of(session, f, consensus=True), page_size=7)
+    consensus = all_rows(database, export_of(session, f, consensus=True), page_size=7)
     assert len(consensus) == 36
     assert all(r["causes"] == ["tiny"] for r in consensus if r["sample_id"].startswith("bulk"))
+
+
+def test_no_transaction_stays_open_while_the_client_reads(
+    session: Session, database: Database
+) -> None:
+    f = build(session)
+    open_now: list[Session] = []
+
+    @contextmanager
+    def tracked() -> Iterator[Session]:
+        with database.reader() as reader:
+            open_now.append(reader)
+            try:
+                yield reader
+            finally:
+                open_now.remove(reader)
+
+    chunks = stream(tracked, export_of(session, f), "csv", page_size=2)
+    first = next(chunks)  # the client holds a page and reads slowly, or leaves
+    assert first.startswith(b"sample_id,")
+    assert open_now == []
+    chunks.close()
+    assert open_now == []
