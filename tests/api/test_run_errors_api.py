@@ -405,3 +405,19 @@ def test_a_nul_character_in_a_name_is_refused_not_a_crash(
     assert put.status_code == 422
     assert "sample_id" in put.json()["detail"]
     assert client.get(f"{base}/v%001/errors", headers=headers).status_code == 422
+
+
+def test_cause_names_match_exactly_first_then_loosely(client: TestClient, session: Session) -> None:
+    from tests.factories import make_cause
+
+    f = build(session)
+    make_cause(session, f.project, "Blurry")  # a lead insisted on a near-duplicate
+    headers = bearer(session, "ann")
+    path = annotation_url(client, f, "e6")
+    exact = client.put(path, json={"causes": ["Blurry"], "version": 0}, headers=headers)
+    assert exact.json()["causes"] == ["Blurry"]
+    loose = client.put(path, json={"causes": ["Tiny ", "DARK"], "version": 1}, headers=headers)
+    assert loose.json()["causes"] == ["dark", "tiny"]
+    ambiguous = client.put(path, json={"causes": ["BLURRY"], "version": 2}, headers=headers)
+    assert ambiguous.status_code == 422
+    assert "'BLURRY' matches several causes" in ambiguous.json()["detail"]
