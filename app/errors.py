@@ -107,10 +107,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code
     if status == 404 and message == "Not Found":
         message = "There is nothing at this address."
-    if status == 400 and message == UNREADABLE_BODY and _wants_json(request):
-        # Like any other body that is not what the endpoint documents: a 422, said plainly.
+    if status == 400 and _wants_json(request):
+        # A body the framework cannot parse (not UTF-8, broken multipart) is, like any other
+        # body that is not what the endpoint documents, a 422, said plainly.
         status = 422
-        message = "The request body cannot be read: it is not UTF-8, or not in the format asked."
+        message = (
+            "The request body cannot be read: it is not UTF-8, or not in the format asked."
+            if message == UNREADABLE_BODY
+            else f"The request body cannot be read: {message}"
+        )
     response = _error_response(request, status, message)
     if exc.headers:
         response.headers.update(exc.headers)

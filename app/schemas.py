@@ -369,7 +369,9 @@ class CauseOut(BaseModel):
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"into": 7}})
 
-    into: int = Field(description="The id of the cause that takes over the annotations")
+    into: int = Field(
+        ge=1, le=2**31 - 1, description="The id of the cause that takes over the annotations"
+    )
 
 
 class MergeOut(BaseModel):

@@ -73,7 +73,8 @@ ApiUser = Annotated[User, Depends(get_api_user)]
 
 # Ids are INTEGER columns: PostgreSQL refuses to compare one with a larger number (a 500).
 MAX_ID = 2**31 - 1
-ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id")]
+ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="The project's id", examples=[3])]
+CauseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The cause's id", examples=[12])]
 
 
 def get_api_project(project_id: ProjectId, user: ApiUser, session: SessionDep) -> ProjectAccess:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ApiProject, ApiUser
 from app.api.responses import (
@@ -38,6 +38,8 @@ from app.schemas import (
 )
 
 router = APIRouter(tags=["projects"])
+
+Username = Annotated[str, Path(description="The person's username", examples=["grace"])]
 
 
 def _out(access: ProjectAccess) -> ProjectOut:
@@ -109,21 +111,24 @@ def get_project(access: ApiProject) -> ProjectOut:
     },
 )
 def patch_project(body: ProjectPatch, access: ApiProject, session: SessionDep) -> ProjectOut:
-    changes = body.model_dump(exclude_unset=True, exclude={"archived"})
+    changes = {
+        name: value
+        for name, value in body.model_dump(exclude_unset=True, exclude={"archived"}).items()
+        if value is not None
+    }
     if body.archived is False:
         restore_project(session, access)
     if changes:
-        current = ProjectFields.of(access.project)
-        merged = replace(current, **{k: v for k, v in changes.items() if v is not None})
-        fields = ProjectFields.checked(
-            name=merged.name,
-            kind=merged.kind.value,
-            description=merged.description,
-            labels=merged.labels,
-            overlap=merged.overlap,
-            annotators_may_add_causes=merged.annotators_may_add_causes,
-        )
-        update_project(session, access, fields)
+        project = access.project
+        values = {
+            "name": project.name,
+            "kind": project.kind.value,
+            "description": project.description,
+            "labels": list(project.labels),
+            "overlap": project.overlap,
+            "annotators_may_add_causes": project.annotators_may_add_causes,
+        }
+        update_project(session, access, ProjectFields.checked(**(values | changes)))
     if body.archived:
         archive_project(session, access)
     if not changes and body.archived is None:
@@ -188,7 +193,7 @@ def list_members(access: ApiProject, session: SessionDep) -> list[MemberOut]:
     },
 )
 def set_member(
-    username: str, body: MemberIn, access: ApiProject, session: SessionDep, response: Response
+    username: Username, body: MemberIn, access: ApiProject, session: SessionDep, response: Response
 ) -> MemberOut:
     membership, added = set_member_role(session, access, username, parse_role(body.role))
     if added:
@@ -216,7 +221,7 @@ def set_member(
         ),
     },
 )
-def delete_member(username: str, access: ApiProject, session: SessionDep) -> Response:
+def delete_member(username: Username, access: ApiProject, session: SessionDep) -> Response:
     remove_member_by_username(session, access, username)
     return Response(status_code=204)
 

@@ -106,18 +106,6 @@ class ProjectFields:
             problems["overlap"] = "A whole number: how many people review each error."
         raise InvalidInput(problems)
 
-    @classmethod
-    def of(cls, project: Project) -> ProjectFields:
-        """A project's current settings, to change only some of them."""
-        return cls(
-            name=project.name,
-            kind=project.kind,
-            description=project.description,
-            labels=list(project.labels),
-            overlap=project.overlap,
-            annotators_may_add_causes=project.annotators_may_add_causes,
-        )
-
 
 def _name_taken(session: Session, name: str, *, other_than: int | None = None) -> bool:
     query = select(Project.id).where(func.lower(Project.name) == name.lower())

@@ -113,19 +113,9 @@ def published_openapi() -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# Reported to the owners of these endpoints; remove a line once it is fixed.
-KNOWN_UNDOCUMENTED = {
-    f"DELETE {API}/projects/{{project_id}}: no example",
-    f"DELETE {API}/projects/{{project_id}}/members/{{username}}: no example",
-}
-
-
 def test_every_api_operation_has_a_summary_a_description_and_an_example() -> None:
-    offenders = set(undocumented(published_openapi()))
-    new = sorted(offenders - KNOWN_UNDOCUMENTED)
-    assert not new, "Operations to document:\n" + "\n".join(new)
-    fixed = sorted(KNOWN_UNDOCUMENTED - offenders)
-    assert not fixed, "Documented now, remove from KNOWN_UNDOCUMENTED:\n" + "\n".join(fixed)
+    offenders = undocumented(published_openapi())
+    assert not offenders, "Operations to document:\n" + "\n".join(offenders)
 
 
 def test_the_documentation_check_finds_what_is_missing() -> None:
@@ -186,20 +176,6 @@ def fuzzed_app(app: FastAPI) -> Iterator[FastAPI]:
     asgi.shutdown_lifespans()
 
 
-# Findings in endpoints whose owners were told; remove an entry once it is fixed.
-KNOWN_FINDINGS = {
-    f"PATCH {API}/projects/{{project_id}}": (
-        'projects.py: {"kind": "record"} in the body is a 500 '
-        "(AttributeError: 'str' object has no attribute 'value')"
-    ),
-    f"PATCH {API}/projects/{{project_id}}/causes/{{cause_id}}": (
-        "causes.py: a cause_id past 2**31-1 is a 500 (integer out of range)"
-    ),
-    f"POST {API}/projects/{{project_id}}/causes/{{cause_id}}/merge": (
-        "causes.py: a cause_id past 2**31-1 is a 500 (integer out of range)"
-    ),
-}
-
 # One test per operation. Deleting the project would only leave later examples a 404.
 fuzz = (
     schemathesis.openapi.from_dict(published_openapi())
@@ -217,13 +193,8 @@ fuzz = (
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_its_published_contract(
-    case: Any, fuzz_world: World, fuzzed_app: FastAPI, request: pytest.FixtureRequest
+    case: Any, fuzz_world: World, fuzzed_app: FastAPI
 ) -> None:
-    known = KNOWN_FINDINGS.get(f"{case.operation.method.upper()} {case.operation.path}")
-    if known:
-        # Not strict: Schemathesis's report cannot take a strict XPASS. Once fixed, the
-        # summary shows XPASS: remove the entry then.
-        request.applymarker(pytest.mark.xfail(reason=known))
     # Path parameters are mostly ones that exist, so the fuzzer reaches past the 404s
     # into the bodies and filters; a third keep the generated value, for the 404s and
     # 422s. Chosen from the generated value, so a failing example replays the same.

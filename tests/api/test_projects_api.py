@@ -200,6 +200,11 @@ def test_a_lead_changes_settings_and_an_annotator_cannot(
     assert changed.json()["name"] == "Pets"  # untouched fields stay
     by_admin = client.patch(path, json={"name": "Pets v2"}, headers=bearer(session, site.admin))
     assert by_admin.json()["name"] == "Pets v2"
+    # No samples yet: the kind may still change; null means "leave as it is".
+    rekinded = client.patch(
+        path, json={"kind": "text", "overlap": None}, headers=bearer(session, "lead")
+    )
+    assert (rekinded.json()["kind"], rekinded.json()["overlap"]) == ("text", 2)
 
 
 def test_an_archived_project_is_read_only_until_restored(
