@@ -90,11 +90,6 @@ class ProblemOut(BaseModel):
     message: str
 
 
-class ImportRefusedOut(BaseModel):
-    detail: str
-    problems: list[ProblemOut]
-
-
 class CauseTallyOut(BaseModel):
     cause: str
     group: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api.responses import problem
 from app.dependencies import SessionDep
 from app.domain.accounts import authenticate, create_token
 from app.errors import PasswordChangeRequired, SignInRequired
@@ -19,20 +20,11 @@ router = APIRouter(tags=["account"])
     response_model=TokenOut,
     summary="Create an API token (shown once)",
     responses={
-        401: {
-            "description": "Wrong username or password",
-            "content": {"application/json": {"example": {"detail": "Wrong username or password."}}},
-        },
-        403: {
-            "description": "The password is a one-time password: choose your own first",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "detail": "Choose a new password on My account before using Eyeball."
-                    }
-                }
-            },
-        },
+        401: problem("Wrong username or password", "Wrong username or password."),
+        403: problem(
+            "The password is a one-time password: choose your own first",
+            "Choose a new password on My account before using Eyeball.",
+        ),
     },
 )
 def create_api_token(body: TokenIn, session: SessionDep) -> TokenOut:

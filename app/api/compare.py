@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import ApiProject
-from app.api.run_errors import FILTERS_DOC, NO_NUL, READ_ERRORS, error_response
+from app.api.deps import NO_NUL, ApiProject
+from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.compare import Comparison, ShareChange, Side, compare_runs
 from app.domain.sheet import Tally
@@ -101,8 +101,8 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
         "means 'not marked', not 'absent'. " + FILTERS_DOC + " (applied to both runs)"
     ),
     responses={
-        **READ_ERRORS,
-        422: error_response(
+        **RUN_ERRORS,
+        422: problem(
             "Not exactly two runs, or a bad filter",
             "Name exactly two runs, the one before and the one after, as runs=a,b "
             "(the run names or 'latest'); 1 given.",

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from app.api.deps import ApiProject
-from app.api.run_errors import READ_ERRORS, RunName
+from app.api.deps import ApiProject, RunName
+from app.api.responses import RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain import annotation_export
 from app.domain.annotation_export import request_export
@@ -92,7 +92,7 @@ ConsensusParam = Annotated[
     summary="Every annotation of the run as CSV, for pandas.read_csv",
     description=DESCRIPTION + CSV_NOTES,
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **READ_ERRORS},
+    responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **RUN_ERRORS},
 )
 def annotations_csv(
     run: RunName,
@@ -112,7 +112,7 @@ def annotations_csv(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/x-ndjson": {"example": ROW_EXAMPLE}}},
-        **READ_ERRORS,
+        **RUN_ERRORS,
     },
 )
 def annotations_jsonl(
@@ -133,7 +133,7 @@ def annotations_jsonl(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/json": {"example": [ROW_EXAMPLE]}}},
-        **READ_ERRORS,
+        **RUN_ERRORS,
     },
 )
 def annotations_json(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import JSONResponse, Response
 
 from app.api.deps import ApiProject
+from app.api.responses import LEADS_ONLY, PROJECT_ERRORS
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports import ImportOptions, ImportRefused, import_files
 from app.domain.manifests import Limits, ZipMedia
@@ -32,9 +33,8 @@ router = APIRouter(tags=["import"])
         "project's leads can import; an archived project takes no import."
     ),
     responses={
-        401: {"description": "No token, or a revoked one"},
-        403: {"description": "Only the project's leads can import"},
-        404: {"description": "No such project, or not one of yours"},
+        **PROJECT_ERRORS,
+        403: LEADS_ONLY,
         422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
     },
 )

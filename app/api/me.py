@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import ApiUser
+from app.api.responses import UNAUTHORIZED
 from app.schemas import UserOut
 
 router = APIRouter(tags=["account"])
@@ -16,14 +17,7 @@ router = APIRouter(tags=["account"])
     response_model=UserOut,
     summary="The user the token belongs to",
     description="The simplest call a notebook can make to check that its token works.",
-    responses={
-        401: {
-            "description": "No token, or a revoked one",
-            "content": {
-                "application/json": {"example": {"detail": "This API token is unknown or revoked."}}
-            },
-        }
-    },
+    responses={401: UNAUTHORIZED},
 )
 def me(user: ApiUser) -> UserOut:
     return UserOut.from_user(user)

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from app.api.deps import ApiProject
+from app.api.deps import ApiProject, RunName
+from app.api.responses import UNAUTHORIZED, problem
 from app.config import Settings
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports import ImportOptions, ImportRefused
@@ -27,13 +28,6 @@ def _too_large(limit: int) -> str:
         f"The request is over {limit:,} bytes: push the samples in batches "
         "(each batch adds to the same run)."
     )
-
-
-def _error(description: str, detail: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"example": {"detail": detail}}},
-    }
 
 
 class _BodyLimitedRoute(APIRoute):
@@ -99,16 +93,16 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
             "description": "Samples or predictions were created; what the push did",
         },
         200: {"description": "Nothing new: everything pushed was stored already"},
-        401: _error("No token, or a revoked one", "This API token is unknown or revoked."),
-        403: _error(
+        401: UNAUTHORIZED,
+        403: problem(
             "Only the project's leads can push; an archived project is closed",
             "Only the project's leads can do this.",
         ),
-        404: _error(
+        404: problem(
             "No such project (or not yours), or `latest` with no run yet",
             "The project has no runs yet: name the new run instead.",
         ),
-        413: _error(
+        413: problem(
             "The request body is over the limit: push in batches",
             _too_large(MAX_BODY_BYTES),
         ),
@@ -116,7 +110,7 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
     },
 )
 def push_run_predictions(
-    run: str,
+    run: RunName,
     body: PredictionsIn,
     access: ApiProject,
     session: SessionDep,

@@ -13,7 +13,9 @@ def problem(status: str, example: str) -> dict[str, Any]:
     }
 
 
-UNAUTHORIZED = problem("No token, or an unknown or revoked one", "This API token is revoked.")
+UNAUTHORIZED = problem(
+    "No token, or an unknown or revoked one", "This API token is unknown or revoked."
+)
 NOT_FOUND = problem(
     "No such project, or the caller is not on its team (the two look the same)",
     "No such project.",
@@ -24,3 +26,17 @@ LEADS_ONLY = problem(
 )
 INVALID = problem("The input breaks a rule; every problem is named", "Give the project a name.")
 PROJECT_ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 404: NOT_FOUND}
+# Non-members get 404 like a missing project, so project ids do not leak.
+RUN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: UNAUTHORIZED,
+    404: problem(
+        "No such project (or not one of yours), or no such run",
+        "The project has no run named 'v3'.",
+    ),
+}
+
+FILTERS_DOC = (
+    "Filters, as on the spreadsheet (all optional, combined with AND): cause=<cause id> "
+    "(repeatable), label, prediction, annotator=<user id>, status, meta=key=value, "
+    "label_error=1, no_cause=1, disagreements=1."
+)

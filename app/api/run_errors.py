@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
-from app.api.deps import ApiProject
+from app.api.deps import ApiProject, RunName, SampleId
+from app.api.responses import FILTERS_DOC, RUN_ERRORS, UNAUTHORIZED, problem
 from app.dependencies import SessionDep
 from app.domain.annotations import AnnotationState, Draft, StaleAnnotation
 from app.domain.run_errors import (
@@ -33,45 +34,6 @@ from app.schemas import (
 )
 
 router = APIRouter(tags=["annotations"])
-
-FILTERS_DOC = (
-    "Filters, as on the spreadsheet (all optional, combined with AND): cause=<cause id> "
-    "(repeatable), label, prediction, annotator=<user id>, status, meta=key=value, "
-    "label_error=1, no_cause=1, disagreements=1."
-)
-
-
-def error_response(description: str, detail: str) -> dict[str, Any]:
-    """An OpenAPI entry for a `{"detail": ...}` error with an example message."""
-    return {
-        "description": description,
-        "content": {"application/json": {"example": {"detail": detail}}},
-    }
-
-
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: error_response(
-        "No token, or an unknown or revoked one", "This API token is unknown or revoked."
-    )
-}
-# Non-members get 404 like a missing project, so project ids do not leak.
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: error_response(
-        "No such project (or not one of yours), or no such run",
-        "The project has no run named 'v3'.",
-    )
-}
-READ_ERRORS: dict[int | str, dict[str, Any]] = {**UNAUTHORIZED, **NOT_FOUND}
-
-# PostgreSQL text cannot hold a NUL character, so a name with one could only fail in the
-# driver; it matches nothing anyway and is refused as input (422).
-NO_NUL = r"^[^\x00]+$"
-RunName = Annotated[
-    str, Path(pattern=NO_NUL, description="A run's name, or `latest` for the newest run")
-]
-SampleId = Annotated[
-    str, Path(pattern=NO_NUL, description="The sample's own id, as imported (may hold '/')")
-]
 
 
 def _mark_out(
@@ -124,8 +86,8 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         + FILTERS_DOC
     ),
     responses={
-        **READ_ERRORS,
-        422: error_response(
+        **RUN_ERRORS,
+        422: problem(
             "A bad filter, limit or cursor",
             "This cursor was not given out by this endpoint; start again without one.",
         ),
@@ -175,17 +137,17 @@ def _state_out(session: Session, state: AnnotationState) -> AnnotationStateOut:
         "Needs a bearer token (a browser session may only read)."
     ),
     responses={
-        **UNAUTHORIZED,
-        403: error_response(
+        401: UNAUTHORIZED,
+        403: problem(
             "The project is archived, or the caller is not on its team",
             "The project is archived: it is read-only.",
         ),
-        404: error_response(
+        404: problem(
             "No such project, run, or error under review in that run",
             "Run 'v1' has no error under review with sample id 'img_9'.",
         ),
         409: {"model": StaleAnnotationOut, "description": "`version` is stale; nothing written"},
-        422: error_response(
+        422: problem(
             "An unknown cause name or another invalid value",
             "This project has no cause named 'blury'. List them at GET .../causes.",
         ),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.api.deps import ApiProject
+from app.api.deps import ApiProject, RunName
+from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.sheet import Tally
 from app.domain.sheet_export import sheet_csv, sheet_xlsx
@@ -16,16 +17,10 @@ from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
 router = APIRouter(tags=["tally"])
 
-FILTERS_DOC = (
-    "Filters (all optional, combined with AND): cause=<id> (repeatable), label, prediction, "
-    "annotator=<user id>, status, meta=key=value, label_error=1, no_cause=1, disagreements=1."
-)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-RunName = Annotated[str, Path(description="A run's name, or `latest`", examples=["latest"])]
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No token, or a revoked one"},
-    404: {"description": "No such project (or not yours), or no such run"},
-    422: {"description": "A filter that is not understood"},
+    **RUN_ERRORS,
+    422: problem("A filter that is not understood", "Status must be one of queued, ..."),
 }
 CSV_EXAMPLE = (
     "external_id,label,prediction,confidence,blurry,dark,label_error,suggested_label,"

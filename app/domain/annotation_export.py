@@ -31,13 +31,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.sheet import EXAMINED_STATUSES, CauseColumn, ErrorRow, Mark, _row_status
-from app.domain.tally import consensus, disagree
+from app.domain.sheet import CauseColumn, ErrorRow, Mark, judge
 from app.models import (
     Annotation,
     AnnotationCause,
     AnnotationKind,
-    AnnotationStatus,
     Cause,
     CauseGroup,
     Membership,
@@ -275,16 +273,7 @@ def _error_row(prediction: Any, annotations: list[_Annotation], context: _Contex
     adjudication = next(
         (a.mark for a in annotations if a.kind is AnnotationKind.ADJUDICATION), None
     )
-    settled = (
-        adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
-    )
-    status = _row_status(marks, settled is not None, context.overlap)
-    finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
-    verdict = (
-        consensus(finished, context.lead_ids, settled.vote() if settled else None)
-        if status in EXAMINED_STATUSES
-        else None
-    )
+    status, verdict, disagreement = judge(marks, adjudication, context.overlap, context.lead_ids)
     return ErrorRow(
         prediction_id=prediction.id,
         external_id=prediction.external_id,
@@ -298,7 +287,7 @@ def _error_row(prediction: Any, annotations: list[_Annotation], context: _Contex
         adjudication=adjudication,
         status=status,
         verdict=verdict,
-        disagreement=settled is None and disagree(finished),
+        disagreement=disagreement,
     )
 
 

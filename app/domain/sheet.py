@@ -187,6 +187,25 @@ def _row_status(marks: Sequence[Mark], adjudicated: bool, overlap: int) -> RowSt
     return RowStatus.QUEUED
 
 
+def judge(
+    marks: Sequence[Mark], adjudication: Mark | None, overlap: int, lead_ids: frozenset[int]
+) -> tuple[RowStatus, Verdict | None, bool]:
+    """An error's status, its consensus once examined, and whether its annotators disagree:
+    the sheet's rule, shared by every view of an error (the sheet, the API, the exports)."""
+    # Only a finished adjudication settles an error; a draft one leaves the vote standing.
+    settled = (
+        adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
+    )
+    status = _row_status(marks, settled is not None, overlap)
+    finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
+    verdict = (
+        consensus(finished, lead_ids, settled.vote() if settled else None)
+        if status in EXAMINED_STATUSES
+        else None
+    )
+    return status, verdict, settled is None and disagree(finished)
+
+
 def load_run(session: Session, project: Project, run: Run) -> RunData:
     """The run's errors under review with every annotation, in a fixed number of queries.
 
@@ -281,17 +300,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
     for p in predictions:
         marks = tuple(reviews.get(p.id, ()))
         adjudication = adjudications.get(p.id)
-        # Only a finished adjudication settles an error; a draft one leaves the vote standing.
-        settled = (
-            adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
-        )
-        status = _row_status(marks, settled is not None, project.overlap)
-        finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
-        verdict = (
-            consensus(finished, lead_ids, settled.vote() if settled else None)
-            if status in EXAMINED_STATUSES
-            else None
-        )
+        status, verdict, disagreement = judge(marks, adjudication, project.overlap, lead_ids)
         rows.append(
             ErrorRow(
                 prediction_id=p.id,
@@ -306,7 +315,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
                 adjudication=adjudication,
                 status=status,
                 verdict=verdict,
-                disagreement=settled is None and disagree(finished),
+                disagreement=disagreement,
             )
         )
     # Archived causes stay as columns while some annotation of this run still uses them.
