@@ -34,7 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def test_the_guide_has_snippets_for_each_task() -> None:
     code = "\n".join(snippets())
-    for call in ("annotations.csv", "/tally", "/predictions", "/compare"):
+    for call in ("annotations.csv", "consensus=true", "/tally", "/predictions", "/compare"):
         assert call in code
 
 
@@ -98,6 +98,9 @@ def test_the_notebook_snippets_run_against_a_live_server(
 
     # What the reader of the guide would see.
     assert len(namespace["annotations"]) == 30
+    consensus = namespace["consensus"]
+    assert len(consensus) == 114  # every error under review, examined or not
+    assert consensus["causes"].map(len).sum() == 30  # the 30 examined ones, one cause each
     assert {"cause", "share", "ceiling_points"} <= set(namespace["causes"].columns)
     assert namespace["causes"]["count"].sum() == 30  # one cause per reviewed error
     pushed = namespace["response"]
@@ -107,3 +110,6 @@ def test_the_notebook_snippets_run_against_a_live_server(
     changes = namespace["changes"]
     assert len(changes) > 0
     assert {"a.share", "b.share", "difference"} <= set(changes.columns)
+    assert len(namespace["page"]["errors"]) == 5
+    assert namespace["saved"].status_code == 200
+    assert namespace["saved"].json()["version"] == 1
