@@ -9,11 +9,8 @@ breaks its own schema.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +26,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.main import create_app
+from tests.api import API, published_openapi
 from tests.factories import bearer, make_user
 from tests.sheet_data import build
 
-API = "/api/v1"
 # Examples per operation: enough to reach every branch of the input checks, few enough
 # that the whole API is fuzzed in about a minute per backend. Raise it to hunt locally.
 MAX_EXAMPLES = int(os.environ.get("EYEBALL_FUZZ_EXAMPLES", "25"))
@@ -101,16 +96,6 @@ def undocumented(openapi: dict[str, Any]) -> list[str]:
             if missing:
                 offenders.append(f"{method.upper()} {path}: no {', no '.join(missing)}")
     return offenders
-
-
-def published_openapi() -> dict[str, Any]:
-    """/openapi.json as the app publishes it (building it reads no table)."""
-    folder = Path(tempfile.mkdtemp(prefix="eyeball-openapi-"))
-    try:
-        app = create_app(Settings(data_dir=folder, secret_key="test-secret-" + "x" * 32))
-        return app.openapi()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_every_api_operation_has_a_summary_a_description_and_an_example() -> None:
