@@ -326,13 +326,22 @@ class CausePatch(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"example": {"name": "Motion blur", "group": "Image quality"}},
+        json_schema_extra={
+            "example": {"name": "Motion blur", "group": "Image quality", "position": 0}
+        },
     )
 
     name: str | None = None
     description: str | None = None
     group: str | None = None
     key: str | None = Field(None, description="'' removes the key")
+    position: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        description="Its place among the active causes of its group (after a move to "
+        "another group, of that group), 0 first; the review screen shows them in this order",
+    )
     archived: bool | None = None
     allow_similar: bool = False
 

@@ -90,10 +90,11 @@ def create_cause(body: CauseIn, access: ApiProject, session: SessionDep) -> Caus
     "/projects/{project_id}/causes/{cause_id}",
     name="api_update_cause",
     response_model=CauseOut,
-    summary="Rename, describe, re-key, move to another group, archive or unarchive a cause",
+    summary="Rename, describe, re-key, move, archive or unarchive a cause",
     description="Leads only. Only the fields given change; a rename keeps every annotation "
-    "(they point at the cause, not its name). Archiving hides the cause from review and frees "
-    "its key; annotations and exports keep it.",
+    "(they point at the cause, not its name). `group` moves it to another group (its end, "
+    "unless `position` is given); `position` places it within its group. Archiving hides "
+    "the cause from review and frees its key; annotations and exports keep it.",
     responses={**PROJECT_ERRORS, 404: NO_CAUSE, 403: LEADS_ONLY, 409: SIMILAR, 422: INVALID},
 )
 def update_cause(
@@ -102,8 +103,8 @@ def update_cause(
     cause = domain.get_cause(session, access, cause_id)
     if body.archived is False:
         domain.unarchive_cause(session, access, cause.id)
-    edits = body.model_dump(exclude_unset=True, exclude={"archived", "allow_similar"})
-    if edits or body.archived is None:
+    edits = body.model_dump(exclude_unset=True, exclude={"archived", "allow_similar", "position"})
+    if edits or (body.archived is None and body.position is None):
         group = domain.group_named(session, access, body.group) if body.group else None
         domain.update_cause(
             session,
@@ -115,6 +116,8 @@ def update_cause(
             group_id=group.id if group else cause.group_id,
             allow_similar=body.allow_similar,
         )
+    if body.position is not None:
+        domain.place_cause(session, access, cause.id, body.position)
     if body.archived:
         domain.archive_cause(session, access, cause.id)
     return _out(session, access, cause)

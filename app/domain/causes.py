@@ -261,6 +261,11 @@ def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int
     """Move a cause one place up (-1) or down (+1) among the active causes of its group."""
     _require_editable(access)
     cause = get_cause(session, access, cause_id)
+    index = _siblings(session, cause).index(cause)
+    return place_cause(session, access, cause_id, index + (1 if step > 0 else -1))
+
+
+def _siblings(session: Session, cause: Cause) -> list[Cause]:
     siblings = list(
         session.scalars(
             select(Cause)
@@ -270,13 +275,20 @@ def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int
     )
     if cause not in siblings:
         raise InvalidInput({"cause": "Archived causes have no place in the order."})
-    index = siblings.index(cause)
-    target = index + (1 if step > 0 else -1)
-    if 0 <= target < len(siblings):
-        siblings[index], siblings[target] = siblings[target], siblings[index]
+    return siblings
+
+
+def place_cause(session: Session, access: ProjectAccess, cause_id: int, position: int) -> Cause:
+    """Put a cause at `position` (0 first) among the active causes of its group; a place
+    past either end stops at that end, as a drag to the edge would."""
+    _require_editable(access)
+    cause = get_cause(session, access, cause_id)
+    siblings = _siblings(session, cause)
+    siblings.remove(cause)
+    siblings.insert(min(max(position, 0), len(siblings)), cause)
     # Renumbered every time, so equal positions left by older data cannot stick.
-    for position, sibling in enumerate(siblings):
-        sibling.position = position
+    for place, sibling in enumerate(siblings):
+        sibling.position = place
     session.flush()
     _announce(session, cause, "moved")
     return cause

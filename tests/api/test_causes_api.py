@@ -140,6 +140,31 @@ def test_a_lead_renames_rekeys_moves_and_archives_a_cause(
     assert back.json()["archived"] is False
 
 
+def test_a_lead_reorders_causes_as_the_review_screen_shows_them(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    headers = bearer(session, "lead")
+    moved = client.patch(
+        url(client, "api_update_cause", project_id=f.project.id, cause_id=f.c.id),
+        json={"position": 0},
+        headers=headers,
+    )
+    assert moved.status_code == 200
+    assert list(causes(client, session, f)) == ["tiny", "blurry", "dark"]
+    client.patch(
+        url(client, "api_update_cause", project_id=f.project.id, cause_id=f.c.id),
+        json={"position": 99},  # past the end: the end
+        headers=headers,
+    )
+    assert list(causes(client, session, f)) == ["blurry", "dark", "tiny"]
+    negative = client.patch(
+        url(client, "api_update_cause", project_id=f.project.id, cause_id=f.c.id),
+        json={"position": -1},
+        headers=headers,
+    )
+    assert negative.status_code == 422
+
+
 def test_annotators_and_strangers_cannot_change_causes(
     client: TestClient, session: Session, f: Fixture
 ) -> None:
@@ -149,6 +174,7 @@ def test_annotators_and_strangers_cannot_change_causes(
         headers = bearer(session, user)
         assert client.patch(patch, json={"name": "x"}, headers=headers).status_code == status
         assert client.patch(patch, json={}, headers=headers).status_code == status
+        assert client.patch(patch, json={"position": 0}, headers=headers).status_code == status
         assert client.post(merge, json={"into": f.b.id}, headers=headers).status_code == status
     assert (
         client.get(
