@@ -223,7 +223,7 @@ def plan_import(
                     row.line,
                     "label",
                     f"conflict: sample {row.external_id!r} is stored with label "
-                    f"{sample.label!r}, the manifest says {row.label!r}; stored labels "
+                    f"{sample.label!r}, this import says {row.label!r}; stored labels "
                     "are not overwritten",
                 )
             )

@@ -458,7 +458,7 @@ def test_changed_labels_are_conflicts_not_overwrites(session: Session, tmp_path:
         (
             3,
             "label",
-            "conflict: sample 's001' is stored with label 'cat', the manifest says 'lynx'; "
+            "conflict: sample 's001' is stored with label 'cat', this import says 'lynx'; "
             "stored labels are not overwritten",
         )
     ]
