@@ -563,6 +563,12 @@ def test_tokens_are_shown_once_with_the_pandas_line_then_listed_and_revoked(
     snippet = doc.select_one("#token-snippet").get_text()  # type: ignore[union-attr]
     assert 'pd.read_csv(url, storage_options={"Authorization": f"Bearer {TOKEN}"})' in snippet
     assert f'TOKEN = "{secret}"' in snippet
+    # The line points at the real export route, and the page at the API's reference.
+    export = client.app.url_path_for(  # type: ignore[attr-defined]
+        "api_annotations_csv", project_id="PROJECT_ID", run="latest"
+    )
+    assert f'url = "http://testserver{export}"' in snippet
+    assert doc.select_one("#tokens a[href='/docs']") is not None
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     )
