@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from app.api.deps import NO_NUL, ApiProject
+from app.api.deps import NO_NUL, ApiProject, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.compare import Comparison, ShareChange, Side, compare_runs
@@ -110,12 +110,12 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
     },
 )
 def compare(
-    request: Request,
+    params: ViewParams,
     access: ApiProject,
     session: SessionDep,
     runs: Annotated[
         str, Query(pattern=NO_NUL, description="Two run names, `a,b`", examples=["v1,latest"])
     ],
 ) -> ComparisonOut:
-    filters = Filters.parse(request.query_params, request.query_params.getlist)
+    filters = Filters.parse(params, params.getlist)
     return comparison_out(compare_runs(session, access, runs, filters))

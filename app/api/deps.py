@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import ImmutableMultiDict
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
 from app.domain.accounts import user_for_token
 from app.domain.projects import ProjectAccess, get_access
+from app.domain.sheet_view import with_ids
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 
@@ -96,3 +98,14 @@ def get_api_project(project_id: ProjectId, user: ApiUser, session: SessionDep) -
 
 
 ApiProject = Annotated[ProjectAccess, Depends(get_api_project)]
+
+
+def get_view_params(
+    request: Request, access: ApiProject, session: SessionDep
+) -> ImmutableMultiDict[str, str]:
+    """The query with the sheet's filters by id, whether the caller named or numbered them."""
+    return ImmutableMultiDict(with_ids(session, access.project, request.query_params.multi_items()))
+
+
+# The sheet's filters, as notebooks may write them: `cause=Blurry&annotator=ann`.
+ViewParams = Annotated[ImmutableMultiDict[str, str], Depends(get_view_params)]

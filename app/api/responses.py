@@ -36,7 +36,7 @@ RUN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 FILTERS_DOC = (
-    "Filters, as on the spreadsheet (all optional, combined with AND): cause=<cause id> "
-    "(repeatable), label, prediction, annotator=<user id>, status, meta=key=value, "
-    "label_error=1, no_cause=1, disagreements=1."
+    "Filters, as on the spreadsheet (all optional, combined with AND): cause=<cause name "
+    "or id> (repeatable: errors with all of them), label, prediction, annotator=<username "
+    "or user id>, status, meta=key=value, label_error=1, no_cause=1, disagreements=1."
 )

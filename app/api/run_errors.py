@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
-from app.api.deps import ApiProject, RunName, SampleId
+from app.api.deps import ApiProject, RunName, SampleId, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, UNAUTHORIZED, problem
 from app.dependencies import SessionDep
 from app.domain.annotations import AnnotationState, Draft, StaleAnnotation
@@ -94,14 +94,14 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
     },
 )
 def list_errors(
-    request: Request,
+    params: ViewParams,
     run: RunName,
     access: ApiProject,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Errors per page")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> ErrorsPageOut:
-    filters = Filters.parse(request.query_params, request.query_params.getlist)
+    filters = Filters.parse(params, params.getlist)
     page = errors_page(session, access, run, filters, limit=limit, cursor=cursor or None)
     return ErrorsPageOut(
         run=page.data.run.name,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.api.deps import ApiProject, RunName
+from app.api.deps import ApiProject, RunName, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.sheet import Tally
@@ -96,8 +96,8 @@ def tally_out(footer: Tally) -> TallyOut:
     description="`run` is a run's name or `latest`. " + FILTERS_DOC,
     responses=READ_ERRORS,
 )
-def tally(request: Request, run: RunName, access: ApiProject, session: SessionDep) -> TallyOut:
-    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+def tally(params: ViewParams, run: RunName, access: ApiProject, session: SessionDep) -> TallyOut:
+    filters, sort, _ = parse_view(params, params.getlist)
     return tally_out(open_sheet(session, access, run, filters, sort).tally)
 
 
@@ -110,9 +110,9 @@ def tally(request: Request, run: RunName, access: ApiProject, session: SessionDe
     responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **READ_ERRORS},
 )
 def spreadsheet_csv(
-    request: Request, run: RunName, access: ApiProject, session: SessionDep
+    params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
-    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+    filters, sort, _ = parse_view(params, params.getlist)
     return Response(
         sheet_csv(open_sheet(session, access, run, filters, sort)),
         media_type="text/csv; charset=utf-8",
@@ -128,7 +128,7 @@ def spreadsheet_csv(
     responses={200: {"content": {XLSX: {}}}, **READ_ERRORS},
 )
 def spreadsheet_xlsx(
-    request: Request, run: RunName, access: ApiProject, session: SessionDep
+    params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
-    filters, sort, _ = parse_view(request.query_params, request.query_params.getlist)
+    filters, sort, _ = parse_view(params, params.getlist)
     return Response(sheet_xlsx(open_sheet(session, access, run, filters, sort)), media_type=XLSX)

@@ -6,15 +6,18 @@ downloads and the API, so every view of the sheet (and its footer) is a URL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.domain.accounts import get_user_by_username
+from app.domain.causes import fold, project_causes
 from app.domain.errors import InvalidInput
 from app.domain.projects import ProjectAccess
 from app.domain.sheet import ErrorRow, RowStatus, RunData, Tally, open_run, tally_rows
+from app.models import Project
 
 PAGE_SIZE = 50
 
@@ -125,6 +128,39 @@ class Filters:
         if self.no_cause and (not row.examined or row.causes):
             return False
         return not (self.disagreements and not row.disagreement)
+
+
+def with_ids(
+    session: Session, project: Project, items: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Query parameters with causes and annotators named as well as numbered.
+
+    The pages link by id; a notebook knows names (`cause=Blurry&annotator=ann`). A cause
+    name matches as the cause form compares them (any case, accents or spacing); a name
+    that matches nothing is refused like a bad id.
+    """
+    causes: dict[str, int] | None = None
+    problems: dict[str, str] = {}
+    resolved = []
+    for key, value in items:
+        name = value.strip()
+        if key == "cause" and name and not name.isdigit():
+            if causes is None:
+                causes = {fold(c.name): c.id for c in project_causes(session, project)}
+            if fold(name) not in causes:
+                problems["cause"] = f"The project has no cause named {name!r}."
+                continue
+            value = str(causes[fold(name)])
+        elif key == "annotator" and name and not name.isdigit():
+            user = get_user_by_username(session, name)
+            if user is None:
+                problems["annotator"] = f"No user is called {name!r}."
+                continue
+            value = str(user.id)
+        resolved.append((key, value))
+    if problems:
+        raise InvalidInput(problems)
+    return resolved
 
 
 def _flag(value: Any) -> bool:

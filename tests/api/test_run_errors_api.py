@@ -146,7 +146,7 @@ def test_the_sheets_filters_apply(client: TestClient, session: Session) -> None:
         ({"limit": "1001"}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"status": "nope"}, "Status must be one of"),
-        ({"cause": "blurry"}, "is not a cause id"),
+        ({"cause": "fuzzy"}, "no cause named 'fuzzy'"),
     ],
 )
 def test_bad_parameters_are_refused_with_a_reason(

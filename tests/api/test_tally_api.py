@@ -44,6 +44,16 @@ def test_the_tally_as_json(client: TestClient, session: Session) -> None:
         path, params={"meta": "time=night", "cause": str(f.c.id)}, headers=bearer(session, "ann")
     ).json()
     assert (filtered["rows"], filtered["examined"]) == (2, 2)
+    # Notebooks know names, not ids: the same slice by name.
+    named = client.get(
+        path, params={"meta": "time=night", "cause": "Tiny"}, headers=bearer(session, "ann")
+    ).json()
+    assert named == filtered
+    by_bob = client.get(path, params={"annotator": "bob"}, headers=bearer(session, "ann")).json()
+    assert by_bob["rows"] == 3
+    unknown = client.get(path, params={"cause": "fuzzy"}, headers=bearer(session, "ann"))
+    assert unknown.status_code == 422
+    assert unknown.json() == {"detail": "The project has no cause named 'fuzzy'."}
 
 
 def test_the_api_refuses_strangers_and_bad_filters(client: TestClient, session: Session) -> None:

@@ -11,7 +11,7 @@ from app.domain.dashboard import summary
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects import get_access
 from app.domain.sheet import RowStatus, load_run, tally_rows
-from app.domain.sheet_view import Filters, Sort, open_sheet, tally
+from app.domain.sheet_view import Filters, Sort, open_sheet, tally, with_ids
 from app.domain.tally import binary_agreement
 from tests.sheet_data import Fixture, build
 
@@ -110,6 +110,23 @@ def test_filter_by_cause_and_annotator(session: Session) -> None:
         "e2",
         "e5",
     ]
+
+
+def test_causes_and_annotators_may_be_named_instead_of_numbered(session: Session) -> None:
+    f = build(session)
+    given = [("cause", " TINY "), ("cause", str(f.a.id)), ("annotator", "bob"), ("label", "cat")]
+    assert with_ids(session, f.project, given) == [
+        ("cause", str(f.c.id)),
+        ("cause", str(f.a.id)),
+        ("annotator", str(f.bob.id)),
+        ("label", "cat"),
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        with_ids(session, f.project, [("cause", "fuzzy"), ("annotator", "nobody")])
+    assert refused.value.fields == {
+        "cause": "The project has no cause named 'fuzzy'.",
+        "annotator": "No user is called 'nobody'.",
+    }
 
 
 def test_bad_filters_and_sorts_are_refused_with_a_reason(session: Session) -> None:
