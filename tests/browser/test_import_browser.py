@@ -122,7 +122,7 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
         page.get_by_role("button", name="Check and preview").click()
         page.locator("#import-job[data-state=checked]").wait_for(timeout=30_000)
         assert page.locator("#problems li").all_inner_texts() == [
-            "line 7, label conflict: sample 's005' is stored with label 'cat', the manifest "
+            "line 7, label conflict: sample 's005' is stored with label 'cat', this import "
             "says 'dog'; stored labels are not overwritten",
             "line 9, confidence 1.5 is outside 0..1",
         ]
