@@ -37,16 +37,25 @@ cli.add_typer(user_cli, name="user")
 cli.add_typer(token_cli, name="token")
 
 
-def _database(settings: Settings) -> Database:
-    settings.ensure_dirs()
-    return Database.from_url(
-        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
-
-
 def _fail(message: str) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
+
+
+@contextmanager
+def _opened(settings: Settings) -> Iterator[Database]:
+    """The configured database for one command, released however the command ends; a
+    refusal by the rules is a red message and exit code 1, never a traceback."""
+    settings.ensure_dirs()
+    database = Database.from_url(
+        settings.database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    try:
+        yield database
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        database.dispose()
 
 
 def _print_sign_ins(settings: Settings) -> None:
@@ -89,13 +98,10 @@ def serve(
             "(set EYEBALL_DATABASE_URL=postgresql+psycopg://...) so that live updates "
             "reach every worker."
         )
-    database = _database(settings)
-    try:
+    with _opened(settings) as database:
         schema.upgrade(database.engine)
         if with_demo:
             _load_demo(settings, database, only_if_empty=True)
-    finally:
-        database.dispose()
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"\nEyeball is serving on http://{host}:{port}")
@@ -117,45 +123,33 @@ def serve(
 def demo_command() -> None:
     """Load the demo project and print its sign-ins."""
     settings = get_settings()
-    database = _database(settings)
-    try:
+    with _opened(settings) as database:
         schema.upgrade(database.engine)
         _load_demo(settings, database, only_if_empty=False)
-    finally:
-        database.dispose()
     _print_sign_ins(settings)
 
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply revisions up to REVISION (default: the newest)."""
-    database = _database(get_settings())
-    try:
+    with _opened(get_settings()) as database:
         schema.upgrade(database.engine, revision)
         typer.echo(f"Database at revision {schema.current_revision(database.engine)}.")
-    finally:
-        database.dispose()
 
 
 @db_cli.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
     """Undo revisions down to REVISION."""
-    database = _database(get_settings())
-    try:
+    with _opened(get_settings()) as database:
         schema.downgrade(database.engine, revision)
         typer.echo(f"Database at revision {schema.current_revision(database.engine) or 'base'}.")
-    finally:
-        database.dispose()
 
 
 @db_cli.command("current")
 def db_current() -> None:
     """Print the database's revision and the newest one."""
-    database = _database(get_settings())
-    try:
+    with _opened(get_settings()) as database:
         current = schema.current_revision(database.engine)
-    finally:
-        database.dispose()
     head = schema.head_revision()
     state = "up to date" if current == head else f"behind (newest is {head})"
     typer.echo(f"{current or 'empty'}: {state}")
@@ -169,15 +163,9 @@ def user_create(
     display_name: Annotated[str, typer.Option(help="Name shown in the app.")] = "",
 ) -> None:
     """Create a user."""
-    database = _database(get_settings())
-    try:
-        with database.transaction() as session:
-            user = create_user(session, username, password, display_name=display_name, admin=admin)
-            typer.echo(f"Created {'admin' if admin else 'user'} {user.username}.")
-    except DomainError as exc:
-        raise _fail(exc.message) from None
-    finally:
-        database.dispose()
+    with _opened(get_settings()) as database, database.transaction() as session:
+        user = create_user(session, username, password, display_name=display_name, admin=admin)
+        typer.echo(f"Created {'admin' if admin else 'user'} {user.username}.")
 
 
 @user_cli.command("set-password")
@@ -186,18 +174,12 @@ def user_set_password(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Set a user's password (this ends their other sign-ins)."""
-    database = _database(get_settings())
-    try:
-        with database.transaction() as session:
-            user = get_user_by_username(session, username)
-            if user is None:
-                raise _fail(f"No user named {username!r}.")
-            set_password(session, user, password)
-            typer.echo(f"Password changed for {user.username}.")
-    except DomainError as exc:
-        raise _fail(exc.message) from None
-    finally:
-        database.dispose()
+    with _opened(get_settings()) as database, database.transaction() as session:
+        user = get_user_by_username(session, username)
+        if user is None:
+            raise _fail(f"No user named {username!r}.")
+        set_password(session, user, password)
+        typer.echo(f"Password changed for {user.username}.")
 
 
 @token_cli.command("create")
@@ -206,36 +188,26 @@ def token_create(
     name: Annotated[str, typer.Option(help="What the token is for, e.g. the notebook.")],
 ) -> None:
     """Create an API token for USERNAME and print it (it is shown only this once)."""
-    database = _database(get_settings())
-    try:
-        with database.transaction() as session:
-            user = get_user_by_username(session, username)
-            if user is None:
-                raise _fail(f"No user named {username!r}.")
-            issued = create_token(session, user, name)
-            typer.echo(f"Token {issued.token.id} ({issued.token.name}) for {user.username}:")
-            typer.echo(issued.secret)
-    except DomainError as exc:
-        raise _fail(exc.message) from None
-    finally:
-        database.dispose()
+    with _opened(get_settings()) as database, database.transaction() as session:
+        user = get_user_by_username(session, username)
+        if user is None:
+            raise _fail(f"No user named {username!r}.")
+        issued = create_token(session, user, name)
+        typer.echo(f"Token {issued.token.id} ({issued.token.name}) for {user.username}:")
+        typer.echo(issued.secret)
 
 
 @token_cli.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's number")]) -> None:
     """Revoke an API token: it stops working at once."""
-    database = _database(get_settings())
-    try:
-        with database.transaction() as session:
-            token = session.get(ApiToken, token_id)
-            if token is None:
-                raise _fail(f"No token number {token_id}.")
-            owner = session.get(User, token.user_id)
-            assert owner is not None
-            revoke_token(session, owner, token_id)
-            typer.echo(f"Revoked token {token_id} ({token.name}) of {owner.username}.")
-    finally:
-        database.dispose()
+    with _opened(get_settings()) as database, database.transaction() as session:
+        token = session.get(ApiToken, token_id)
+        if token is None:
+            raise _fail(f"No token number {token_id}.")
+        owner = session.get(User, token.user_id)
+        assert owner is not None
+        revoke_token(session, owner, token_id)
+        typer.echo(f"Revoked token {token_id} ({token.name}) of {owner.username}.")
 
 
 @contextmanager
@@ -275,53 +247,51 @@ def import_command(
 ) -> None:
     """Import a model's predictions on the eyeball set (all or nothing)."""
     settings = get_settings()
-    database = _database(settings)
     limits = Limits.from_settings(settings)
     options = ImportOptions(
         run=run or manifest.stem, evaluated=evaluated, sample_errors=sample_errors, seed=seed
     )
-    try:
-        with database.transaction(read_only=True) as session:
-            found = find_project(session, project)
-            project_id, kind, labels = found.id, found.kind, list(found.labels)
-        with (
-            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar,
-            staging_folder(settings.media_path) as staging,
-            _media(images, limits) as media,
-            manifest.open("rb") as stream,
-        ):
-            task = bar.add_task("Reading the manifest", total=None)
+    with _opened(settings) as database:
+        try:
+            with database.transaction(read_only=True) as session:
+                found = find_project(session, project)
+                project_id, kind, labels = found.id, found.kind, list(found.labels)
+            with (
+                Progress(
+                    TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
+                ) as bar,
+                staging_folder(settings.media_path) as staging,
+                _media(images, limits) as media,
+                manifest.open("rb") as stream,
+            ):
+                task = bar.add_task("Reading the manifest", total=None)
 
-            def report(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=phase, completed=done, total=total)
+                def report(phase: str, done: int, total: int) -> None:
+                    bar.update(task, description=phase, completed=done, total=total)
 
-            # Images are checked before the write transaction opens, so a long check
-            # never keeps other writers waiting.
-            checked = read_manifest(
-                stream,
-                manifest.name,
-                kind=kind,
-                labels=labels,
-                media=media,
-                staging_dir=staging,
-                media_dir=settings.media_path,
-                limits=limits,
-                progress=report,
-            )
-            with database.transaction() as session:
-                target = find_project(session, str(project_id))
-                summary = apply_import(
-                    session, target, checked, options, settings.media_path, report
+                # Images are checked before the write transaction opens, so a long check
+                # never keeps other writers waiting.
+                checked = read_manifest(
+                    stream,
+                    manifest.name,
+                    kind=kind,
+                    labels=labels,
+                    media=media,
+                    staging_dir=staging,
+                    media_dir=settings.media_path,
+                    limits=limits,
+                    progress=report,
                 )
-    except ImportRefused as exc:
-        typer.secho(exc.message, fg=typer.colors.RED, err=True)
-        for problem in exc.problems:
-            typer.echo(f"  {problem}", err=True)
-        raise typer.Exit(code=1) from None
-    except DomainError as exc:
-        raise _fail(exc.message) from None
-    finally:
-        database.dispose()
+                with database.transaction() as session:
+                    target = find_project(session, str(project_id))
+                    summary = apply_import(
+                        session, target, checked, options, settings.media_path, report
+                    )
+        except ImportRefused as exc:
+            typer.secho(exc.message, fg=typer.colors.RED, err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {problem}", err=True)
+            raise typer.Exit(code=1) from None
     rate = "unknown" if summary.error_rate is None else f"{summary.error_rate:.1%}"
     typer.echo(
         f"Imported run {summary.run!r}: {summary.rows} rows, {summary.errors} errors "
