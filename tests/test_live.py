@@ -92,14 +92,17 @@ def signed_in(base_url: str, username: str) -> httpx.Client:
 
 
 @contextmanager
-def listening(client: httpx.Client, project_id: int) -> Iterator[queue.Queue[tuple[str, dict]]]:
+def listening(
+    client: httpx.Client, project_id: int, query: str = ""
+) -> Iterator[queue.Queue[tuple[str, dict]]]:
     """Subscribe to a project's events in a thread; yields once the server confirms."""
     events: queue.Queue[tuple[str, dict]] = queue.Queue()
     stop = threading.Event()
 
     def read() -> None:
         try:
-            with client.stream("GET", f"/projects/{project_id}/events", timeout=None) as response:
+            path = f"/projects/{project_id}/events{query}"
+            with client.stream("GET", path, timeout=None) as response:
                 name = ""
                 for line in response.iter_lines():
                     if line.startswith("event:"):
@@ -133,7 +136,9 @@ def next_event(events: queue.Queue[tuple[str, dict]], kind: str, within: float =
     raise AssertionError(f"no {kind!r} event within {within}s")
 
 
-def test_a_new_cause_reaches_open_pages_within_a_second_on_sqlite(tmp_path: Path) -> None:
+@contextmanager
+def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Database, int]]:
+    """A server in this process on a fresh SQLite database with a two-person project."""
     settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
     database = Database.from_url(settings.database_url)
     schema.upgrade(database.engine)
@@ -149,17 +154,34 @@ def test_a_new_cause_reaches_open_pages_within_a_second_on_sqlite(tmp_path: Path
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        with listening(signed_in(base, "ann"), project_id) as events:
-            with database.transaction() as session:
-                create_cause(
-                    session, get_access(session, _user(session, "lead"), project_id), "blurry"
-                )
-            assert next_event(events, "cause")["name"] == "blurry"
+        yield f"http://127.0.0.1:{port}", database, project_id
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         database.dispose()
+
+
+def test_a_new_cause_reaches_open_pages_within_a_second_on_sqlite(tmp_path: Path) -> None:
+    with (
+        sqlite_server(tmp_path) as (base, database, project_id),
+        listening(signed_in(base, "ann"), project_id) as events,
+    ):
+        with database.transaction() as session:
+            create_cause(session, get_access(session, _user(session, "lead"), project_id), "blurry")
+        assert next_event(events, "cause")["name"] == "blurry"
+
+
+def test_a_page_about_one_run_hears_only_that_runs_saves(tmp_path: Path) -> None:
+    with (
+        sqlite_server(tmp_path) as (base, database, project_id),
+        listening(signed_in(base, "ann"), project_id, "?run=2") as events,
+    ):
+        with database.transaction() as session:
+            live.announce(session, project_id, "annotation", run=1, prediction=10, version=1)
+            live.announce(session, project_id, "annotation", run=2, prediction=20, version=1)
+            live.announce(session, project_id, "cause", cause=5, name="dark")
+        assert next_event(events, "annotation") == {"run": 2, "prediction": 20, "version": 1}
+        assert next_event(events, "cause")["name"] == "dark"  # other kinds still arrive
 
 
 def _user(session: Session, username: str):  # type: ignore[no-untyped-def]

@@ -67,7 +67,9 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     assert "more than 100%" in notes
     # Live: the table block refreshes itself under the page's event stream.
     live = doc.select_one("[sse-connect]")
-    assert live["sse-connect"] == url(client, "project_events", project_id=f.project.id)
+    # Saves in other runs do not reload this sheet.
+    events = url(client, "project_events", project_id=f.project.id)
+    assert live["sse-connect"] == f"{events}?run={f.run.id}"
     assert live.select_one("#sheet-table")["hx-trigger"] == "sse:annotation"
     # The agreement row appears because the project asks for two annotators per error.
     assert doc.select(".agreement-row")
