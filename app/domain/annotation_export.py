@@ -31,17 +31,23 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.sheet import CauseColumn, ErrorRow, Mark, judge
+from app.domain.sheet import (
+    MARK_COLUMNS,
+    CauseColumn,
+    ErrorRow,
+    Mark,
+    cause_columns,
+    judge,
+    leads_of,
+    mark_of,
+)
 from app.models import (
     Annotation,
     AnnotationCause,
     AnnotationKind,
     Cause,
-    CauseGroup,
-    Membership,
     Prediction,
     Project,
-    ProjectRole,
     Sample,
     User,
 )
@@ -134,24 +140,8 @@ def _context(session: Session, project_id: int, run_id: int) -> _Context:
             .where(Prediction.run_id == run_id, Prediction.is_error, Prediction.in_review)
         )
     )
-    causes = session.execute(
-        select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
-        .join(CauseGroup, CauseGroup.id == Cause.group_id)
-        .where(Cause.project_id == project_id)
-        .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
-    ).all()
-    columns = tuple(
-        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None)
-        for c in causes
-        if c.archived_at is None or c.id in used
-    )
-    lead_ids = frozenset(
-        session.scalars(
-            select(Membership.user_id).where(
-                Membership.project_id == project_id, Membership.role == ProjectRole.LEAD
-            )
-        )
-    )
+    columns = cause_columns(session, project_id, used)
+    lead_ids = leads_of(session, project_id)
     return _Context(project.overlap, columns, lead_ids)
 
 
@@ -226,19 +216,7 @@ class _Annotation:
 def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[_Annotation]]:
     """The page's annotations by prediction, each error's in the order they were made."""
     rows = session.execute(
-        select(
-            Annotation.id,
-            Annotation.prediction_id,
-            Annotation.annotator_id,
-            Annotation.kind,
-            Annotation.status,
-            Annotation.label_error,
-            Annotation.suggested_label,
-            Annotation.note,
-            Annotation.version,
-            Annotation.updated_at,
-            User.username,
-        )
+        select(*MARK_COLUMNS)
         .join(User, User.id == Annotation.annotator_id)
         .where(Annotation.prediction_id.in_(prediction_ids))
         .order_by(Annotation.id)
@@ -252,17 +230,7 @@ def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[
         marked[annotation_id].add(cause_id)
     by_error: dict[int, list[_Annotation]] = defaultdict(list)
     for a in rows:
-        mark = Mark(
-            annotator_id=a.annotator_id,
-            annotator=a.username,
-            status=a.status,
-            causes=frozenset(marked.get(a.id, ())),
-            label_error=a.label_error,
-            suggested_label=a.suggested_label,
-            note=a.note,
-            version=a.version,
-            updated_at=a.updated_at,
-        )
+        mark = mark_of(a, marked.get(a.id, ()), a.username)
         by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
     return by_error
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,6 +206,67 @@ def judge(
     return status, verdict, settled is None and disagree(finished)
 
 
+# What a Mark is read from: one annotation with its annotator's names.
+MARK_COLUMNS = (
+    Annotation.id,
+    Annotation.prediction_id,
+    Annotation.annotator_id,
+    Annotation.kind,
+    Annotation.status,
+    Annotation.label_error,
+    Annotation.suggested_label,
+    Annotation.note,
+    Annotation.version,
+    Annotation.updated_at,
+    User.username,
+    User.display_name,
+)
+
+
+def mark_of(row: Any, causes: Iterable[int], annotator: str) -> Mark:
+    """A Mark from a row of MARK_COLUMNS and the ids of the causes it marks."""
+    return Mark(
+        annotator_id=row.annotator_id,
+        annotator=annotator,
+        status=row.status,
+        causes=frozenset(causes),
+        label_error=row.label_error,
+        suggested_label=row.suggested_label,
+        note=row.note,
+        version=row.version,
+        updated_at=row.updated_at,
+    )
+
+
+def cause_columns(
+    session: Session, project_id: int, used: Collection[int]
+) -> tuple[CauseColumn, ...]:
+    """The sheet's columns: live causes in their order, and archived ones that some
+    annotation of the run (`used`: the cause ids its annotations mark) still uses."""
+    causes = session.execute(
+        select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
+        .join(CauseGroup, CauseGroup.id == Cause.group_id)
+        .where(Cause.project_id == project_id)
+        .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
+    ).all()
+    return tuple(
+        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None)
+        for c in causes
+        if c.archived_at is None or c.id in used
+    )
+
+
+def leads_of(session: Session, project_id: int) -> frozenset[int]:
+    """Whose vote settles a tie (see `tally.consensus`)."""
+    return frozenset(
+        session.scalars(
+            select(Membership.user_id).where(
+                Membership.project_id == project_id, Membership.role == ProjectRole.LEAD
+            )
+        )
+    )
+
+
 def load_run(session: Session, project: Project, run: Run) -> RunData:
     """The run's errors under review with every annotation, in a fixed number of queries.
 
@@ -232,20 +293,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
         .order_by(Prediction.review_order, Prediction.id)
     ).all()
     annotations = db.execute(
-        select(
-            Annotation.id,
-            Annotation.prediction_id,
-            Annotation.annotator_id,
-            Annotation.kind,
-            Annotation.status,
-            Annotation.label_error,
-            Annotation.suggested_label,
-            Annotation.note,
-            Annotation.version,
-            Annotation.updated_at,
-            User.username,
-            User.display_name,
-        )
+        select(*MARK_COLUMNS)
         .join(Prediction, Prediction.id == Annotation.prediction_id)
         .join(User, User.id == Annotation.annotator_id)
         .where(Prediction.run_id == run.id, Prediction.in_review)
@@ -259,36 +307,14 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
         .where(Prediction.run_id == run.id, Prediction.in_review)
     ):
         marked[annotation_id].add(cause_id)
-    causes = db.execute(
-        select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
-        .join(CauseGroup, CauseGroup.id == Cause.group_id)
-        .where(Cause.project_id == project.id)
-        .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
-    ).all()
-    lead_ids = frozenset(
-        session.scalars(
-            select(Membership.user_id).where(
-                Membership.project_id == project.id, Membership.role == ProjectRole.LEAD
-            )
-        )
-    )
+    leads = leads_of(session, project.id)
 
     reviews: dict[int, list[Mark]] = defaultdict(list)
     adjudications: dict[int, Mark] = {}
     names: dict[int, str] = {}
     used: set[int] = set()
     for a in annotations:
-        mark = Mark(
-            annotator_id=a.annotator_id,
-            annotator=a.display_name or a.username,
-            status=a.status,
-            causes=frozenset(marked.get(a.id, ())),
-            label_error=a.label_error,
-            suggested_label=a.suggested_label,
-            note=a.note,
-            version=a.version,
-            updated_at=a.updated_at,
-        )
+        mark = mark_of(a, marked.get(a.id, ()), a.display_name or a.username)
         used |= mark.causes
         if a.kind is AnnotationKind.ADJUDICATION:
             adjudications[a.prediction_id] = mark
@@ -300,7 +326,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
     for p in predictions:
         marks = tuple(reviews.get(p.id, ()))
         adjudication = adjudications.get(p.id)
-        status, verdict, disagreement = judge(marks, adjudication, project.overlap, lead_ids)
+        status, verdict, disagreement = judge(marks, adjudication, project.overlap, leads)
         rows.append(
             ErrorRow(
                 prediction_id=p.id,
@@ -318,12 +344,7 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
                 disagreement=disagreement,
             )
         )
-    # Archived causes stay as columns while some annotation of this run still uses them.
-    columns = tuple(
-        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None)
-        for c in causes
-        if c.archived_at is None or c.id in used
-    )
+    columns = cause_columns(session, project.id, used)
     return RunData(
         project=project,
         run=run,
