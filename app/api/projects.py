@@ -111,11 +111,8 @@ def get_project(access: ApiProject) -> ProjectOut:
     },
 )
 def patch_project(body: ProjectPatch, access: ApiProject, session: SessionDep) -> ProjectOut:
-    changes = {
-        name: value
-        for name, value in body.model_dump(exclude_unset=True, exclude={"archived"}).items()
-        if value is not None
-    }
+    # null, like a missing field, leaves the setting as it is.
+    changes = body.model_dump(exclude_none=True, exclude={"archived"})
     if body.archived is False:
         restore_project(session, access)
     if changes:

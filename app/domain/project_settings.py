@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
-from app.domain.projects import ProjectAccess, create_project
+from app.domain.projects import ProjectAccess, clean_labels, create_project
 from app.domain.site import require_may_create_projects
 from app.models import Annotation, AnnotationCause, Project, Sample, SampleKind, User, utcnow
 
@@ -19,13 +19,7 @@ MAX_OVERLAP = 20
 
 def parse_labels(text: str) -> list[str]:
     """One label per line; a single pasted line may instead be separated by commas."""
-    parts = text.splitlines() if "\n" in text.strip() else text.split(",")
-    seen: dict[str, None] = {}
-    for part in parts:
-        label = part.strip()
-        if label:
-            seen.setdefault(label, None)
-    return list(seen)
+    return clean_labels(text.splitlines() if "\n" in text.strip() else text.split(","))
 
 
 @dataclass(frozen=True)
@@ -49,9 +43,11 @@ class ProjectFields:
         labels: list[str] | None = None,
         overlap: int = 1,
         annotators_may_add_causes: bool = False,
+        problems: dict[str, str] | None = None,
     ) -> ProjectFields:
-        """Every problem at once, keyed by field, so a form (or an API caller) sees them all."""
-        problems: dict[str, str] = {}
+        """Every problem at once, keyed by field, so a form (or an API caller) sees them all;
+        `problems` holds those already found in reading the input."""
+        problems = dict(problems or {})
         name = " ".join(name.split())
         if not name:
             problems["name"] = "Give the project a name."
@@ -62,49 +58,36 @@ class ProjectFields:
         except ValueError:
             problems["kind"] = "Pick what the samples are: images, texts or records."
             sample_kind = SampleKind.IMAGE
-        if not 1 <= overlap <= MAX_OVERLAP:
+        if "overlap" not in problems and not 1 <= overlap <= MAX_OVERLAP:
             problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
-        cleaned = list(dict.fromkeys(label.strip() for label in labels or [] if label.strip()))
         if problems:
             raise InvalidInput(problems)
         return cls(
             name=name,
             kind=sample_kind,
             description=description.strip(),
-            labels=cleaned,
+            labels=clean_labels(labels or []),
             overlap=overlap,
             annotators_may_add_causes=annotators_may_add_causes,
         )
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> ProjectFields:
+        problems: dict[str, str] = {}
         try:
             overlap = int(form.get("overlap", "1").strip() or "1")
         except ValueError:
-            overlap = 0
-            bad_overlap = True
-        else:
-            bad_overlap = False
-        try:
-            fields = cls.checked(
-                name=form.get("name", ""),
-                kind=form.get("kind", ""),
-                description=form.get("description", ""),
-                labels=parse_labels(form.get("labels", "")),
-                overlap=overlap if not bad_overlap else 1,
-                annotators_may_add_causes=(
-                    form.get("annotators_may_add_causes") in {"on", "true", "1"}
-                ),
-            )
-        except InvalidInput as exc:
-            problems = exc.fields
-        else:
-            if not bad_overlap:
-                return fields
-            problems = {}
-        if bad_overlap:
             problems["overlap"] = "A whole number: how many people review each error."
-        raise InvalidInput(problems)
+            overlap = 1
+        return cls.checked(
+            name=form.get("name", ""),
+            kind=form.get("kind", ""),
+            description=form.get("description", ""),
+            labels=parse_labels(form.get("labels", "")),
+            overlap=overlap,
+            annotators_may_add_causes=form.get("annotators_may_add_causes") in {"on", "true", "1"},
+            problems=problems,
+        )
 
 
 def _name_taken(session: Session, name: str, *, other_than: int | None = None) -> bool:

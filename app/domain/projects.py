@@ -46,7 +46,8 @@ class ProjectAccess:
             raise PermissionDenied("Only the project's leads can do this.")
 
 
-def _clean_labels(labels: list[str]) -> list[str]:
+def clean_labels(labels: list[str]) -> list[str]:
+    """Trimmed, blanks dropped, each once, in the order given."""
     seen: dict[str, None] = {}
     for label in labels:
         cleaned = label.strip()
@@ -84,7 +85,7 @@ def create_project(
         name=name,
         description=description.strip(),
         kind=kind,
-        labels=_clean_labels(labels or []),
+        labels=clean_labels(labels or []),
         overlap=overlap,
         annotators_may_add_causes=annotators_may_add_causes,
         queue_seed=queue_seed if queue_seed is not None else random.SystemRandom().randrange(2**31),
