@@ -25,9 +25,7 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +42,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from live_server import eyeball_serve  # noqa: E402
 
 from app.db import Database  # noqa: E402
 from app.domain.accounts import create_user  # noqa: E402
@@ -71,56 +71,14 @@ class Results:
                 self.errors[kind] += 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(database_url: str | None) -> Iterator[tuple[str, str]]:
     """A demo server; yields its base URL and its database URL."""
-    with tempfile.TemporaryDirectory(prefix="eyeball-bench-") as tmp:
-        data_dir = Path(tmp)
-        port = free_port()
-        env = {
-            **os.environ,
-            "EYEBALL_DATA_DIR": str(data_dir),
-            "EYEBALL_SECRET_KEY": "b" * 40,
-            "PYTHONUNBUFFERED": "1",
-        }
-        if database_url:
-            env["EYEBALL_DATABASE_URL"] = database_url
-        log = (data_dir / "server.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError((data_dir / "server.log").read_text())
-                try:
-                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.2)  # polling a subprocess for readiness
-            yield base, database_url or f"sqlite:///{(data_dir / 'eyeball.db').resolve()}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            log.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="eyeball-bench-") as tmp,
+        eyeball_serve(Path(tmp), database_url, demo=True) as (base, _),
+    ):
+        yield base, database_url or f"sqlite:///{(Path(tmp) / 'eyeball.db').resolve()}"
 
 
 def prepare(database_url: str, annotators: int) -> tuple[int, list[str], list[str]]:

@@ -22,8 +22,6 @@ import os
 import platform
 import random
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +38,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from live_server import eyeball_serve  # noqa: E402
 
 from app import schema  # noqa: E402
 from app.db import Database  # noqa: E402
@@ -173,48 +173,11 @@ def build(database: Database, args: argparse.Namespace) -> Built:
     return Built(project_id, token)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(url: str, data_dir: Path) -> Iterator[tuple[str, psutil.Process]]:
     """A fresh `eyeball serve` (one process) on a free port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "EYEBALL_DATA_DIR": str(data_dir),
-        "EYEBALL_DATABASE_URL": url,
-        "EYEBALL_SECRET_KEY": "b" * 40,
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = (data_dir / "server.log").open("a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit((data_dir / "server.log").read_text())
-            time.sleep(0.2)
+    with eyeball_serve(data_dir, url) as (base, process):
         yield base, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 class PeakRss:

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,18 +26,14 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from live_server import eyeball_serve  # noqa: E402
+
 from app.db import Database  # noqa: E402
 from app.domain.accounts import create_token, create_user  # noqa: E402
 from app.domain.projects import create_project  # noqa: E402
 from app.models import SampleKind  # noqa: E402
 
 LABELS = [str(d) for d in range(10)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_files(folder: Path, rows: int, error_rate: float) -> tuple[Path, Path]:
@@ -89,32 +82,8 @@ def main() -> None:
             f"zip {images.stat().st_size / 2**20:.1f} MiB"
         )
 
-        port = free_port()
-        env = {**os.environ, "EYEBALL_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-        if args.postgres:
-            env["EYEBALL_DATABASE_URL"] = args.postgres
         url = args.postgres or f"sqlite:///{data_dir / 'eyeball.db'}"
-        log = (folder / "server.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit((folder / "server.log").read_text())
-                time.sleep(0.2)
-
+        with eyeball_serve(data_dir, args.postgres) as (base, server):
             database = Database.from_url(url)
             with database.transaction() as session:
                 lead = create_user(session, "bench", "a long password")
@@ -151,10 +120,6 @@ def main() -> None:
                 f"server peak memory (VmHWM): {peak_memory_mib(server.pid):.0f} MiB "
                 f"(after start-up: {idle:.0f} MiB)"
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from live_server import free_port
+
 from app import schema
 from app.config import Settings
 from app.db import Database
@@ -172,7 +174,7 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 def serving(database: Database, data_dir: Path) -> Iterator[str]:
     settings = Settings(data_dir=data_dir, secret_key="b" * 40)
     app = create_app(settings, database)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -183,14 +185,6 @@ def serving(database: Database, data_dir: Path) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def signed_in(base_url: str, username: str) -> httpx.Client:
