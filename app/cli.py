@@ -14,8 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from app import schema
 from app.config import Settings, get_settings
 from app.db import Database
-from app.domain import demo
-from app.domain.accounts import (
+from app.domain.accounts.users import (
     create_token,
     create_user,
     get_user_by_username,
@@ -23,9 +22,10 @@ from app.domain.accounts import (
     set_password,
 )
 from app.domain.errors import DomainError
-from app.domain.imports import ImportOptions, ImportRefused, apply_import, staging_folder
-from app.domain.manifests import FolderMedia, Limits, MediaSource, ZipMedia, read_manifest
-from app.domain.projects import find_project
+from app.domain.imports import demo
+from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia, read_manifest
+from app.domain.imports.pipeline import ImportOptions, ImportRefused, apply_import, staging_folder
+from app.domain.projects.access import find_project
 from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database
-from app.domain.projects import ProjectAccess, get_access
+from app.domain.projects.access import ProjectAccess, get_access
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 from app.templating import is_htmx

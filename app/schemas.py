@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from app.domain.causes import AUTO_KEY
-from app.domain.projects import RunProgress
+from app.domain.projects.causes import AUTO_KEY
+from app.domain.review.status import RunProgress
 from app.models import METRIC_FIELDS, Project, ProjectRole, User
 
 

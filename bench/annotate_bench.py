@@ -46,9 +46,9 @@ sys.path.insert(0, str(ROOT))
 from live_server import eyeball_serve  # noqa: E402
 
 from app.db import Database  # noqa: E402
-from app.domain.accounts import create_user  # noqa: E402
-from app.domain.demo import DEMO_PROJECT  # noqa: E402
-from app.domain.projects import add_member  # noqa: E402
+from app.domain.accounts.users import create_user  # noqa: E402
+from app.domain.imports.demo import DEMO_PROJECT  # noqa: E402
+from app.domain.projects.team import add_member  # noqa: E402
 from app.models import Cause, Project, ProjectRole  # noqa: E402
 
 PASSWORD = "bench password 123"

@@ -43,8 +43,9 @@ from live_server import eyeball_serve  # noqa: E402
 
 from app import schema  # noqa: E402
 from app.db import Database  # noqa: E402
-from app.domain.accounts import create_token, create_user  # noqa: E402
-from app.domain.projects import add_member, create_project  # noqa: E402
+from app.domain.accounts.users import create_token, create_user  # noqa: E402
+from app.domain.projects.settings import create_project  # noqa: E402
+from app.domain.projects.team import add_member  # noqa: E402
 from app.models import (  # noqa: E402
     Annotation,
     AnnotationCause,

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from live_server import eyeball_serve  # noqa: E402
 
 from app.db import Database  # noqa: E402
-from app.domain.accounts import create_token, create_user  # noqa: E402
-from app.domain.projects import create_project  # noqa: E402
+from app.domain.accounts.users import create_token, create_user  # noqa: E402
+from app.domain.projects.settings import create_project  # noqa: E402
 from app.models import SampleKind  # noqa: E402
 
 LABELS = [str(d) for d in range(10)]

@@ -42,11 +42,13 @@ from live_server import free_port
 from app import schema
 from app.config import Settings
 from app.db import Database
-from app.domain.accounts import create_user
-from app.domain.annotations import Draft, save
-from app.domain.projects import add_member, create_project, get_access
-from app.domain.sheet import load_run
-from app.domain.sheet_view import tally
+from app.domain.accounts.users import create_user
+from app.domain.analysis.sheet import load_run
+from app.domain.analysis.views import tally
+from app.domain.projects.access import get_access
+from app.domain.projects.settings import create_project
+from app.domain.projects.team import add_member
+from app.domain.review.annotations import Draft, save
 from app.main import create_app
 from app.models import (
     Annotation,
@@ -220,7 +222,7 @@ def event_delay(database: Database, base_url: str, project_id: int, prediction_i
     threading.Thread(target=listen, daemon=True).start()
     subscribed.wait(timeout=30)
     with database.transaction() as session:
-        from app.domain.accounts import get_user_by_username
+        from app.domain.accounts.users import get_user_by_username
 
         lead = get_user_by_username(session, "lead")
         assert lead is not None

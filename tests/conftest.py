@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from app import schema
 from app.config import PROJECT_ROOT, Settings
 from app.db import Database, make_engine
-from app.domain.projects import ProjectAccess, get_access
+from app.domain.projects.access import ProjectAccess, get_access
 from app.main import create_app
 from app.models import Prediction
 from tests.factories import (

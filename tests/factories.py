@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_user
-from app.domain.projects import add_member, create_project
+from app.domain.accounts.users import create_user
+from app.domain.projects.settings import create_project
+from app.domain.projects.team import add_member
 from app.models import (
     Annotation,
     Cause,
@@ -123,7 +124,7 @@ def make_annotation(
 
 def bearer(session: Session, user: User | str) -> dict[str, str]:
     """Headers of an API call made with a fresh token of `user` (a User or a username)."""
-    from app.domain.accounts import create_token, get_user_by_username
+    from app.domain.accounts.users import create_token, get_user_by_username
 
     owner = get_user_by_username(session, user) if isinstance(user, str) else user
     assert owner is not None

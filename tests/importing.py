@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from app.domain.manifests import Limits, ZipMedia
+from app.domain.imports.manifests import Limits, ZipMedia
 
 
 def png(colour: int = 0, size: tuple[int, int] = (8, 8)) -> bytes:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.domain.annotations import Draft, save
-from app.domain.projects import get_access
+from app.domain.projects.access import get_access
+from app.domain.review.annotations import Draft, save
 from app.models import AnnotationKind, AnnotationStatus, Cause, Prediction, Project, Run, User
 from tests.factories import (
     make_cause,

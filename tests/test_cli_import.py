@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from app import schema
 from app.config import PROJECT_ROOT
 from app.db import Database
-from app.domain.accounts import create_user
-from app.domain.projects import create_project
+from app.domain.accounts.users import create_user
+from app.domain.projects.settings import create_project
 from app.models import Prediction, Run, SampleKind
 from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes
 

@@ -24,8 +24,8 @@ from app import schema
 from app.config import Settings
 from app.db import Database
 from app.domain import live
-from app.domain.causes import create_cause
-from app.domain.projects import get_access
+from app.domain.projects.access import get_access
+from app.domain.projects.causes import create_cause
 from app.main import create_app
 from tests.conftest import PASSWORD, free_port, start_server
 from tests.factories import make_project, make_user
@@ -185,7 +185,7 @@ def test_a_page_about_one_run_hears_only_that_runs_saves(tmp_path: Path) -> None
 
 
 def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
-    from app.domain.accounts import get_user_by_username
+    from app.domain.accounts.users import get_user_by_username
 
     return get_user_by_username(session, username)
 

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from app.config import PROJECT_ROOT
-from app.domain.demo import DEMO_CAUSES, DEMO_PROJECT, read_sign_ins
+from app.domain.imports.demo import DEMO_CAUSES, DEMO_PROJECT, read_sign_ins
 from tests.conftest import LiveServer, start_server
 
 DOC = PROJECT_ROOT / "docs" / "notebooks.md"

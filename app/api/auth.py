@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.api.responses import problem
 from app.dependencies import SessionDep
-from app.domain.accounts import authenticate, create_token
+from app.domain.accounts.users import authenticate, create_token
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.schemas import TokenIn, TokenOut
 

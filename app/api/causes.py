@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from app.api.deps import ApiProject, CauseId
 from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain import causes as domain
-from app.domain.projects import ProjectAccess
+from app.domain.projects import causes as domain
+from app.domain.projects.access import ProjectAccess
 from app.models import Cause
 from app.schemas import CauseIn, CauseOut, CausePatch, MergeIn, MergeOut
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from app.api.deps import NO_NUL, ApiProject, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain.compare import Comparison, ShareChange, Side, compare_runs
-from app.domain.sheet import Tally
-from app.domain.sheet_view import Filters
+from app.domain.analysis.compare import Comparison, ShareChange, Side, compare_runs
+from app.domain.analysis.sheet import Tally
+from app.domain.analysis.views import Filters
 from app.schemas import (
     CauseChangeOut,
     ComparisonOut,

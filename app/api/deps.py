@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
-from app.domain.accounts import user_for_token
-from app.domain.projects import ProjectAccess, get_access
-from app.domain.sheet_view import with_ids
+from app.domain.accounts.users import user_for_token
+from app.domain.analysis.views import with_ids
+from app.domain.projects.access import ProjectAccess, get_access
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 

@@ -10,8 +10,8 @@ from starlette.responses import StreamingResponse
 from app.api.deps import ApiProject, RunName
 from app.api.responses import RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
-from app.domain import annotation_export
-from app.domain.annotation_export import request_export
+from app.domain.analysis import annotation_export
+from app.domain.analysis.annotation_export import request_export
 
 router = APIRouter(tags=["annotations"])
 

@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse, Response
 from app.api.deps import ApiProject
 from app.api.responses import LEADS_ONLY, PROJECT_ERRORS
 from app.dependencies import SessionDep, SettingsDep
-from app.domain.imports import ImportOptions, ImportRefused, import_files
-from app.domain.manifests import Limits, ZipMedia
-from app.domain.project_settings import require_open_lead
+from app.domain.imports.manifests import Limits, ZipMedia
+from app.domain.imports.pipeline import ImportOptions, ImportRefused, import_files
+from app.domain.projects.settings import require_open_lead
 from app.models import SampleKind
 from app.schemas import ImportSummaryOut, RefusedImportOut
 

@@ -16,10 +16,10 @@ from app.api.deps import ApiProject, RunName
 from app.api.responses import UNAUTHORIZED, problem
 from app.config import Settings
 from app.dependencies import SessionDep, SettingsDep
-from app.domain.imports import ImportOptions, ImportRefused
-from app.domain.manifests import Limits
-from app.domain.project_settings import require_open_lead
-from app.domain.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
+from app.domain.imports.manifests import Limits
+from app.domain.imports.pipeline import ImportOptions, ImportRefused
+from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
+from app.domain.projects.settings import require_open_lead
 from app.schemas import ImportSummaryOut, PredictionsIn, RefusedImportOut
 
 

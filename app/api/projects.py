@@ -15,7 +15,9 @@ from app.api.responses import (
     problem,
 )
 from app.dependencies import SessionDep
-from app.domain.project_settings import (
+from app.domain.accounts.admin import create_user_with_password
+from app.domain.projects.access import ProjectAccess, visible_projects
+from app.domain.projects.settings import (
     ProjectFields,
     archive_project,
     delete_project,
@@ -23,9 +25,7 @@ from app.domain.project_settings import (
     start_project,
     update_project,
 )
-from app.domain.projects import ProjectAccess, team_of, visible_projects
-from app.domain.team import parse_role, remove_member_by_username, set_member_role
-from app.domain.users import create_user_with_password
+from app.domain.projects.team import parse_role, remove_member_by_username, set_member_role, team_of
 from app.models import ProjectRole, User
 from app.schemas import (
     MemberIn,

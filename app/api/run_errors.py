@@ -11,8 +11,7 @@ from starlette.responses import JSONResponse, Response
 from app.api.deps import ApiProject, RunName, SampleId, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, UNAUTHORIZED, problem
 from app.dependencies import SessionDep
-from app.domain.annotations import AnnotationState, Draft, StaleAnnotation
-from app.domain.run_errors import (
+from app.domain.analysis.error_pages import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     ErrorsPage,
@@ -20,8 +19,9 @@ from app.domain.run_errors import (
     cause_names_of,
     errors_page,
 )
-from app.domain.sheet import ErrorRow, Mark
-from app.domain.sheet_view import Filters
+from app.domain.analysis.sheet import ErrorRow, Mark
+from app.domain.analysis.views import Filters
+from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
 from app.models import AnnotationStatus
 from app.schemas import (
     AnnotationIn,

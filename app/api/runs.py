@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from app.api.deps import ApiProject
 from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain.projects import run_progress
-from app.domain.runs import RunFields, create_run, run_table
+from app.domain.projects.runs import RunFields, create_run, run_table
+from app.domain.review.status import run_progress
 from app.schemas import RunIn, RunOut
 
 router = APIRouter(tags=["runs"])

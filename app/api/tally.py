@@ -10,9 +10,9 @@ from starlette.responses import Response
 from app.api.deps import ApiProject, RunName, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain.sheet import Tally
-from app.domain.sheet_export import sheet_csv, sheet_xlsx
-from app.domain.sheet_view import open_sheet, parse_view
+from app.domain.analysis.sheet import Tally
+from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
+from app.domain.analysis.views import open_sheet, parse_view
 from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
 router = APIRouter(tags=["tally"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import SESSION_EPOCH, CurrentUser, SessionDep, SignedInUser
-from app.domain.accounts import (
+from app.domain.accounts.users import (
     IssuedToken,
     change_password,
     create_token,

@@ -8,9 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import CurrentUser, SessionDep
-from app.domain.errors import DomainError, PermissionDenied
-from app.domain.site import SiteSettings, site_settings, update_site_settings
-from app.domain.users import (
+from app.domain.accounts.admin import (
     NewPassword,
     create_user_with_one_time_password,
     get_user,
@@ -19,6 +17,8 @@ from app.domain.users import (
     set_active,
     set_admin,
 )
+from app.domain.accounts.site import SiteSettings, site_settings, update_site_settings
+from app.domain.errors import DomainError, PermissionDenied
 from app.models import User
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other, status_of

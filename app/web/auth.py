@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
-from app.domain.accounts import authenticate
+from app.domain.accounts.users import authenticate
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)

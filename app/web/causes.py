@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import ProjectAccessDep, SessionDep
-from app.domain import causes
 from app.domain.errors import DomainError, PermissionDenied
-from app.domain.projects import ProjectAccess
+from app.domain.projects import causes
+from app.domain.projects.access import ProjectAccess
 from app.models import GroupKind
 from app.templating import flash, is_htmx, render
 from app.web.forms import FormDep, field_errors, see_other, status_of

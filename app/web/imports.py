@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import DatabaseDep, ProjectAccessDep, SessionDep, SettingsDep
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.import_jobs import (
+from app.domain.imports.jobs import (
     FolderUpload,
     ImportJob,
     JobState,
@@ -24,10 +24,11 @@ from app.domain.import_jobs import (
     save_images_zip,
     save_manifest,
 )
-from app.domain.imports import ImportOptions
-from app.domain.manifests import Limits
-from app.domain.project_settings import require_open_lead
-from app.domain.projects import ProjectAccess, runs_of
+from app.domain.imports.manifests import Limits
+from app.domain.imports.pipeline import ImportOptions
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import runs_of
+from app.domain.projects.settings import require_open_lead
 from app.models import SampleKind
 from app.templating import is_htmx, render
 

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, Response
 from app.api.deps import ApiUser
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.errors import NotFound
-from app.domain.media import blob_visible_to, original_path, thumbnail_path
+from app.domain.imports.media import blob_visible_to, original_path, thumbnail_path
 
 router = APIRouter(tags=["media"])
 

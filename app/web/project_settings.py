@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
+from app.domain.accounts.site import require_may_create_projects
 from app.domain.errors import DomainError, PermissionDenied
-from app.domain.project_settings import (
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.settings import (
     ProjectFields,
     archive_project,
     delete_project,
@@ -18,8 +20,6 @@ from app.domain.project_settings import (
     start_project,
     update_project,
 )
-from app.domain.projects import ProjectAccess
-from app.domain.site import require_may_create_projects
 from app.models import Project, SampleKind
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other, status_of

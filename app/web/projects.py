@@ -6,17 +6,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
-from app.domain.causes import cause_counts
-from app.domain.dashboard import summary
-from app.domain.projects import (
-    causes_of,
-    home_run,
-    run_progress,
-    runs_of,
-    team_of,
-    visible_projects,
-)
-from app.domain.site import may_create_projects
+from app.domain.accounts.site import may_create_projects
+from app.domain.analysis.dashboard import summary
+from app.domain.projects.access import visible_projects
+from app.domain.projects.causes import cause_counts, causes_of
+from app.domain.projects.runs import home_run, runs_of
+from app.domain.projects.team import team_of
+from app.domain.review.status import run_progress
 from app.templating import render
 from app.web.imports import imported_notice
 

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import ProjectAccessDep, SessionDep, writes_on_get
-from app.domain import annotations as ann
-from app.domain import queue, review
-from app.domain.causes import SimilarCauseExists
 from app.domain.errors import DomainError, InvalidInput
-from app.domain.projects import ProjectAccess, causes_of, home_run, resolve_run
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.causes import SimilarCauseExists, causes_of
+from app.domain.projects.runs import home_run, resolve_run
+from app.domain.review import annotations as ann
+from app.domain.review import queue
+from app.domain.review import screen as review
 from app.errors import STATUS_BY_ERROR
 from app.models import AnnotationStatus, Run
 from app.templating import path_for, render

@@ -9,11 +9,12 @@ from starlette.responses import Response
 
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError, PermissionDenied
-from app.domain.projects import ProjectAccess, home_run
-from app.domain.runs import (
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import (
     METRIC_LABELS,
     RunFields,
     get_run,
+    home_run,
     run_table,
     set_default_run,
     update_run,

@@ -9,13 +9,13 @@ from starlette.datastructures import QueryParams
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import ProjectAccessDep, SessionDep
-from app.domain.adjudication import adjudicate
-from app.domain.annotations import Draft
-from app.domain.dashboard import dashboard, summary
-from app.domain.projects import runs_of
-from app.domain.sheet import RowStatus, error_row, open_run
-from app.domain.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
-from app.domain.sheet_view import Filters, Sort, open_sheet, parse_view
+from app.domain.analysis.dashboard import dashboard, summary
+from app.domain.analysis.sheet import RowStatus, error_row, open_run
+from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
+from app.domain.analysis.views import Filters, Sort, open_sheet, parse_view
+from app.domain.projects.runs import runs_of
+from app.domain.review.adjudication import adjudicate
+from app.domain.review.annotations import Draft
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)

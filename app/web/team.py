@@ -9,13 +9,14 @@ from starlette.responses import Response
 
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.errors import Conflict, DomainError, PermissionDenied
-from app.domain.projects import ProjectAccess, team_of
-from app.domain.team import (
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.team import (
     add_member_by_username,
     change_role,
     member,
     parse_role,
     remove_member,
+    team_of,
 )
 from app.models import ProjectRole
 from app.templating import flash, render

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
+from app.domain.accounts.users import create_token, revoke_token
 from tests.api import API, published_openapi
 from tests.factories import bearer, make_project, make_user
 from tests.sheet_data import Fixture, build

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
+from app.domain.accounts.users import create_token, revoke_token
 from tests.conftest import sign_in
 from tests.factories import make_user
 
@@ -104,7 +104,7 @@ def test_malformed_bodies_get_a_readable_422(client: TestClient) -> None:
 
 
 def test_a_one_time_password_opens_no_api_door(client: TestClient, session: Session) -> None:
-    from app.domain.users import create_user_with_one_time_password
+    from app.domain.accounts.admin import create_user_with_one_time_password
 
     admin = make_user(session, "root", admin=True)
     issued = create_user_with_one_time_password(session, admin, "newbie")

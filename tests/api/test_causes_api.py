@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
-from app.domain.annotations import state_of
+from app.domain.accounts.users import create_token, revoke_token
+from app.domain.review.annotations import state_of
 from app.models import Annotation, AnnotationEvent, Cause
 from tests.factories import bearer, make_project, make_user
 from tests.sheet_data import Fixture, build

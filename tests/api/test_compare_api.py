@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
+from app.domain.accounts.users import create_token, revoke_token
 from tests.conftest import sign_in
 from tests.domain.test_compare import TwoRuns, two_runs
 from tests.factories import bearer, make_project, make_user

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
-from app.domain.annotation_export import PAGE_SIZE
+from app.domain.accounts.users import create_token, revoke_token
+from app.domain.analysis.annotation_export import PAGE_SIZE
 from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, Sample, utcnow
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_user

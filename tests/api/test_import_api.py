@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token
+from app.domain.accounts.users import create_token
 from app.models import Prediction, Project, Sample, SampleKind, User
 from tests.conftest import sign_in
 from tests.factories import make_project, make_user

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import authenticate, create_token, revoke_token
-from app.domain.site import SiteSettings, update_site_settings
+from app.domain.accounts.site import SiteSettings, update_site_settings
+from app.domain.accounts.users import authenticate, create_token, revoke_token
 from app.models import Membership, Project, User
 from tests.factories import PASSWORD, bearer, make_project, make_user
 

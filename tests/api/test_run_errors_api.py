@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token, revoke_token
-from app.domain.annotations import find_annotation, state_of
-from app.domain.project_settings import archive_project
-from app.domain.projects import get_access
+from app.domain.accounts.users import create_token, revoke_token
+from app.domain.projects.access import get_access
+from app.domain.projects.settings import archive_project
+from app.domain.review.annotations import find_annotation, state_of
 from app.models import AnnotationKind
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_run, make_user

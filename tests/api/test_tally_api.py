@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_token
+from app.domain.accounts.users import create_token
 from tests.factories import make_user
 from tests.sheet_data import build
 
 
 def bearer(session: Session, username: str) -> dict[str, str]:
-    from app.domain.accounts import get_user_by_username
+    from app.domain.accounts.users import get_user_by_username
 
     user = get_user_by_username(session, username)
     assert user is not None

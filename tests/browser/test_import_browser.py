@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app.db import Database
-from app.domain.accounts import create_user
-from app.domain.import_jobs import JobState, create_job, save_job
-from app.domain.imports import ImportOptions
-from app.domain.projects import create_project
+from app.domain.accounts.users import create_user
+from app.domain.imports.jobs import JobState, create_job, save_job
+from app.domain.imports.pipeline import ImportOptions
+from app.domain.projects.settings import create_project
 from app.models import Project, SampleKind, User
 from tests.conftest import LiveServer, start_server
 from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes

@@ -218,7 +218,7 @@ def test_a_new_lead_sets_up_a_project(
 def test_the_demo_lead_edits_a_run_and_sees_cause_counts(
     browser: Any, demo_server: LiveServer, screenshots: Path
 ) -> None:
-    from app.domain.demo import DEMO_PROJECT, read_sign_ins
+    from app.domain.imports.demo import DEMO_PROJECT, read_sign_ins
 
     lead = next(s for s in read_sign_ins(demo_server.data_dir) if s.username == "lead")
     context = browser.new_context(viewport={"width": 1366, "height": 768})

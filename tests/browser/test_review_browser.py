@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.demo import read_sign_ins
+from app.domain.imports.demo import read_sign_ins
 from tests.conftest import LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

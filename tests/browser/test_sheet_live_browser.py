@@ -25,10 +25,10 @@ from sqlalchemy import select
 from app import schema
 from app.config import Settings
 from app.db import Database
-from app.domain.accounts import get_user_by_username
-from app.domain.annotations import Draft, save
-from app.domain.demo import DEMO_PROJECT, load_demo
-from app.domain.projects import get_access
+from app.domain.accounts.users import get_user_by_username
+from app.domain.imports.demo import DEMO_PROJECT, load_demo
+from app.domain.projects.access import get_access
+from app.domain.review.annotations import Draft, save
 from app.main import create_app
 from app.models import AnnotationStatus, Cause, Prediction, Project
 from tests.conftest import free_port, start_server

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.demo import DEMO_PROJECT, read_sign_ins
+from app.domain.imports.demo import DEMO_PROJECT, read_sign_ins
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain import accounts
+from app.domain.accounts import users as accounts
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from tests.factories import PASSWORD, make_user
 

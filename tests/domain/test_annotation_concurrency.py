@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from app import schema
 from app.db import Database
-from app.domain import annotations as ann
-from app.domain import queue
-from app.domain.projects import get_access
+from app.domain.projects.access import get_access
+from app.domain.review import annotations as ann
+from app.domain.review import queue
 from app.models import Annotation, AnnotationEvent, Prediction, Run, User
 from tests.factories import (
     make_cause,

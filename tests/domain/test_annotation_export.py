@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.domain.annotation_export import (
+from app.domain.analysis.annotation_export import (
     ANNOTATION_FIELDS,
     CONSENSUS_FIELDS,
     ExportRequest,
@@ -20,8 +20,8 @@ from app.domain.annotation_export import (
     request_export,
     stream,
 )
-from app.domain.projects import get_access
-from app.domain.sheet import load_run
+from app.domain.analysis.sheet import load_run
+from app.domain.projects.access import get_access
 from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, Sample, utcnow
 from tests.factories import make_annotation, make_cause, make_prediction, make_run, make_sample
 from tests.sheet_data import Fixture, build

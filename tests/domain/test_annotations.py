@@ -5,9 +5,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain import annotations as ann
 from app.domain.errors import InvalidInput, PermissionDenied
-from app.domain.projects import get_access
+from app.domain.projects.access import get_access
+from app.domain.review import annotations as ann
 from app.models import AnnotationKind, AnnotationStatus, CauseGroup, GroupKind, User
 from tests.factories import (
     make_cause,

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain import causes
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
-from app.domain.projects import get_access
+from app.domain.projects import causes
+from app.domain.projects.access import get_access
 from app.models import CauseGroup, GroupKind
 from tests.factories import make_cause, make_project, make_user
 

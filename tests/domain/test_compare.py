@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain.compare import (
+from app.domain.analysis.compare import (
     Change,
     Estimate,
     change_of,
@@ -16,10 +16,10 @@ from app.domain.compare import (
     parse_run_pair,
     share_estimate,
 )
+from app.domain.analysis.tally import wilson
+from app.domain.analysis.views import Filters
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.projects import ProjectAccess, get_access
-from app.domain.sheet_view import Filters
-from app.domain.tally import wilson
+from app.domain.projects.access import ProjectAccess, get_access
 from app.models import AnnotationCause, AnnotationStatus, Cause, Project, Run, User, utcnow
 from tests.factories import (
     make_annotation,

@@ -9,9 +9,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain import demo
-from app.domain.accounts import authenticate
-from app.domain.projects import resolve_run, run_progress, team_of
+from app.domain.accounts.users import authenticate
+from app.domain.imports import demo
+from app.domain.projects.runs import resolve_run
+from app.domain.projects.team import team_of
+from app.domain.review.status import run_progress
 from app.models import Cause, MediaBlob, Prediction, Project
 
 

@@ -15,16 +15,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.demo import DEMO_DIR
-from app.domain.imports import (
+from app.domain.imports.demo import DEMO_DIR
+from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
+from app.domain.imports.pipeline import (
     ImportOptions,
     ImportRefused,
     ImportSummary,
     choose_for_review,
     import_files,
 )
-from app.domain.manifests import FolderMedia, Limits, MediaSource, ZipMedia
-from app.domain.projects import resolve_run, run_progress
+from app.domain.projects.runs import resolve_run
+from app.domain.review.status import run_progress
 from app.models import MediaBlob, Prediction, Project, Run, Sample, SampleKind
 from tests.factories import make_project
 from tests.importing import csv_bytes, image_rows, images_for, jsonl_bytes, png, zip_media

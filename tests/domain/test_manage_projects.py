@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain import project_settings as ps
-from app.domain import runs, site, team
+from app.domain.accounts import site
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from app.domain.projects import get_access, home_run, visible_projects
+from app.domain.projects import runs, team
+from app.domain.projects import settings as ps
+from app.domain.projects.access import get_access, visible_projects
+from app.domain.projects.runs import home_run
 from app.models import (
     Annotation,
     AnnotationEvent,

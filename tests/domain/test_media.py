@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from app.domain.media import ImageRejected, prepare_image, store_image, thumbnail_path
+from app.domain.imports.media import ImageRejected, prepare_image, store_image, thumbnail_path
 
 
 def encode(image: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import annotations as ann
-from app.domain import queue, review
 from app.domain.errors import NotFound, PermissionDenied
-from app.domain.projects import ProjectAccess, get_access
+from app.domain.projects.access import ProjectAccess, get_access
+from app.domain.review import annotations as ann
+from app.domain.review import queue
+from app.domain.review import screen as review
 from app.models import (
     Annotation,
     AnnotationStatus,

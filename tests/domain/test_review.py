@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain import annotations as ann
-from app.domain import review
-from app.domain.causes import SimilarCauseExists
 from app.domain.errors import InvalidInput, NotFound, PermissionDenied
-from app.domain.projects import ProjectAccess, get_access
+from app.domain.projects.access import ProjectAccess, get_access
+from app.domain.projects.causes import SimilarCauseExists
+from app.domain.review import annotations as ann
+from app.domain.review import screen as review
 from app.models import AnnotationStatus, MediaBlob, Prediction
 from tests.factories import (
     make_cause,

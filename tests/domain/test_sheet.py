@@ -7,12 +7,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from app.domain.dashboard import summary
+from app.domain.analysis.dashboard import summary
+from app.domain.analysis.sheet import RowStatus, load_run, tally_rows
+from app.domain.analysis.tally import binary_agreement
+from app.domain.analysis.views import Filters, Sort, open_sheet, tally, with_ids
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.projects import get_access
-from app.domain.sheet import RowStatus, load_run, tally_rows
-from app.domain.sheet_view import Filters, Sort, open_sheet, tally, with_ids
-from app.domain.tally import binary_agreement
+from app.domain.projects.access import get_access
 from tests.sheet_data import Fixture, build
 
 

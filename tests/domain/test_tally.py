@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.tally import (
+from app.domain.analysis.tally import (
     Ceiling,
     Vote,
     binary_agreement,

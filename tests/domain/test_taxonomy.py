@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import causes
-from app.domain.annotations import Draft, history, save, state_of
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
-from app.domain.project_settings import archive_project
-from app.domain.projects import ProjectAccess, get_access
+from app.domain.projects import causes
+from app.domain.projects.access import ProjectAccess, get_access
+from app.domain.projects.settings import archive_project
+from app.domain.review.annotations import Draft, history, save, state_of
 from app.models import Annotation, AnnotationEvent, Cause, GroupKind, Prediction, User
 from tests.factories import make_prediction, make_project, make_run, make_sample, make_user
 

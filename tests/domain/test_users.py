@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.domain import accounts, users
+from app.domain.accounts import admin as users
+from app.domain.accounts import users as accounts
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
 from tests.factories import PASSWORD, make_project, make_user
 

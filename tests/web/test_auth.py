@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import set_password
+from app.domain.accounts.users import set_password
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user
 

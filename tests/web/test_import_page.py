@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.import_jobs import JobState, create_job, load_job, save_job
-from app.domain.imports import ImportOptions
+from app.domain.imports.jobs import JobState, create_job, load_job, save_job
+from app.domain.imports.pipeline import ImportOptions
 from app.models import Prediction, Project, Sample
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_project, make_user
@@ -266,7 +266,7 @@ def test_another_lead_cannot_open_someone_elses_import(
 ) -> None:
     lead, other = make_user(session, "lead"), make_user(session, "other")
     project = make_project(session, lead)
-    from app.domain.projects import add_member
+    from app.domain.projects.team import add_member
     from app.models import ProjectRole
 
     add_member(session, project, other, ProjectRole.LEAD)

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import causes
-from app.domain.projects import get_access
+from app.domain.projects import causes
+from app.domain.projects.access import get_access
 from app.models import Cause, Membership, Project, ProjectRole, User
 from tests.conftest import csrf_token, sign_in
 from tests.factories import (
@@ -434,7 +434,7 @@ def test_reorder_with_buttons(client: TestClient, team: dict[str, Any], session:
 def test_merge_preview_then_merge(
     client: TestClient, team: dict[str, Any], session: Session
 ) -> None:
-    from app.domain.annotations import Draft, save
+    from app.domain.review.annotations import Draft, save
     from tests.factories import make_prediction, make_sample
 
     project, blurry, lead = team["project"], team["cause"], team["lead"]

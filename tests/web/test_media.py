@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.accounts import create_token
-from app.domain.media import prepare_image, store_image
+from app.domain.accounts.users import create_token
+from app.domain.imports.media import prepare_image, store_image
 from tests.conftest import sign_in
 from tests.factories import make_project, make_sample, make_user
 
@@ -55,7 +55,7 @@ def test_images_are_cached_for_good_and_revalidate_with_etag(
 def test_notebooks_fetch_images_with_a_token(
     client: TestClient, session: Session, image_sha: str
 ) -> None:
-    from app.domain.accounts import get_user_by_username
+    from app.domain.accounts.users import get_user_by_username
 
     member = get_user_by_username(session, "member")
     assert member is not None

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.media import prepare_image, store_image
+from app.domain.imports.media import prepare_image, store_image
 from app.models import Cause, Prediction, Project, Run
 from tests.conftest import sign_in
 from tests.factories import (

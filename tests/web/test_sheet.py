@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.sheet import load_run
-from app.domain.sheet_view import Filters, tally
-from app.domain.tally import wilson
+from app.domain.analysis.sheet import load_run
+from app.domain.analysis.tally import wilson
+from app.domain.analysis.views import Filters, tally
 from app.models import Annotation, AnnotationEvent, AnnotationKind
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user

@@ -13,9 +13,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from app.domain.sheet import ErrorRow, RunData
-from app.domain.sheet_view import SheetPage
-from app.domain.tally import Z95
+from app.domain.analysis.sheet import ErrorRow, RunData
+from app.domain.analysis.tally import Z95
+from app.domain.analysis.views import SheetPage
 
 BASE_HEADERS = ("external_id", "label", "prediction", "confidence")
 TAIL_HEADERS = ("label_error", "suggested_label", "note", "annotators", "status", "examined")

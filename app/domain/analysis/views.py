@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import get_user_by_username
-from app.domain.causes import fold, project_causes
+from app.domain.accounts.users import get_user_by_username
+from app.domain.analysis.sheet import ErrorRow, RowStatus, RunData, Tally, open_run, tally_rows
 from app.domain.errors import InvalidInput
-from app.domain.projects import ProjectAccess
-from app.domain.sheet import ErrorRow, RowStatus, RunData, Tally, open_run, tally_rows
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.causes import fold, project_causes
 from app.models import Project
 
 PAGE_SIZE = 50

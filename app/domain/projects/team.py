@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import get_user_by_username
+from app.domain.accounts.users import get_user_by_username
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.project_settings import require_open_lead
-from app.domain.projects import ProjectAccess, add_member
-from app.models import Membership, ProjectRole, User, utcnow
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.settings import require_open_lead
+from app.models import Membership, Project, ProjectRole, User, utcnow
 
 
 def parse_role(value: str) -> ProjectRole:
@@ -120,3 +122,33 @@ def member(session: Session, access: ProjectAccess, user_id: int) -> tuple[User,
     user = session.get(User, user_id)
     assert user is not None
     return user, membership
+
+
+def add_member(session: Session, project: Project, user: User, role: ProjectRole) -> Membership:
+    """Add a user to the team, or bring back a removed member with a new role."""
+    membership = session.get(Membership, (project.id, user.id))
+    if membership is None:
+        membership = Membership(project_id=project.id, user_id=user.id, role=role)
+        session.add(membership)
+    else:
+        membership.role = role
+        membership.removed_at = None
+    session.flush()
+    return membership
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    user: User
+    role: ProjectRole
+
+
+def team_of(session: Session, project: Project) -> list[TeamMember]:
+    rows = session.execute(
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id, Membership.removed_at.is_(None))
+        # Leads first; spelled out because enums sort differently on SQLite and PostgreSQL.
+        .order_by(case((Membership.role == ProjectRole.LEAD, 0), else_=1), User.username)
+    ).all()
+    return [TeamMember(user=user, role=role) for user, role in rows]

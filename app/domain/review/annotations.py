@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from app.domain.projects import ProjectAccess
+from app.domain.projects.access import ProjectAccess
 from app.models import (
     Annotation,
     AnnotationCause,

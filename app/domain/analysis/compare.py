@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.sheet import CauseColumn, Tally, load_run
+from app.domain.analysis.tally import Ceiling, Share, wilson
+from app.domain.analysis.views import Filters, tally
 from app.domain.errors import InvalidInput
-from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.sheet import CauseColumn, Tally, load_run
-from app.domain.sheet_view import Filters, tally
-from app.domain.tally import Ceiling, Share, wilson
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import resolve_run
 
 
 @dataclass(frozen=True)

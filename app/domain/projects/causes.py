@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain import live
-from app.domain.annotations import replace_causes
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
-from app.domain.projects import ProjectAccess
+from app.domain.projects.access import ProjectAccess
+from app.domain.review.annotations import replace_causes
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -467,3 +467,22 @@ def taxonomy(session: Session, project: Project) -> Taxonomy:
         archived=[c for c in every if c.archived_at is not None],
         counts=cause_counts(session, project),
     )
+
+
+def causes_of(session: Session, project: Project) -> list[tuple[CauseGroup, list[Cause]]]:
+    """Active causes in their groups, both in their set order."""
+    groups = list(
+        session.scalars(
+            select(CauseGroup)
+            .where(CauseGroup.project_id == project.id)
+            .order_by(CauseGroup.position, CauseGroup.id)
+        )
+    )
+    causes = list(
+        session.scalars(
+            select(Cause)
+            .where(Cause.project_id == project.id, Cause.archived_at.is_(None))
+            .order_by(Cause.position, Cause.id)
+        )
+    )
+    return [(group, [c for c in causes if c.group_id == group.id]) for group in groups]

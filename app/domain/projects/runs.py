@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session
 
 from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.project_settings import require_open_lead
-from app.domain.projects import ProjectAccess, RunProgress, run_progress, runs_of
-from app.models import METRIC_FIELDS, Prediction, Run
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.settings import require_open_lead
+from app.domain.review.status import RunProgress, run_progress
+from app.models import METRIC_FIELDS, Prediction, Project, Run
+
+LATEST = "latest"
 
 MAX_NAME = 120
 
@@ -182,3 +185,34 @@ def set_default_run(session: Session, access: ProjectAccess, run_id: int | None)
         session.flush()
     live.announce(session, access.project.id, "run", default=chosen.id if chosen else None)
     return chosen
+
+
+def runs_of(session: Session, project: Project) -> list[Run]:
+    return list(
+        session.scalars(
+            select(Run).where(Run.project_id == project.id).order_by(Run.created_at, Run.id)
+        )
+    )
+
+
+def resolve_run(session: Session, project: Project, name: str) -> Run:
+    """A run by name; `latest` is the newest one."""
+    query = select(Run).where(Run.project_id == project.id)
+    if name == LATEST:
+        run = session.scalar(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(1))
+    else:
+        run = session.scalar(query.where(Run.name == name))
+    if run is None:
+        raise NotFound(f"The project has no run named {name!r}.")
+    return run
+
+
+def home_run(session: Session, project: Project) -> Run | None:
+    """The run the project page opens on: the one a lead chose, else the newest."""
+    chosen = session.scalar(select(Run).where(Run.project_id == project.id, Run.is_default))
+    if chosen is not None:
+        return chosen
+    try:
+        return resolve_run(session, project, LATEST)
+    except NotFound:
+        return None

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
 from app.config import Settings
-from app.domain.media import (
+from app.domain.imports.media import (
     DEFAULT_MAX_PIXELS,
     ImageRejected,
     StagedImage,

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
-from app.domain.accounts import create_user, get_user_by_username
-from app.domain.imports import ImportOptions, import_files
-from app.domain.manifests import FolderMedia, Limits
-from app.domain.projects import add_member, create_project, resolve_run
+from app.domain.accounts.users import create_user, get_user_by_username
+from app.domain.imports.manifests import FolderMedia, Limits
+from app.domain.imports.pipeline import ImportOptions, import_files
+from app.domain.projects.runs import resolve_run
+from app.domain.projects.settings import create_project
+from app.domain.projects.team import add_member
 from app.models import (
     METRIC_FIELDS,
     Cause,

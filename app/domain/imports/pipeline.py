@@ -1,7 +1,7 @@
 """Importing an eyeball set: one function behind the page, the API, the CLI and the demo.
 
 All or nothing: the manifest and its images are checked completely (see
-`app.domain.manifests`), then compared with what the project already holds; any
+`app.domain.imports.manifests`), then compared with what the project already holds; any
 problem refuses the whole import and lists every problem. Only then are rows
 written, in the caller's transaction.
 """
@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, PermissionDenied
-from app.domain.live import announce
-from app.domain.manifests import (
+from app.domain.imports.manifests import (
     Limits,
     Manifest,
     ManifestRow,
@@ -33,7 +32,8 @@ from app.domain.manifests import (
     Progress,
     read_manifest,
 )
-from app.domain.media import store_staged
+from app.domain.imports.media import store_staged
+from app.domain.live import announce
 from app.models import Prediction, Project, Run, Sample, utcnow
 
 MAX_RUN_NAME = 120

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.domain.accounts.site import require_may_create_projects
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
-from app.domain.projects import ProjectAccess, clean_labels, create_project
-from app.domain.site import require_may_create_projects
-from app.models import Annotation, AnnotationCause, Project, Sample, SampleKind, User, utcnow
+from app.domain.projects.access import ProjectAccess
+from app.models import (
+    Annotation,
+    AnnotationCause,
+    CauseGroup,
+    GroupKind,
+    Membership,
+    Project,
+    ProjectRole,
+    Sample,
+    SampleKind,
+    User,
+    utcnow,
+)
+
+DEFAULT_GROUP_NAME = "Causes"
 
 MAX_NAME = 120
 MAX_OVERLAP = 20
@@ -185,3 +200,57 @@ def delete_project(session: Session, access: ProjectAccess, typed_name: str) -> 
     session.execute(delete(Project).where(Project.id == project.id))
     session.expunge(project)
     return name
+
+
+def clean_labels(labels: list[str]) -> list[str]:
+    """Trimmed, blanks dropped, each once, in the order given."""
+    seen: dict[str, None] = {}
+    for label in labels:
+        cleaned = label.strip()
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+def create_project(
+    session: Session,
+    creator: User,
+    *,
+    name: str,
+    kind: SampleKind,
+    description: str = "",
+    labels: list[str] | None = None,
+    overlap: int = 1,
+    annotators_may_add_causes: bool = False,
+    queue_seed: int | None = None,
+) -> Project:
+    """A new project with its creator as lead and an empty default cause group."""
+    name = name.strip()
+    problems: dict[str, str] = {}
+    if not name:
+        problems["name"] = "Give the project a name."
+    elif len(name) > 120:
+        problems["name"] = "Keep the name under 120 characters."
+    if overlap < 1:
+        problems["overlap"] = "At least one annotator must review each error."
+    if problems:
+        raise InvalidInput(problems)
+    if session.scalar(select(Project.id).where(func.lower(Project.name) == name.lower())):
+        raise Conflict(f"A project named {name!r} already exists.")
+    project = Project(
+        name=name,
+        description=description.strip(),
+        kind=kind,
+        labels=clean_labels(labels or []),
+        overlap=overlap,
+        annotators_may_add_causes=annotators_may_add_causes,
+        queue_seed=queue_seed if queue_seed is not None else random.SystemRandom().randrange(2**31),
+    )
+    session.add(project)
+    session.flush()
+    session.add(Membership(project_id=project.id, user_id=creator.id, role=ProjectRole.LEAD))
+    session.add(
+        CauseGroup(project_id=project.id, name=DEFAULT_GROUP_NAME, kind=GroupKind.MULTI, position=0)
+    )
+    session.flush()
+    return project

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts import create_user, hash_password
+from app.domain.accounts.users import create_user, hash_password
 from app.domain.errors import Conflict, NotFound, PermissionDenied
 from app.models import Membership, Project, ProjectRole, SiteRole, User
 

@@ -1,7 +1,7 @@
 """The arithmetic of error analysis: shares, intervals, ceilings, consensus, agreement.
 
 Plain functions on plain values, so every rule can be checked by hand. The rows they
-work on are loaded by `app.domain.sheet` in a handful of queries per run.
+work on are loaded by `app.domain.analysis.sheet` in a handful of queries per run.
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain import annotations as ann
-from app.domain import queue
-from app.domain.causes import create_cause
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.projects import ProjectAccess
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.causes import create_cause
+from app.domain.review import annotations as ann
+from app.domain.review import queue
 from app.models import (
     Annotation,
     AnnotationEvent,

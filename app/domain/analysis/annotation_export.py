@@ -30,8 +30,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.sheet import (
+from app.domain.analysis.sheet import (
     MARK_COLUMNS,
     CauseColumn,
     ErrorRow,
@@ -41,6 +40,8 @@ from app.domain.sheet import (
     leads_of,
     mark_of,
 )
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import resolve_run
 from app.models import (
     Annotation,
     AnnotationCause,

@@ -20,15 +20,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
-from app.domain.imports import (
+from app.domain.imports.manifests import KNOWN_COLUMNS, MEDIA_COLUMN, Limits, Problem, read_manifest
+from app.domain.imports.pipeline import (
     ImportOptions,
     ImportRefused,
     ImportSummary,
     apply_import,
     staging_folder,
 )
-from app.domain.manifests import KNOWN_COLUMNS, MEDIA_COLUMN, Limits, Problem, read_manifest
-from app.domain.projects import LATEST, resolve_run
+from app.domain.projects.runs import LATEST, resolve_run
 from app.models import Project, SampleKind
 
 MANIFEST_NAME = "pushed.jsonl"

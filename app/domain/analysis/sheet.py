@@ -19,9 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.errors import NotFound
-from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.tally import (
+from app.domain.analysis.tally import (
     Agreement,
     Ceiling,
     Share,
@@ -35,6 +33,9 @@ from app.domain.tally import (
     label_error_advice,
     wilson,
 )
+from app.domain.errors import NotFound
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import resolve_run
 from app.models import (
     Annotation,
     AnnotationCause,

@@ -25,7 +25,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from app.domain.errors import NotFound
-from app.domain.projects import ProjectAccess
+from app.domain.projects.access import ProjectAccess
 from app.models import (
     Annotation,
     AnnotationKind,

@@ -11,9 +11,10 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.annotations import Draft, SaveResult, save
 from app.domain.errors import NotFound
-from app.domain.projects import ProjectAccess, resolve_run
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import resolve_run
+from app.domain.review.annotations import Draft, SaveResult, save
 from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, User
 
 

@@ -23,20 +23,20 @@ from typing import IO, Any
 
 from app.db import Database
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.domain.imports import (
-    ImportOptions,
-    ImportRefused,
-    apply_import,
-    plan_import,
-    staging_folder,
-)
-from app.domain.manifests import (
+from app.domain.imports.manifests import (
     FolderMedia,
     Limits,
     MediaSource,
     ZipMedia,
     read_manifest,
     safe_relative_path,
+)
+from app.domain.imports.pipeline import (
+    ImportOptions,
+    ImportRefused,
+    apply_import,
+    plan_import,
+    staging_folder,
 )
 from app.models import Project
 

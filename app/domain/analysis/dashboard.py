@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from app.domain.projects import ProjectAccess
-from app.domain.sheet import (
+from app.domain.analysis.sheet import (
     EXAMINED_STATUSES,
     AnnotatorTally,
     RowStatus,
@@ -18,6 +17,7 @@ from app.domain.sheet import (
     open_run,
     tally_rows,
 )
+from app.domain.projects.access import ProjectAccess
 from app.models import AnnotationStatus, utcnow
 
 # --- progress -----------------------------------------------------------------------

@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.annotations import Draft, SaveResult, save
-from app.domain.causes import fold
+from app.domain.analysis.sheet import ErrorRow, RunData, load_run
+from app.domain.analysis.views import Filters
 from app.domain.errors import InvalidInput, NotFound, PermissionDenied
-from app.domain.projects import ProjectAccess, resolve_run
-from app.domain.sheet import ErrorRow, RunData, load_run
-from app.domain.sheet_view import Filters
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.causes import fold
+from app.domain.projects.runs import resolve_run
+from app.domain.review.annotations import Draft, SaveResult, save
 from app.models import Cause, Prediction, Project, Run, Sample, User
 
 DEFAULT_LIMIT = 100

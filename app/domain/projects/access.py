@@ -1,0 +1,74 @@
+"""Projects, their teams and who may see what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.domain.errors import NotFound, PermissionDenied
+from app.models import (
+    Membership,
+    Project,
+    ProjectRole,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    """A project as one user reaches it: their role decides what they may change."""
+
+    project: Project
+    user: User
+    role: ProjectRole | None  # None: a site admin who is not on the team
+
+    @property
+    def can_lead(self) -> bool:
+        return self.user.is_admin or self.role is ProjectRole.LEAD
+
+    def require_lead(self) -> None:
+        if not self.can_lead:
+            raise PermissionDenied("Only the project's leads can do this.")
+
+
+def visible_projects(
+    session: Session, user: User, *, include_archived: bool = False
+) -> list[tuple[Project, ProjectRole | None]]:
+    """The projects a user may open with their role in each: their own, or all for admins."""
+    role = Membership.role
+    query = select(Project, role).outerjoin(
+        Membership,
+        (Membership.project_id == Project.id)
+        & (Membership.user_id == user.id)
+        & Membership.removed_at.is_(None),
+    )
+    if not user.is_admin:
+        query = query.where(Membership.user_id.is_not(None))
+    if not include_archived:
+        query = query.where(Project.archived_at.is_(None))
+    rows = session.execute(query.order_by(func.lower(Project.name))).all()
+    return [(project, member_role) for project, member_role in rows]
+
+
+def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:
+    """The project if this user may see it; NotFound otherwise, so ids do not leak."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound("No such project.")
+    membership = session.get(Membership, (project_id, user.id))
+    role = membership.role if membership is not None and membership.is_active else None
+    if role is None and not user.is_admin:
+        raise NotFound("No such project.")
+    return ProjectAccess(project=project, user=user, role=role)
+
+
+def find_project(session: Session, key: str) -> Project:
+    """A project by id or by name (any case), for the command line."""
+    project = session.get(Project, int(key)) if key.isdigit() else None
+    if project is None:
+        project = session.scalar(select(Project).where(func.lower(Project.name) == key.lower()))
+    if project is None:
+        raise NotFound(f"No project with the id or name {key!r}.")
+    return project
