@@ -10,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database
+from app.domain.accounts.admin import require_admin
+from app.domain.accounts.site import require_may_create_projects
 from app.domain.projects.access import ProjectAccess, get_access
+from app.domain.projects.settings import require_may_delete
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 from app.templating import is_htmx
@@ -101,3 +104,51 @@ def get_project_access(project_id: int, user: CurrentUser, session: SessionDep) 
 
 
 ProjectAccessDep = Annotated[ProjectAccess, Depends(get_project_access)]
+
+
+# Who may call a route, said by its signature. Each dependency asks the domain's own
+# check, so a page refuses with the words the domain uses everywhere else.
+
+
+def get_lead_access(access: ProjectAccessDep) -> ProjectAccess:
+    access.require_lead()
+    return access
+
+
+# A lead of the project, or a site admin.
+LeadAccess = Annotated[ProjectAccess, Depends(get_lead_access)]
+
+
+def get_open_lead_access(access: ProjectAccessDep) -> ProjectAccess:
+    access.require_open_lead()
+    return access
+
+
+# A lead (or site admin) changing a project that is not archived.
+OpenLeadAccess = Annotated[ProjectAccess, Depends(get_open_lead_access)]
+
+
+def get_delete_access(access: ProjectAccessDep) -> ProjectAccess:
+    require_may_delete(access)
+    return access
+
+
+# Someone who may delete the project: a site admin.
+DeleteAccess = Annotated[ProjectAccess, Depends(get_delete_access)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    require_admin(user)
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+def get_project_starter(user: CurrentUser, session: SessionDep) -> User:
+    require_may_create_projects(session, user)
+    return user
+
+
+# Someone this site lets start projects.
+ProjectStarter = Annotated[User, Depends(get_project_starter)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ApiProject, CauseId
+from app.api.deps import ApiOpenLeadAccess, ApiProject, CauseId
 from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.projects import causes as domain
@@ -98,7 +98,7 @@ def create_cause(body: CauseIn, access: ApiProject, session: SessionDep) -> Caus
     responses={**PROJECT_ERRORS, 404: NO_CAUSE, 403: LEADS_ONLY, 409: SIMILAR, 422: INVALID},
 )
 def update_cause(
-    cause_id: CauseId, body: CausePatch, access: ApiProject, session: SessionDep
+    cause_id: CauseId, body: CausePatch, access: ApiOpenLeadAccess, session: SessionDep
 ) -> CauseOut:
     cause = domain.get_cause(session, access, cause_id)
     if body.archived is False:
@@ -140,7 +140,7 @@ def update_cause(
     },
 )
 def merge_cause(
-    cause_id: CauseId, body: MergeIn, access: ApiProject, session: SessionDep
+    cause_id: CauseId, body: MergeIn, access: ApiOpenLeadAccess, session: SessionDep
 ) -> MergeOut:
     done = domain.merge_causes(session, access, cause_id, body.into)
     return MergeOut(

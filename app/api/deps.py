@@ -9,9 +9,12 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
+from app.domain.accounts.admin import require_admin
+from app.domain.accounts.site import require_may_create_projects
 from app.domain.accounts.users import user_for_token
 from app.domain.analysis.views import with_ids
 from app.domain.projects.access import ProjectAccess, get_access
+from app.domain.projects.settings import require_may_delete
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
 
@@ -98,6 +101,49 @@ def get_api_project(project_id: ProjectId, user: ApiUser, session: SessionDep) -
 
 
 ApiProject = Annotated[ProjectAccess, Depends(get_api_project)]
+
+
+# The permissions of app.dependencies (LeadAccess, ...), for a caller with a token.
+
+
+def get_api_lead_access(access: ApiProject) -> ProjectAccess:
+    access.require_lead()
+    return access
+
+
+ApiLeadAccess = Annotated[ProjectAccess, Depends(get_api_lead_access)]
+
+
+def get_api_open_lead_access(access: ApiProject) -> ProjectAccess:
+    access.require_open_lead()
+    return access
+
+
+ApiOpenLeadAccess = Annotated[ProjectAccess, Depends(get_api_open_lead_access)]
+
+
+def get_api_delete_access(access: ApiProject) -> ProjectAccess:
+    require_may_delete(access)
+    return access
+
+
+ApiDeleteAccess = Annotated[ProjectAccess, Depends(get_api_delete_access)]
+
+
+def get_api_admin_user(user: ApiUser) -> User:
+    require_admin(user)
+    return user
+
+
+ApiAdminUser = Annotated[User, Depends(get_api_admin_user)]
+
+
+def get_api_project_starter(user: ApiUser, session: SessionDep) -> User:
+    require_may_create_projects(session, user)
+    return user
+
+
+ApiProjectStarter = Annotated[User, Depends(get_api_project_starter)]
 
 
 def get_view_params(

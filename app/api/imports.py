@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.responses import JSONResponse, Response
 
-from app.api.deps import ApiProject
+from app.api.deps import ApiOpenLeadAccess
 from app.api.responses import LEADS_ONLY, PROJECT_ERRORS
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports.manifests import Limits, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, import_files
-from app.domain.projects.settings import require_open_lead
 from app.models import SampleKind
 from app.schemas import ImportSummaryOut, RefusedImportOut
 
@@ -39,7 +38,7 @@ router = APIRouter(tags=["import"])
     },
 )
 def import_run(
-    access: ApiProject,
+    access: ApiOpenLeadAccess,
     session: SessionDep,
     settings: SettingsDep,
     manifest: Annotated[UploadFile, File(description="CSV or JSONL manifest")],
@@ -55,7 +54,6 @@ def import_run(
     ] = None,
     seed: Annotated[int | None, Form(description="Seed of that sample")] = None,
 ) -> Response | ImportSummaryOut:
-    require_open_lead(access)
     name = manifest.filename or "manifest"
     options = ImportOptions(
         run=run.strip() or Path(name).stem,

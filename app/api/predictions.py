@@ -12,14 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message
 
-from app.api.deps import ApiProject, RunName
-from app.api.responses import UNAUTHORIZED, problem
+from app.api.deps import ApiOpenLeadAccess, RunName
+from app.api.responses import LEADS_ONLY, UNAUTHORIZED, problem
 from app.config import Settings
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
-from app.domain.projects.settings import require_open_lead
 from app.schemas import ImportSummaryOut, PredictionsIn, RefusedImportOut
 
 
@@ -94,10 +93,7 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
         },
         200: {"description": "Nothing new: everything pushed was stored already"},
         401: UNAUTHORIZED,
-        403: problem(
-            "Only the project's leads can push; an archived project is closed",
-            "Only the project's leads can do this.",
-        ),
+        403: LEADS_ONLY,
         404: problem(
             "No such project (or not yours), or `latest` with no run yet",
             "The project has no runs yet: name the new run instead.",
@@ -112,12 +108,11 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
 def push_run_predictions(
     run: RunName,
     body: PredictionsIn,
-    access: ApiProject,
+    access: ApiOpenLeadAccess,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
 ) -> Response | ImportSummaryOut:
-    require_open_lead(access)
     options = ImportOptions(
         run=run_to_push(session, access.project, run),
         evaluated=body.evaluated,

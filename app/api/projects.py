@@ -6,8 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.api.deps import ApiProject, ApiUser
+from app.api.deps import (
+    ApiAdminUser,
+    ApiDeleteAccess,
+    ApiLeadAccess,
+    ApiOpenLeadAccess,
+    ApiProject,
+    ApiProjectStarter,
+    ApiUser,
+)
 from app.api.responses import (
+    ADMINS_ONLY,
     INVALID,
     LEADS_ONLY,
     PROJECT_ERRORS,
@@ -16,8 +25,10 @@ from app.api.responses import (
 )
 from app.dependencies import SessionDep
 from app.domain.accounts.admin import create_user_with_password
+from app.domain.accounts.site import MayNotCreateProjects
 from app.domain.projects.access import ProjectAccess, visible_projects
 from app.domain.projects.settings import (
+    AdminsDelete,
     ProjectFields,
     archive_project,
     delete_project,
@@ -72,12 +83,12 @@ def list_projects(user: ApiUser, session: SessionDep, archived: bool = False) ->
     "allows it on the admin page. Project names are unique (any case).",
     responses={
         401: UNAUTHORIZED,
-        403: problem("The caller may not start projects", "Only admins can start projects."),
+        403: problem("The caller may not start projects", MayNotCreateProjects.MESSAGE),
         409: problem("The name is taken", "A project named 'Cat detector' already exists."),
         422: INVALID,
     },
 )
-def create_project(body: ProjectIn, user: ApiUser, session: SessionDep) -> ProjectOut:
+def create_project(body: ProjectIn, user: ApiProjectStarter, session: SessionDep) -> ProjectOut:
     fields = ProjectFields.checked(**body.model_dump())
     project = start_project(session, user, fields)
     return ProjectOut.of(project, ProjectRole.LEAD)
@@ -110,7 +121,7 @@ def get_project(access: ApiProject) -> ProjectOut:
         422: INVALID,
     },
 )
-def patch_project(body: ProjectPatch, access: ApiProject, session: SessionDep) -> ProjectOut:
+def patch_project(body: ProjectPatch, access: ApiLeadAccess, session: SessionDep) -> ProjectOut:
     # null, like a missing field, leaves the setting as it is.
     changes = body.model_dump(exclude_none=True, exclude={"archived"})
     if body.archived is False:
@@ -128,8 +139,6 @@ def patch_project(body: ProjectPatch, access: ApiProject, session: SessionDep) -
         update_project(session, access, ProjectFields.checked(**(values | changes)))
     if body.archived:
         archive_project(session, access)
-    if not changes and body.archived is None:
-        access.require_lead()
     return _out(access)
 
 
@@ -143,12 +152,10 @@ def patch_project(body: ProjectPatch, access: ApiProject, session: SessionDep) -
     'Leads archive instead (`PATCH` with `{"archived": true}`).',
     responses={
         **PROJECT_ERRORS,
-        403: problem(
-            "Only admins delete projects", "Only admins can delete a project; leads can archive it."
-        ),
+        403: problem("Only admins delete projects", AdminsDelete.MESSAGE),
     },
 )
-def remove_project(access: ApiProject, session: SessionDep) -> Response:
+def remove_project(access: ApiDeleteAccess, session: SessionDep) -> Response:
     delete_project(session, access, access.project.name)
     return Response(status_code=204)
 
@@ -190,7 +197,11 @@ def list_members(access: ApiProject, session: SessionDep) -> list[MemberOut]:
     },
 )
 def set_member(
-    username: Username, body: MemberIn, access: ApiProject, session: SessionDep, response: Response
+    username: Username,
+    body: MemberIn,
+    access: ApiOpenLeadAccess,
+    session: SessionDep,
+    response: Response,
 ) -> MemberOut:
     membership, added = set_member_role(session, access, username, parse_role(body.role))
     if added:
@@ -218,7 +229,7 @@ def set_member(
         ),
     },
 )
-def delete_member(username: Username, access: ApiProject, session: SessionDep) -> Response:
+def delete_member(username: Username, access: ApiOpenLeadAccess, session: SessionDep) -> Response:
     remove_member_by_username(session, access, username)
     return Response(status_code=204)
 
@@ -236,12 +247,12 @@ def delete_member(username: Username, access: ApiProject, session: SessionDep) -
     "people created on the admin page get a one-time password instead.",
     responses={
         401: UNAUTHORIZED,
-        403: problem("The caller is not an admin", "Only admins can manage users."),
+        403: ADMINS_ONLY,
         409: problem("The username is taken", "The username 'grace' is taken."),
         422: problem("Bad username or too weak a password", "'a b' is not a valid username."),
     },
 )
-def create_user(body: UserIn, user: ApiUser, session: SessionDep) -> UserOut:
+def create_user(body: UserIn, user: ApiAdminUser, session: SessionDep) -> UserOut:
     created = create_user_with_password(
         session, user, body.username, body.password, admin=body.admin
     )

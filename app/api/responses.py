@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.domain.accounts.admin import AdminsOnly
+from app.domain.projects.access import LeadsOnly
+
 
 def problem(status: str, example: str) -> dict[str, Any]:
     """An OpenAPI response entry for an error whose body is `{"detail": <message for a person>}`."""
@@ -21,9 +24,9 @@ NOT_FOUND = problem(
     "No such project.",
 )
 LEADS_ONLY = problem(
-    "Only the project's leads (or admins) may; or the project is archived",
-    "Only the project's leads can do this.",
+    "Only the project's leads (or admins) may; or the project is archived", LeadsOnly.MESSAGE
 )
+ADMINS_ONLY = problem("The caller is not a site admin", AdminsOnly.MESSAGE)
 INVALID = problem("The input breaks a rule; every problem is named", "Give the project a name.")
 PROJECT_ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 404: NOT_FOUND}
 # Non-members get 404 like a missing project, so project ids do not leak.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ApiProject
+from app.api.deps import ApiOpenLeadAccess, ApiProject
 from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.projects.runs import RunFields, create_run, run_table
@@ -44,7 +44,7 @@ def list_runs(access: ApiProject, session: SessionDep) -> list[RunOut]:
         422: INVALID,
     },
 )
-def register_run(body: RunIn, access: ApiProject, session: SessionDep) -> RunOut:
+def register_run(body: RunIn, access: ApiOpenLeadAccess, session: SessionDep) -> RunOut:
     fields = RunFields.checked(
         name=body.name,
         description=body.description,

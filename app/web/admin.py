@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import CurrentUser, SessionDep
+from app.dependencies import AdminUser, SessionDep
 from app.domain.accounts.admin import (
     NewPassword,
     create_user_with_one_time_password,
@@ -18,7 +18,7 @@ from app.domain.accounts.admin import (
     set_admin,
 )
 from app.domain.accounts.site import SiteSettings, site_settings, update_site_settings
-from app.domain.errors import DomainError, PermissionDenied
+from app.domain.errors import DomainError
 from app.models import User
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other, status_of
@@ -46,14 +46,12 @@ def _users_page(
 
 
 @router.get("/users", name="users")
-def users_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
+def users_page(request: Request, user: AdminUser, session: SessionDep) -> Response:
     return _users_page(request, session, user)
 
 
 @router.post("/users", name="user_create")
-def user_create(
-    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
-) -> Response:
+def user_create(request: Request, user: AdminUser, session: SessionDep, form: FormDep) -> Response:
     try:
         created = create_user_with_one_time_password(
             session,
@@ -62,8 +60,6 @@ def user_create(
             display_name=form.get("display_name", ""),
             admin=form.get("admin") == "on",
         )
-    except PermissionDenied:
-        raise
     except DomainError as exc:
         return _users_page(
             request,
@@ -79,7 +75,7 @@ def user_create(
 
 @router.post("/users/{user_id}/active", name="user_set_active")
 def user_set_active(
-    request: Request, user: CurrentUser, session: SessionDep, user_id: int, form: FormDep
+    request: Request, user: AdminUser, session: SessionDep, user_id: int, form: FormDep
 ) -> Response:
     active = form.get("active") == "1"
     target = set_active(session, user, user_id, active=active)
@@ -94,7 +90,7 @@ def user_set_active(
 
 @router.post("/users/{user_id}/admin", name="user_set_admin")
 def user_set_admin(
-    request: Request, user: CurrentUser, session: SessionDep, user_id: int, form: FormDep
+    request: Request, user: AdminUser, session: SessionDep, user_id: int, form: FormDep
 ) -> Response:
     admin = form.get("admin") == "1"
     target = set_admin(session, user, user_id, admin=admin)
@@ -104,7 +100,7 @@ def user_set_admin(
 
 @router.get("/users/{user_id}/reset-password", name="user_reset_confirm")
 def user_reset_confirm(
-    request: Request, user: CurrentUser, session: SessionDep, user_id: int
+    request: Request, user: AdminUser, session: SessionDep, user_id: int
 ) -> Response:
     target = get_user(session, user, user_id)
     context = {
@@ -122,20 +118,18 @@ def user_reset_confirm(
 
 
 @router.post("/users/{user_id}/reset-password", name="user_reset")
-def user_reset(request: Request, user: CurrentUser, session: SessionDep, user_id: int) -> Response:
+def user_reset(request: Request, user: AdminUser, session: SessionDep, user_id: int) -> Response:
     return _users_page(request, session, user, new_password=reset_password(session, user, user_id))
 
 
 @router.get("/settings", name="site_settings")
-def site_settings_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    if not user.is_admin:
-        raise PermissionDenied("Only admins can change the site settings.")
+def site_settings_page(request: Request, user: AdminUser, session: SessionDep) -> Response:
     return render(request, "site_settings.html", {"settings": site_settings(session)})
 
 
 @router.post("/settings", name="site_settings_save")
 def site_settings_save(
-    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+    request: Request, user: AdminUser, session: SessionDep, form: FormDep
 ) -> Response:
     wanted = SiteSettings(
         members_may_create_projects=form.get("members_may_create_projects") == "on"

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import ProjectAccessDep, SessionDep
+from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError, PermissionDenied
 from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess
@@ -120,9 +120,8 @@ def cause_create(
 
 @router.get("/projects/{project_id}/causes/{cause_id}/edit", name="cause_edit")
 def cause_edit(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
-    access.require_lead()
     cause = causes.get_cause(session, access, cause_id)
     values = {
         "name": cause.name,
@@ -135,7 +134,7 @@ def cause_edit(
 
 @router.post("/projects/{project_id}/causes/{cause_id}", name="cause_save")
 def cause_save(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int, form: FormDep
 ) -> Response:
     group = form.get("group_id", "")
     try:
@@ -156,7 +155,7 @@ def cause_save(
 
 @router.post("/projects/{project_id}/causes/{cause_id}/move", name="cause_move")
 def cause_move(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int, form: FormDep
 ) -> Response:
     step = -1 if form.get("step") == "up" else 1
     cause = causes.move_cause(session, access, cause_id, step)
@@ -165,7 +164,7 @@ def cause_move(
 
 @router.post("/projects/{project_id}/causes/{cause_id}/archive", name="cause_archive")
 def cause_archive(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
     cause = causes.archive_cause(session, access, cause_id)
     return _done(
@@ -178,7 +177,7 @@ def cause_archive(
 
 @router.post("/projects/{project_id}/causes/{cause_id}/unarchive", name="cause_unarchive")
 def cause_unarchive(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
     cause = causes.unarchive_cause(session, access, cause_id)
     return _done(request, session, access, f"“{cause.name}” is back in review (without a key).")
@@ -186,9 +185,8 @@ def cause_unarchive(
 
 @router.get("/projects/{project_id}/causes/{cause_id}/delete", name="cause_delete_confirm")
 def cause_delete_confirm(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
-    access.require_lead()
     cause = causes.get_cause(session, access, cause_id)
     project = access.project
     context = {
@@ -209,7 +207,7 @@ def cause_delete_confirm(
 
 @router.post("/projects/{project_id}/causes/{cause_id}/delete", name="cause_delete")
 def cause_delete(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
     name = causes.delete_cause(session, access, cause_id)
     flash(request, f"Cause “{name}” deleted.")
@@ -219,12 +217,11 @@ def cause_delete(
 @router.get("/projects/{project_id}/causes/{cause_id}/merge", name="cause_merge_preview")
 def cause_merge_preview(
     request: Request,
-    access: ProjectAccessDep,
+    access: OpenLeadAccess,
     session: SessionDep,
     cause_id: int,
     target: int | None = None,
 ) -> Response:
-    access.require_lead()
     source = causes.get_cause(session, access, cause_id)
     preview, error = None, None
     if target is not None:
@@ -248,7 +245,7 @@ def cause_merge_preview(
 
 @router.post("/projects/{project_id}/causes/{cause_id}/merge", name="cause_merge")
 def cause_merge(
-    request: Request, access: ProjectAccessDep, session: SessionDep, cause_id: int, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int, form: FormDep
 ) -> Response:
     target = form.get("target", "")
     done = causes.merge_causes(session, access, cause_id, int(target) if target.isdigit() else 0)
@@ -263,7 +260,7 @@ def cause_merge(
 
 @router.post("/projects/{project_id}/cause-groups", name="group_create")
 def group_create(
-    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     try:
         group = causes.create_group(

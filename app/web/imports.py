@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
-from app.dependencies import DatabaseDep, ProjectAccessDep, SessionDep, SettingsDep
+from app.dependencies import DatabaseDep, OpenLeadAccess, SessionDep, SettingsDep
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.imports.jobs import (
     FolderUpload,
@@ -28,7 +28,6 @@ from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import runs_of
-from app.domain.projects.settings import require_open_lead
 from app.models import SampleKind
 from app.templating import is_htmx, render
 
@@ -66,8 +65,7 @@ def _page(
 
 
 @router.get("/projects/{project_id}/import", name="import_page")
-def import_page(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
-    require_open_lead(access)
+def import_page(request: Request, access: OpenLeadAccess, session: SessionDep) -> Response:
     return _page(request, access, session)
 
 
@@ -88,7 +86,7 @@ def _given(upload: UploadFile | None) -> bool:
 @router.post("/projects/{project_id}/import", name="import_upload")
 def import_upload(
     request: Request,
-    access: ProjectAccessDep,
+    access: OpenLeadAccess,
     session: SessionDep,
     settings: SettingsDep,
     database: DatabaseDep,
@@ -100,7 +98,6 @@ def import_upload(
     sample_errors: Annotated[str, Form()] = "",
     seed: Annotated[str, Form()] = "",
 ) -> Response:
-    require_open_lead(access)
     form = {"run": run, "evaluated": evaluated, "sample_errors": sample_errors, "seed": seed}
     problems: dict[str, str] = {}
     if manifest is None or not manifest.filename:
@@ -144,12 +141,11 @@ def import_upload(
 @router.get("/projects/{project_id}/import/{job_id}", name="import_job")
 def import_job_page(
     request: Request,
-    access: ProjectAccessDep,
+    access: OpenLeadAccess,
     session: SessionDep,
     settings: SettingsDep,
     job_id: str,
 ) -> Response:
-    require_open_lead(access)
     job = load_job(settings.media_path, job_id, access.project, access.user.id)
     if job.state is JobState.DONE and is_htmx(request):
         # The poll that sees the end takes the lead to the project, where the errors are.
@@ -161,12 +157,11 @@ def import_job_page(
 @router.post("/projects/{project_id}/import/{job_id}/confirm", name="import_confirm")
 def import_confirm(
     request: Request,
-    access: ProjectAccessDep,
+    access: OpenLeadAccess,
     settings: SettingsDep,
     database: DatabaseDep,
     job_id: str,
 ) -> Response:
-    require_open_lead(access)
     media_dir = settings.media_path
     job = load_job(media_dir, job_id, access.project, access.user.id)
     claim_job(media_dir, job)

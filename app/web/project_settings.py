@@ -7,15 +7,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep
-from app.domain.accounts.site import require_may_create_projects
-from app.domain.errors import DomainError, PermissionDenied
+from app.dependencies import (
+    DeleteAccess,
+    LeadAccess,
+    OpenLeadAccess,
+    ProjectStarter,
+    SessionDep,
+)
+from app.domain.errors import DomainError
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.settings import (
     ProjectFields,
     archive_project,
     delete_project,
-    require_open_lead,
     restore_project,
     start_project,
     update_project,
@@ -45,8 +49,7 @@ def _values_of(project: Project) -> dict[str, str]:
 
 
 @router.get("/projects/new", name="project_new")
-def project_new(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    require_may_create_projects(session, user)
+def project_new(request: Request, user: ProjectStarter) -> Response:
     values = {"kind": SampleKind.IMAGE.value, "overlap": "1"}
     context = {"values": values, "errors": {}, "kinds": KIND_CHOICES}
     return render(request, "project_new.html", context)
@@ -54,12 +57,10 @@ def project_new(request: Request, user: CurrentUser, session: SessionDep) -> Res
 
 @router.post("/projects/new", name="project_create")
 def project_create(
-    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+    request: Request, user: ProjectStarter, session: SessionDep, form: FormDep
 ) -> Response:
     try:
         project = start_project(session, user, ProjectFields.from_form(form))
-    except PermissionDenied:
-        raise
     except DomainError as exc:
         context = {"values": form, "errors": field_errors(exc), "kinds": KIND_CHOICES}
         return render(request, "project_new.html", context, status_code=status_of(exc))
@@ -87,19 +88,16 @@ def _settings_page(
 
 
 @router.get("/projects/{project_id}/settings", name="project_settings")
-def project_settings(request: Request, access: ProjectAccessDep) -> Response:
-    access.require_lead()
+def project_settings(request: Request, access: LeadAccess) -> Response:
     return _settings_page(request, access)
 
 
 @router.post("/projects/{project_id}/settings", name="project_settings_save")
 def project_settings_save(
-    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     try:
         update_project(session, access, ProjectFields.from_form(form))
-    except PermissionDenied:
-        raise
     except DomainError as exc:
         return _settings_page(
             request, access, values=form, errors=field_errors(exc), status_code=status_of(exc)
@@ -109,8 +107,7 @@ def project_settings_save(
 
 
 @router.get("/projects/{project_id}/archive", name="project_archive_confirm")
-def project_archive_confirm(request: Request, access: ProjectAccessDep) -> Response:
-    require_open_lead(access)
+def project_archive_confirm(request: Request, access: OpenLeadAccess) -> Response:
     project = access.project
     context = {
         "title": f"Archive “{project.name}”?",
@@ -127,24 +124,22 @@ def project_archive_confirm(request: Request, access: ProjectAccessDep) -> Respo
 
 
 @router.post("/projects/{project_id}/archive", name="project_archive")
-def project_archive(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+def project_archive(request: Request, access: LeadAccess, session: SessionDep) -> Response:
     archive_project(session, access)
     flash(request, "Project archived: it is read-only until restored.")
     return see_other(request, "project", project_id=access.project.id)
 
 
 @router.post("/projects/{project_id}/restore", name="project_restore")
-def project_restore(request: Request, access: ProjectAccessDep, session: SessionDep) -> Response:
+def project_restore(request: Request, access: LeadAccess, session: SessionDep) -> Response:
     restore_project(session, access)
     flash(request, "Project restored: the team can work on it again.")
     return see_other(request, "project", project_id=access.project.id)
 
 
 def _delete_page(
-    request: Request, access: ProjectAccess, error: str | None = None, typed: str = ""
+    request: Request, access: ProjectAccess, refused: DomainError | None = None, typed: str = ""
 ) -> Response:
-    if not access.user.is_admin:
-        raise PermissionDenied("Only admins can delete a project; leads can archive it.")
     project = access.project
     context = {
         "title": f"Delete “{project.name}” for good?",
@@ -158,26 +153,25 @@ def _delete_page(
         "danger": True,
         "confirm_name": project.name,
         "typed": typed,
-        "error": error,
+        "error": field_errors(refused, "confirm_name")["confirm_name"] if refused else None,
     }
-    return render(request, "confirm.html", context, status_code=422 if error else 200)
+    status = status_of(refused) if refused else 200
+    return render(request, "confirm.html", context, status_code=status)
 
 
 @router.get("/projects/{project_id}/delete", name="project_delete_confirm")
-def project_delete_confirm(request: Request, access: ProjectAccessDep) -> Response:
+def project_delete_confirm(request: Request, access: DeleteAccess) -> Response:
     return _delete_page(request, access)
 
 
 @router.post("/projects/{project_id}/delete", name="project_delete")
 def project_delete(
-    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+    request: Request, access: DeleteAccess, session: SessionDep, form: FormDep
 ) -> Response:
     typed = form.get("confirm_name", "")
     try:
         name = delete_project(session, access, typed)
-    except PermissionDenied:
-        raise
     except DomainError as exc:
-        return _delete_page(request, access, field_errors(exc)["confirm_name"], typed)
+        return _delete_page(request, access, exc, typed)
     flash(request, f"Project “{name}” deleted.")
     return see_other(request, "projects")

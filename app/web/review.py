@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from app.dependencies import ProjectAccessDep, SessionDep, writes_on_get
+from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep, writes_on_get
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import SimilarCauseExists, causes_of
@@ -321,7 +321,7 @@ def review_new_cause(
 )
 def review_restore(
     request: Request,
-    access: ProjectAccessDep,
+    access: LeadAccess,
     session: SessionDep,
     run_name: str,
     external_id: str,
@@ -340,7 +340,7 @@ def review_restore(
 @router.post("/projects/{project_id}/revisit", name="review_revisit")
 def review_revisit(
     request: Request,
-    access: ProjectAccessDep,
+    access: LeadAccess,
     session: SessionDep,
     cause: Annotated[int, Form()],
     back: Annotated[str, Form()] = "",

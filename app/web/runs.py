@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import ProjectAccessDep, SessionDep
-from app.domain.errors import DomainError, PermissionDenied
+from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
+from app.domain.errors import DomainError
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import (
     METRIC_LABELS,
@@ -72,21 +72,18 @@ def runs_page(request: Request, access: ProjectAccessDep, session: SessionDep) -
 
 @router.get("/projects/{project_id}/runs/{run_id}", name="run_edit")
 def run_edit(
-    request: Request, access: ProjectAccessDep, session: SessionDep, run_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, run_id: int
 ) -> Response:
-    access.require_lead()
     return _page(request, session, access, editing=get_run(session, access, run_id))
 
 
 @router.post("/projects/{project_id}/runs/{run_id}", name="run_save")
 def run_save(
-    request: Request, access: ProjectAccessDep, session: SessionDep, run_id: int, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, run_id: int, form: FormDep
 ) -> Response:
     run = get_run(session, access, run_id)
     try:
         update_run(session, access, run.id, RunFields.from_form(form))
-    except PermissionDenied:
-        raise
     except DomainError as exc:
         return _page(
             request,
@@ -103,7 +100,7 @@ def run_save(
 
 @router.post("/projects/{project_id}/runs-default", name="run_default")
 def run_default(
-    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     raw = form.get("run_id", "")
     chosen = set_default_run(session, access, int(raw) if raw.isdigit() else None)

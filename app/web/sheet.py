@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.datastructures import QueryParams
 from starlette.responses import RedirectResponse, Response
 
-from app.dependencies import ProjectAccessDep, SessionDep
+from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
 from app.domain.analysis.sheet import RowStatus, error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
@@ -87,9 +87,7 @@ def label_corrections_download(run: str, access: ProjectAccessDep, session: Sess
 
 
 @router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")
-def dashboard_page(
-    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
-) -> Response:
+def dashboard_page(request: Request, run: str, access: LeadAccess, session: SessionDep) -> Response:
     context = {
         "access": access,
         "project": access.project,
@@ -112,9 +110,8 @@ def tally_summary(
     "/projects/{project_id}/runs/{run}/errors/{prediction_id}/adjudication", name="adjudication"
 )
 def adjudication_page(
-    request: Request, run: str, prediction_id: int, access: ProjectAccessDep, session: SessionDep
+    request: Request, run: str, prediction_id: int, access: LeadAccess, session: SessionDep
 ) -> Response:
-    access.require_lead()
     data = open_run(session, access, run)
     context = {
         "access": access,
@@ -133,7 +130,7 @@ def adjudicate_submit(
     request: Request,
     run: str,
     prediction_id: int,
-    access: ProjectAccessDep,
+    access: LeadAccess,
     session: SessionDep,
     version: Annotated[int, Form()],
     cause: Annotated[list[int] | None, Form()] = None,

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import ProjectAccessDep, SessionDep
-from app.domain.errors import Conflict, DomainError, PermissionDenied
+from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
+from app.domain.errors import Conflict, DomainError
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.team import (
     add_member_by_username,
@@ -53,14 +53,12 @@ def team_page(request: Request, access: ProjectAccessDep, session: SessionDep) -
 
 @router.post("/projects/{project_id}/team", name="team_add")
 def team_add(
-    request: Request, access: ProjectAccessDep, session: SessionDep, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     try:
         membership = add_member_by_username(
             session, access, form.get("username", ""), parse_role(form.get("role", ""))
         )
-    except PermissionDenied:
-        raise
     except DomainError as exc:
         return _page(
             request,
@@ -77,21 +75,22 @@ def team_add(
 
 @router.post("/projects/{project_id}/team/{user_id}/role", name="team_role")
 def team_role(
-    request: Request, access: ProjectAccessDep, session: SessionDep, user_id: int, form: FormDep
+    request: Request, access: OpenLeadAccess, session: SessionDep, user_id: int, form: FormDep
 ) -> Response:
     try:
         change_role(session, access, user_id, parse_role(form.get("role", "")))
     except Conflict as exc:
-        return _page(request, session, access, errors={"team": exc.message}, status_code=409)
+        return _page(
+            request, session, access, errors={"team": exc.message}, status_code=status_of(exc)
+        )
     flash(request, "Role changed.")
     return see_other(request, "team", project_id=access.project.id)
 
 
 @router.get("/projects/{project_id}/team/{user_id}/remove", name="team_remove_confirm")
 def team_remove_confirm(
-    request: Request, access: ProjectAccessDep, session: SessionDep, user_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, user_id: int
 ) -> Response:
-    access.require_lead()
     user, _ = member(session, access, user_id)
     project = access.project
     context = {
@@ -110,12 +109,14 @@ def team_remove_confirm(
 
 @router.post("/projects/{project_id}/team/{user_id}/remove", name="team_remove")
 def team_remove(
-    request: Request, access: ProjectAccessDep, session: SessionDep, user_id: int
+    request: Request, access: OpenLeadAccess, session: SessionDep, user_id: int
 ) -> Response:
     try:
         user = remove_member(session, access, user_id)
     except Conflict as exc:
-        return _page(request, session, access, errors={"team": exc.message}, status_code=409)
+        return _page(
+            request, session, access, errors={"team": exc.message}, status_code=status_of(exc)
+        )
     flash(request, f"{user.shown_name} was removed from the team; their annotations stay.")
     if user.id == access.user.id and not access.user.is_admin:
         return see_other(request, "projects")

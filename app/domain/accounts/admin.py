@@ -13,9 +13,18 @@ from app.domain.errors import Conflict, NotFound, PermissionDenied
 from app.models import Membership, Project, ProjectRole, SiteRole, User
 
 
-def _require_admin(actor: User) -> None:
+class AdminsOnly(PermissionDenied):
+    MESSAGE = "Only site admins can do this."
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+def require_admin(actor: User, refusal: type[AdminsOnly] = AdminsOnly) -> None:
+    """Managing users, the site's settings and deleting a project are for site admins;
+    `refusal` may say more about one of those."""
     if not actor.is_admin:
-        raise PermissionDenied("Only admins can manage users.")
+        raise refusal()
 
 
 def one_time_password() -> str:
@@ -30,7 +39,7 @@ class UserRow:
 
 
 def list_users(session: Session, actor: User) -> list[UserRow]:
-    _require_admin(actor)
+    require_admin(actor)
     users = list(session.scalars(select(User).order_by(User.username)))
     rows = session.execute(
         select(Membership.user_id, Project, Membership.role)
@@ -45,7 +54,7 @@ def list_users(session: Session, actor: User) -> list[UserRow]:
 
 
 def get_user(session: Session, actor: User, user_id: int) -> User:
-    _require_admin(actor)
+    require_admin(actor)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
@@ -62,7 +71,7 @@ def create_user_with_one_time_password(
     session: Session, actor: User, username: str, *, display_name: str = "", admin: bool = False
 ) -> NewPassword:
     """A new account whose first sign-in asks for a password of their own."""
-    _require_admin(actor)
+    require_admin(actor)
     password = one_time_password()
     user = create_user(
         session,
@@ -79,7 +88,7 @@ def create_user_with_password(
     session: Session, actor: User, username: str, password: str, *, admin: bool = False
 ) -> User:
     """An account whose password the admin chose (a service account for a pipeline, say)."""
-    _require_admin(actor)
+    require_admin(actor)
     return create_user(session, username, password, admin=admin)
 
 

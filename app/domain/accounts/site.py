@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain.accounts.admin import require_admin
 from app.domain.errors import PermissionDenied
 from app.models import Membership, ProjectRole, SiteSetting, User
 
@@ -25,8 +26,7 @@ def site_settings(session: Session) -> SiteSettings:
 
 
 def update_site_settings(session: Session, actor: User, settings: SiteSettings) -> SiteSettings:
-    if not actor.is_admin:
-        raise PermissionDenied("Only admins can change the site settings.")
+    require_admin(actor)
     row = session.get(SiteSetting, MEMBERS_MAY_CREATE_PROJECTS)
     if row is None:
         row = SiteSetting(key=MEMBERS_MAY_CREATE_PROJECTS, value=False)
@@ -54,8 +54,13 @@ def may_create_projects(session: Session, user: User) -> bool:
     return site_settings(session).members_may_create_projects
 
 
+class MayNotCreateProjects(PermissionDenied):
+    MESSAGE = "Only admins and project leads can create projects on this site; ask an admin."
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
 def require_may_create_projects(session: Session, user: User) -> None:
     if not may_create_projects(session, user):
-        raise PermissionDenied(
-            "Only admins and project leads can create projects on this site; ask an admin."
-        )
+        raise MayNotCreateProjects()

@@ -16,6 +16,13 @@ from app.models import (
 )
 
 
+class LeadsOnly(PermissionDenied):
+    MESSAGE = "Only the project's leads can do this."
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
 @dataclass(frozen=True)
 class ProjectAccess:
     """A project as one user reaches it: their role decides what they may change."""
@@ -30,7 +37,13 @@ class ProjectAccess:
 
     def require_lead(self) -> None:
         if not self.can_lead:
-            raise PermissionDenied("Only the project's leads can do this.")
+            raise LeadsOnly()
+
+    def require_open_lead(self) -> None:
+        """Changes need a lead, and an archived project is read-only until restored."""
+        self.require_lead()
+        if self.project.is_archived:
+            raise PermissionDenied("The project is archived: restore it to change it.")
 
 
 def visible_projects(

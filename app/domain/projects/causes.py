@@ -191,12 +191,6 @@ def _announce(session: Session, cause: Cause, change: str) -> None:
     )
 
 
-def _require_editable(access: ProjectAccess) -> None:
-    access.require_lead()
-    if access.project.is_archived:
-        raise PermissionDenied("The project is archived: restore it to change it.")
-
-
 def get_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
     cause = session.get(Cause, cause_id)
     if cause is None or cause.project_id != access.project.id:
@@ -231,7 +225,7 @@ def update_cause(
     allow_similar: bool = False,
 ) -> Cause:
     """Rename, describe, re-key or regroup a cause; a blank key removes its key."""
-    _require_editable(access)
+    access.require_open_lead()
     project = access.project
     cause = get_cause(session, access, cause_id)
     name = clean_name(name)
@@ -259,7 +253,7 @@ def update_cause(
 
 def move_cause(session: Session, access: ProjectAccess, cause_id: int, step: int) -> Cause:
     """Move a cause one place up (-1) or down (+1) among the active causes of its group."""
-    _require_editable(access)
+    access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     index = _siblings(session, cause).index(cause)
     return place_cause(session, access, cause_id, index + (1 if step > 0 else -1))
@@ -281,7 +275,7 @@ def _siblings(session: Session, cause: Cause) -> list[Cause]:
 def place_cause(session: Session, access: ProjectAccess, cause_id: int, position: int) -> Cause:
     """Put a cause at `position` (0 first) among the active causes of its group; a place
     past either end stops at that end, as a drag to the edge would."""
-    _require_editable(access)
+    access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     siblings = _siblings(session, cause)
     siblings.remove(cause)
@@ -304,7 +298,7 @@ def group_named(session: Session, access: ProjectAccess, name: str) -> CauseGrou
 
 
 def create_group(session: Session, access: ProjectAccess, name: str, kind: str) -> CauseGroup:
-    _require_editable(access)
+    access.require_open_lead()
     name = clean_name(name)
     problems: dict[str, str] = {}
     if not name:
@@ -341,7 +335,7 @@ def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cau
 
     Its key is freed so a live cause can take it.
     """
-    _require_editable(access)
+    access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     if cause.archived_at is None:
         cause.archived_at = utcnow()
@@ -352,7 +346,7 @@ def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cau
 
 
 def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
-    _require_editable(access)
+    access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     if cause.archived_at is not None:
         cause.archived_at = None
@@ -368,7 +362,7 @@ def times_used(session: Session, cause: Cause) -> int:
 
 def delete_cause(session: Session, access: ProjectAccess, cause_id: int) -> str:
     """Only a cause no annotation uses can go for good; a used one is archived instead."""
-    _require_editable(access)
+    access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     used = times_used(session, cause)
     if used:
@@ -394,7 +388,7 @@ class MergePreview:
 def merge_preview(
     session: Session, access: ProjectAccess, source_id: int, target_id: int
 ) -> MergePreview:
-    _require_editable(access)
+    access.require_open_lead()
     source = get_cause(session, access, source_id)
     target = get_cause(session, access, target_id)
     if source.id == target.id:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.settings import require_open_lead
 from app.domain.review.status import RunProgress, run_progress
 from app.models import METRIC_FIELDS, Prediction, Project, Run
 
@@ -124,7 +123,7 @@ def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
 
 def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Run:
     """Register a run before its predictions arrive (a notebook after each training)."""
-    require_open_lead(access)
+    access.require_open_lead()
     _check_name_free(session, access.project.id, fields.name)
     run = Run(project_id=access.project.id, name=fields.name)
     _apply(run, fields)
@@ -153,7 +152,7 @@ def _apply(run: Run, fields: RunFields) -> None:
 
 
 def update_run(session: Session, access: ProjectAccess, run_id: int, fields: RunFields) -> Run:
-    require_open_lead(access)
+    access.require_open_lead()
     run = get_run(session, access, run_id)
     _check_name_free(session, run.project_id, fields.name, run.id)
     if fields.evaluated is not None:
@@ -170,7 +169,7 @@ def update_run(session: Session, access: ProjectAccess, run_id: int, fields: Run
 
 def set_default_run(session: Session, access: ProjectAccess, run_id: int | None) -> Run | None:
     """Choose the run the project page opens on; None goes back to the newest."""
-    require_open_lead(access)
+    access.require_open_lead()
     chosen = get_run(session, access, run_id) if run_id is not None else None
     # Cleared first and flushed: the unique index allows only one default at a time.
     session.execute(

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.domain.accounts.admin import AdminsOnly, require_admin
 from app.domain.accounts.site import require_may_create_projects
-from app.domain.errors import Conflict, InvalidInput, PermissionDenied
+from app.domain.errors import Conflict, InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.models import (
     Annotation,
@@ -129,15 +130,8 @@ def start_project(session: Session, creator: User, fields: ProjectFields) -> Pro
     )
 
 
-def require_open_lead(access: ProjectAccess) -> None:
-    """Changes need a lead, and an archived project is read-only until restored."""
-    access.require_lead()
-    if access.project.is_archived:
-        raise PermissionDenied("The project is archived: restore it to change it.")
-
-
 def update_project(session: Session, access: ProjectAccess, fields: ProjectFields) -> Project:
-    require_open_lead(access)
+    access.require_open_lead()
     project = access.project
     if _name_taken(session, fields.name, other_than=project.id):
         raise Conflict(f"A project named {fields.name!r} already exists.", field="name")
@@ -183,10 +177,17 @@ def restore_project(session: Session, access: ProjectAccess) -> Project:
     return access.project
 
 
+class AdminsDelete(AdminsOnly):
+    MESSAGE = "Only admins can delete a project; leads can archive it."
+
+
+def require_may_delete(access: ProjectAccess) -> None:
+    require_admin(access.user, AdminsDelete)
+
+
 def delete_project(session: Session, access: ProjectAccess, typed_name: str) -> str:
     """Delete the project and everything in it; the person must type its name."""
-    if not access.user.is_admin:
-        raise PermissionDenied("Only admins can delete a project; leads can archive it.")
+    require_may_delete(access)
     project = access.project
     if typed_name.strip() != project.name:
         raise InvalidInput({"confirm_name": "Type the project's name exactly to delete it."})

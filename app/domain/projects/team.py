@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from app.domain.accounts.users import get_user_by_username
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.settings import require_open_lead
 from app.models import Membership, Project, ProjectRole, User, utcnow
 
 
@@ -24,7 +23,7 @@ def parse_role(value: str) -> ProjectRole:
 def add_member_by_username(
     session: Session, access: ProjectAccess, username: str, role: ProjectRole
 ) -> Membership:
-    require_open_lead(access)
+    access.require_open_lead()
     if not username.strip():
         raise InvalidInput({"username": "Type the username of the person to add."})
     user = get_user_by_username(session, username)
@@ -52,7 +51,7 @@ def set_member_role(
 ) -> tuple[Membership, bool]:
     """Put someone on the team with `role`, or give a member that role: the same call
     either way, so a notebook can state the team it wants. True when newly added."""
-    require_open_lead(access)
+    access.require_open_lead()
     user = _known_user(session, username)
     existing = session.get(Membership, (access.project.id, user.id))
     if existing is not None and existing.is_active:
@@ -63,7 +62,7 @@ def set_member_role(
 
 
 def remove_member_by_username(session: Session, access: ProjectAccess, username: str) -> User:
-    require_open_lead(access)
+    access.require_open_lead()
     return remove_member(session, access, _known_user(session, username).id)
 
 
@@ -91,7 +90,7 @@ def _other_leads(session: Session, access: ProjectAccess, user_id: int) -> int:
 def change_role(
     session: Session, access: ProjectAccess, user_id: int, role: ProjectRole
 ) -> Membership:
-    require_open_lead(access)
+    access.require_open_lead()
     membership = _active_membership(session, access, user_id)
     if (
         membership.role is ProjectRole.LEAD
@@ -106,7 +105,7 @@ def change_role(
 
 def remove_member(session: Session, access: ProjectAccess, user_id: int) -> User:
     """Take someone off the team; the row stays so their annotations stay attributed."""
-    require_open_lead(access)
+    access.require_open_lead()
     membership = _active_membership(session, access, user_id)
     if membership.role is ProjectRole.LEAD and not _other_leads(session, access, user_id):
         raise Conflict("The project's only lead cannot leave; make someone else lead first.")

@@ -1,0 +1,127 @@
+"""Who may do what: a page, the API and the domain refuse in the same words.
+
+Each rule is written once, in the domain, and the routes' dependencies ask it; these
+tests hold every way in to the one message a person or a notebook reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.domain.errors import PermissionDenied
+from app.domain.projects.access import get_access
+from app.domain.projects.settings import ProjectFields, delete_project, start_project
+from app.models import SampleKind
+from tests.conftest import csrf_token, sign_in
+from tests.factories import bearer, make_user
+from tests.sheet_data import Fixture, build
+
+LEADS_ONLY = "Only the project's leads can do this."
+ADMINS_ONLY = "Only site admins can do this."
+ADMINS_DELETE = "Only admins can delete a project; leads can archive it."
+STARTERS = "Only admins and project leads can create projects on this site; ask an admin."
+
+
+@pytest.fixture
+def f(session: Session) -> Fixture:
+    return build(session)
+
+
+def url(client: TestClient, name: str, **params: Any) -> str:
+    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
+
+
+def page_refusal(client: TestClient, method: str, path: str) -> str:
+    data = {"csrftoken": csrf_token(client)} if method == "POST" else None
+    response = client.request(method, path, data=data)
+    assert response.status_code == 403, path
+    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p")
+    assert shown is not None
+    return shown.get_text()
+
+
+def api_refusal(response: Any) -> str:
+    assert response.status_code == 403
+    detail: str = response.json()["detail"]
+    return detail
+
+
+def test_leads_only_pages_and_the_api_say_the_same(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    sign_in(client, "ann")
+    pages = [
+        ("GET", url(client, "project_settings", project_id=f.project.id)),
+        ("POST", url(client, "project_restore", project_id=f.project.id)),
+        ("GET", url(client, "dashboard", project_id=f.project.id, run="v1")),
+        ("GET", url(client, "import_page", project_id=f.project.id)),
+        ("GET", url(client, "cause_edit", project_id=f.project.id, cause_id=f.a.id)),
+        ("GET", url(client, "run_edit", project_id=f.project.id, run_id=f.run.id)),
+    ]
+    for method, path in pages:
+        assert page_refusal(client, method, path) == LEADS_ONLY
+    # An empty PATCH changes nothing, and is still a lead's call.
+    patch = client.patch(
+        url(client, "api_update_project", project_id=f.project.id),
+        json={},
+        headers=bearer(session, f.ann),
+    )
+    assert api_refusal(patch) == LEADS_ONLY
+
+
+def test_admin_pages_and_the_api_say_the_same(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    sign_in(client, "lead")
+    for method, name in [
+        ("GET", "users"),
+        ("POST", "user_create"),
+        ("GET", "site_settings"),
+        ("POST", "site_settings_save"),
+    ]:
+        assert page_refusal(client, method, url(client, name)) == ADMINS_ONLY
+    created = client.post(
+        url(client, "api_create_user"),
+        json={"username": "grace", "password": "a long enough password"},
+        headers=bearer(session, f.lead),
+    )
+    assert api_refusal(created) == ADMINS_ONLY
+
+
+def test_deleting_is_for_admins_on_the_page_in_the_api_and_in_the_domain(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    sign_in(client, "lead")
+    for method, name in [("GET", "project_delete_confirm"), ("POST", "project_delete")]:
+        path = url(client, name, project_id=f.project.id)
+        assert page_refusal(client, method, path) == ADMINS_DELETE
+    api = client.delete(
+        url(client, "api_delete_project", project_id=f.project.id),
+        headers=bearer(session, f.lead),
+    )
+    assert api_refusal(api) == ADMINS_DELETE
+    with pytest.raises(PermissionDenied) as refused:
+        delete_project(session, get_access(session, f.lead, f.project.id), "Pets")
+    assert refused.value.message == ADMINS_DELETE
+
+
+def test_who_may_start_projects_is_said_once(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    nora = make_user(session, "nora")
+    sign_in(client, "nora")
+    assert page_refusal(client, "GET", url(client, "project_new")) == STARTERS
+    api = client.post(
+        url(client, "api_create_project"),
+        json={"name": "Cars", "kind": "image"},
+        headers=bearer(session, nora),
+    )
+    assert api_refusal(api) == STARTERS
+    with pytest.raises(PermissionDenied) as refused:
+        start_project(session, nora, ProjectFields(name="Cars", kind=SampleKind.IMAGE))
+    assert refused.value.message == STARTERS
