@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.domain.errors import PermissionDenied
 from app.domain.projects.access import get_access
 from app.domain.projects.settings import ProjectFields, delete_project, start_project
-from app.models import SampleKind
+from app.models import SampleKind, utcnow
 from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer, make_user
 from tests.sheet_data import Fixture, build
@@ -24,6 +24,7 @@ from tests.sheet_data import Fixture, build
 LEADS_ONLY = "Only the project's leads can do this."
 ADMINS_ONLY = "Only site admins can do this."
 ADMINS_DELETE = "Only admins can delete a project; leads can archive it."
+ARCHIVED = "The project is archived: it is read-only until a lead restores it."
 STARTERS = "Only admins and project leads can create projects on this site; ask an admin."
 
 
@@ -108,6 +109,29 @@ def test_deleting_is_for_admins_on_the_page_in_the_api_and_in_the_domain(
     with pytest.raises(PermissionDenied) as refused:
         delete_project(session, get_access(session, f.lead, f.project.id), "Pets")
     assert refused.value.message == ADMINS_DELETE
+
+
+def test_pages_that_lead_to_a_change_are_closed_on_an_archived_project(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    f.project.archived_at = utcnow()
+    session.flush()
+    sign_in(client, "lead")
+    project_id = f.project.id
+    for name, params in [
+        ("cause_edit", {"cause_id": f.a.id}),
+        ("cause_delete_confirm", {"cause_id": f.a.id}),
+        ("cause_merge_preview", {"cause_id": f.a.id}),
+        ("run_edit", {"run_id": f.run.id}),
+        ("team_remove_confirm", {"user_id": f.ann.id}),
+        ("project_archive_confirm", {}),
+        ("import_page", {}),
+    ]:
+        path = url(client, name, project_id=project_id, **params)
+        assert page_refusal(client, "GET", path) == ARCHIVED
+    # Reading, and restoring, stay open to the lead.
+    assert client.get(url(client, "project_settings", project_id=project_id)).status_code == 200
+    assert client.get(url(client, "causes", project_id=project_id)).status_code == 200
 
 
 def test_who_may_start_projects_is_said_once(

@@ -21,6 +21,7 @@ from app.domain.analysis.error_pages import (
 )
 from app.domain.analysis.sheet import ErrorRow, Mark
 from app.domain.analysis.views import Filters
+from app.domain.projects.access import ProjectArchived
 from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
 from app.models import AnnotationStatus
 from app.schemas import (
@@ -140,7 +141,7 @@ def _state_out(session: Session, state: AnnotationState) -> AnnotationStateOut:
         401: UNAUTHORIZED,
         403: problem(
             "The project is archived, or the caller is not on its team",
-            "The project is archived: it is read-only.",
+            ProjectArchived.MESSAGE,
         ),
         404: problem(
             "No such project, run, or error under review in that run",

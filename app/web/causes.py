@@ -47,9 +47,8 @@ def _page(
         "project": project,
         "taxonomy": taxonomy,
         "group_choices": [(str(group.id), group.name) for group, _ in taxonomy.groups],
-        "can_edit": access.can_lead and not project.is_archived,
-        "can_add": (access.can_lead or project.annotators_may_add_causes)
-        and not project.is_archived,
+        "can_edit": access.may_change,
+        "can_add": causes.may_add_causes(access),
         "editing": editing,
         "values": values or {},
         "errors": errors or {},

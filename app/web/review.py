@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep, writes_on_get
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.causes import SimilarCauseExists, causes_of
+from app.domain.projects.causes import SimilarCauseExists, causes_of, may_add_causes
 from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
@@ -94,6 +94,7 @@ def _context(
         "state": state,
         "version": version,
         "cause_groups": causes_of(session, access.project),
+        "may_add_causes": may_add_causes(access),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (
             review.error_history(session, access, offer.prediction) if access.can_lead else []

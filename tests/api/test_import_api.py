@@ -174,5 +174,7 @@ def test_an_archived_project_takes_no_import(client: TestClient, session: Sessio
         client, project, bearer(session, lead), csv_bytes(rows), images=zip_bytes(images_for(rows))
     )
     assert response.status_code == 403
-    assert response.json() == {"detail": "The project is archived: restore it to change it."}
+    assert response.json() == {
+        "detail": "The project is archived: it is read-only until a lead restores it."
+    }
     assert stored(session, project) == (0, 0)

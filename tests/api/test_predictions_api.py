@@ -307,7 +307,9 @@ def test_an_archived_project_takes_no_push(client: TestClient, session: Session)
     session.flush()
     response = push(client, project, bearer(session, lead), texts(2, 1))
     assert response.status_code == 403
-    assert response.json() == {"detail": "The project is archived: restore it to change it."}
+    assert response.json() == {
+        "detail": "The project is archived: it is read-only until a lead restores it."
+    }
     assert stored(session, project) == (0, 0)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.analysis.sheet import ErrorRow, RunData, load_run
 from app.domain.analysis.views import Filters
-from app.domain.errors import InvalidInput, NotFound, PermissionDenied
+from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold
 from app.domain.projects.runs import resolve_run
@@ -220,9 +220,8 @@ def annotate_error(
 ) -> SavedAnnotation:
     """Store the caller's own review of one error, its causes given by name (any
     `draft.cause_ids` are ignored). A stale version raises StaleAnnotation."""
-    if access.project.is_archived:
-        # Before the names are checked: an archived project refuses every change alike.
-        raise PermissionDenied("The project is archived: it is read-only.")
+    # Before the names are checked: an archived project refuses every change alike.
+    access.require_open()
     run = resolve_run(session, access.project, run_name)
     prediction = error_under_review(session, run, sample_id)
     cause_ids = causes_by_name(session, access.project, cause_names)

@@ -22,7 +22,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.errors import InvalidInput, PermissionDenied
+from app.domain.errors import InvalidInput
 from app.domain.imports.manifests import (
     Limits,
     Manifest,
@@ -34,6 +34,7 @@ from app.domain.imports.manifests import (
 )
 from app.domain.imports.media import store_staged
 from app.domain.live import announce
+from app.domain.projects.access import require_open
 from app.models import Prediction, Project, Run, Sample, utcnow
 
 MAX_RUN_NAME = 120
@@ -337,8 +338,7 @@ def apply_import(
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Write a checked manifest in the caller's transaction, or refuse it whole."""
-    if project.is_archived:
-        raise PermissionDenied("The project is archived: restore it to import into it.")
+    require_open(project)
     plan = plan_import(session, project, manifest, options)
     if plan.problems:
         raise ImportRefused(plan.problems)

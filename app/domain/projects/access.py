@@ -23,6 +23,22 @@ class LeadsOnly(PermissionDenied):
         super().__init__(self.MESSAGE)
 
 
+class ProjectArchived(PermissionDenied):
+    """Every change to an archived project is refused with these same words, whoever asks
+    and however (page, API, command line, import)."""
+
+    MESSAGE = "The project is archived: it is read-only until a lead restores it."
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+def require_open(project: Project) -> None:
+    """For callers that hold a project without a user (an import running in the background)."""
+    if project.is_archived:
+        raise ProjectArchived()
+
+
 @dataclass(frozen=True)
 class ProjectAccess:
     """A project as one user reaches it: their role decides what they may change."""
@@ -35,15 +51,27 @@ class ProjectAccess:
     def can_lead(self) -> bool:
         return self.user.is_admin or self.role is ProjectRole.LEAD
 
+    @property
+    def may_change(self) -> bool:
+        """What `require_open_lead` allows, for pages that offer the change or not."""
+        return self.can_lead and not self.project.is_archived
+
+    @property
+    def may_annotate(self) -> bool:
+        # A visiting admin (no role) reads, and an archived project takes no annotation.
+        return self.role is not None and not self.project.is_archived
+
     def require_lead(self) -> None:
         if not self.can_lead:
             raise LeadsOnly()
 
+    def require_open(self) -> None:
+        require_open(self.project)
+
     def require_open_lead(self) -> None:
         """Changes need a lead, and an archived project is read-only until restored."""
         self.require_lead()
-        if self.project.is_archived:
-            raise PermissionDenied("The project is archived: restore it to change it.")
+        self.require_open()
 
 
 def visible_projects(

@@ -113,6 +113,13 @@ def _group_for(session: Session, project: Project, group_id: int | None) -> Caus
     return group
 
 
+def may_add_causes(access: ProjectAccess) -> bool:
+    """Leads add causes, and annotators too where the project lets them; none while archived."""
+    return (access.can_lead or access.project.annotators_may_add_causes) and (
+        not access.project.is_archived
+    )
+
+
 def create_cause(
     session: Session,
     access: ProjectAccess,
@@ -124,9 +131,8 @@ def create_cause(
     allow_similar: bool = False,
 ) -> Cause:
     project = access.project
-    if project.is_archived:
-        raise PermissionDenied("The project is archived: restore it to change it.")
-    if not access.can_lead and not project.annotators_may_add_causes:
+    access.require_open()
+    if not may_add_causes(access):
         raise PermissionDenied("Only leads can add causes in this project.")
     name = clean_name(name)
     if not name:

@@ -219,8 +219,7 @@ def _checked_state(
 def _check_may_annotate(
     access: ProjectAccess, prediction: Prediction, kind: AnnotationKind
 ) -> None:
-    if access.project.is_archived:
-        raise PermissionDenied("The project is archived: it is read-only.")
+    access.require_open()
     if access.role is None:
         raise PermissionDenied(
             "Only members of the project's team can annotate; join the team first."

@@ -195,7 +195,7 @@ def hold(
 
     One person looks at one error at a time, so their other leases end here.
     """
-    if access.role is None or access.project.is_archived:
+    if not access.may_annotate:
         return  # a visiting admin or a read-only project claims nothing
     now = now or utcnow()
     user_id = access.user.id

@@ -1,0 +1,170 @@
+"""An archived project refuses every change in the same words, whoever asks and however."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.domain.errors import PermissionDenied
+from app.domain.imports.pipeline import ImportOptions, import_files
+from app.models import utcnow
+from tests.conftest import sign_in
+from tests.factories import bearer
+from tests.importing import csv_bytes, image_rows, images_for, zip_bytes, zip_media
+from tests.sheet_data import Fixture, build
+
+MESSAGE = "The project is archived: it is read-only until a lead restores it."
+
+
+@pytest.fixture
+def archived(session: Session) -> Fixture:
+    f = build(session)
+    f.project.archived_at = utcnow()
+    session.flush()
+    return f
+
+
+def url(client: TestClient, name: str, **params: Any) -> str:
+    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
+
+
+def page_post(
+    client: TestClient, who: str, path: str, data: dict[str, Any], *, htmx: bool = False
+) -> str:
+    """A form post from a signed-in browser; the refusal's words as the page shows them."""
+    sign_in(client, who)
+    body = BeautifulSoup(client.get("/").text, "html.parser").body
+    assert body is not None
+    token = json.loads(str(body["hx-headers"]))["x-csrftoken"]
+    headers = {"x-csrftoken": token} | ({"HX-Request": "true"} if htmx else {})
+    response = client.post(path, data=data, headers=headers)
+    assert response.status_code == 403
+    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p, #annotation-message")
+    assert shown is not None
+    return shown.get_text()
+
+
+def api_call(
+    client: TestClient, session: Session, who: str, method: str, path: str, **kw: Any
+) -> str:
+    response = client.request(method, path, headers=bearer(session, who), **kw)
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/json"
+    detail: str = response.json()["detail"]
+    return detail
+
+
+def web_cause_create(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "cause_create", project_id=f.project.id)
+    return page_post(client, "lead", path, {"name": "Foggy"})
+
+
+def web_cause_edit(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "cause_save", project_id=f.project.id, cause_id=f.a.id)
+    return page_post(client, "lead", path, {"name": "Blurred", "group_id": str(f.a.group_id)})
+
+
+def web_project_edit(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "project_settings_save", project_id=f.project.id)
+    return page_post(client, "lead", path, {"name": "Pets 2", "kind": "image", "overlap": "2"})
+
+
+def web_annotation_save(
+    client: TestClient, session: Session, f: Fixture, settings: Settings
+) -> str:
+    path = url(client, "review_save", project_id=f.project.id, run_name="v1", external_id="e6")
+    # The review screen saves through htmx, and shows the refusal in its panel.
+    return page_post(client, "ann", path, {"version": "0", "cause": [str(f.a.id)]}, htmx=True)
+
+
+def web_import(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    sign_in(client, "lead")
+    response = client.get(url(client, "import_page", project_id=f.project.id))
+    assert response.status_code == 403
+    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p")
+    assert shown is not None
+    return shown.get_text()
+
+
+def api_cause_create(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "api_create_cause", project_id=f.project.id)
+    return api_call(client, session, "lead", "POST", path, json={"name": "Foggy"})
+
+
+def api_cause_edit(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "api_update_cause", project_id=f.project.id, cause_id=f.a.id)
+    return api_call(client, session, "lead", "PATCH", path, json={"name": "Blurred"})
+
+
+def api_project_edit(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    path = url(client, "api_update_project", project_id=f.project.id)
+    return api_call(client, session, "lead", "PATCH", path, json={"description": "new"})
+
+
+def api_annotation_save(
+    client: TestClient, session: Session, f: Fixture, settings: Settings
+) -> str:
+    path = url(client, "api_annotate_error", project_id=f.project.id, run="v1", sample_id="e6")
+    return api_call(client, session, "ann", "PUT", path, json={"causes": ["blurry"], "version": 0})
+
+
+def api_import(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    rows = image_rows(2, 1)
+    path = url(client, "api_import", project_id=f.project.id)
+    files = {
+        "manifest": ("m.csv", csv_bytes(rows), "text/csv"),
+        "images": ("i.zip", zip_bytes(images_for(rows)), "application/zip"),
+    }
+    return api_call(client, session, "lead", "POST", path, files=files)
+
+
+def cli_import(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:
+    """The import every other way in shares (the command line, a page's background job)."""
+    rows = image_rows(2, 1)
+    settings.ensure_dirs()
+    with pytest.raises(PermissionDenied) as refused:
+        import_files(
+            session,
+            f.project,
+            io.BytesIO(csv_bytes(rows)),
+            "m.csv",
+            zip_media(images_for(rows)),
+            ImportOptions(run="v2"),
+            Path(settings.media_path),
+        )
+    return refused.value.message
+
+
+WAYS: list[Callable[[TestClient, Session, Fixture, Settings], str]] = [
+    web_cause_create,
+    web_cause_edit,
+    web_project_edit,
+    web_annotation_save,
+    web_import,
+    api_cause_create,
+    api_cause_edit,
+    api_project_edit,
+    api_annotation_save,
+    api_import,
+    cli_import,
+]
+
+
+@pytest.mark.parametrize("way", WAYS, ids=[w.__name__ for w in WAYS])
+def test_every_change_to_an_archived_project_is_refused_in_the_same_words(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    archived: Fixture,
+    way: Callable[[TestClient, Session, Fixture, Settings], str],
+) -> None:
+    assert way(client, session, archived, settings) == MESSAGE
