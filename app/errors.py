@@ -27,6 +27,13 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
 }
 
+
+def status_of(exc: DomainError) -> int:
+    """The status of a refusal, whether it becomes an error page, a form shown again with
+    the reason, a fragment or JSON: the same refusal never answers two ways."""
+    return next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
+
+
 TITLES = {
     400: "Bad request",
     401: "Sign-in required",
@@ -97,8 +104,7 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
-    return _error_response(request, status, exc.message)
+    return _error_response(request, status_of(exc), exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ from app.api.responses import LEADS_ONLY, PROJECT_ERRORS
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports.manifests import Limits, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, import_files
+from app.errors import status_of
 from app.models import SampleKind
 from app.schemas import ImportSummaryOut, RefusedImportOut
 
@@ -81,7 +82,7 @@ def import_run(
         )
     except ImportRefused as exc:
         body = RefusedImportOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
-        return JSONResponse(body.model_dump(), status_code=422)
+        return JSONResponse(body.model_dump(), status_code=status_of(exc))
     finally:
         if media is not None:
             media.close()

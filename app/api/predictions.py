@@ -19,6 +19,7 @@ from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
+from app.errors import status_of
 from app.schemas import ImportSummaryOut, PredictionsIn, RefusedImportOut
 
 
@@ -134,7 +135,7 @@ def push_run_predictions(
         )
     except ImportRefused as exc:
         refused = RefusedImportOut(detail=exc.message, problems=[p.as_dict() for p in exc.problems])
-        return JSONResponse(refused.model_dump(), status_code=422)
+        return JSONResponse(refused.model_dump(), status_code=status_of(exc))
     if summary.samples_created or summary.predictions_created:
         response.status_code = 201
     return ImportSummaryOut(**summary.as_dict())

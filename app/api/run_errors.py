@@ -23,6 +23,7 @@ from app.domain.analysis.sheet import ErrorRow, Mark
 from app.domain.analysis.views import Filters
 from app.domain.projects.access import ProjectArchived
 from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
+from app.errors import status_of
 from app.models import AnnotationStatus
 from app.schemas import (
     AnnotationIn,
@@ -176,7 +177,7 @@ def annotate(
         out = StaleAnnotationOut(
             detail=stale.message, current=_state_out(session, stale.current), version=stale.version
         )
-        return JSONResponse(out.model_dump(mode="json"), status_code=409)
+        return JSONResponse(out.model_dump(mode="json"), status_code=status_of(stale))
     annotation = saved.result.annotation
     return AnnotationSavedOut(
         run=saved.run.name,

@@ -17,9 +17,10 @@ from app.domain.accounts.users import (
     update_profile,
 )
 from app.domain.errors import DomainError, NotFound
+from app.errors import status_of
 from app.models import ApiToken, User
 from app.templating import flash, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,7 +58,14 @@ def account_profile(
     try:
         update_profile(session, user, form.get("display_name", ""))
     except DomainError as exc:
-        return _page(request, session, user, errors=field_errors(exc), values=form, status_code=422)
+        return _page(
+            request,
+            session,
+            user,
+            errors=field_errors(exc),
+            values=form,
+            status_code=status_of(exc),
+        )
     flash(request, "Your name is saved.")
     return see_other(request, "account")
 
@@ -76,7 +84,7 @@ def account_password(
         )
     except DomainError as exc:
         # Passwords are never sent back into the page.
-        return _page(request, session, user, errors=field_errors(exc), status_code=422)
+        return _page(request, session, user, errors=field_errors(exc), status_code=status_of(exc))
     # Other sign-ins now hold an outdated epoch and end; this one carries on.
     request.session[SESSION_EPOCH] = user.session_epoch
     flash(request, "Password changed. You were signed out everywhere else.")

@@ -19,9 +19,10 @@ from app.domain.accounts.admin import (
 )
 from app.domain.accounts.site import SiteSettings, site_settings, update_site_settings
 from app.domain.errors import DomainError
+from app.errors import status_of
 from app.models import User
 from app.templating import flash, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
 

@@ -16,9 +16,10 @@ from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError, PermissionDenied
 from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess
+from app.errors import status_of
 from app.models import GroupKind
 from app.templating import flash, is_htmx, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False)
 
@@ -222,12 +223,12 @@ def cause_merge_preview(
     target: int | None = None,
 ) -> Response:
     source = causes.get_cause(session, access, cause_id)
-    preview, error = None, None
+    preview, refused = None, None
     if target is not None:
         try:
             preview = causes.merge_preview(session, access, source.id, target)
         except DomainError as exc:
-            error = exc.message
+            refused = exc
     targets = [c for c in causes.taxonomy(session, access.project).active if c.id != source.id]
     context = {
         "access": access,
@@ -236,10 +237,11 @@ def cause_merge_preview(
         "targets": targets,
         "target": target,
         "preview": preview,
-        "error": error,
+        "error": refused.message if refused else None,
         "tab": "causes",
     }
-    return render(request, "cause_merge.html", context, status_code=422 if error else 200)
+    status = status_of(refused) if refused else 200
+    return render(request, "cause_merge.html", context, status_code=status)
 
 
 @router.post("/projects/{project_id}/causes/{cause_id}/merge", name="cause_merge")

@@ -20,10 +20,6 @@ def field_errors(exc: DomainError, fallback: str = FORM) -> dict[str, str]:
     return {fallback: exc.message}
 
 
-def status_of(exc: DomainError) -> int:
-    return 409 if isinstance(exc, Conflict) else 422
-
-
 def see_other(request: Request, name: str, **params: Any) -> RedirectResponse:
     """Post/redirect/get: reloading the next page never repeats the change."""
     return RedirectResponse(request.app.url_path_for(name, **params), status_code=303)

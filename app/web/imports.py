@@ -28,6 +28,7 @@ from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import runs_of
+from app.errors import status_of
 from app.models import SampleKind
 from app.templating import is_htmx, render
 
@@ -130,7 +131,9 @@ def import_upload(
             upload.add(file.filename or "", file.file)
     except InvalidInput as exc:
         discard_job(media_dir, job)
-        return _page(request, access, session, form=form, problems=exc.fields, status_code=422)
+        return _page(
+            request, access, session, form=form, problems=exc.fields, status_code=status_of(exc)
+        )
 
     project_id = access.project.id
     _background(request)(lambda: check_job(database, media_dir, project_id, job.id, limits))

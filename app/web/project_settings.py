@@ -24,9 +24,10 @@ from app.domain.projects.settings import (
     start_project,
     update_project,
 )
+from app.errors import status_of
 from app.models import Project, SampleKind
 from app.templating import flash, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False)
 

@@ -17,7 +17,7 @@ from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
 from app.domain.review import screen as review
-from app.errors import STATUS_BY_ERROR
+from app.errors import status_of
 from app.models import AnnotationStatus, Run
 from app.templating import path_for, render
 
@@ -204,14 +204,13 @@ def _refused(
 ) -> Response:
     """A refused save shows why, with what is stored now, never a half-applied state."""
     session.rollback()
-    status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     return _fragment(
         request,
         session,
         access,
         run,
         offer,
-        status_code=status,
+        status_code=status_of(exc),
         message=exc.message,
         message_is_error=True,
     )

@@ -19,9 +19,10 @@ from app.domain.projects.runs import (
     set_default_run,
     update_run,
 )
+from app.errors import status_of
 from app.models import METRIC_FIELDS, Run
 from app.templating import flash, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False)
 

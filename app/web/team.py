@@ -18,9 +18,10 @@ from app.domain.projects.team import (
     remove_member,
     team_of,
 )
+from app.errors import status_of
 from app.models import ProjectRole
 from app.templating import flash, render
-from app.web.forms import FormDep, field_errors, see_other, status_of
+from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(include_in_schema=False)
 
