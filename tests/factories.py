@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import create_user
+from app.domain.imports.media import prepare_image, store_image
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
 from app.models import (
     Annotation,
     Cause,
     CauseGroup,
+    MediaBlob,
     Prediction,
     Project,
     ProjectRole,
@@ -129,3 +134,11 @@ def bearer(session: Session, user: User | str) -> dict[str, str]:
     owner = get_user_by_username(session, user) if isinstance(user, str) else user
     assert owner is not None
     return {"Authorization": f"Bearer {create_token(session, owner, 'test').secret}"}
+
+
+def make_image(session: Session, media_dir: Path, size: tuple[int, int] = (300, 150)) -> MediaBlob:
+    """An image stored as an import leaves it: its row, the original and the thumbnail."""
+    out = io.BytesIO()
+    Image.new("RGB", size, "orange").save(out, format="PNG")
+    media_dir.mkdir(parents=True, exist_ok=True)
+    return store_image(session, media_dir, prepare_image(out.getvalue()))

@@ -11,6 +11,7 @@ from app.api import (
     exports,
     imports,
     me,
+    media,
     predictions,
     projects,
     run_errors,
@@ -31,5 +32,6 @@ for module in (
     exports,
     tally,
     compare,
+    media,
 ):
     router.include_router(module.router)

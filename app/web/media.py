@@ -1,70 +1,28 @@
-"""Images and thumbnails, for pages and notebooks alike, under the projects' access rules."""
+"""Images and thumbnails on the pages, for a signed-in browser (notebooks use /api/v1/media)."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
-from app.api.deps import ApiUser
-from app.dependencies import SessionDep, SettingsDep
-from app.domain.errors import NotFound
-from app.domain.imports.media import blob_visible_to, original_path, thumbnail_path
+from app.dependencies import CurrentUser, SessionDep, SettingsDep
+from app.domain.imports.media import blob_visible_to
+from app.image_responses import original_response, thumbnail_response
 
-router = APIRouter(tags=["media"])
-
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# Content-addressed: a URL's bytes never change. Private: only members may see them.
-CACHE_CONTROL = "private, max-age=31536000, immutable"
+router = APIRouter(include_in_schema=False)
 
 
-def _send(request: Request, path: Path, sha256: str, media_type: str, variant: str) -> Response:
-    etag = f'"{sha256}-{variant}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    if not path.exists():
-        raise NotFound("The image file is missing from the media folder.")
-    return FileResponse(path, media_type=media_type, headers=headers)
-
-
-@router.get(
-    "/media/{sha256}",
-    name="media_original",
-    summary="An image at full resolution",
-    responses={
-        200: {"content": {"image/png": {}, "image/jpeg": {}}},
-        404: {"description": "No such image, or not visible to you"},
-    },
-)
+@router.get("/media/{sha256}", name="media_original")
 def original(
-    sha256: str, request: Request, user: ApiUser, session: SessionDep, settings: SettingsDep
+    sha256: str, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    if not SHA256.match(sha256):
-        raise NotFound("No such image.")
     blob = blob_visible_to(session, user, sha256)
-    return _send(
-        request, original_path(settings.media_path, blob), sha256, blob.content_type, "original"
-    )
+    return original_response(request, settings.media_path, blob)
 
 
-@router.get(
-    "/media/{sha256}/thumbnail",
-    name="media_thumbnail",
-    summary="An image's thumbnail (at most 256 pixels on its long side)",
-    responses={
-        200: {"content": {"image/png": {}}},
-        404: {"description": "No such image, or not visible to you"},
-    },
-)
+@router.get("/media/{sha256}/thumbnail", name="media_thumbnail")
 def thumbnail(
-    sha256: str, request: Request, user: ApiUser, session: SessionDep, settings: SettingsDep
+    sha256: str, request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    if not SHA256.match(sha256):
-        raise NotFound("No such image.")
     blob = blob_visible_to(session, user, sha256)
-    return _send(
-        request, thumbnail_path(settings.media_path, blob.sha256), sha256, "image/png", "thumbnail"
-    )
+    return thumbnail_response(request, settings.media_path, blob)

@@ -40,6 +40,7 @@ def concrete(path: str, f: Fixture) -> str:
         cause_id=f.a.id,
         username="ann",
         sample_id="e1",
+        sha256="0" * 64,
     )
 
 

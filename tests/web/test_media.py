@@ -1,4 +1,8 @@
-"""Images are served to the members of a project that shows them, and cached forever."""
+"""Images on the pages: served to the members of a project that shows them, cached forever.
+
+Notebooks fetch the same images with a token under /api/v1/media (tests/api/test_media_api.py);
+these routes take a browser's sign-in only.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,13 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.accounts.users import create_token
-from app.domain.imports.media import prepare_image, store_image
 from tests.conftest import sign_in
-from tests.factories import make_project, make_sample, make_user
+from tests.factories import bearer, make_image, make_project, make_sample, make_user
 
 
 @pytest.fixture
 def image_sha(session: Session, settings: Settings) -> str:
-    out = io.BytesIO()
-    Image.new("RGB", (300, 150), "orange").save(out, format="PNG")
-    blob = store_image(session, settings.media_path, prepare_image(out.getvalue()))
+    blob = make_image(session, settings.media_path)
     member = make_user(session, "member")
     project = make_project(session, annotators=[member])
     make_sample(session, project, image_sha256=blob.sha256, text=None)
@@ -52,18 +52,6 @@ def test_images_are_cached_for_good_and_revalidate_with_etag(
     assert again.content == b""
 
 
-def test_notebooks_fetch_images_with_a_token(
-    client: TestClient, session: Session, image_sha: str
-) -> None:
-    from app.domain.accounts.users import get_user_by_username
-
-    member = get_user_by_username(session, "member")
-    assert member is not None
-    token = create_token(session, member, "nb").secret
-    response = client.get(f"/media/{image_sha}", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -80,8 +68,16 @@ def test_outsiders_and_bad_names_get_not_found(
     assert client.get(path.format(sha=image_sha)).status_code == 404
 
 
-def test_anonymous_visitors_are_sent_to_sign_in(client: TestClient, image_sha: str) -> None:
-    assert client.get(f"/media/{image_sha}").status_code == 303
+@pytest.mark.parametrize("name", ["media_original", "media_thumbnail"])
+def test_without_a_sign_in_the_page_route_sends_to_sign_in_even_with_a_token(
+    client: TestClient, session: Session, image_sha: str, name: str
+) -> None:
+    path = client.app.url_path_for(name, sha256=image_sha)
+    sign_in_page = client.app.url_path_for("sign_in")
+    for headers in ({}, bearer(session, "member")):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith(f"{sign_in_page}?next=")
 
 
 def test_a_missing_file_is_a_clear_404_not_a_crash(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable
@@ -156,12 +157,19 @@ def store_image(session: Session, media_dir: Path, image: PreparedImage) -> Medi
     return blob
 
 
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
 def blob_visible_to(session: Session, user: User, sha256: str) -> MediaBlob:
     """The blob if the user may see a sample that shows it; NotFound otherwise.
 
     Blobs are shared between projects (same content, stored once), so access is
     granted through any project of the user's that uses the image.
     """
+    # Any other name is no image, and never reaches the database (PostgreSQL refuses
+    # a NUL in text with an error, not an empty answer).
+    if not SHA256.match(sha256):
+        raise NotFound("No such image.")
     blob = session.get(MediaBlob, sha256)
     if blob is None:
         raise NotFound("No such image.")
