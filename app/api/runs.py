@@ -51,4 +51,5 @@ def register_run(body: RunIn, access: ApiProject, session: SessionDep) -> RunOut
         evaluated=body.evaluated,
         metrics=body.metrics,
     )
-    return RunOut.of(run_progress(session, create_run(session, access, fields)))
+    run = create_run(session, access, fields)
+    return RunOut.of(run_progress(session, access.project, run))

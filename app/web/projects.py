@@ -45,7 +45,7 @@ def project_page(
         "access": access,
         "project": project,
         "runs": runs_of(session, project),
-        "progress": run_progress(session, run) if run is not None else None,
+        "progress": run_progress(session, project, run) if run is not None else None,
         "team": team_of(session, project),
         "cause_groups": causes_of(session, project),
         "cause_counts": cause_counts(session, project),

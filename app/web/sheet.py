@@ -10,12 +10,13 @@ from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
-from app.domain.analysis.sheet import RowStatus, error_row, open_run
+from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
 from app.domain.analysis.views import Filters, Sort, open_sheet, parse_view
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
+from app.domain.review.status import ErrorStatus
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -54,7 +55,7 @@ def sheet_page(
         "project": access.project,
         "view": view,
         "runs": runs_of(session, access.project),
-        "statuses": list(RowStatus),
+        "statuses": list(ErrorStatus),
     }
     return render(request, "sheet.html", context, fragment="sheet_table")
 

@@ -26,7 +26,7 @@ def test_demo_loads_the_generated_eyeball_set(session: Session, tmp_path: Path) 
 
     project = session.scalars(select(Project).where(Project.name == demo.DEMO_PROJECT)).one()
     run = resolve_run(session, project, "latest")
-    progress = run_progress(session, run)
+    progress = run_progress(session, project, run)
     assert run.evaluated == len(rows) == 1000
     assert progress.errors == expected_errors == run_info["errors"]
     assert progress.in_review == expected_errors

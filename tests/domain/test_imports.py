@@ -131,7 +131,7 @@ def test_the_demo_eyeball_split_imports_with_its_error_rate(
     assert summary.queued_for_review == 114
 
     run = resolve_run(session, project, "logreg")
-    progress = run_progress(session, run)
+    progress = run_progress(session, project, run)
     assert (progress.errors, progress.in_review, progress.error_rate) == (114, 114, 0.114)
     orders = session.scalars(
         select(Prediction.review_order).where(Prediction.run_id == run.id, Prediction.in_review)
@@ -498,13 +498,13 @@ def test_errors_only_the_rate_is_unknown_unless_evaluated_is_given(
     project = make_project(session)
     unknown = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
     assert (unknown.evaluated, unknown.error_rate) == (None, None)
-    assert run_progress(session, resolve_run(session, project, "v1")).error_rate is None
+    assert run_progress(session, project, resolve_run(session, project, "v1")).error_rate is None
     other = make_project(session)
     known = run_import(
         session, other, csv_bytes(rows), zip_media(images_for(rows)), tmp_path, evaluated=80
     )
     assert known.error_rate == 0.05
-    assert run_progress(session, resolve_run(session, other, "v1")).error_rate == 0.05
+    assert run_progress(session, other, resolve_run(session, other, "v1")).error_rate == 0.05
 
 
 def _queued(session: Session, project: Project) -> list[str]:
@@ -641,7 +641,7 @@ def test_more_samples_for_an_existing_run_count_in_its_error_rate(
         session, project, csv_bytes(rows[6:]), zip_media(images_for(rows)), tmp_path
     )
     assert (summary.rows, summary.errors, summary.evaluated) == (4, 4, 10)
-    progress = run_progress(session, resolve_run(session, project, "v1"))
+    progress = run_progress(session, project, resolve_run(session, project, "v1"))
     assert (progress.errors, progress.run.evaluated, progress.error_rate) == (4, 10, 0.4)
 
     errors_only = make_project(session)

@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.dashboard import summary
-from app.domain.analysis.sheet import RowStatus, load_run, tally_rows
+from app.domain.analysis.sheet import load_run, tally_rows
 from app.domain.analysis.tally import binary_agreement
 from app.domain.analysis.views import Filters, Sort, open_sheet, tally, with_ids
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import get_access
+from app.domain.review.status import ErrorStatus
 from tests.sheet_data import Fixture, build
 
 
@@ -29,12 +30,12 @@ def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
     assert rows["e5"].label_error
     assert rows["e5"].suggested_label == "fox"
     assert [rows[k].status for k in sorted(rows)] == [
-        RowStatus.DONE,
-        RowStatus.DONE,
-        RowStatus.DONE,
-        RowStatus.PARTIAL,
-        RowStatus.ADJUDICATED,
-        RowStatus.QUEUED,
+        ErrorStatus.DONE,
+        ErrorStatus.DONE,
+        ErrorStatus.DONE,
+        ErrorStatus.PARTIAL,
+        ErrorStatus.ADJUDICATED,
+        ErrorStatus.QUEUED,
     ]
     assert [k for k in sorted(rows) if rows[k].disagreement] == ["e2", "e3"]
     assert data.errors == 6
@@ -154,7 +155,7 @@ def test_the_dashboard_is_for_leads_and_the_summary_for_everyone(session: Sessio
     f = build(session)
     board = summary(session, get_access(session, f.ann, f.project.id), "latest")
     assert board.progress.examined == 4
-    assert board.progress.by_status[RowStatus.QUEUED] == 1
+    assert board.progress.by_status[ErrorStatus.QUEUED] == 1
     people = {p.name: p for p in board.progress.annotators}
     assert people["ann"].finished == 5
     assert people["ann"].last_hour == 5

@@ -22,6 +22,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput, PermissionDenied
 from app.domain.imports.manifests import (
     Limits,
@@ -78,10 +79,7 @@ class ImportPlan:
 
     @property
     def error_rate(self) -> float | None:
-        # Never guessed: without an evaluated count the rate is unknown.
-        if not self.evaluated:
-            return None
-        return self.errors / self.evaluated
+        return error_rate(self.errors, self.evaluated)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,10 @@ def get_run(session: Session, access: ProjectAccess, run_id: int) -> Run:
 
 def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
     """Every run with its counts, newest first."""
-    return [run_progress(session, run) for run in reversed(runs_of(session, access.project))]
+    return [
+        run_progress(session, access.project, run)
+        for run in reversed(runs_of(session, access.project))
+    ]
 
 
 def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Run:
