@@ -17,6 +17,7 @@ from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
 from app.domain.review.status import ErrorStatus
+from app.downloads import attachment, export_filename
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -26,22 +27,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def view_of(params: QueryParams) -> tuple[Filters, Sort, int]:
     return parse_view(params, params.getlist)
-
-
-def download(body: str | bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def export_name(project_id: int, run_name: str, suffix: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_name)
-    return f"eyeball-{project_id}-{safe}-{suffix}"
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet", name="sheet")
@@ -66,8 +51,8 @@ def sheet_csv_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
-    name = export_name(access.project.id, view.data.run.name, "sheet.csv")
-    return download(sheet_csv(view), "text/csv; charset=utf-8", name)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
+    return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet.xlsx", name="sheet_xlsx")
@@ -76,15 +61,15 @@ def sheet_xlsx_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
-    name = export_name(access.project.id, view.data.run.name, "sheet.xlsx")
-    return download(sheet_xlsx(view), XLSX, name)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
+    return attachment(sheet_xlsx(view), XLSX, name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/label-corrections.csv", name="label_corrections")
 def label_corrections_download(run: str, access: ProjectAccessDep, session: SessionDep) -> Response:
     data = open_run(session, access, run)
-    name = export_name(access.project.id, data.run.name, "label-corrections.csv")
-    return download(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
+    name = export_filename(access.project.id, data.run.name, "label-corrections.csv")
+    return attachment(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")

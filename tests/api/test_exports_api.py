@@ -41,7 +41,10 @@ def test_pandas_reads_the_csv_without_options(client: TestClient, session: Sessi
     response = client.get(export_url(client, f, "csv", "latest"), headers=bearer(session, "ann"))
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    assert 'filename="v1-annotations.csv"' in response.headers["content-disposition"]
+    assert (
+        f'filename="eyeball-{f.project.id}-v1-annotations.csv"'
+        in response.headers["content-disposition"]
+    )
     frame = pd.read_csv(io.BytesIO(response.content))
     assert list(frame.columns) == [
         "sample_id",
@@ -87,7 +90,10 @@ def test_consensus_gives_one_row_per_error(client: TestClient, session: Session)
         export_url(client, f, "csv"), params={"consensus": "true"}, headers=headers
     )
     assert response.status_code == 200
-    assert 'filename="v1-consensus.csv"' in response.headers["content-disposition"]
+    assert (
+        f'filename="eyeball-{f.project.id}-v1-consensus.csv"'
+        in response.headers["content-disposition"]
+    )
     frame = pd.read_csv(io.BytesIO(response.content)).set_index("sample_id")
     assert list(frame.index) == ["e1", "e2", "e3", "e4", "e5", "e6"]
     assert list(frame["status"]) == ["done", "done", "done", "partial", "adjudicated", "queued"]

@@ -5,6 +5,9 @@ These scenarios once gave different answers on different pages (issue 11).
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -55,3 +58,46 @@ def test_with_overlap_two_and_one_finished_review_every_page_says_none_is_done(
     assert [(r["name"], r["done"], r["in_review"]) for r in runs] == [("v1", 0, 2)]
     tally = client.get(url("api_tally", project_id=project.id, run="v1"), headers=headers)
     assert tally.json()["examined"] == 0
+
+
+DOWNLOADS = [
+    ("sheet_csv", "sheet.csv"),
+    ("sheet_xlsx", "sheet.xlsx"),
+    ("label_corrections", "label-corrections.csv"),
+]
+API_DOWNLOADS = [
+    ("api_annotations_csv", "annotations.csv"),
+    ("api_annotations_jsonl", "annotations.jsonl"),
+    ("api_annotations_json", "annotations.json"),
+    ("api_spreadsheet_csv", "sheet.csv"),
+    ("api_spreadsheet_xlsx", "sheet.xlsx"),
+]
+
+
+def test_a_run_named_in_any_script_downloads_on_every_path(
+    client: TestClient, session: Session
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    run = make_run(session, project, name="模型 v2")
+    make_prediction(session, run, make_sample(session, project))
+    url = client.app.url_path_for  # type: ignore[attr-defined]
+    sign_in(client, "lead")
+    headers = bearer(session, lead)
+    for route, what, extra in [
+        *((r, w, {}) for r, w in DOWNLOADS),
+        *((r, w, headers) for r, w in API_DOWNLOADS),
+    ]:
+        response = client.get(url(route, project_id=project.id, run="模型 v2"), headers=extra)
+        assert response.status_code == 200, (route, response.text)
+        disposition = response.headers["content-disposition"]
+        # The ASCII fallback for old clients, and the name as typed for everyone else.
+        assert f'filename="eyeball-{project.id}-_v2-{what}"' in disposition
+        assert saved_name(disposition) == f"eyeball-{project.id}-模型_v2-{what}"
+
+
+def saved_name(disposition: str) -> str:
+    """The name a browser saves under: RFC 6266's `filename*` wins over `filename`."""
+    match = re.search(r"filename\*=UTF-8''([^;]+)", disposition)
+    assert match is not None, disposition
+    return unquote(match.group(1))
