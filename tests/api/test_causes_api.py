@@ -249,7 +249,7 @@ def test_members_list_runs_with_their_progress(
     (v1,) = listed.json()
     assert (v1["name"], v1["evaluated"], v1["errors"], v1["in_review"]) == ("v1", 60, 6, 6)
     assert v1["error_rate"] == pytest.approx(0.1)
-    assert v1["done"] == 5  # at least one finished annotation: e1 to e5
+    assert v1["done"] == 4  # examined: e1 to e3 by two annotators, e5 adjudicated
 
 
 def test_a_lead_registers_a_run_that_becomes_latest(

@@ -303,7 +303,7 @@ def test_whole_file_problems(session: Session, tmp_path: Path) -> None:
         (None, "evaluated", "3 evaluated samples, but the run would hold 5")
     ]
     assert refused(session, project, csv_bytes(BASE), media, tmp_path, run=" ") == [
-        (None, "run", "name the run (e.g. the model version)")
+        (None, "run", "Give the run a name.")
     ]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import live
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from app.domain.names import checked_name, clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.annotations import replace_causes
 from app.models import (
@@ -31,13 +32,8 @@ AUTO_KEYS = tuple("123456789")
 AUTO_KEY = "auto"
 # Letters the review screen uses for its own commands; a cause cannot take them.
 RESERVED_KEYS = frozenset("lncsuzgh?")
-MAX_NAME = 120
 # Names at least this alike (difflib ratio on their folded form) are offered instead.
 SIMILARITY = 0.85
-
-
-def clean_name(name: str) -> str:
-    return " ".join(name.split())
 
 
 def fold(name: str) -> str:
@@ -128,11 +124,7 @@ def create_cause(
         raise PermissionDenied("The project is archived: restore it to change it.")
     if not access.can_lead and not project.annotators_may_add_causes:
         raise PermissionDenied("Only leads can add causes in this project.")
-    name = clean_name(name)
-    if not name:
-        raise InvalidInput({"name": "Give the cause a name."})
-    if len(name) > MAX_NAME:
-        raise InvalidInput({"name": f"Keep the name under {MAX_NAME} characters."})
+    name = checked_name(name, "cause")
     similar = similar_causes(session, project, name)
     exact = [c for c in similar if fold(c.name) == fold(name)]
     if exact:
@@ -234,11 +226,7 @@ def update_cause(
     _require_editable(access)
     project = access.project
     cause = get_cause(session, access, cause_id)
-    name = clean_name(name)
-    if not name:
-        raise InvalidInput({"name": "Give the cause a name."})
-    if len(name) > MAX_NAME:
-        raise InvalidInput({"name": f"Keep the name under {MAX_NAME} characters."})
+    name = checked_name(name, "cause")
     if fold(name) != fold(cause.name):
         similar = [c for c in similar_causes(session, project, name) if c.id != cause.id]
         exact = [c for c in similar if fold(c.name) == fold(name)]
@@ -307,10 +295,8 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
     _require_editable(access)
     name = clean_name(name)
     problems: dict[str, str] = {}
-    if not name:
-        problems["group_name"] = "Give the group a name."
-    elif len(name) > MAX_NAME:
-        problems["group_name"] = f"Keep the name under {MAX_NAME} characters."
+    if problem := name_problem(name, "group"):
+        problems["group_name"] = problem
     try:
         group_kind = GroupKind(kind)
     except ValueError:

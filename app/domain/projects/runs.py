@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.settings import require_open_lead
 from app.domain.review.status import RunProgress, run_progress
@@ -17,7 +18,6 @@ from app.models import METRIC_FIELDS, Prediction, Project, Run
 
 LATEST = "latest"
 
-MAX_NAME = 120
 
 METRIC_LABELS: dict[str, str] = {
     "human_error": "Human-level error",
@@ -59,11 +59,9 @@ class RunFields:
     ) -> RunFields:
         """Metrics are fractions (0.025 for 2.5%); unknown metric names are refused."""
         problems = dict(problems or {})
-        name = " ".join(name.split())
-        if not name:
-            problems["name"] = "Give the run a name."
-        elif len(name) > MAX_NAME:
-            problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        name = clean_name(name)
+        if problem := name_problem(name, "run"):
+            problems["name"] = problem
         if evaluated is not None and evaluated < 0:
             problems["evaluated"] = "A count cannot be negative."
         given = dict(metrics or {})
