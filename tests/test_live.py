@@ -34,7 +34,7 @@ from tests.factories import make_project, make_user
 def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) -> None:
     # On PostgreSQL the same guarantee is PostgreSQL's own NOTIFY (tested with a server below).
     database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
-    received: list[live.Change] = []
+    received: list[live.Announcement] = []
     live.set_local_sink(received.append)
     try:
         with database.writer() as session:
@@ -45,7 +45,7 @@ def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) ->
         with database.writer() as session:
             live.announce(session, 7, "cause", cause=2)
             session.commit()
-        assert received == [live.Change(7, "cause", {"cause": 2})]
+        assert received == [live.Announcement(7, "cause", {"cause": 2})]
     finally:
         live.set_local_sink(None)
         database.dispose()
@@ -56,7 +56,7 @@ def test_a_savepoint_neither_delivers_nor_forgets_what_the_transaction_announced
     tmp_path: Path,
 ) -> None:
     database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
-    received: list[live.Change] = []
+    received: list[live.Announcement] = []
     live.set_local_sink(received.append)
     try:
         with database.writer() as session:
@@ -65,15 +65,15 @@ def test_a_savepoint_neither_delivers_nor_forgets_what_the_transaction_announced
             session.begin_nested().rollback()  # ... or rolls one back on a conflict
             assert received == []
             session.commit()
-        assert received == [live.Change(7, "cause", {"cause": 1})]
+        assert received == [live.Announcement(7, "cause", {"cause": 1})]
     finally:
         live.set_local_sink(None)
         database.dispose()
 
 
 def test_changes_round_trip_through_json() -> None:
-    change = live.Change(3, "annotation", {"prediction": 9, "version": 2})
-    assert live.Change.from_json(change.to_json()) == change
+    change = live.Announcement(3, "annotation", {"prediction": 9, "version": 2})
+    assert live.Announcement.from_json(change.to_json()) == change
 
 
 # --- a real SSE client ----------------------------------------------------------------

@@ -48,7 +48,7 @@ def _change_fields(change: ShareChange) -> dict[str, object]:
         "points_difference": p.value if p else None,
         "points_difference_low": p.low if p else None,
         "points_difference_high": p.high if p else None,
-        "change": change.change.value,
+        "change": change.trend.value,
     }
 
 

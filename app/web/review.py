@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import ProjectAccessDep, SessionDep, writes_on_get
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.causes import SimilarCauseExists, causes_of
+from app.domain.projects.causes import SimilarCauseExists, cause_groups
 from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
@@ -93,7 +93,7 @@ def _context(
         "revisit": revisit,
         "state": state,
         "version": version,
-        "cause_groups": causes_of(session, access.project),
+        "cause_groups": cause_groups(session, access.project),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (
             review.error_history(session, access, offer.prediction) if access.can_lead else []

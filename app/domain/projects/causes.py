@@ -445,30 +445,25 @@ class Taxonomy:
         return [cause for _, causes in self.groups for cause in causes]
 
 
+def _in_groups(
+    groups: list[CauseGroup], causes: list[Cause]
+) -> list[tuple[CauseGroup, list[Cause]]]:
+    return [(g, [c for c in causes if c.group_id == g.id]) for g in groups]
+
+
+def cause_groups(session: Session, project: Project) -> list[tuple[CauseGroup, list[Cause]]]:
+    """Active causes in their groups, both in their set order: what the review screen and
+    the project page show."""
+    return _in_groups(groups_of(session, project), project_causes(session, project, archived=False))
+
+
 def taxonomy(session: Session, project: Project) -> Taxonomy:
+    """Everything the causes page shows: the groups, the archived causes, and how often
+    each cause is used."""
     every = project_causes(session, project)
     live = [c for c in every if c.archived_at is None]
     return Taxonomy(
-        groups=[(g, [c for c in live if c.group_id == g.id]) for g in groups_of(session, project)],
+        groups=_in_groups(groups_of(session, project), live),
         archived=[c for c in every if c.archived_at is not None],
         counts=cause_counts(session, project),
     )
-
-
-def causes_of(session: Session, project: Project) -> list[tuple[CauseGroup, list[Cause]]]:
-    """Active causes in their groups, both in their set order."""
-    groups = list(
-        session.scalars(
-            select(CauseGroup)
-            .where(CauseGroup.project_id == project.id)
-            .order_by(CauseGroup.position, CauseGroup.id)
-        )
-    )
-    causes = list(
-        session.scalars(
-            select(Cause)
-            .where(Cause.project_id == project.id, Cause.archived_at.is_(None))
-            .order_by(Cause.position, Cause.id)
-        )
-    )
-    return [(group, [c for c in causes if c.group_id == group.id]) for group in groups]
