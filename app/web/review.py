@@ -19,7 +19,7 @@ from app.domain.review import queue
 from app.domain.review import screen as review
 from app.errors import STATUS_BY_ERROR
 from app.models import AnnotationStatus, Run
-from app.templating import path_for, render
+from app.templating import is_htmx, path_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,9 +188,11 @@ def review_annotation(
 ) -> Response:
     """The annotation panel alone: refreshed when a cause is added elsewhere."""
     run = review.run_of(session, access, run_name)
-    return _fragment(
-        request, session, access, run, queue.find_error(session, access, run, external_id)
-    )
+    offer = queue.find_error(session, access, run, external_id)
+    if not is_htmx(request):
+        # Opened as a page (a copied link, a reload): the panel needs the screen around it.
+        return RedirectResponse(_error_url(request, access, run, external_id), status_code=303)
+    return _fragment(request, session, access, run, offer)
 
 
 def _refused(

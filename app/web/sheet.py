@@ -18,7 +18,7 @@ from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
-from app.templating import render
+from app.templating import is_htmx, path_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,6 +90,9 @@ def tally_summary(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
     """The project page's ceiling summary, refreshing itself as annotators save."""
+    if not is_htmx(request):
+        # Opened as a page: the summary lives on the project page.
+        return RedirectResponse(path_for(request.app, "project", project_id=access.project.id), 303)
     context = {"access": access, "project": access.project, "board": summary(session, access, run)}
     return render(request, "_tally_summary.html", context)
 

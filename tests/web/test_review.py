@@ -379,3 +379,16 @@ def test_a_revisit_is_offered_first_and_marked(
     again, page = open_next(client, world.project)
     assert again == url
     assert soup(page).select_one("#revisit-badge") is not None
+
+
+def test_the_annotation_panel_opened_as_a_page_leads_to_the_review_screen(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "ann")
+    url, _ = open_next(client, world.project)
+    panel = client.get(save_url(url))  # a reload, or a copied link, of the fragment's URL
+    assert panel.status_code == 303
+    assert panel.headers["location"] == url
+    fragment = client.get(save_url(url), headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert soup(fragment.text).select("input[name=cause]")

@@ -174,6 +174,9 @@ def test_the_project_page_has_a_live_ceiling_summary(client: TestClient, session
     assert len(summary.select(".bar-row")) == 3
     fragment = soup(client.get(summary["hx-get"], headers={"HX-Request": "true"}).text)
     assert fragment.select_one("#ceiling-summary") is not None
+    opened = client.get(summary["hx-get"])  # as a page: the summary lives on the project page
+    assert opened.status_code == 303
+    assert opened.headers["location"] == url(client, "project", project_id=f.project.id)
 
 
 def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
