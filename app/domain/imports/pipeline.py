@@ -33,7 +33,6 @@ from app.domain.imports.manifests import (
     read_manifest,
 )
 from app.domain.imports.media import store_staged
-from app.domain.live import announce
 from app.models import Prediction, Project, Run, Sample, utcnow
 
 MAX_RUN_NAME = 120
@@ -405,8 +404,6 @@ def apply_import(
 
     if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
-        # Open project pages learn of the new errors once this transaction commits.
-        announce(session, project.id, "run", run=run.name)
     queued = _renumber_review_order(session, project, run)
     session.flush()
     report("Saving", total, total)
