@@ -57,9 +57,6 @@ class Hub:
             if not self._subscribers[project_id]:
                 del self._subscribers[project_id]
 
-    def subscriber_count(self, project_id: int) -> int:
-        return len(self._subscribers.get(project_id, ()))
-
 
 def libpq_url(sqlalchemy_url: str) -> str:
     return (

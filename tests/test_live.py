@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -27,8 +28,9 @@ from app.domain import live
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause
 from app.main import create_app
-from tests.conftest import PASSWORD, free_port, start_server
-from tests.factories import make_project, make_user
+from app.models import User
+from tests.conftest import PostgresDatabases, free_port, start_server
+from tests.factories import PASSWORD, make_project, make_user
 
 
 def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) -> None:
@@ -94,9 +96,9 @@ def signed_in(base_url: str, username: str) -> httpx.Client:
 @contextmanager
 def listening(
     client: httpx.Client, project_id: int, query: str = ""
-) -> Iterator[queue.Queue[tuple[str, dict]]]:
+) -> Iterator[queue.Queue[tuple[str, dict[str, Any]]]]:
     """Subscribe to a project's events in a thread; yields once the server confirms."""
-    events: queue.Queue[tuple[str, dict]] = queue.Queue()
+    events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     stop = threading.Event()
 
     def read() -> None:
@@ -123,7 +125,9 @@ def listening(
         client.close()
 
 
-def next_event(events: queue.Queue[tuple[str, dict]], kind: str, within: float = 1.0) -> dict:
+def next_event(
+    events: queue.Queue[tuple[str, dict[str, Any]]], kind: str, within: float = 1.0
+) -> dict[str, Any]:
     """The next event of that kind, which must arrive within `within` seconds."""
     deadline = time.monotonic() + within
     while (left := deadline - time.monotonic()) > 0:
@@ -184,16 +188,18 @@ def test_a_page_about_one_run_hears_only_that_runs_saves(tmp_path: Path) -> None
         assert next_event(events, "cause")["name"] == "dark"  # other kinds still arrive
 
 
-def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
+def _user(session: Session, username: str) -> User:
     from app.domain.accounts.users import get_user_by_username
 
-    return get_user_by_username(session, username)
+    user = get_user_by_username(session, username)
+    assert user is not None
+    return user
 
 
 @pytest.mark.slow
 def test_changes_reach_pages_on_every_worker_on_postgresql(
-    postgres,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    postgres: PostgresDatabases,
+    tmp_path: Path,
 ) -> None:
     url = postgres.create()
     database = Database.from_url(url)

@@ -12,7 +12,7 @@ from app.dependencies import SessionDep
 from app.domain.analysis.compare import Comparison, ShareChange, Side, compare_runs
 from app.domain.analysis.sheet import Tally
 from app.domain.analysis.views import Filters
-from app.schemas import (
+from app.schemas.compare import (
     CauseChangeOut,
     ComparisonOut,
     RunFiguresOut,

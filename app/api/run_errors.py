@@ -23,7 +23,7 @@ from app.domain.analysis.sheet import ErrorRow, Mark
 from app.domain.analysis.views import Filters
 from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
 from app.models import AnnotationStatus
-from app.schemas import (
+from app.schemas.run_errors import (
     AnnotationIn,
     AnnotationOut,
     AnnotationSavedOut,

@@ -14,7 +14,7 @@ from app.domain.analysis.sheet import Tally
 from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
 from app.domain.analysis.views import open_sheet, parse_view
 from app.downloads import attachment, export_filename
-from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
+from app.schemas.tally import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
 router = APIRouter(tags=["tally"])
 

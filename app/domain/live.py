@@ -24,7 +24,7 @@ _PENDING = "eyeball_live_pending"
 @dataclass(frozen=True)
 class Announcement:
     project_id: int
-    kind: str  # "annotation", "cause", "run", ...
+    kind: str  # "annotation" or "cause": the `sse:<kind>` that pages listen for
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -11,6 +11,7 @@ from app.domain.accounts.users import create_token, revoke_token
 from app.domain.review.annotations import state_of
 from app.models import Annotation, AnnotationEvent, Cause
 from tests.factories import bearer, make_project, make_user
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 
@@ -20,10 +21,6 @@ def f(session: Session) -> Fixture:
     make_user(session, "root", admin=True)
     make_project(session, make_user(session, "olga"), name="Cars")
     return fixture
-
-
-def url(client: TestClient, name: str, **params: object) -> str:
-    return client.app.url_path_for(name, **params)  # type: ignore[attr-defined, no-any-return]
 
 
 def causes(client: TestClient, session: Session, f: Fixture) -> dict[str, dict[str, object]]:

@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,10 @@ def demo_ids(data_dir: Path, username: str) -> dict[str, str]:
         }
 
 
+def fill(ids: dict[str, str], parameter: re.Match[str]) -> str:
+    return ids[parameter.group(1)]
+
+
 def password_of(server: LiveServer, username: str) -> str:
     if username == ADMIN:
         return ADMIN_PASSWORD
@@ -200,7 +205,7 @@ def test_every_page_can_be_seen_and_clicked_at_1366x768(
         ids = demo_ids(server.data_dir, username)
         missing = set(re.findall(r"{(\w+)", route.path)) - set(ids)
         assert not missing, f"{route.name}: say how to fill {missing} from the demo"
-        path = re.sub(r"{(\w+)(:\w+)?}", lambda m, ids=ids: ids[m.group(1)], route.path)
+        path = re.sub(r"{(\w+)(:\w+)?}", partial(fill, ids), route.path)
         page = context.new_page()
         try:
             response = page.goto(server.base_url + path)

@@ -44,7 +44,8 @@ def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
 def test_the_footer_counts_examined_errors_with_intervals_and_ceilings(session: Session) -> None:
     f = build(session)
     footer = tally(load_run(session, f.project, f.run))
-    assert (footer.rows, footer.examined, footer.error_rate) == (6, 4, pytest.approx(0.1))
+    assert (footer.rows, footer.examined) == (6, 4)
+    assert footer.error_rate == pytest.approx(0.1)
     by_name = {c.column.name: c for c in footer.causes}
     assert by_name["blurry"].share.count == 2
     assert by_name["blurry"].share.value == 0.5

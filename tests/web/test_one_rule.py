@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -23,12 +22,12 @@ from tests.factories import (
     make_sample,
     make_user,
 )
+from tests.pages import one, soup
+from tests.routes import url
 
 
 def text_of(html: str, selector: str) -> str:
-    element = BeautifulSoup(html, "html.parser").select_one(selector)
-    assert element is not None, f"nothing matches {selector!r}"
-    return " ".join(element.get_text(" ", strip=True).split())
+    return " ".join(one(soup(html), selector).get_text(" ", strip=True).split())
 
 
 def test_with_overlap_two_and_one_finished_review_every_page_says_none_is_done(
@@ -40,23 +39,22 @@ def test_with_overlap_two_and_one_finished_review_every_page_says_none_is_done(
     finished = make_prediction(session, run, make_sample(session, project, external_id="e1"))
     make_prediction(session, run, make_sample(session, project, external_id="e2"))
     make_annotation(session, finished, ann, status=AnnotationStatus.DONE)
-    url = client.app.url_path_for  # type: ignore[attr-defined]
 
     sign_in(client, "lead")
-    page = client.get(url("project", project_id=project.id))
+    page = client.get(url(client, "project", project_id=project.id))
     assert "0 of 2 errors under review are done" in text_of(page.text, "main")
 
     # The lead has not reviewed e1, so the queue offers it; its progress bar is the team's.
-    review = client.get(url("review_next", project_id=project.id), follow_redirects=True)
+    review = client.get(url(client, "review_next", project_id=project.id), follow_redirects=True)
     assert text_of(review.text, "#team-progress") == "0 / 2"
 
-    dashboard = client.get(url("dashboard", project_id=project.id, run="v1"))
+    dashboard = client.get(url(client, "dashboard", project_id=project.id, run="v1"))
     assert "0 of 2 errors under review are examined" in text_of(dashboard.text, "main")
 
     headers = bearer(session, lead)
-    runs = client.get(url("api_runs", project_id=project.id), headers=headers).json()
+    runs = client.get(url(client, "api_runs", project_id=project.id), headers=headers).json()
     assert [(r["name"], r["done"], r["in_review"]) for r in runs] == [("v1", 0, 2)]
-    tally = client.get(url("api_tally", project_id=project.id, run="v1"), headers=headers)
+    tally = client.get(url(client, "api_tally", project_id=project.id, run="v1"), headers=headers)
     assert tally.json()["examined"] == 0
 
 
@@ -81,14 +79,15 @@ def test_a_run_named_in_any_script_downloads_on_every_path(
     project = make_project(session, lead)
     run = make_run(session, project, name="模型 v2")
     make_prediction(session, run, make_sample(session, project))
-    url = client.app.url_path_for  # type: ignore[attr-defined]
     sign_in(client, "lead")
     headers = bearer(session, lead)
     for route, what, extra in [
         *((r, w, {}) for r, w in DOWNLOADS),
         *((r, w, headers) for r, w in API_DOWNLOADS),
     ]:
-        response = client.get(url(route, project_id=project.id, run="模型 v2"), headers=extra)
+        response = client.get(
+            url(client, route, project_id=project.id, run="模型 v2"), headers=extra
+        )
         assert response.status_code == 200, (route, response.text)
         disposition = response.headers["content-disposition"]
         # The ASCII fallback for old clients, and the name as typed for everyone else.

@@ -86,7 +86,6 @@ CONSENSUS_FIELDS = (
     "note",
     "causes",
 )
-FORMATS = ("csv", "jsonl", "json")
 
 ExportRow = dict[str, Any]
 

@@ -34,7 +34,6 @@ from app.domain.imports.manifests import (
     read_manifest,
 )
 from app.domain.imports.media import store_staged
-from app.domain.live import announce
 from app.domain.names import clean_name, name_problem
 from app.models import Prediction, Project, Run, Sample, utcnow
 
@@ -400,8 +399,6 @@ def apply_import(
 
     if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
-        # Open project pages learn of the new errors once this transaction commits.
-        announce(session, project.id, "run", run=run.name)
     queued = _renumber_review_order(session, project, run)
     session.flush()
     report("Saving", total, total)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
@@ -131,7 +130,6 @@ def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Ru
     _apply(run, fields)
     session.add(run)
     session.flush()
-    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run
 
 
@@ -165,7 +163,6 @@ def update_run(session: Session, access: ProjectAccess, run_id: int, fields: Run
             )
     _apply(run, fields)
     session.flush()
-    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run
 
 
@@ -184,7 +181,6 @@ def set_default_run(session: Session, access: ProjectAccess, run_id: int | None)
     if chosen is not None:
         chosen.is_default = True
         session.flush()
-    live.announce(session, access.project.id, "run", default=chosen.id if chosen else None)
     return chosen
 
 
