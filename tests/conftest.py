@@ -41,12 +41,17 @@ from tests.factories import (
     make_sample,
     make_user,
 )
+from tests.hashing import use_cheap_hashing
 
 REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
     "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 OUTPUT_DIR = PROJECT_ROOT / "test-output"
+
+# Before any test runs: fixture users and sign-ins would otherwise each cost a
+# production-strength argon2 hash.
+use_cheap_hashing()
 
 
 def unavailable(reason: str) -> None:
@@ -189,6 +194,10 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> http
 # --- a real server in a subprocess, for browser and quick-start tests ---------------
 
 
+# `eyeball` for servers and commands started by tests: the real CLI with cheap hashing.
+EYEBALL = [sys.executable, "-m", "tests.eyeball_cli"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -224,7 +233,11 @@ def start_server(
     port: int | None = None,
     timeout: float = 90,
 ) -> LiveServer:
-    """Start `eyeball serve` (or `command`) and wait until /healthz answers."""
+    """Start `eyeball serve` (or `command`) and wait until /healthz answers.
+
+    The server hashes passwords cheaply, as the suite does (tests/eyeball_cli.py); only a
+    `command` such as `make run` runs the production command.
+    """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
@@ -235,7 +248,7 @@ def start_server(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    cmd = command or [sys.executable, "-m", "app", "serve", "--port", str(port), *(args or [])]
+    cmd = command or [*EYEBALL, "serve", "--port", str(port), *(args or [])]
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
             cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True
