@@ -8,6 +8,7 @@ PostgreSQL or Chromium fails the run instead of skipping.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -28,8 +29,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import schema
-from app.config import PROJECT_ROOT, Settings
+from app.config import PROJECT_ROOT, SECRET_FILE_NAME, Settings
 from app.db import Database, make_engine
+from app.domain.imports.demo import SIGN_INS_FILE
 from app.domain.projects.access import ProjectAccess, get_access
 from app.main import create_app
 from app.models import Prediction
@@ -269,9 +271,74 @@ def start_server(
     raise RuntimeError(f"the server did not answer /healthz in {timeout}s:\n{server.output()}")
 
 
+class DemoData:
+    """A data folder with the demo loaded by `eyeball demo`, made once per run.
+
+    Importing the demo's 1,000 images takes a while; a server test copies this folder
+    and serves the copy with `--demo`, which finds the demo loaded, as a second
+    `make run` does. tests/test_quickstart.py still imports it from scratch.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def copy_to(self, data_dir: Path) -> Path:
+        """A private copy at `data_dir`, without the key: each server signs with its own
+        (cookies do not tell ports apart, so a shared key would let one server's
+        sign-in cookie work on another)."""
+        shutil.copytree(
+            self.folder, data_dir, ignore=shutil.ignore_patterns(SECRET_FILE_NAME, "*.log")
+        )
+        return data_dir
+
+
+def _build_demo_data(folder: Path) -> None:
+    building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"EYEBALL_DATABASE_URL", "EYEBALL_MEDIA_DIR"}
+    }
+    loaded = subprocess.run(
+        [*EYEBALL, "demo"],
+        cwd=PROJECT_ROOT,
+        env={**env, "EYEBALL_DATA_DIR": str(building)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert loaded.returncode == 0, f"`eyeball demo` failed:\n{loaded.stdout}{loaded.stderr}"
+    assert (building / "eyeball.db").exists()
+    assert (building / SIGN_INS_FILE).exists()
+    # The command has exited, so SQLite has checkpointed its write-ahead log into the
+    # file: a plain copy is a consistent database. Renamed last, so a folder under the
+    # final name is always complete.
+    building.rename(folder)
+
+
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("demo-server"), args=["--demo"])
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
+    # Under xdist every worker's base temp sits in one folder of this run, so the first
+    # worker to get here builds the demo and the others wait for it (pytest-xdist's
+    # recipe for a once-per-run fixture). Without xdist that parent is shared by earlier
+    # runs, so the build stays in this run's own base temp.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "demo-data"
+    with (root / "demo-data.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.exists():
+            _build_demo_data(folder)
+    return DemoData(folder)
+
+
+@pytest.fixture(scope="session")
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData
+) -> Iterator[LiveServer]:
+    data_dir = demo_data.copy_to(tmp_path_factory.mktemp("demo-server") / "data")
+    server = start_server(data_dir, args=["--demo"])
     yield server
     server.stop()
 
