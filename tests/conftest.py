@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -27,6 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from app import schema
 from app.config import PROJECT_ROOT, SECRET_FILE_NAME, Settings
@@ -163,9 +165,34 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", secret_key="test-secret-" + "x" * 32)
 
 
+@pytest.fixture(scope="session")
+def built_apps() -> dict[tuple[object, ...], tuple[FastAPI, dict[str, Any]]]:
+    return {}
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database)
+def app(
+    settings: Settings,
+    database: Database,
+    backend: str,
+    built_apps: dict[tuple[object, ...], tuple[FastAPI, dict[str, Any]]],
+) -> FastAPI:
+    """What create_app(settings, database) gives, built once per backend.
+
+    FastAPI works out every route's dependencies on an app's first request, which cost a
+    short test more than the test itself. What differs between tests lives in app.state,
+    so each test gets the built app with a state of its own: its settings, its database
+    and the default background runner. The middleware keeps the signing key and cookie
+    flags it was built with, so settings that differ there get an app of their own.
+    """
+    key = (backend, settings.secret_key, settings.https, settings.session_max_age)
+    if key not in built_apps:
+        built = create_app(settings, database)
+        built_apps[key] = (built, dict(built.state._state))
+    shared, first_state = built_apps[key]
+    settings.ensure_dirs()
+    shared.state = State({**first_state, "settings": settings, "database": database})
+    return shared
 
 
 @pytest.fixture
