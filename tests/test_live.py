@@ -6,9 +6,11 @@ with two uvicorn workers, where the change is committed by another process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -100,11 +102,13 @@ def listening(
     """Subscribe to a project's events in a thread; yields once the server confirms."""
     events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     stop = threading.Event()
+    sockets: list[socket.socket] = []
 
     def read() -> None:
         try:
             path = f"/projects/{project_id}/events{query}"
             with client.stream("GET", path, timeout=None) as response:
+                sockets.append(response.extensions["network_stream"].get_extra_info("socket"))
                 name = ""
                 for line in response.iter_lines():
                     if line.startswith("event:"):
@@ -122,7 +126,14 @@ def listening(
         yield events
     finally:
         stop.set()
+        # Closing a socket that this thread is blocked reading sends nothing until the
+        # read returns, so the server would notice the client gone only at its next ping
+        # (15 s) and keep its shutdown waiting; shutting the socket down ends both now.
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         client.close()
+        thread.join(timeout=10)
 
 
 def next_event(

@@ -33,7 +33,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.db import Database
 from app.domain.imports.demo import read_sign_ins
 from app.main import create_app
-from tests.conftest import LiveServer, start_server
+from tests.conftest import EYEBALL, DemoData, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -115,9 +115,10 @@ PAGES = page_routes()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Iterator[LiveServer]:
     """A demo server of its own: opening the review screen leases errors."""
-    live = start_server(tmp_path_factory.mktemp("layout"), args=["--demo"])
+    data_dir = demo_data.copy_to(tmp_path_factory.mktemp("layout") / "data")
+    live = start_server(data_dir, args=["--demo"])
     eyeball(live, "user", "create", ADMIN, "--admin", "--password", ADMIN_PASSWORD)
     for username in ROLES:  # for the page that revokes one's own token
         eyeball(live, "token", "create", username, "--name", "layout check")
@@ -128,7 +129,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def eyeball(server: LiveServer, *args: str) -> None:
     """The `eyeball` command on the server's data folder."""
     subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [*EYEBALL, *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, "EYEBALL_DATA_DIR": str(server.data_dir)},
         check=True,

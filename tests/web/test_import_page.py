@@ -29,12 +29,9 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def app(settings: Settings, database: Any) -> FastAPI:
-    from app.main import create_app
-
-    application = create_app(settings, database)
-    application.state.run_in_background = lambda work: work()
-    return application
+def app(app: FastAPI) -> FastAPI:
+    app.state.run_in_background = lambda work: work()
+    return app
 
 
 def upload(
