@@ -16,7 +16,6 @@ from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.settings import require_may_delete
 from app.errors import PasswordChangeRequired, SignInRequired
 from app.models import User
-from app.templating import is_htmx
 
 SESSION_USER = "uid"
 SESSION_EPOCH = "epoch"
@@ -58,7 +57,6 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 # scope="function": the commit happens when the route returns, before anything is sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-IsHtmx = Annotated[bool, Depends(is_htmx)]
 
 
 def get_optional_user(request: Request, session: SessionDep) -> User | None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import psycopg
 from sqlalchemy.engine import make_url
 
-from app.domain.live import CHANNEL, Change
+from app.domain.live import CHANNEL, Announcement
 
 log = logging.getLogger("eyeball.live")
 QUEUE_SIZE = 1000
@@ -25,20 +25,20 @@ RECONNECT_DELAY = 1.0
 
 class Hub:
     def __init__(self) -> None:
-        self._subscribers: dict[int, set[asyncio.Queue[Change]]] = defaultdict(set)
+        self._subscribers: dict[int, set[asyncio.Queue[Announcement]]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def publish(self, change: Change) -> None:
+    def publish(self, change: Announcement) -> None:
         """Thread-safe: routes run in a thread pool, subscribers live on the event loop."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         loop.call_soon_threadsafe(self.deliver, change)
 
-    def deliver(self, change: Change) -> None:
+    def deliver(self, change: Announcement) -> None:
         """On the event loop only."""
         for queue in list(self._subscribers.get(change.project_id, ())):
             with contextlib.suppress(asyncio.QueueFull):
@@ -47,8 +47,8 @@ class Hub:
                 queue.put_nowait(change)
 
     @contextlib.asynccontextmanager
-    async def subscription(self, project_id: int) -> AsyncIterator[asyncio.Queue[Change]]:
-        queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=QUEUE_SIZE)
+    async def subscription(self, project_id: int) -> AsyncIterator[asyncio.Queue[Announcement]]:
+        queue: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._subscribers[project_id].add(queue)
         try:
             yield queue
@@ -56,9 +56,6 @@ class Hub:
             self._subscribers[project_id].discard(queue)
             if not self._subscribers[project_id]:
                 del self._subscribers[project_id]
-
-    def subscriber_count(self, project_id: int) -> int:
-        return len(self._subscribers.get(project_id, ()))
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
@@ -79,7 +76,7 @@ async def listen_postgres(url: str, hub: Hub, ready: asyncio.Event | None = None
                     ready.set()
                 async for notify in conn.notifies():
                     try:
-                        hub.deliver(Change.from_json(notify.payload))
+                        hub.deliver(Announcement.from_json(notify.payload))
                     except (ValueError, KeyError):
                         log.warning("ignored a malformed live notification: %r", notify.payload)
         except asyncio.CancelledError:

@@ -124,8 +124,6 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
-    memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
-
     @property
     def is_admin(self) -> bool:
         return self.role is SiteRole.ADMIN
@@ -159,9 +157,6 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
-    memberships: Mapped[list[Membership]] = relationship(back_populates="project", lazy="raise")
-    runs: Mapped[list[Run]] = relationship(back_populates="project", lazy="raise")
-
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
@@ -180,9 +175,6 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Removal keeps the row so the member's annotations stay attributed to them.
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-    user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
-    project: Mapped[Project] = relationship(back_populates="memberships", lazy="raise")
 
     @property
     def is_active(self) -> bool:
@@ -223,6 +215,9 @@ class Sample(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    # Nothing reads it; it orders the flush. A blob's key is its content hash, known before
+    # any INSERT, so a new blob and a new sample showing it can be flushed together, and
+    # SQLAlchemy orders INSERTs between tables by relationships only, not by foreign keys.
     image: Mapped[MediaBlob | None] = relationship(lazy="raise")
 
 
@@ -261,8 +256,6 @@ class Run(Base):
     test_error: Mapped[float | None] = mapped_column(Float, default=None)
     augmented_training_error: Mapped[float | None] = mapped_column(Float, default=None)
     augmented_validation_error: Mapped[float | None] = mapped_column(Float, default=None)
-
-    project: Mapped[Project] = relationship(back_populates="runs", lazy="raise")
 
 
 METRIC_FIELDS: tuple[str, ...] = (
@@ -313,9 +306,6 @@ class Prediction(Base):
     # Position in the project's fixed random review order.
     review_order: Mapped[int | None] = mapped_column(Integer, default=None)
 
-    run: Mapped[Run] = relationship(lazy="raise", foreign_keys=[run_id], viewonly=True)
-    sample: Mapped[Sample] = relationship(lazy="raise", foreign_keys=[sample_id], viewonly=True)
-
 
 class CauseGroup(Base):
     __tablename__ = "cause_group"
@@ -358,8 +348,6 @@ class Cause(Base):
     )
     # A cause that was ever used is archived, never deleted: history refers to it.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-    group: Mapped[CauseGroup] = relationship(lazy="raise", foreign_keys=[group_id], viewonly=True)
 
 
 class Annotation(Base):
@@ -414,10 +402,6 @@ class Annotation(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
-
-    causes: Mapped[list[AnnotationCause]] = relationship(
-        lazy="raise", cascade="all, delete-orphan", passive_deletes=True
-    )
 
 
 class AnnotationCause(Base):
@@ -486,5 +470,3 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-    user: Mapped[User] = relationship(lazy="raise")

@@ -8,6 +8,7 @@ PostgreSQL or Chromium fails the run instead of skipping.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -26,10 +28,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from app import schema
-from app.config import PROJECT_ROOT, Settings
+from app.config import PROJECT_ROOT, SECRET_FILE_NAME, Settings
 from app.db import Database, make_engine
+from app.domain.imports.demo import SIGN_INS_FILE
 from app.domain.projects.access import ProjectAccess, get_access
 from app.main import create_app
 from app.models import Prediction
@@ -41,12 +45,17 @@ from tests.factories import (
     make_sample,
     make_user,
 )
+from tests.hashing import use_cheap_hashing
 
 REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
     "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 OUTPUT_DIR = PROJECT_ROOT / "test-output"
+
+# Before any test runs: fixture users and sign-ins would otherwise each cost a
+# production-strength argon2 hash.
+use_cheap_hashing()
 
 
 def unavailable(reason: str) -> None:
@@ -156,9 +165,34 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", secret_key="test-secret-" + "x" * 32)
 
 
+@pytest.fixture(scope="session")
+def built_apps() -> dict[tuple[object, ...], tuple[FastAPI, dict[str, Any]]]:
+    return {}
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database)
+def app(
+    settings: Settings,
+    database: Database,
+    backend: str,
+    built_apps: dict[tuple[object, ...], tuple[FastAPI, dict[str, Any]]],
+) -> FastAPI:
+    """What create_app(settings, database) gives, built once per backend.
+
+    FastAPI works out every route's dependencies on an app's first request, which cost a
+    short test more than the test itself. What differs between tests lives in app.state,
+    so each test gets the built app with a state of its own: its settings, its database
+    and the default background runner. The middleware keeps the signing key and cookie
+    flags it was built with, so settings that differ there get an app of their own.
+    """
+    key = (backend, settings.secret_key, settings.https, settings.session_max_age)
+    if key not in built_apps:
+        built = create_app(settings, database)
+        built_apps[key] = (built, dict(built.state._state))
+    shared, first_state = built_apps[key]
+    settings.ensure_dirs()
+    shared.state = State({**first_state, "settings": settings, "database": database})
+    return shared
 
 
 @pytest.fixture
@@ -187,6 +221,10 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> http
 
 
 # --- a real server in a subprocess, for browser and quick-start tests ---------------
+
+
+# `eyeball` for servers and commands started by tests: the real CLI with cheap hashing.
+EYEBALL = [sys.executable, "-m", "tests.eyeball_cli"]
 
 
 def free_port() -> int:
@@ -224,7 +262,11 @@ def start_server(
     port: int | None = None,
     timeout: float = 90,
 ) -> LiveServer:
-    """Start `eyeball serve` (or `command`) and wait until /healthz answers."""
+    """Start `eyeball serve` (or `command`) and wait until /healthz answers.
+
+    The server hashes passwords cheaply, as the suite does (tests/eyeball_cli.py); only a
+    `command` such as `make run` runs the production command.
+    """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
@@ -235,7 +277,7 @@ def start_server(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    cmd = command or [sys.executable, "-m", "app", "serve", "--port", str(port), *(args or [])]
+    cmd = command or [*EYEBALL, "serve", "--port", str(port), *(args or [])]
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
             cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True
@@ -256,9 +298,74 @@ def start_server(
     raise RuntimeError(f"the server did not answer /healthz in {timeout}s:\n{server.output()}")
 
 
+class DemoData:
+    """A data folder with the demo loaded by `eyeball demo`, made once per run.
+
+    Importing the demo's 1,000 images takes a while; a server test copies this folder
+    and serves the copy with `--demo`, which finds the demo loaded, as a second
+    `make run` does. tests/test_quickstart.py still imports it from scratch.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def copy_to(self, data_dir: Path) -> Path:
+        """A private copy at `data_dir`, without the key: each server signs with its own
+        (cookies do not tell ports apart, so a shared key would let one server's
+        sign-in cookie work on another)."""
+        shutil.copytree(
+            self.folder, data_dir, ignore=shutil.ignore_patterns(SECRET_FILE_NAME, "*.log")
+        )
+        return data_dir
+
+
+def _build_demo_data(folder: Path) -> None:
+    building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"EYEBALL_DATABASE_URL", "EYEBALL_MEDIA_DIR"}
+    }
+    loaded = subprocess.run(
+        [*EYEBALL, "demo"],
+        cwd=PROJECT_ROOT,
+        env={**env, "EYEBALL_DATA_DIR": str(building)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert loaded.returncode == 0, f"`eyeball demo` failed:\n{loaded.stdout}{loaded.stderr}"
+    assert (building / "eyeball.db").exists()
+    assert (building / SIGN_INS_FILE).exists()
+    # The command has exited, so SQLite has checkpointed its write-ahead log into the
+    # file: a plain copy is a consistent database. Renamed last, so a folder under the
+    # final name is always complete.
+    building.rename(folder)
+
+
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("demo-server"), args=["--demo"])
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
+    # Under xdist every worker's base temp sits in one folder of this run, so the first
+    # worker to get here builds the demo and the others wait for it (pytest-xdist's
+    # recipe for a once-per-run fixture). Without xdist that parent is shared by earlier
+    # runs, so the build stays in this run's own base temp.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "demo-data"
+    with (root / "demo-data.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.exists():
+            _build_demo_data(folder)
+    return DemoData(folder)
+
+
+@pytest.fixture(scope="session")
+def demo_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData
+) -> Iterator[LiveServer]:
+    data_dir = demo_data.copy_to(tmp_path_factory.mktemp("demo-server") / "data")
+    server = start_server(data_dir, args=["--demo"])
     yield server
     server.stop()
 

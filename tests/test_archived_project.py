@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,8 @@ from app.models import utcnow
 from tests.conftest import sign_in
 from tests.factories import bearer
 from tests.importing import csv_bytes, image_rows, images_for, zip_bytes, zip_media
+from tests.pages import attr, one, soup
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 MESSAGE = "The project is archived: it is read-only until a lead restores it."
@@ -33,24 +34,17 @@ def archived(session: Session) -> Fixture:
     return f
 
 
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
-
-
 def page_post(
     client: TestClient, who: str, path: str, data: dict[str, Any], *, htmx: bool = False
 ) -> str:
     """A form post from a signed-in browser; the refusal's words as the page shows them."""
     sign_in(client, who)
-    body = BeautifulSoup(client.get("/").text, "html.parser").body
-    assert body is not None
-    token = json.loads(str(body["hx-headers"]))["x-csrftoken"]
+    body = one(soup(client.get("/").text), "body")
+    token = json.loads(attr(body, "hx-headers"))["x-csrftoken"]
     headers = {"x-csrftoken": token} | ({"HX-Request": "true"} if htmx else {})
     response = client.post(path, data=data, headers=headers)
     assert response.status_code == 403
-    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p, #annotation-message")
-    assert shown is not None
-    return shown.get_text()
+    return one(soup(response.text), "#error p, #annotation-message").get_text()
 
 
 def api_call(
@@ -90,9 +84,7 @@ def web_import(client: TestClient, session: Session, f: Fixture, settings: Setti
     sign_in(client, "lead")
     response = client.get(url(client, "import_page", project_id=f.project.id))
     assert response.status_code == 403
-    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p")
-    assert shown is not None
-    return shown.get_text()
+    return one(soup(response.text), "#error p").get_text()
 
 
 def api_cause_create(client: TestClient, session: Session, f: Fixture, settings: Settings) -> str:

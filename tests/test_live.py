@@ -6,14 +6,17 @@ with two uvicorn workers, where the change is committed by another process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -27,14 +30,15 @@ from app.domain import live
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause
 from app.main import create_app
-from tests.conftest import PASSWORD, free_port, start_server
-from tests.factories import make_project, make_user
+from app.models import User
+from tests.conftest import PostgresDatabases, free_port, start_server
+from tests.factories import PASSWORD, make_project, make_user
 
 
 def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) -> None:
     # On PostgreSQL the same guarantee is PostgreSQL's own NOTIFY (tested with a server below).
     database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
-    received: list[live.Change] = []
+    received: list[live.Announcement] = []
     live.set_local_sink(received.append)
     try:
         with database.writer() as session:
@@ -45,7 +49,7 @@ def test_sqlite_announcements_are_delivered_after_commit_only(tmp_path: Path) ->
         with database.writer() as session:
             live.announce(session, 7, "cause", cause=2)
             session.commit()
-        assert received == [live.Change(7, "cause", {"cause": 2})]
+        assert received == [live.Announcement(7, "cause", {"cause": 2})]
     finally:
         live.set_local_sink(None)
         database.dispose()
@@ -56,7 +60,7 @@ def test_a_savepoint_neither_delivers_nor_forgets_what_the_transaction_announced
     tmp_path: Path,
 ) -> None:
     database = Database.from_url(f"sqlite:///{tmp_path / 'live.db'}")
-    received: list[live.Change] = []
+    received: list[live.Announcement] = []
     live.set_local_sink(received.append)
     try:
         with database.writer() as session:
@@ -65,15 +69,15 @@ def test_a_savepoint_neither_delivers_nor_forgets_what_the_transaction_announced
             session.begin_nested().rollback()  # ... or rolls one back on a conflict
             assert received == []
             session.commit()
-        assert received == [live.Change(7, "cause", {"cause": 1})]
+        assert received == [live.Announcement(7, "cause", {"cause": 1})]
     finally:
         live.set_local_sink(None)
         database.dispose()
 
 
 def test_changes_round_trip_through_json() -> None:
-    change = live.Change(3, "annotation", {"prediction": 9, "version": 2})
-    assert live.Change.from_json(change.to_json()) == change
+    change = live.Announcement(3, "annotation", {"prediction": 9, "version": 2})
+    assert live.Announcement.from_json(change.to_json()) == change
 
 
 # --- a real SSE client ----------------------------------------------------------------
@@ -94,15 +98,17 @@ def signed_in(base_url: str, username: str) -> httpx.Client:
 @contextmanager
 def listening(
     client: httpx.Client, project_id: int, query: str = ""
-) -> Iterator[queue.Queue[tuple[str, dict]]]:
+) -> Iterator[queue.Queue[tuple[str, dict[str, Any]]]]:
     """Subscribe to a project's events in a thread; yields once the server confirms."""
-    events: queue.Queue[tuple[str, dict]] = queue.Queue()
+    events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
     stop = threading.Event()
+    sockets: list[socket.socket] = []
 
     def read() -> None:
         try:
             path = f"/projects/{project_id}/events{query}"
             with client.stream("GET", path, timeout=None) as response:
+                sockets.append(response.extensions["network_stream"].get_extra_info("socket"))
                 name = ""
                 for line in response.iter_lines():
                     if line.startswith("event:"):
@@ -120,10 +126,19 @@ def listening(
         yield events
     finally:
         stop.set()
+        # Closing a socket that this thread is blocked reading sends nothing until the
+        # read returns, so the server would notice the client gone only at its next ping
+        # (15 s) and keep its shutdown waiting; shutting the socket down ends both now.
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         client.close()
+        thread.join(timeout=10)
 
 
-def next_event(events: queue.Queue[tuple[str, dict]], kind: str, within: float = 1.0) -> dict:
+def next_event(
+    events: queue.Queue[tuple[str, dict[str, Any]]], kind: str, within: float = 1.0
+) -> dict[str, Any]:
     """The next event of that kind, which must arrive within `within` seconds."""
     deadline = time.monotonic() + within
     while (left := deadline - time.monotonic()) > 0:
@@ -184,16 +199,18 @@ def test_a_page_about_one_run_hears_only_that_runs_saves(tmp_path: Path) -> None
         assert next_event(events, "cause")["name"] == "dark"  # other kinds still arrive
 
 
-def _user(session: Session, username: str):  # type: ignore[no-untyped-def]
+def _user(session: Session, username: str) -> User:
     from app.domain.accounts.users import get_user_by_username
 
-    return get_user_by_username(session, username)
+    user = get_user_by_username(session, username)
+    assert user is not None
+    return user
 
 
 @pytest.mark.slow
 def test_changes_reach_pages_on_every_worker_on_postgresql(
-    postgres,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    postgres: PostgresDatabases,
+    tmp_path: Path,
 ) -> None:
     url = postgres.create()
     database = Database.from_url(url)

@@ -13,7 +13,7 @@ import pytest
 
 from app.config import PROJECT_ROOT
 from app.domain.imports.demo import DEMO_CAUSES, DEMO_PROJECT, read_sign_ins
-from tests.conftest import LiveServer, start_server
+from tests.conftest import DemoData, LiveServer, start_server
 
 DOC = PROJECT_ROOT / "docs" / "notebooks.md"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -24,10 +24,11 @@ def snippets() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Iterator[LiveServer]:
     # A demo server of its own: the snippets push a new run, which the tests sharing
     # the session's demo server do not expect.
-    live = start_server(tmp_path_factory.mktemp("notebooks"), args=["--demo"])
+    data_dir = demo_data.copy_to(tmp_path_factory.mktemp("notebooks") / "data")
+    live = start_server(data_dir, args=["--demo"])
     yield live
     live.stop()
 

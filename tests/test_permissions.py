@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -19,6 +18,8 @@ from app.domain.projects.settings import ProjectFields, delete_project, start_pr
 from app.models import SampleKind, utcnow
 from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer, make_user
+from tests.pages import one, soup
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 LEADS_ONLY = "Only the project's leads can do this."
@@ -33,17 +34,11 @@ def f(session: Session) -> Fixture:
     return build(session)
 
 
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
-
-
 def page_refusal(client: TestClient, method: str, path: str) -> str:
     data = {"csrftoken": csrf_token(client)} if method == "POST" else None
     response = client.request(method, path, data=data)
     assert response.status_code == 403, path
-    shown = BeautifulSoup(response.text, "html.parser").select_one("#error p")
-    assert shown is not None
-    return shown.get_text()
+    return one(soup(response.text), "#error p").get_text()
 
 
 def api_refusal(response: Any) -> str:

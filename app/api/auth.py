@@ -8,7 +8,7 @@ from app.api.responses import problem
 from app.dependencies import SessionDep
 from app.domain.accounts.users import authenticate, create_token
 from app.errors import PasswordChangeRequired, SignInRequired
-from app.schemas import TokenIn, TokenOut
+from app.schemas.auth import TokenIn, TokenOut
 
 router = APIRouter(tags=["account"])
 

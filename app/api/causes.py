@@ -10,7 +10,7 @@ from app.dependencies import SessionDep
 from app.domain.projects import causes as domain
 from app.domain.projects.access import ProjectAccess
 from app.models import Cause
-from app.schemas import CauseIn, CauseOut, CausePatch, MergeIn, MergeOut
+from app.schemas.causes import CauseIn, CauseOut, CausePatch, MergeIn, MergeOut
 
 router = APIRouter(tags=["causes"])
 

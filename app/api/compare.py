@@ -12,7 +12,7 @@ from app.dependencies import SessionDep
 from app.domain.analysis.compare import Comparison, ShareChange, Side, compare_runs
 from app.domain.analysis.sheet import Tally
 from app.domain.analysis.views import Filters
-from app.schemas import (
+from app.schemas.compare import (
     CauseChangeOut,
     ComparisonOut,
     RunFiguresOut,
@@ -48,7 +48,7 @@ def _change_fields(change: ShareChange) -> dict[str, object]:
         "points_difference": p.value if p else None,
         "points_difference_low": p.low if p else None,
         "points_difference_high": p.high if p else None,
-        "change": change.change.value,
+        "change": change.trend.value,
     }
 
 

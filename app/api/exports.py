@@ -12,6 +12,7 @@ from app.api.responses import RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain.analysis import annotation_export
 from app.domain.analysis.annotation_export import request_export
+from app.downloads import content_disposition, export_filename
 
 router = APIRouter(tags=["annotations"])
 
@@ -74,10 +75,11 @@ def _export(
     # Access and the run are checked here, in the request's transaction, so refusals are
     # ordinary JSON errors; the rows are read later, by the stream's own session.
     export = request_export(session, access, run, consensus=consensus)
+    name = export_filename(export.project_id, export.run_name, f"{export.kind}.{fmt}")
     return StreamingResponse(
         annotation_export.stream(database.reader, export, fmt),
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{export.filename(fmt)}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 

@@ -15,7 +15,7 @@ from app.domain.imports.manifests import Limits, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, import_files
 from app.errors import status_of
 from app.models import SampleKind
-from app.schemas import ImportSummaryOut, RefusedImportOut
+from app.schemas.imports import ImportSummaryOut, RefusedImportOut
 
 router = APIRouter(tags=["import"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.api.deps import ApiUser
 from app.api.responses import UNAUTHORIZED
-from app.schemas import UserOut
+from app.schemas.me import UserOut
 
 router = APIRouter(tags=["account"])
 

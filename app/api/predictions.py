@@ -20,7 +20,8 @@ from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
 from app.errors import status_of
-from app.schemas import ImportSummaryOut, PredictionsIn, RefusedImportOut
+from app.schemas.imports import ImportSummaryOut, RefusedImportOut
+from app.schemas.predictions import PredictionsIn
 
 
 def _too_large(limit: int) -> str:

@@ -38,15 +38,8 @@ from app.domain.projects.settings import (
 )
 from app.domain.projects.team import parse_role, remove_member_by_username, set_member_role, team_of
 from app.models import ProjectRole, User
-from app.schemas import (
-    MemberIn,
-    MemberOut,
-    ProjectIn,
-    ProjectOut,
-    ProjectPatch,
-    UserIn,
-    UserOut,
-)
+from app.schemas.me import UserOut
+from app.schemas.projects import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch, UserIn
 
 router = APIRouter(tags=["projects"])
 

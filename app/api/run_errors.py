@@ -25,7 +25,7 @@ from app.domain.projects.access import ProjectArchived
 from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
 from app.errors import status_of
 from app.models import AnnotationStatus
-from app.schemas import (
+from app.schemas.run_errors import (
     AnnotationIn,
     AnnotationOut,
     AnnotationSavedOut,

@@ -9,7 +9,7 @@ from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.projects.runs import RunFields, create_run, run_table
 from app.domain.review.status import run_progress
-from app.schemas import RunIn, RunOut
+from app.schemas.runs import RunIn, RunOut
 
 router = APIRouter(tags=["runs"])
 
@@ -51,4 +51,5 @@ def register_run(body: RunIn, access: ApiOpenLeadAccess, session: SessionDep) ->
         evaluated=body.evaluated,
         metrics=body.metrics,
     )
-    return RunOut.of(run_progress(session, create_run(session, access, fields)))
+    run = create_run(session, access, fields)
+    return RunOut.of(run_progress(session, access.project, run))

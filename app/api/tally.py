@@ -13,7 +13,8 @@ from app.dependencies import SessionDep
 from app.domain.analysis.sheet import Tally
 from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
 from app.domain.analysis.views import open_sheet, parse_view
-from app.schemas import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
+from app.downloads import attachment, export_filename
+from app.schemas.tally import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
 router = APIRouter(tags=["tally"])
 
@@ -113,10 +114,9 @@ def spreadsheet_csv(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
-    return Response(
-        sheet_csv(open_sheet(session, access, run, filters, sort)),
-        media_type="text/csv; charset=utf-8",
-    )
+    view = open_sheet(session, access, run, filters, sort)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
+    return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
 
 @router.get(
@@ -131,4 +131,6 @@ def spreadsheet_xlsx(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
-    return Response(sheet_xlsx(open_sheet(session, access, run, filters, sort)), media_type=XLSX)
+    view = open_sheet(session, access, run, filters, sort)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
+    return attachment(sheet_xlsx(view), XLSX, name)

@@ -22,31 +22,31 @@ _PENDING = "eyeball_live_pending"
 
 
 @dataclass(frozen=True)
-class Change:
+class Announcement:
     project_id: int
-    kind: str  # "annotation", "cause", "run", ...
+    kind: str  # "annotation" or "cause": the `sse:<kind>` that pages listen for
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, payload: str) -> Change:
+    def from_json(cls, payload: str) -> Announcement:
         raw = json.loads(payload)
         return cls(project_id=int(raw["project_id"]), kind=str(raw["kind"]), data=dict(raw["data"]))
 
 
 # Set by the app at start-up: where committed changes go in this process (SQLite).
-_local_sink: Callable[[Change], None] | None = None
+_local_sink: Callable[[Announcement], None] | None = None
 
 
-def set_local_sink(sink: Callable[[Change], None] | None) -> None:
+def set_local_sink(sink: Callable[[Announcement], None] | None) -> None:
     global _local_sink
     _local_sink = sink
 
 
 def announce(session: Session, project_id: int, kind: str, **data: Any) -> None:
-    change = Change(project_id=project_id, kind=kind, data=data)
+    change = Announcement(project_id=project_id, kind=kind, data=data)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(
@@ -63,7 +63,7 @@ def _deliver_after_commit(session: Session) -> None:
     # commit makes the change visible to the pages that will re-read it.
     if session.in_nested_transaction():
         return
-    pending: list[Change] = session.info.pop(_PENDING, [])
+    pending: list[Announcement] = session.info.pop(_PENDING, [])
     if _local_sink is not None:
         for change in pending:
             _local_sink(change)

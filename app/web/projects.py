@@ -9,7 +9,7 @@ from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, Settings
 from app.domain.accounts.site import may_create_projects
 from app.domain.analysis.dashboard import summary
 from app.domain.projects.access import visible_projects
-from app.domain.projects.causes import cause_counts, causes_of
+from app.domain.projects.causes import cause_counts, cause_groups
 from app.domain.projects.runs import home_run, runs_of
 from app.domain.projects.team import team_of
 from app.domain.review.status import run_progress
@@ -45,9 +45,9 @@ def project_page(
         "access": access,
         "project": project,
         "runs": runs_of(session, project),
-        "progress": run_progress(session, run) if run is not None else None,
+        "progress": run_progress(session, project, run) if run is not None else None,
         "team": team_of(session, project),
-        "cause_groups": causes_of(session, project),
+        "cause_groups": cause_groups(session, project),
         "cause_counts": cause_counts(session, project),
         "tab": "overview",
         "imported": imported_notice(settings.media_path, access, imported),

@@ -12,14 +12,14 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep, writes_on_get
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.causes import SimilarCauseExists, causes_of, may_add_causes
+from app.domain.projects.causes import SimilarCauseExists, cause_groups, may_add_causes
 from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
 from app.domain.review import screen as review
 from app.errors import status_of
 from app.models import AnnotationStatus, Run
-from app.templating import path_for, render
+from app.templating import is_htmx, path_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,7 +93,7 @@ def _context(
         "revisit": revisit,
         "state": state,
         "version": version,
-        "cause_groups": causes_of(session, access.project),
+        "cause_groups": cause_groups(session, access.project),
         "may_add_causes": may_add_causes(access),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (
@@ -189,9 +189,11 @@ def review_annotation(
 ) -> Response:
     """The annotation panel alone: refreshed when a cause is added elsewhere."""
     run = review.run_of(session, access, run_name)
-    return _fragment(
-        request, session, access, run, queue.find_error(session, access, run, external_id)
-    )
+    offer = queue.find_error(session, access, run, external_id)
+    if not is_htmx(request):
+        # Opened as a page (a copied link, a reload): the panel needs the screen around it.
+        return RedirectResponse(_error_url(request, access, run, external_id), status_code=303)
+    return _fragment(request, session, access, run, offer)
 
 
 def _refused(

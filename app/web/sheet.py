@@ -10,13 +10,15 @@ from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
-from app.domain.analysis.sheet import RowStatus, error_row, open_run
+from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
 from app.domain.analysis.views import Filters, Sort, open_sheet, parse_view
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
-from app.templating import render
+from app.domain.review.status import ErrorStatus
+from app.downloads import attachment, export_filename
+from app.templating import is_htmx, path_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,22 +27,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def view_of(params: QueryParams) -> tuple[Filters, Sort, int]:
     return parse_view(params, params.getlist)
-
-
-def download(body: str | bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def export_name(project_id: int, run_name: str, suffix: str) -> str:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_name)
-    return f"eyeball-{project_id}-{safe}-{suffix}"
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet", name="sheet")
@@ -54,7 +40,7 @@ def sheet_page(
         "project": access.project,
         "view": view,
         "runs": runs_of(session, access.project),
-        "statuses": list(RowStatus),
+        "statuses": list(ErrorStatus),
     }
     return render(request, "sheet.html", context, fragment="sheet_table")
 
@@ -65,8 +51,8 @@ def sheet_csv_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
-    name = export_name(access.project.id, view.data.run.name, "sheet.csv")
-    return download(sheet_csv(view), "text/csv; charset=utf-8", name)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
+    return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet.xlsx", name="sheet_xlsx")
@@ -75,15 +61,15 @@ def sheet_xlsx_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_sheet(session, access, run, filters, sort)
-    name = export_name(access.project.id, view.data.run.name, "sheet.xlsx")
-    return download(sheet_xlsx(view), XLSX, name)
+    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
+    return attachment(sheet_xlsx(view), XLSX, name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/label-corrections.csv", name="label_corrections")
 def label_corrections_download(run: str, access: ProjectAccessDep, session: SessionDep) -> Response:
     data = open_run(session, access, run)
-    name = export_name(access.project.id, data.run.name, "label-corrections.csv")
-    return download(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
+    name = export_filename(access.project.id, data.run.name, "label-corrections.csv")
+    return attachment(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")
@@ -102,6 +88,9 @@ def tally_summary(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
     """The project page's ceiling summary, refreshing itself as annotators save."""
+    if not is_htmx(request):
+        # Opened as a page: the summary lives on the project page.
+        return RedirectResponse(path_for(request.app, "project", project_id=access.project.id), 303)
     context = {"access": access, "project": access.project, "board": summary(session, access, run)}
     return render(request, "_tally_summary.html", context)
 

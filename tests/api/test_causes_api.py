@@ -11,6 +11,7 @@ from app.domain.accounts.users import create_token, revoke_token
 from app.domain.review.annotations import state_of
 from app.models import Annotation, AnnotationEvent, Cause
 from tests.factories import bearer, make_project, make_user
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 
@@ -20,10 +21,6 @@ def f(session: Session) -> Fixture:
     make_user(session, "root", admin=True)
     make_project(session, make_user(session, "olga"), name="Cars")
     return fixture
-
-
-def url(client: TestClient, name: str, **params: object) -> str:
-    return client.app.url_path_for(name, **params)  # type: ignore[attr-defined, no-any-return]
 
 
 def causes(client: TestClient, session: Session, f: Fixture) -> dict[str, dict[str, object]]:
@@ -249,7 +246,7 @@ def test_members_list_runs_with_their_progress(
     (v1,) = listed.json()
     assert (v1["name"], v1["evaluated"], v1["errors"], v1["in_review"]) == ("v1", 60, 6, 6)
     assert v1["error_rate"] == pytest.approx(0.1)
-    assert v1["done"] == 5  # at least one finished annotation: e1 to e5
+    assert v1["done"] == 4  # examined: e1 to e3 by two annotators, e5 adjudicated
 
 
 def test_a_lead_registers_a_run_that_becomes_latest(

@@ -10,10 +10,11 @@ from app.domain.accounts.users import create_token, revoke_token
 from tests.conftest import sign_in
 from tests.domain.test_compare import TwoRuns, two_runs
 from tests.factories import bearer, make_project, make_user
+from tests.routes import url
 
 
 def compare_url(client: TestClient, runs: TwoRuns) -> str:
-    return str(client.app.url_path_for("api_compare", project_id=runs.project.id))  # type: ignore[attr-defined]
+    return url(client, "api_compare", project_id=runs.project.id)
 
 
 def test_each_cause_in_both_runs_and_the_change(client: TestClient, session: Session) -> None:

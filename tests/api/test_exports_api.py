@@ -17,23 +17,25 @@ from app.domain.analysis.annotation_export import PAGE_SIZE
 from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, Sample, utcnow
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_user
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 FORMATS = ("csv", "jsonl", "json")
 
 
 def export_url(client: TestClient, f: Fixture, fmt: str, run: str = "v1") -> str:
-    return str(
-        client.app.url_path_for(f"api_annotations_{fmt}", project_id=f.project.id, run=run)  # type: ignore[attr-defined]
-    )
+    return url(client, f"api_annotations_{fmt}", project_id=f.project.id, run=run)
 
 
 def parse(fmt: str, content: bytes) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]]
     if fmt == "csv":
-        return pd.read_csv(io.BytesIO(content)).to_dict("records")  # type: ignore[no-any-return]
-    if fmt == "jsonl":
-        return [json.loads(line) for line in content.decode().splitlines()]
-    return json.loads(content)  # type: ignore[no-any-return]
+        rows = pd.read_csv(io.BytesIO(content)).to_dict("records")
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in content.decode().splitlines()]
+    else:
+        rows = json.loads(content)
+    return rows
 
 
 def test_pandas_reads_the_csv_without_options(client: TestClient, session: Session) -> None:
@@ -41,7 +43,10 @@ def test_pandas_reads_the_csv_without_options(client: TestClient, session: Sessi
     response = client.get(export_url(client, f, "csv", "latest"), headers=bearer(session, "ann"))
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    assert 'filename="v1-annotations.csv"' in response.headers["content-disposition"]
+    assert (
+        f'filename="eyeball-{f.project.id}-v1-annotations.csv"'
+        in response.headers["content-disposition"]
+    )
     frame = pd.read_csv(io.BytesIO(response.content))
     assert list(frame.columns) == [
         "sample_id",
@@ -87,7 +92,10 @@ def test_consensus_gives_one_row_per_error(client: TestClient, session: Session)
         export_url(client, f, "csv"), params={"consensus": "true"}, headers=headers
     )
     assert response.status_code == 200
-    assert 'filename="v1-consensus.csv"' in response.headers["content-disposition"]
+    assert (
+        f'filename="eyeball-{f.project.id}-v1-consensus.csv"'
+        in response.headers["content-disposition"]
+    )
     frame = pd.read_csv(io.BytesIO(response.content)).set_index("sample_id")
     assert list(frame.index) == ["e1", "e2", "e3", "e4", "e5", "e6"]
     assert list(frame["status"]) == ["done", "done", "done", "partial", "adjudicated", "queued"]
@@ -98,7 +106,7 @@ def test_consensus_gives_one_row_per_error(client: TestClient, session: Session)
     assert frame.loc["e3", "disagreement"] == 1
     # The tally of these rows is the tally endpoint's.
     tally = client.get(
-        str(client.app.url_path_for("api_tally", project_id=f.project.id, run="v1")),  # type: ignore[attr-defined]
+        url(client, "api_tally", project_id=f.project.id, run="v1"),
         headers=headers,
     ).json()
     counts = {c["cause"]: c["count"] for c in tally["causes"]}

@@ -13,6 +13,7 @@ from app.models import Prediction, Project, Sample, SampleKind, User
 from tests.conftest import sign_in
 from tests.factories import make_project, make_user
 from tests.importing import csv_bytes, image_rows, images_for, jsonl_bytes, zip_bytes
+from tests.routes import url
 
 
 def bearer(session: Session, user: User) -> dict[str, str]:
@@ -33,7 +34,7 @@ def post_import(
     if images is not None:
         files["images"] = ("images.zip", images, "application/zip")
     return client.post(
-        client.app.url_path_for("api_import", project_id=project.id),  # type: ignore[attr-defined]
+        url(client, "api_import", project_id=project.id),
         headers=headers,
         files=files,
         data={k: str(v) for k, v in fields.items()},

@@ -14,6 +14,7 @@ from app.domain.accounts.users import create_token, revoke_token
 from app.models import User
 from tests.conftest import sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
+from tests.routes import url
 
 ROUTES = ["api_media_original", "api_media_thumbnail"]
 
@@ -31,23 +32,19 @@ def image_sha(session: Session, settings: Settings, member: User) -> str:
     return blob.sha256
 
 
-def url(client: TestClient, name: str, sha256: str) -> str:
-    return str(client.app.url_path_for(name, sha256=sha256))  # type: ignore[attr-defined]
-
-
 def test_a_member_with_a_token_gets_the_image_and_its_thumbnail(
     client: TestClient, session: Session, member: User, image_sha: str
 ) -> None:
     headers = bearer(session, member)
-    original = client.get(url(client, "api_media_original", image_sha), headers=headers)
+    original = client.get(url(client, "api_media_original", sha256=image_sha), headers=headers)
     assert original.status_code == 200
     assert original.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(original.content)).size == (300, 150)
-    thumb = client.get(url(client, "api_media_thumbnail", image_sha), headers=headers)
+    thumb = client.get(url(client, "api_media_thumbnail", sha256=image_sha), headers=headers)
     assert Image.open(io.BytesIO(thumb.content)).size == (256, 128)
     assert "immutable" in thumb.headers["cache-control"]
     again = client.get(
-        url(client, "api_media_thumbnail", image_sha),
+        url(client, "api_media_thumbnail", sha256=image_sha),
         headers={**headers, "If-None-Match": thumb.headers["etag"]},
     )
     assert again.status_code == 304
@@ -64,7 +61,7 @@ def test_a_missing_unknown_or_revoked_token_is_a_401_in_json(
         {"Authorization": "Bearer eyb_not-a-token"},
         {"Authorization": f"Bearer {issued.secret}"},
     ):
-        response = client.get(url(client, name, image_sha), headers=headers)
+        response = client.get(url(client, name, sha256=image_sha), headers=headers)
         assert response.status_code == 401
         assert response.headers["content-type"] == "application/json"
         assert response.headers["www-authenticate"] == "Bearer"
@@ -77,7 +74,7 @@ def test_an_image_the_caller_may_not_see_looks_missing(
 ) -> None:
     headers = bearer(session, make_user(session, "outsider"))
     for sha256 in (image_sha, "0" * 64, "not-a-hash"):
-        response = client.get(url(client, name, sha256), headers=headers)
+        response = client.get(url(client, name, sha256=sha256), headers=headers)
         assert (response.status_code, response.json()) == (404, {"detail": "No such image."})
 
 
@@ -85,4 +82,4 @@ def test_a_signed_in_browser_may_read_images_through_the_api_too(
     client: TestClient, image_sha: str
 ) -> None:
     sign_in(client, "member")
-    assert client.get(url(client, "api_media_original", image_sha)).status_code == 200
+    assert client.get(url(client, "api_media_original", sha256=image_sha)).status_code == 200

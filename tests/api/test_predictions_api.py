@@ -19,6 +19,7 @@ from app.models import MediaBlob, Prediction, Project, Run, Sample, SampleKind, 
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_run, make_user
 from tests.importing import png
+from tests.routes import url
 
 
 def push(
@@ -30,9 +31,7 @@ def push(
     run: str = "v1",
     **fields: Any,
 ) -> Any:
-    path = client.app.url_path_for(  # type: ignore[attr-defined]
-        "api_push_predictions", project_id=project.id, run=run
-    )
+    path = url(client, "api_push_predictions", project_id=project.id, run=run)
     return client.post(path, headers=headers, json={"samples": samples, **fields})
 
 
@@ -258,9 +257,7 @@ def test_empty_and_malformed_bodies_are_refused(client: TestClient, session: Ses
     not_a_number = push(client, project, headers, texts(1, 1), evaluated="many")
     assert not_a_number.status_code == 422
     assert "evaluated" in not_a_number.json()["detail"]
-    path = client.app.url_path_for(  # type: ignore[attr-defined]
-        "api_push_predictions", project_id=project.id, run="v1"
-    )
+    path = url(client, "api_push_predictions", project_id=project.id, run="v1")
     broken = client.post(
         path, headers={**headers, "Content-Type": "application/json"}, content=b"{"
     )
@@ -351,9 +348,7 @@ def test_a_push_over_the_limits_is_refused_before_it_is_read(
         "(each batch adds to the same run)."
     }
     # Without a Content-Length (chunked), the body is counted as it arrives.
-    path = client.app.url_path_for(  # type: ignore[attr-defined]
-        "api_push_predictions", project_id=project.id, run="v1"
-    )
+    path = url(client, "api_push_predictions", project_id=project.id, run="v1")
     chunks = (b'{"samples": [' if i == 0 else b" " * 1000 for i in range(6))
     streamed = client.post(
         path, headers={**headers, "Content-Type": "application/json"}, content=chunks

@@ -13,6 +13,7 @@ from app.domain.accounts.site import SiteSettings, update_site_settings
 from app.domain.accounts.users import authenticate, create_token, revoke_token
 from app.models import Membership, Project, User
 from tests.factories import PASSWORD, bearer, make_project, make_user
+from tests.routes import url
 
 
 @dataclass
@@ -31,10 +32,6 @@ def site(session: Session) -> Site:
     project = make_project(session, lead, annotators=[annotator], name="Pets", labels=["cat"])
     make_project(session, other_lead, name="Cars")
     return Site(project, lead, annotator, other_lead, admin)
-
-
-def url(client: TestClient, name: str, **params: object) -> str:
-    return client.app.url_path_for(name, **params)  # type: ignore[attr-defined, no-any-return]
 
 
 def revoked(session: Session, user: User) -> dict[str, str]:

@@ -15,11 +15,8 @@ from app.domain.review.annotations import find_annotation, state_of
 from app.models import AnnotationKind
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_run, make_user
+from tests.routes import url
 from tests.sheet_data import Fixture, build
-
-
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
 
 
 def errors_url(client: TestClient, f: Fixture, run: str = "v1") -> str:

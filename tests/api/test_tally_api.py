@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import create_token
 from tests.factories import make_user
+from tests.routes import url
 from tests.sheet_data import build
 
 
@@ -24,7 +25,7 @@ def bearer(session: Session, username: str) -> dict[str, str]:
 
 def test_the_tally_as_json(client: TestClient, session: Session) -> None:
     f = build(session)
-    path = client.app.url_path_for("api_tally", project_id=f.project.id, run="latest")  # type: ignore[attr-defined]
+    path = url(client, "api_tally", project_id=f.project.id, run="latest")
     response = client.get(path, headers=bearer(session, "ann"))
     assert response.status_code == 200
     body = response.json()
@@ -59,7 +60,7 @@ def test_the_tally_as_json(client: TestClient, session: Session) -> None:
 def test_the_api_refuses_strangers_and_bad_filters(client: TestClient, session: Session) -> None:
     f = build(session)
     make_user(session, "stranger")
-    path = client.app.url_path_for("api_tally", project_id=f.project.id, run="latest")  # type: ignore[attr-defined]
+    path = url(client, "api_tally", project_id=f.project.id, run="latest")
     assert client.get(path, headers=bearer(session, "stranger")).status_code == 404
     bad = client.get(path, params={"status": "nope"}, headers=bearer(session, "ann"))
     assert bad.status_code == 422
@@ -69,13 +70,12 @@ def test_the_api_refuses_strangers_and_bad_filters(client: TestClient, session: 
 def test_the_sheet_files_match_the_pages_downloads(client: TestClient, session: Session) -> None:
     f = build(session)
     headers = bearer(session, "bob")
-    app = client.app
-    csv_path = app.url_path_for("api_spreadsheet_csv", project_id=f.project.id, run="v1")  # type: ignore[attr-defined]
+    csv_path = url(client, "api_spreadsheet_csv", project_id=f.project.id, run="v1")
     response = client.get(csv_path, headers=headers)
     assert response.status_code == 200
     assert response.text.splitlines()[0].startswith("external_id,label,prediction")
     assert len(response.text.splitlines()) == 7
-    xlsx_path = app.url_path_for("api_spreadsheet_xlsx", project_id=f.project.id, run="v1")  # type: ignore[attr-defined]
+    xlsx_path = url(client, "api_spreadsheet_xlsx", project_id=f.project.id, run="v1")
     book = openpyxl.load_workbook(io.BytesIO(client.get(xlsx_path, headers=headers).content))
     assert book.sheetnames == ["Errors", "Run"]
     assert book["Run"]["B1"].value == "v1"

@@ -7,7 +7,6 @@ in the browser: users, site setting, first sign-in, project, team, causes, merge
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.config import PROJECT_ROOT
-from tests.conftest import LiveServer, start_server
+from tests.conftest import EYEBALL, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +28,7 @@ def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
     try:
         env = {"EYEBALL_DATA_DIR": str(server.data_dir), "PATH": "/usr/bin:/bin"}
         subprocess.run(
-            [sys.executable, "-m", "app", "user", "create", "root", "--admin"],
+            [*EYEBALL, "user", "create", "root", "--admin"],
             input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n",
             cwd=PROJECT_ROOT,
             env=env,

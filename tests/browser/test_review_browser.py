@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.domain.imports.demo import read_sign_ins
-from tests.conftest import LiveServer, free_port, start_server
+from tests.conftest import DemoData, LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,9 +18,10 @@ LAPTOP = {"width": 1366, "height": 768}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Iterator[LiveServer]:
     # Its own demo server: these tests annotate, and must not disturb other tests' data.
-    live = start_server(tmp_path_factory.mktemp("review-server"), args=["--demo"])
+    data_dir = demo_data.copy_to(tmp_path_factory.mktemp("review-server") / "data")
+    live = start_server(data_dir, args=["--demo"])
     yield live
     live.stop()
 
@@ -170,9 +171,9 @@ def test_a_new_cause_appears_on_another_screen_without_reload(
 
 
 def test_a_save_made_while_the_server_is_down_is_retried_and_kept(
-    browser: Any, tmp_path: Path, screenshots: Path
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
 ) -> None:
-    data_dir = tmp_path / "data"
+    data_dir = demo_data.copy_to(tmp_path / "data")
     port = free_port()
     live = start_server(data_dir, args=["--demo"], port=port)
     bob = Screen(browser, live, "bob")

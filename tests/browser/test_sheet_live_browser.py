@@ -26,12 +26,12 @@ from app import schema
 from app.config import Settings
 from app.db import Database
 from app.domain.accounts.users import get_user_by_username
-from app.domain.imports.demo import DEMO_PROJECT, load_demo
+from app.domain.imports.demo import DEMO_PROJECT, DemoSignIn, load_demo, read_sign_ins
 from app.domain.projects.access import get_access
 from app.domain.review.annotations import Draft, save
 from app.main import create_app
 from app.models import AnnotationStatus, Cause, Prediction, Project
-from tests.conftest import free_port, start_server
+from tests.conftest import DemoData, free_port, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -44,11 +44,8 @@ class Demo:
     lead_password: str
 
 
-def seed(database: Database, media_dir: Path) -> tuple[int, str]:
-    """The demo, with a third of its errors already annotated by alice and bob."""
-    schema.upgrade(database.engine)
-    with database.transaction() as session:
-        sign_ins = load_demo(session, media_dir)
+def seed(database: Database) -> int:
+    """A third of the loaded demo's errors annotated by alice and bob; the project's id."""
     rng = random.Random(5)
     with database.transaction() as session:
         project = session.scalars(select(Project).where(Project.name == DEMO_PROJECT)).one()
@@ -68,17 +65,19 @@ def seed(database: Database, media_dir: Path) -> tuple[int, str]:
                 status=AnnotationStatus.DONE,
             )
             save(session, get_access(session, user, project.id), error, draft, expected_version=0)
-        project_id = project.id
-    lead = next(s for s in sign_ins if s.username == "lead")
-    return project_id, lead.password
+        return project.id
+
+
+def lead_password(sign_ins: list[DemoSignIn]) -> str:
+    return next(s.password for s in sign_ins if s.username == "lead")
 
 
 @contextmanager
-def sqlite_demo(tmp_path: Path) -> Iterator[Demo]:
-    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
-    settings.ensure_dirs()
+def sqlite_demo(demo_data: DemoData, tmp_path: Path) -> Iterator[Demo]:
+    settings = Settings(data_dir=demo_data.copy_to(tmp_path / "data"), secret_key="k" * 40)
     database = Database.from_url(settings.database_url)
-    project_id, password = seed(database, settings.media_path)
+    project_id = seed(database)
+    password = lead_password(read_sign_ins(settings.data_dir))
     port = free_port()
     app = create_app(settings, database)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -100,7 +99,10 @@ def postgres_demo(postgres: Any, tmp_path: Path) -> Iterator[Demo]:
     url = postgres.create()
     database = Database.from_url(url)
     data_dir = tmp_path / "data"
-    project_id, password = seed(database, data_dir / "media")
+    schema.upgrade(database.engine)
+    with database.transaction() as session:
+        password = lead_password(load_demo(session, data_dir / "media"))
+    project_id = seed(database)
     server = start_server(
         data_dir,
         args=["--workers", "2"],
@@ -186,9 +188,9 @@ def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
 
 
 def test_a_save_reaches_the_leads_sheet_and_dashboard_on_sqlite(
-    browser: Any, tmp_path: Path, screenshots: Path
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
 ) -> None:
-    with sqlite_demo(tmp_path) as demo:
+    with sqlite_demo(demo_data, tmp_path) as demo:
         check_live_updates(browser, demo, screenshots)
 
 

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+
+import argon2
 import pytest
 from sqlalchemy.orm import Session
 
+from app.config import PROJECT_ROOT
 from app.domain.accounts import users as accounts
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from tests.factories import PASSWORD, make_user
+from tests.hashing import use_cheap_hashing
 
 
 def test_usernames_are_unique_whatever_the_case(session: Session) -> None:
@@ -30,6 +37,41 @@ def test_password_is_stored_as_an_argon2_hash(session: Session) -> None:
     user = make_user(session, "carol")
     assert user.password_hash.startswith("$argon2")
     assert PASSWORD not in user.password_hash
+
+
+@pytest.mark.slow
+def test_production_hashes_passwords_at_argon2s_rfc_9106_cost() -> None:
+    # The suite hashes cheaply (tests/hashing.py); a fresh interpreter without that swap
+    # hashes as a deployment does, so weakening production along with the tests fails here.
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from app.domain.accounts.users import hash_password as h; print(h('pw'))",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    # argon2id, 3 passes over 64 MiB with 4 lanes: PasswordHasher()'s defaults.
+    assert argon2.extract_parameters(made.stdout.strip()) == argon2.profiles.RFC_9106_LOW_MEMORY
+
+
+def test_a_sign_in_upgrades_a_hash_of_an_older_cost_once(session: Session) -> None:
+    user = make_user(session, "erin")
+    cheap = argon2.extract_parameters(user.password_hash)
+    costlier = dataclasses.replace(cheap, time_cost=cheap.time_cost + 1)
+    accounts.use_password_hasher(argon2.PasswordHasher.from_parameters(costlier))
+    try:
+        assert accounts.authenticate(session, "erin", PASSWORD) is user
+        upgraded = user.password_hash
+        assert argon2.extract_parameters(upgraded) == costlier
+        assert accounts.authenticate(session, "erin", PASSWORD) is user
+        assert user.password_hash == upgraded, "hashed again although already at today's cost"
+    finally:
+        use_cheap_hashing()
 
 
 def test_authenticate_right_and_wrong(session: Session) -> None:

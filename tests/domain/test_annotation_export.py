@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import insert, select
@@ -16,6 +16,7 @@ from app.domain.analysis.annotation_export import (
     ANNOTATION_FIELDS,
     CONSENSUS_FIELDS,
     ExportRequest,
+    ExportRow,
     pages,
     request_export,
     stream,
@@ -33,7 +34,7 @@ def export_of(session: Session, f: Fixture, *, consensus: bool = False) -> Expor
     )
 
 
-def all_rows(database: Database, request: ExportRequest, page_size: int = 2) -> list[dict]:
+def all_rows(database: Database, request: ExportRequest, page_size: int = 2) -> list[ExportRow]:
     # Each page through a session of its own, as the endpoint reads them.
     _, rows = pages(database.reader, request, page_size=page_size)
     return [row for page in rows for row in page]
@@ -240,6 +241,7 @@ def test_no_transaction_stays_open_while_the_client_reads(
                 open_now.remove(reader)
 
     chunks = stream(tracked, export_of(session, f), "csv", page_size=2)
+    assert isinstance(chunks, Generator)  # so it can be closed before the last page
     first = next(chunks)  # the client holds a page and reads slowly, or leaves
     assert first.startswith(b"sample_id,")
     assert open_now == []

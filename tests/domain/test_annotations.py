@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, PermissionDenied
-from app.domain.projects.access import get_access
+from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.review import annotations as ann
-from app.models import AnnotationKind, AnnotationStatus, CauseGroup, GroupKind, User
+from app.models import AnnotationKind, AnnotationStatus, CauseGroup, GroupKind, Prediction, User
 from tests.factories import (
     make_cause,
     make_prediction,
@@ -18,8 +18,11 @@ from tests.factories import (
     make_user,
 )
 
+# The conftest fixture `world`: a lead's access, an annotator's, and their one error.
+World = tuple[ProjectAccess, ProjectAccess, Prediction]
 
-def test_first_save_creates_version_one_and_an_event(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+
+def test_first_save_creates_version_one_and_an_event(session: Session, world: World) -> None:
     _, access, prediction = world
     blurry = make_cause(session, access.project, "blurry")
     result = ann.save(
@@ -34,7 +37,9 @@ def test_first_save_creates_version_one_and_an_event(session: Session, world) ->
     assert event.actor_id == access.user.id
 
 
-def test_each_change_bumps_the_version_and_keeps_before_and_after(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_each_change_bumps_the_version_and_keeps_before_and_after(
+    session: Session, world: World
+) -> None:
     _, access, prediction = world
     a, b = make_cause(session, access.project, "a"), make_cause(session, access.project, "b")
     first = ann.save(
@@ -51,12 +56,13 @@ def test_each_change_bumps_the_version_and_keeps_before_and_after(session: Sessi
     assert second.annotation.version == 2
     events = ann.history(session, second.annotation)
     assert [e.version for e in events] == [1, 2]
+    assert events[1].before is not None
     assert events[1].before["causes"] == [a.id]
     assert events[1].after["causes"] == sorted([a.id, b.id])
     assert events[1].after["note"] == "two"
 
 
-def test_saving_the_same_state_again_changes_nothing(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_saving_the_same_state_again_changes_nothing(session: Session, world: World) -> None:
     _, access, prediction = world
     draft = ann.Draft(note="same")
     ann.save(session, access, prediction, draft, expected_version=0)
@@ -66,7 +72,7 @@ def test_saving_the_same_state_again_changes_nothing(session: Session, world) ->
     assert len(ann.history(session, again.annotation)) == 1
 
 
-def test_a_stale_version_is_refused_with_the_current_state(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_version_is_refused_with_the_current_state(session: Session, world: World) -> None:
     _, access, prediction = world
     ann.save(session, access, prediction, ann.Draft(note="from tab A"), expected_version=0)
     with pytest.raises(ann.StaleAnnotation) as caught:
@@ -75,7 +81,7 @@ def test_a_stale_version_is_refused_with_the_current_state(session: Session, wor
     assert caught.value.current.note == "from tab A"
 
 
-def test_two_annotators_never_overwrite_each_other(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_two_annotators_never_overwrite_each_other(session: Session, world: World) -> None:
     lead, access, prediction = world
     mine = ann.save(session, access, prediction, ann.Draft(note="annotator"), expected_version=0)
     theirs = ann.save(session, lead, prediction, ann.Draft(note="lead"), expected_version=0)
@@ -83,7 +89,7 @@ def test_two_annotators_never_overwrite_each_other(session: Session, world) -> N
     assert ann.state_of(session, mine.annotation).note == "annotator"
 
 
-def test_single_groups_take_at_most_one_cause(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_single_groups_take_at_most_one_cause(session: Session, world: World) -> None:
     _, access, prediction = world
     group = CauseGroup(
         project_id=access.project.id, name="Module", kind=GroupKind.SINGLE, position=1
@@ -102,7 +108,7 @@ def test_single_groups_take_at_most_one_cause(session: Session, world) -> None: 
         )
 
 
-def test_causes_of_another_project_are_refused(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_causes_of_another_project_are_refused(session: Session, world: World) -> None:
     _, access, prediction = world
     foreign = make_cause(session, make_project(session), "elsewhere")
     with pytest.raises(InvalidInput, match="do not exist in this project"):
@@ -115,7 +121,7 @@ def test_causes_of_another_project_are_refused(session: Session, world) -> None:
         )
 
 
-def test_label_errors_and_suggested_labels(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_label_errors_and_suggested_labels(session: Session, world: World) -> None:
     _, access, prediction = world
     result = ann.save(
         session,
@@ -151,7 +157,7 @@ def test_label_errors_and_suggested_labels(session: Session, world) -> None:  # 
     assert cleared.state.suggested_label is None
 
 
-def test_skips_keep_their_reason(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_skips_keep_their_reason(session: Session, world: World) -> None:
     _, access, prediction = world
     result = ann.save(
         session,
@@ -163,7 +169,7 @@ def test_skips_keep_their_reason(session: Session, world) -> None:  # type: igno
     assert result.state.skip_reason == "too dark to tell"
 
 
-def test_correct_predictions_are_not_annotated(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_correct_predictions_are_not_annotated(session: Session, world: World) -> None:
     _, access, _ = world
     run = make_run(session, access.project)
     right = make_prediction(
@@ -173,7 +179,7 @@ def test_correct_predictions_are_not_annotated(session: Session, world) -> None:
         ann.save(session, access, right, ann.Draft(), expected_version=0)
 
 
-def test_only_leads_adjudicate_and_touch_others_annotations(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_only_leads_adjudicate_and_touch_others_annotations(session: Session, world: World) -> None:
     lead, access, prediction = world
     with pytest.raises(PermissionDenied):
         ann.save(
@@ -197,7 +203,7 @@ def test_only_leads_adjudicate_and_touch_others_annotations(session: Session, wo
         ann.save(session, access, prediction, ann.Draft(), expected_version=0, annotator=lead.user)
 
 
-def test_admins_outside_the_team_cannot_annotate(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_admins_outside_the_team_cannot_annotate(session: Session, world: World) -> None:
     _, access, prediction = world
     admin: User = make_user(session, admin=True)
     with pytest.raises(PermissionDenied, match="join the team"):
@@ -211,8 +217,8 @@ def test_admins_outside_the_team_cannot_annotate(session: Session, world) -> Non
 
 
 def test_any_earlier_state_can_be_restored_and_the_restore_is_an_event(
-    session: Session, world
-) -> None:  # type: ignore[no-untyped-def]
+    session: Session, world: World
+) -> None:
     _, access, prediction = world
     a = make_cause(session, access.project, "a")
     first = ann.save(
@@ -233,12 +239,13 @@ def test_any_earlier_state_can_be_restored_and_the_restore_is_an_event(
     assert not restored.state.label_error
     events = ann.history(session, first.annotation)
     assert [e.action for e in events] == ["edit", "edit", "edit", "restore"]
+    assert events[-1].before is not None
     assert events[-1].before["note"] == "v3"
 
 
 def test_replacing_causes_moves_every_annotation_and_records_events(
-    session: Session, world
-) -> None:  # type: ignore[no-untyped-def]
+    session: Session, world: World
+) -> None:
     lead, access, prediction = world
     old, new = (
         make_cause(session, access.project, "blur"),
@@ -274,6 +281,7 @@ def test_replacing_causes_moves_every_annotation_and_records_events(
     assert ann.state_of(session, mine.annotation).cause_ids == (new.id,)
     assert ann.state_of(session, theirs.annotation).cause_ids == (new.id,)
     last = ann.history(session, mine.annotation)[-1]
+    assert last.before is not None
     assert (last.action, last.actor_id, last.before["cause_names"]) == (
         "merge",
         lead.user.id,

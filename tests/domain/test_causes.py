@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, PermissionDenied
 from app.domain.projects import causes
-from app.domain.projects.access import get_access
+from app.domain.projects.access import ProjectAccess, get_access
 from app.models import CauseGroup, GroupKind
 from tests.factories import make_cause, make_project, make_user
 
 
-def lead_access(session: Session, **project: object):  # type: ignore[no-untyped-def]
+def lead_access(session: Session, **project: Any) -> ProjectAccess:
     lead = make_user(session)
     return get_access(session, lead, make_project(session, lead, **project).id)
 

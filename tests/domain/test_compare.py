@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.compare import (
-    Change,
     Estimate,
-    change_of,
+    Trend,
     compare_runs,
     mover_difference,
     parse_run_pair,
     share_estimate,
+    trend_of,
 )
 from app.domain.analysis.tally import wilson
 from app.domain.analysis.views import Filters
@@ -47,10 +47,10 @@ def test_the_difference_interval_is_newcombes() -> None:
 
 
 def test_a_change_is_claimed_only_when_its_interval_excludes_zero() -> None:
-    assert change_of(Estimate(-0.3, -0.5, -0.1)) is Change.FELL
-    assert change_of(Estimate(0.3, 0.1, 0.5)) is Change.ROSE
-    assert change_of(Estimate(-0.3, -0.6, 0.01)) is Change.UNCLEAR
-    assert change_of(None) is Change.UNCLEAR
+    assert trend_of(Estimate(-0.3, -0.5, -0.1)) is Trend.FELL
+    assert trend_of(Estimate(0.3, 0.1, 0.5)) is Trend.ROSE
+    assert trend_of(Estimate(-0.3, -0.6, 0.01)) is Trend.UNCLEAR
+    assert trend_of(None) is Trend.UNCLEAR
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_the_fixed_cause_fell_and_the_other_did_not(session: Session) -> None:
     assert blurry.difference.value == pytest.approx(-0.4)
     assert blurry.points_difference is not None
     assert blurry.points_difference.value == pytest.approx(1.0 - 10.0)  # 0.1·0.1 - 0.2·0.5
-    assert blurry.change is Change.FELL
+    assert blurry.trend is Trend.FELL
 
     # Dark doubled its share of the errors, yet accounts for the same 4 points of error
     # rate: the fix for blurriness did nothing for it, and nothing against it.
@@ -152,7 +152,7 @@ def test_the_fixed_cause_fell_and_the_other_did_not(session: Session) -> None:
     assert dark.points_difference.value == pytest.approx(0.0)
     assert dark.a.points is not None
     assert dark.a.points.value == pytest.approx(4.0)
-    assert dark.change is Change.UNCLEAR
+    assert dark.trend is Trend.UNCLEAR
 
     # A cause archived after v1 is matched by id and counts 0 in v2.
     old = by_name["old"]
@@ -161,7 +161,7 @@ def test_the_fixed_cause_fell_and_the_other_did_not(session: Session) -> None:
 
     assert comparison.label_errors.difference is not None
     assert comparison.label_errors.difference.value == 0
-    assert comparison.label_errors.change is Change.UNCLEAR
+    assert comparison.label_errors.trend is Trend.UNCLEAR
     assert not comparison.filtered
 
 
@@ -171,9 +171,9 @@ def test_without_error_rates_the_change_is_judged_on_shares(session: Session) ->
     blurry = next(c for c in comparison.causes if c.column.name == "blurry")
     assert blurry.a.points is None
     assert blurry.points_difference is None
-    assert blurry.change is Change.FELL
+    assert blurry.trend is Trend.FELL
     dark = next(c for c in comparison.causes if c.column.name == "dark")
-    assert dark.change is Change.UNCLEAR  # +0.2 of the errors, but 8 of 20 is little to go on
+    assert dark.trend is Trend.UNCLEAR  # +0.2 of the errors, but 8 of 20 is little to go on
 
 
 def test_the_sheets_filters_slice_both_runs(session: Session) -> None:
@@ -203,4 +203,4 @@ def test_a_run_with_nothing_examined_has_no_difference(session: Session) -> None
     blurry = next(c for c in comparison.causes if c.column.name == "blurry")
     assert blurry.b.share.total == 0
     assert (blurry.difference, blurry.points_difference) == (None, None)
-    assert blurry.change is Change.UNCLEAR
+    assert blurry.trend is Trend.UNCLEAR

@@ -131,12 +131,13 @@ def test_the_demo_eyeball_split_imports_with_its_error_rate(
     assert summary.queued_for_review == 114
 
     run = resolve_run(session, project, "logreg")
-    progress = run_progress(session, run)
+    progress = run_progress(session, project, run)
     assert (progress.errors, progress.in_review, progress.error_rate) == (114, 114, 0.114)
     orders = session.scalars(
         select(Prediction.review_order).where(Prediction.run_id == run.id, Prediction.in_review)
     ).all()
-    assert sorted(orders) == list(range(114))
+    assert None not in orders
+    assert sorted(o for o in orders if o is not None) == list(range(114))
     sample = session.scalars(select(Sample).where(Sample.external_id == "digit-0460")).one()
     assert sample.meta == {"ink_coverage": 0.5, "heavy_ink": "no"}
     assert (tmp_path / "thumbs").is_dir()
@@ -303,7 +304,7 @@ def test_whole_file_problems(session: Session, tmp_path: Path) -> None:
         (None, "evaluated", "3 evaluated samples, but the run would hold 5")
     ]
     assert refused(session, project, csv_bytes(BASE), media, tmp_path, run=" ") == [
-        (None, "run", "name the run (e.g. the model version)")
+        (None, "run", "Give the run a name.")
     ]
 
 
@@ -498,13 +499,13 @@ def test_errors_only_the_rate_is_unknown_unless_evaluated_is_given(
     project = make_project(session)
     unknown = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
     assert (unknown.evaluated, unknown.error_rate) == (None, None)
-    assert run_progress(session, resolve_run(session, project, "v1")).error_rate is None
+    assert run_progress(session, project, resolve_run(session, project, "v1")).error_rate is None
     other = make_project(session)
     known = run_import(
         session, other, csv_bytes(rows), zip_media(images_for(rows)), tmp_path, evaluated=80
     )
     assert known.error_rate == 0.05
-    assert run_progress(session, resolve_run(session, other, "v1")).error_rate == 0.05
+    assert run_progress(session, other, resolve_run(session, other, "v1")).error_rate == 0.05
 
 
 def _queued(session: Session, project: Project) -> list[str]:
@@ -598,8 +599,8 @@ def test_text_and_record_projects(session: Session, tmp_path: Path) -> None:
         "see you at 5",
     ]
     records = make_project(session, kind=SampleKind.RECORD)
-    rows = [{"id": "r1", "label": "fraud", "prediction": "ok", "record": {"amount": 12.5}}]
-    run_import(session, records, jsonl_bytes(rows), None, tmp_path, name="r.jsonl")
+    record_rows = [{"id": "r1", "label": "fraud", "prediction": "ok", "record": {"amount": 12.5}}]
+    run_import(session, records, jsonl_bytes(record_rows), None, tmp_path, name="r.jsonl")
     stored = session.scalars(select(Sample).where(Sample.project_id == records.id)).one()
     assert stored.record == {"amount": 12.5}
     bad = [{"id": "r2", "label": "fraud", "prediction": "ok", "record": "[1"}]
@@ -641,7 +642,7 @@ def test_more_samples_for_an_existing_run_count_in_its_error_rate(
         session, project, csv_bytes(rows[6:]), zip_media(images_for(rows)), tmp_path
     )
     assert (summary.rows, summary.errors, summary.evaluated) == (4, 4, 10)
-    progress = run_progress(session, resolve_run(session, project, "v1"))
+    progress = run_progress(session, project, resolve_run(session, project, "v1"))
     assert (progress.errors, progress.run.evaluated, progress.error_rate) == (4, 10, 0.4)
 
     errors_only = make_project(session)

@@ -65,8 +65,11 @@ def finish(
     queue.release(session, access, prediction)
 
 
+Team = tuple[Project, Run, list[User]]
+
+
 @pytest.fixture
-def team(session: Session) -> tuple[Project, Run, list[User]]:
+def team(session: Session) -> Team:
     lead = make_user(session)
     annotators = [make_user(session) for _ in range(3)]
     project = make_project(session, lead, annotators=annotators)
@@ -77,7 +80,7 @@ def access_of(session: Session, user: User, project: Project) -> ProjectAccess:
     return get_access(session, user, project.id)
 
 
-def test_errors_come_in_the_fixed_review_order(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_errors_come_in_the_fixed_review_order(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     errors = make_errors(session, project, run, 7)
     access = access_of(session, alice, project)
@@ -88,7 +91,7 @@ def test_errors_come_in_the_fixed_review_order(session: Session, team) -> None: 
     assert served == in_queue_order(errors)
 
 
-def test_asking_again_without_finishing_gives_the_same_error(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_asking_again_without_finishing_gives_the_same_error(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     make_errors(session, project, run, 3)
     access = access_of(session, alice, project)
@@ -99,7 +102,7 @@ def test_asking_again_without_finishing_gives_the_same_error(session: Session, t
     assert again.prediction.id == first.prediction.id
 
 
-def test_two_annotators_asking_at_once_get_different_errors(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_two_annotators_asking_at_once_get_different_errors(session: Session, team: Team) -> None:
     project, run, annotators = team
     make_errors(session, project, run, 5)
     offers = [queue.next_error(session, access_of(session, u, project), run) for u in annotators]
@@ -110,7 +113,7 @@ def test_two_annotators_asking_at_once_get_different_errors(session: Session, te
 
 def test_a_leased_error_is_not_offered_even_with_room_under_the_overlap_while_others_wait(
     session: Session,
-    team,  # type: ignore[no-untyped-def]
+    team: Team,
 ) -> None:
     project, run, (alice, bob, _) = team
     project.overlap = 2
@@ -123,7 +126,9 @@ def test_a_leased_error_is_not_offered_even_with_room_under_the_overlap_while_ot
     assert {a.prediction.id, b.prediction.id} == {e.id for e in errors}
 
 
-def test_with_overlap_two_each_error_is_offered_until_two_finish_it(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_with_overlap_two_each_error_is_offered_until_two_finish_it(
+    session: Session, team: Team
+) -> None:
     project, run, (alice, bob, carol) = team
     project.overlap = 2
     [error] = make_errors(session, project, run, 1)
@@ -140,7 +145,7 @@ def test_with_overlap_two_each_error_is_offered_until_two_finish_it(session: Ses
 
 def test_an_annotator_never_gets_an_error_they_finished_skipped_or_were_unsure_of(
     session: Session,
-    team,  # type: ignore[no-untyped-def]
+    team: Team,
 ) -> None:
     project, run, (alice, *_) = team
     project.overlap = 3
@@ -156,7 +161,7 @@ def test_an_annotator_never_gets_an_error_they_finished_skipped_or_were_unsure_o
     assert queue.next_error(session, access, run) is None
 
 
-def test_a_skipped_error_goes_to_someone_else(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_skipped_error_goes_to_someone_else(session: Session, team: Team) -> None:
     project, run, (alice, bob, _) = team
     [error] = make_errors(session, project, run, 1)
     alice_access = access_of(session, alice, project)
@@ -169,7 +174,7 @@ def test_a_skipped_error_goes_to_someone_else(session: Session, team) -> None:  
     assert offer_bob.prediction.id == error.id
 
 
-def test_an_expired_lease_frees_the_error(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_lease_frees_the_error(session: Session, team: Team) -> None:
     project, run, (alice, bob, _) = team
     [error] = make_errors(session, project, run, 1)
     now = utcnow()
@@ -183,7 +188,7 @@ def test_an_expired_lease_frees_the_error(session: Session, team) -> None:  # ty
     assert offer.prediction.id == error.id
 
 
-def test_a_person_holds_one_lease_at_a_time(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_person_holds_one_lease_at_a_time(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     first, second = make_errors(session, project, run, 2)
     access = access_of(session, alice, project)
@@ -193,7 +198,7 @@ def test_a_person_holds_one_lease_at_a_time(session: Session, team) -> None:  # 
     assert [lease.prediction_id for lease in leases] == [second.id]
 
 
-def test_own_unfinished_work_comes_back_first(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_own_unfinished_work_comes_back_first(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     errors = make_errors(session, project, run, 3)
     access = access_of(session, alice, project)
@@ -205,7 +210,7 @@ def test_own_unfinished_work_comes_back_first(session: Session, team) -> None:  
     assert offer.prediction.id == last.id
 
 
-def test_jumping_to_an_error_by_its_sample_id(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_jumping_to_an_error_by_its_sample_id(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     errors = make_errors(session, project, run, 2)
     access = access_of(session, alice, project)
@@ -217,7 +222,7 @@ def test_jumping_to_an_error_by_its_sample_id(session: Session, team) -> None:  
 
 def test_revisit_offers_errors_finished_before_a_new_cause_marked_as_revisits(
     session: Session,
-    team,  # type: ignore[no-untyped-def]
+    team: Team,
 ) -> None:
     project, run, (alice, *_) = team
     errors = make_errors(session, project, run, 3)
@@ -233,7 +238,7 @@ def test_revisit_offers_errors_finished_before_a_new_cause_marked_as_revisits(
         annotation.updated_at = utcnow() - timedelta(minutes=1)
     session.flush()
     cause = make_cause(session, project, "new idea")
-    lead_access = get_access(session, session.get(User, _lead_id(session, project)), project.id)  # type: ignore[arg-type]
+    lead_access = get_access(session, session.get_one(User, _lead_id(session, project)), project.id)
     assert queue.request_revisit(session, lead_access, cause) == 2
 
     offered = []
@@ -243,15 +248,15 @@ def test_revisit_offers_errors_finished_before_a_new_cause_marked_as_revisits(
         assert offer.revisit
         offered.append(offer.prediction.id)
         # Looked again, nothing to change: finishing answers the revisit.
-        annotation = ann.find_annotation(session, offer.prediction.id, alice.id)
-        assert annotation is not None
+        mine = ann.find_annotation(session, offer.prediction.id, alice.id)
+        assert mine is not None
         review.finish(
             session,
             access,
             run,
             offer.prediction,
             ann.Draft(status=AnnotationStatus.DONE),
-            expected_version=annotation.version,
+            expected_version=mine.version,
         )
         queue.release(session, access, offer.prediction)
     assert offered == finished
@@ -273,14 +278,14 @@ def _lead_id(session: Session, project: Project) -> int:
     ).one()
 
 
-def test_only_leads_ask_for_revisits(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_only_leads_ask_for_revisits(session: Session, team: Team) -> None:
     project, _, (alice, *_) = team
     cause = make_cause(session, project, "x")
     with pytest.raises(PermissionDenied):
         queue.request_revisit(session, access_of(session, alice, project), cause)
 
 
-def test_progress_counts_mine_and_the_teams(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_progress_counts_mine_and_the_teams(session: Session, team: Team) -> None:
     project, run, (alice, bob, _) = team
     make_errors(session, project, run, 4)
     alice_access = access_of(session, alice, project)
@@ -294,7 +299,7 @@ def test_progress_counts_mine_and_the_teams(session: Session, team) -> None:  # 
     assert (bobs.my_done, bobs.my_total) == (0, 2)  # overlap 1: alice's two are taken
 
 
-def test_only_errors_under_review_are_served(session: Session, team) -> None:  # type: ignore[no-untyped-def]
+def test_only_errors_under_review_are_served(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     right = make_sample(session, project, label="cat")
     make_prediction(session, run, right, label="cat")  # not an error

@@ -10,7 +10,7 @@ from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.causes import SimilarCauseExists
 from app.domain.review import annotations as ann
 from app.domain.review import screen as review
-from app.models import AnnotationStatus, MediaBlob, Prediction
+from app.models import AnnotationStatus, MediaBlob, Prediction, Project, Run, User
 from tests.factories import (
     make_cause,
     make_prediction,
@@ -19,6 +19,9 @@ from tests.factories import (
     make_sample,
     make_user,
 )
+
+# The conftest fixture `world`: a lead's access, an annotator's, and their one error.
+World = tuple[ProjectAccess, ProjectAccess, Prediction]
 
 
 def causes_now(session: Session, access: ProjectAccess, prediction: Prediction) -> set[str]:
@@ -44,7 +47,7 @@ def toggle_on(
     )
 
 
-def test_repeated_undo_walks_back_one_change_at_a_time(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_repeated_undo_walks_back_one_change_at_a_time(session: Session, world: World) -> None:
     _, access, prediction = world
     a, b, c = (make_cause(session, access.project, n) for n in ("a", "b", "c"))
     for cause in (a, b, c):
@@ -63,7 +66,9 @@ def test_repeated_undo_walks_back_one_change_at_a_time(session: Session, world) 
         )
 
 
-def test_a_change_after_an_undo_is_what_the_next_undo_takes_back(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_after_an_undo_is_what_the_next_undo_takes_back(
+    session: Session, world: World
+) -> None:
     _, access, prediction = world
     a, b, c = (make_cause(session, access.project, n) for n in ("a", "b", "c"))
     toggle_on(session, access, prediction, a.id)
@@ -83,7 +88,7 @@ def test_a_change_after_an_undo_is_what_the_next_undo_takes_back(session: Sessio
     assert causes_now(session, access, prediction) == set()
 
 
-def test_undo_is_recorded_and_refused_when_stale(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_undo_is_recorded_and_refused_when_stale(session: Session, world: World) -> None:
     _, access, prediction = world
     a = make_cause(session, access.project, "a")
     toggle_on(session, access, prediction, a.id)
@@ -93,13 +98,15 @@ def test_undo_is_recorded_and_refused_when_stale(session: Session, world) -> Non
     assert [e.action for e in ann.history(session, result.annotation)] == ["edit", "undo"]
 
 
-def test_undo_with_nothing_done_says_so(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_undo_with_nothing_done_says_so(session: Session, world: World) -> None:
     _, access, prediction = world
     with pytest.raises(InvalidInput, match="Nothing to undo"):
         review.undo(session, access, prediction, expected_version=0)
 
 
-def test_a_new_cause_is_created_with_the_next_key_and_applied(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_cause_is_created_with_the_next_key_and_applied(
+    session: Session, world: World
+) -> None:
     lead, _, prediction = world
     make_cause(session, lead.project, "Blurry", key="1")
     cause, result = review.create_and_apply(
@@ -110,7 +117,9 @@ def test_a_new_cause_is_created_with_the_next_key_and_applied(session: Session, 
     assert result.state.note == "seen"
 
 
-def test_a_close_name_is_offered_instead_and_nothing_is_saved(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_close_name_is_offered_instead_and_nothing_is_saved(
+    session: Session, world: World
+) -> None:
     lead, _, prediction = world
     make_cause(session, lead.project, "Blurry")
     with pytest.raises(SimilarCauseExists) as caught:
@@ -121,7 +130,7 @@ def test_a_close_name_is_offered_instead_and_nothing_is_saved(session: Session, 
     assert ann.find_annotation(session, prediction.id, lead.user.id) is None
 
 
-def test_annotators_add_causes_only_when_the_project_allows(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_annotators_add_causes_only_when_the_project_allows(session: Session, world: World) -> None:
     _, access, prediction = world
     with pytest.raises(PermissionDenied):
         review.create_and_apply(session, access, prediction, "New", ann.Draft(), expected_version=0)
@@ -132,7 +141,9 @@ def test_annotators_add_causes_only_when_the_project_allows(session: Session, wo
     assert cause.name == "New"
 
 
-def test_history_names_who_changed_what_and_a_lead_can_restore(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_history_names_who_changed_what_and_a_lead_can_restore(
+    session: Session, world: World
+) -> None:
     lead, access, prediction = world
     a, b = make_cause(session, access.project, "a"), make_cause(session, access.project, "b")
     toggle_on(session, access, prediction, a.id)
@@ -151,23 +162,20 @@ def test_history_names_who_changed_what_and_a_lead_can_restore(session: Session,
         review.restore(session, access, prediction, first, expected_version=3)
 
 
-def test_finish_refuses_in_progress(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_finish_refuses_in_progress(session: Session, world: World) -> None:
     _, access, prediction = world
-    run = prediction.run_id
-    from app.models import Run
-
     with pytest.raises(InvalidInput):
         review.finish(
             session,
             access,
-            session.get(Run, run),  # type: ignore[arg-type]
+            session.get_one(Run, prediction.run_id),
             prediction,
             ann.Draft(status=AnnotationStatus.IN_PROGRESS),
             expected_version=0,
         )
 
 
-def test_top_probabilities_always_show_the_true_label(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_top_probabilities_always_show_the_true_label(session: Session, world: World) -> None:
     _, access, _ = world
     run = make_run(session, access.project)
     sample = make_sample(session, access.project, label="fox")
@@ -179,7 +187,7 @@ def test_top_probabilities_always_show_the_true_label(session: Session, world) -
     assert shown[-1].is_truth
 
 
-def test_images_open_only_through_a_project_that_uses_them(session: Session, world) -> None:  # type: ignore[no-untyped-def]
+def test_images_open_only_through_a_project_that_uses_them(session: Session, world: World) -> None:
     lead, access, _ = world
     session.add(
         MediaBlob(sha256="f" * 64, content_type="image/png", width=8, height=8, byte_size=10)
@@ -187,12 +195,12 @@ def test_images_open_only_through_a_project_that_uses_them(session: Session, wor
     make_sample(session, lead.project, image_sha256="f" * 64)
     assert review.image_of(session, access, "f" * 64).width == 8
     other = make_project(session, make_user(session))
-    outsider = get_access(session, session.get(type(lead.user), _lead_of(session, other)), other.id)  # type: ignore[arg-type]
+    outsider = get_access(session, session.get_one(User, _lead_of(session, other)), other.id)
     with pytest.raises(NotFound):
         review.image_of(session, outsider, "f" * 64)
 
 
-def _lead_of(session: Session, project) -> int:  # type: ignore[no-untyped-def]
+def _lead_of(session: Session, project: Project) -> int:
     from sqlalchemy import select
 
     from app.models import Membership

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,15 +23,15 @@ def setup(session: Session) -> tuple[ProjectAccess, User, User]:
     return get_access(session, lead, project.id), lead, ann
 
 
-def edit(session: Session, access: ProjectAccess, cause: Cause, **changes: object) -> Cause:
-    values: dict[str, object] = {
+def edit(session: Session, access: ProjectAccess, cause: Cause, **changes: Any) -> Cause:
+    values: dict[str, Any] = {
         "name": cause.name,
         "description": cause.description,
         "key": cause.key or "",
         "group_id": cause.group_id,
     }
     values.update(changes)
-    return causes.update_cause(session, access, cause.id, **values)  # type: ignore[arg-type]
+    return causes.update_cause(session, access, cause.id, **values)
 
 
 def errors(session: Session, access: ProjectAccess, n: int) -> list[Prediction]:

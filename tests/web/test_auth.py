@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from app.domain.accounts.users import set_password
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user
+from tests.pages import one
+from tests.routes import url
 
 
 def page(response_text: str) -> BeautifulSoup:
@@ -17,7 +19,7 @@ def page(response_text: str) -> BeautifulSoup:
 
 
 def test_healthz_answers_without_sign_in(client: TestClient) -> None:
-    response = client.get(client.app.url_path_for("healthz"))
+    response = client.get(url(client, "healthz"))
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
@@ -50,7 +52,7 @@ def test_right_password_signs_in_and_lands_on_next(client: TestClient, session: 
     assert response.headers["location"] == "/projects/7"
     projects = client.get("/")
     assert projects.status_code == 200
-    assert page(projects.text).select_one(".account .who").get_text(strip=True) == "Ada L."
+    assert one(page(projects.text), ".account .who").get_text(strip=True) == "Ada L."
 
 
 @pytest.mark.parametrize(
@@ -63,8 +65,8 @@ def test_wrong_sign_in_does_not_say_which_part_was_wrong(
     response = sign_in(client, username, password)
     assert response.status_code == 400
     doc = page(response.text)
-    assert doc.select_one("#sign-in-error").get_text(strip=True) == "Wrong username or password."
-    assert doc.select_one("#username")["value"] == username  # what was typed is kept
+    assert one(doc, "#sign-in-error").get_text(strip=True) == "Wrong username or password."
+    assert one(doc, "#username")["value"] == username  # what was typed is kept
     assert client.get("/").status_code == 303
 
 
@@ -108,7 +110,7 @@ def test_forms_without_a_csrf_token_are_refused(client: TestClient, session: Ses
     sign_in(client, "ada")
     response = client.post("/sign-out", data={})
     assert response.status_code == 403
-    assert "nothing was changed" in page(response.text).select_one("[role=alert]").get_text()
+    assert "nothing was changed" in one(page(response.text), "[role=alert]").get_text()
     assert client.get("/").status_code == 200  # still signed in
 
 
@@ -143,7 +145,7 @@ def test_every_page_carries_a_strict_content_security_policy(client: TestClient)
 def test_unknown_pages_get_a_page_not_a_trace(client: TestClient) -> None:
     response = client.get("/no/such/page")
     assert response.status_code == 404
-    assert page(response.text).select_one("#error h1").get_text(strip=True) == "Not found"
+    assert one(page(response.text), "#error h1").get_text(strip=True) == "Not found"
 
 
 def test_bad_path_parameters_get_a_clear_page(client: TestClient, session: Session) -> None:
@@ -151,4 +153,4 @@ def test_bad_path_parameters_get_a_clear_page(client: TestClient, session: Sessi
     sign_in(client, "ada")
     response = client.get("/projects/not-a-number")
     assert response.status_code == 422
-    assert "project_id" in page(response.text).select_one("#error").get_text()
+    assert "project_id" in one(page(response.text), "#error").get_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bs4 import BeautifulSoup
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,7 @@ from tests.factories import make_prediction, make_project, make_run, make_sample
 
 
 def test_an_error_with_odd_characters_in_its_id_opens_from_its_link(
-    client: TestClient, session: Session
+    app: FastAPI, client: TestClient, session: Session
 ) -> None:
     annotator = make_user(session, "ann")
     project = make_project(session, annotators=[annotator])
@@ -22,7 +23,7 @@ def test_an_error_with_odd_characters_in_its_id_opens_from_its_link(
     )
     sign_in(client, "ann")
     url = path_for(
-        client.app,
+        app,
         "review_error",
         project_id=project.id,
         run_name=run.name,

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -23,25 +22,16 @@ from app.models import Prediction, Project, Sample
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_project, make_user
 from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
+from tests.pages import attr, one, soup
+from tests.routes import url
 
 HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def app(settings: Settings, database: Any) -> FastAPI:
-    from app.main import create_app
-
-    application = create_app(settings, database)
-    application.state.run_in_background = lambda work: work()
-    return application
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
-
-
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
+def app(app: FastAPI) -> FastAPI:
+    app.state.run_in_background = lambda work: work()
+    return app
 
 
 def upload(
@@ -58,8 +48,8 @@ def upload(
     ]
     if images is not None:
         files.append(("images", ("images.zip", images, "application/zip")))
-    for name, data in (folder or {}).items():
-        files.append(("folder", (name, data, "image/png")))
+    for name, content in (folder or {}).items():
+        files.append(("folder", (name, content, "image/png")))
     data = {"csrftoken": csrf_token(client), **fields}
     return client.post(url(client, "import_upload", project_id=project.id), data=data, files=files)
 
@@ -83,14 +73,14 @@ def test_the_import_form_is_for_leads_and_sends_its_token_first(
     page = url(client, "import_page", project_id=project.id)
 
     sign_in(client, "lead")
-    form = soup(client.get(page).text).select_one("form#import-form")
+    form = one(soup(client.get(page).text), "form#import-form")
     assert form["enctype"] == "multipart/form-data"
     assert form.select("input")[0]["name"] == "csrftoken"
     assert {i["name"] for i in form.select("input[type=file]")} == {"manifest", "images", "folder"}
-    assert form.select_one("input[name=folder]").has_attr("webkitdirectory")
+    assert one(form, "input[name=folder]").has_attr("webkitdirectory")
     home = soup(client.get(url(client, "project", project_id=project.id)).text)
-    assert home.select_one("#import-first-run")["href"] == page
-    assert home.select_one("#import-run")["href"] == page
+    assert one(home, "#import-first-run")["href"] == page
+    assert one(home, "#import-run")["href"] == page
 
     client.cookies.clear()
     sign_in(client, "ann")
@@ -119,19 +109,19 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     assert counts(session, project) == (0, 0), "nothing is written before the confirmation"
 
     preview = soup(client.get(response.headers["location"]).text)
-    assert preview.select_one("#import-job")["data-state"] == "checked"
-    assert preview.select_one("#count-rows").get_text(strip=True) == "12"
-    assert preview.select_one("#count-errors").get_text(strip=True) == "5"
-    assert preview.select_one("#error-rate").get_text(" ", strip=True) == "41.7% of 12 evaluated"
-    assert preview.select_one("#for-review").get_text(strip=True) == "all 5 errors"
+    assert one(preview, "#import-job")["data-state"] == "checked"
+    assert one(preview, "#count-rows").get_text(strip=True) == "12"
+    assert one(preview, "#count-errors").get_text(strip=True) == "5"
+    assert one(preview, "#error-rate").get_text(" ", strip=True) == "41.7% of 12 evaluated"
+    assert one(preview, "#for-review").get_text(strip=True) == "all 5 errors"
     columns = [li.get_text(" ", strip=True) for li in preview.select("#columns li")]
     assert columns[:6] == ["id", "label", "prediction", "confidence", "image", "camera metadata"]
     assert len(preview.select("#preview-rows tbody tr")) == 10
     assert preview.select("#problems") == []
 
-    confirm = preview.select_one("form.confirm-import")
+    confirm = one(preview, "form.confirm-import")
     assert confirm.select("input")[0]["name"] == "csrftoken"
-    done = client.post(confirm["action"], data={"csrftoken": confirm.select_one("input")["value"]})
+    done = client.post(attr(confirm, "action"), data={"csrftoken": one(confirm, "input")["value"]})
     assert done.status_code == 303
     assert counts(session, project) == (12, 12)
 
@@ -140,13 +130,13 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     landing = poll.headers["HX-Redirect"]
     assert landing.startswith(url(client, "project", project_id=project.id) + "?imported=")
     home = soup(client.get(landing).text)
-    notice = " ".join(home.select_one("#imported").get_text(" ", strip=True).split())
+    notice = " ".join(one(home, "#imported").get_text(" ", strip=True).split())
     assert notice.startswith("Imported run resnet-v1 : 12 rows, 5 errors (error rate 41.7%)")
-    progress = " ".join(home.select_one("#progress").get_text(" ", strip=True).split())
+    progress = " ".join(one(home, "#progress").get_text(" ", strip=True).split())
     assert "5 errors in 12 evaluated samples" in progress
     assert "0 of 5 errors under review are done" in progress
 
-    again = client.post(confirm["action"], data={"csrftoken": confirm.select_one("input")["value"]})
+    again = client.post(attr(confirm, "action"), data={"csrftoken": one(confirm, "input")["value"]})
     assert again.status_code == 409
     assert counts(session, project) == (12, 12)
 
@@ -168,7 +158,7 @@ def test_problems_are_listed_and_nothing_can_be_confirmed(
         "line 5, image no file 'images/missing.png' in the images",
     ]
     assert page.select("form.confirm-import") == []
-    assert "2 problems: nothing will be imported" in page.select_one("h3.bad").get_text()
+    assert "2 problems: nothing will be imported" in one(page, "h3.bad").get_text()
     job_id = response.headers["location"].rsplit("/", 1)[1]
     refused = client.post(
         url(client, "import_confirm", project_id=project.id, job_id=job_id),
@@ -186,7 +176,7 @@ def test_a_folder_of_images_can_be_uploaded(client: TestClient, session: Session
     sign_in(client, "lead")
     response = upload(client, project, csv_bytes(rows), folder=folder)
     page = soup(client.get(response.headers["location"]).text)
-    assert page.select_one("#count-rows").get_text(strip=True) == "3"
+    assert one(page, "#count-rows").get_text(strip=True) == "3"
     assert page.select("#problems") == []
 
 
@@ -197,10 +187,10 @@ def test_form_mistakes_are_shown_on_the_form(client: TestClient, session: Sessio
     response = upload(client, project, b"id,label\n", sample_errors="ten")
     assert response.status_code == 422
     page = soup(response.text)
-    assert page.select_one("#sample_errors-problem").get_text() == (
+    assert one(page, "#sample_errors-problem").get_text() == (
         "Give a whole number, or leave it empty."
     )
-    assert page.select_one("input[name=sample_errors]")["value"] == "ten"
+    assert one(page, "input[name=sample_errors]")["value"] == "ten"
 
 
 def test_the_progress_fragment_polls_until_the_end(
@@ -224,12 +214,12 @@ def test_the_progress_fragment_polls_until_the_end(
     )
     doc = soup(fragment.text)
     assert doc.select("header") == [], "a fragment, not the whole page"
-    section = doc.select_one("#import-job")
+    section = one(doc, "#import-job")
     assert section["hx-trigger"] == "every 500ms"
     assert section["hx-swap"] == "outerHTML"
-    bar = section.select_one("progress#import-progress")
+    bar = one(section, "progress#import-progress")
     assert (bar["value"], bar["max"]) == ("250", "1000")
-    assert section.select_one("#import-phase").get_text() == "Checking images"
+    assert one(section, "#import-phase").get_text() == "Checking images"
 
 
 def test_an_import_whose_server_died_says_so(
@@ -257,8 +247,8 @@ def test_an_import_whose_server_died_says_so(
     assert load_job(settings.media_path, job.id, project, lead.id).state is JobState.FAILED
     sign_in(client, "lead")
     page = soup(client.get(url(client, "import_job", project_id=project.id, job_id=job.id)).text)
-    assert "stopped without finishing" in page.select_one("#import-job [role=alert]").get_text()
-    assert page.select_one("#import-job")["data-state"] == "failed"
+    assert "stopped without finishing" in one(page, "#import-job [role=alert]").get_text()
+    assert one(page, "#import-job")["data-state"] == "failed"
 
 
 def test_another_lead_cannot_open_someone_elses_import(
@@ -331,15 +321,14 @@ def test_a_folder_over_the_limits_or_climbing_out_is_refused(
     folder = {f"pick/{name}": data for name, data in images_for(rows).items()}
     response = upload(client, project, csv_bytes(rows), folder=folder)
     assert response.status_code == 422
-    assert soup(response.text).select_one("#folder-problem").get_text() == (
+    assert one(soup(response.text), "#folder-problem").get_text() == (
         "The folder holds more than 2 files."
     )
     settings.max_zip_entries = 100
     response = upload(client, project, csv_bytes(rows), folder={"pick/../../evil.png": b"x"})
     assert response.status_code == 422
     assert (
-        "is not a path inside the folder"
-        in soup(response.text).select_one("#folder-problem").get_text()
+        "is not a path inside the folder" in one(soup(response.text), "#folder-problem").get_text()
     )
     assert not (settings.media_path.parent / "evil.png").exists()
     assert list(jobs.iterdir()) == [], "a refused upload leaves nothing behind"

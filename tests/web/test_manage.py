@@ -22,14 +22,8 @@ from tests.factories import (
     make_run,
     make_user,
 )
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
-
-
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
+from tests.pages import attr, one, soup
+from tests.routes import url
 
 
 def post(client: TestClient, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
@@ -162,7 +156,7 @@ def test_annotators_see_team_and_causes_read_only(
         response = post(client, url(client, name, project_id=project.id, **params), data)
         assert response.status_code == 403, name
     session.expire_all()
-    assert session.get(Cause, cause.id).name == "blurry"  # type: ignore[union-attr]
+    assert session.get_one(Cause, cause.id).name == "blurry"
 
 
 def test_annotators_add_causes_when_the_project_allows(
@@ -202,8 +196,8 @@ def test_new_project_keeps_what_was_typed_and_shows_errors_by_field(
     assert value_of(doc, "f-name") == "Pets"
     assert value_of(doc, "f-description") == "Why the cat model fails"
     assert value_of(doc, "f-labels") == "cat\ndog"
-    assert doc.select_one("#f-kind option[selected]")["value"] == "text"  # type: ignore[index]
-    assert doc.select_one("#f-annotators_may_add_causes").has_attr("checked")  # type: ignore[union-attr]
+    assert one(doc, "#f-kind option[selected]")["value"] == "text"
+    assert one(doc, "#f-annotators_may_add_causes").has_attr("checked")
 
     taken = post(client, url(client, "project_create"), {**typed, "overlap": "2"})
     assert taken.status_code == 409
@@ -224,7 +218,7 @@ def test_a_lead_creates_a_project_and_lands_on_its_guide(
     steps = [li.get_text(" ", strip=True) for li in page.select("#next-steps li")]
     assert steps[0].startswith("Only you are on the team")
     assert page.select_one("#next-steps a[href$='/team']") is not None
-    assert page.select_one("#next-steps a[href$='/causes']").get_text() == "add the first ones"  # type: ignore[union-attr]
+    assert one(page, "#next-steps a[href$='/causes']").get_text() == "add the first ones"
 
 
 def test_members_see_new_project_only_when_the_site_allows(
@@ -260,8 +254,8 @@ def test_settings_archive_and_restore(
     assert bad.status_code == 422
     assert value_of(soup(bad.text), "f-description") == "kept"
     confirm = soup(client.get(url(client, "project_archive_confirm", project_id=project.id)).text)
-    assert "read-only" in confirm.select_one("#confirm p").get_text()  # type: ignore[union-attr]
-    done = post(client, confirm.select_one("#confirm form")["action"])  # type: ignore[index]
+    assert "read-only" in one(confirm, "#confirm p").get_text()
+    done = post(client, attr(one(confirm, "#confirm form"), "action"))
     assert flashes(client, done) == ["Project archived: it is read-only until restored."]
     assert [a.get_text() for a in soup(client.get("/").text).select(".project-link")] == []
     archived = soup(client.get("/?archived=1").text)
@@ -271,7 +265,7 @@ def test_settings_archive_and_restore(
     assert causes_page.select_one("#archived-banner") is not None
     post(client, url(client, "project_restore", project_id=project.id))
     session.expire_all()
-    assert not session.get(Project, project.id).is_archived  # type: ignore[union-attr]
+    assert not session.get_one(Project, project.id).is_archived
 
 
 def test_only_admins_delete_and_must_type_the_name(
@@ -316,7 +310,7 @@ def test_adding_an_unknown_member_keeps_the_form(
     doc = soup(bad.text)
     assert "No user is called 'bobby'" in field_error(doc, "f-username")
     assert value_of(doc, "f-username") == "bobby"
-    assert doc.select_one("#f-role option[selected]")["value"] == "lead"  # type: ignore[index]
+    assert one(doc, "#f-role option[selected]")["value"] == "lead"
     done = post(client, path, {"username": "bob", "role": "annotator"})
     assert flashes(client, done) == ["bob joined the team as annotator."]
 
@@ -328,11 +322,11 @@ def test_the_last_lead_is_told_why_they_cannot_leave(
     sign_in(client, "lead")
     refused = post(client, url(client, "team_remove", project_id=project.id, user_id=lead.id))
     assert refused.status_code == 409
-    assert "only lead" in soup(refused.text).select_one("#team-error").get_text()  # type: ignore[union-attr]
+    assert "only lead" in one(soup(refused.text), "#team-error").get_text()
     confirm = soup(
         client.get(url(client, "team_remove_confirm", project_id=project.id, user_id=ann.id)).text
     )
-    assert "annotations stay" in confirm.select_one("#confirm").get_text()  # type: ignore[union-attr]
+    assert "annotations stay" in one(confirm, "#confirm").get_text()
     done = post(client, url(client, "team_remove", project_id=project.id, user_id=ann.id))
     assert done.status_code == 303
     membership = session.get(Membership, (project.id, ann.id))
@@ -361,7 +355,7 @@ def test_adding_a_cause_without_javascript_and_with_htmx(
     assert htmx.status_code == 200
     board = soup(htmx.text)
     assert board.select_one("body") is None  # only the fragment
-    assert board.select_one("#board .notice").get_text() == "Cause “tiny” (key 2) added."  # type: ignore[union-attr]
+    assert one(board, "#board .notice").get_text() == "Cause “tiny” (key 2) added."
     names = [n.get_text() for n in board.select("#taxonomy .cause-name")]
     assert names == ["blurry", "dark", "tiny"]
 
@@ -420,7 +414,7 @@ def test_reorder_with_buttons(client: TestClient, team: dict[str, Any], session:
     second = make_cause(session, project, "dark", position=1)
     sign_in(client, "lead")
     page = soup(client.get(url(client, "causes", project_id=project.id)).text)
-    assert page.select_one(f"#up-{first.id}").has_attr("disabled")  # type: ignore[union-attr]
+    assert one(page, f"#up-{first.id}").has_attr("disabled")
     moved = post(
         client,
         url(client, "cause_move", project_id=project.id, cause_id=second.id),
@@ -451,7 +445,7 @@ def test_merge_preview_then_merge(
     assert [o.get_text() for o in chooser.select("#f-target option")] == ["blurry"]
     assert chooser.select("#merge-preview") == []
     preview = soup(client.get(preview_url, params={"target": blurry.id}).text)
-    text = " ".join(preview.select_one("#merge-preview").get_text(" ", strip=True).split())  # type: ignore[union-attr]
+    text = " ".join(one(preview, "#merge-preview").get_text(" ", strip=True).split())
     assert text.startswith("2 annotations on 2 errors will change from “fuzzy” to “blurry”")
     form = preview.select_one("#merge-preview form")
     assert form is not None
@@ -476,7 +470,7 @@ def test_unused_causes_are_deleted_after_confirming(
             url(client, "cause_delete_confirm", project_id=project.id, cause_id=cause.id)
         ).text
     )
-    done = post(client, confirm.select_one("#confirm form")["action"])  # type: ignore[index]
+    done = post(client, attr(one(confirm, "#confirm form"), "action"))
     assert flashes(client, done) == ["Cause “blurry” deleted."]
     session.expunge_all()
     assert session.get(Cause, team_ids["cause"]) is None
@@ -558,14 +552,17 @@ def test_tokens_are_shown_once_with_the_pandas_line_then_listed_and_revoked(
     assert "name" in field_error(soup(empty.text), "f-token-name")
     created = post(client, url(client, "token_create"), {"token_name": "notebook"})
     doc = soup(created.text)
-    secret = doc.select_one("#token-secret").get_text()  # type: ignore[union-attr]
+    secret = one(doc, "#token-secret").get_text()
     assert secret.startswith("eyb_")
-    snippet = doc.select_one("#token-snippet").get_text()  # type: ignore[union-attr]
+    snippet = one(doc, "#token-snippet").get_text()
     assert 'pd.read_csv(url, storage_options={"Authorization": f"Bearer {TOKEN}"})' in snippet
     assert f'TOKEN = "{secret}"' in snippet
     # The line points at the real export route, and the page at the API's reference.
-    export = client.app.url_path_for(  # type: ignore[attr-defined]
-        "api_annotations_csv", project_id="PROJECT_ID", run="latest"
+    export = url(
+        client,
+        "api_annotations_csv",
+        project_id="PROJECT_ID",
+        run="latest",
     )
     assert f'url = "http://testserver{export}"' in snippet
     assert doc.select_one("#tokens a[href='/docs']") is not None
@@ -578,8 +575,8 @@ def test_tokens_are_shown_once_with_the_pandas_line_then_listed_and_revoked(
     assert row is not None
     assert next(td.get_text(strip=True) for td in row.select("td")) == "notebook"
     assert "never" not in row.get_text()  # it was just used
-    revoke = soup(client.get(str(row.select_one("a")["href"])).text)  # type: ignore[index]
-    done = post(client, revoke.select_one("#confirm form")["action"])  # type: ignore[index]
+    revoke = soup(client.get(str(one(row, "a")["href"])).text)
+    done = post(client, attr(one(revoke, "#confirm form"), "action"))
     assert flashes(client, done) == ["Token “notebook” revoked."]
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
@@ -597,7 +594,7 @@ def test_an_admin_creates_a_user_who_must_choose_a_password(
     assert value_of(doc, "f-display_name") == "Nora"
     assert field_error(doc, "f-username")
     created = post(client, url(client, "user_create"), {"username": "nora", "display_name": "Nora"})
-    password = soup(created.text).select_one("#otp").get_text()  # type: ignore[union-attr]
+    password = one(soup(created.text), "#otp").get_text()
     row = soup(created.text).select_one("#users tbody tr:-soup-contains('nora')")
     assert row is not None
     assert "one-time password" in row.get_text()
@@ -610,7 +607,7 @@ def test_an_admin_creates_a_user_who_must_choose_a_password(
     page = soup(client.get(forced.headers["location"]).text)
     assert page.select_one("#must-change") is not None
     assert page.select("#tokens") == []
-    token = page.select_one("#password input[name=csrftoken]")["value"]  # type: ignore[index]
+    token = one(page, "#password input[name=csrftoken]")["value"]
     new = "nora's own secret"
     data = {"current_password": password, "new_password": new, "repeat_password": new}
     client.post(url(client, "account_password"), data={"csrftoken": str(token), **data})
@@ -635,7 +632,7 @@ def test_users_page_actions_and_access(
     off = post(client, url(client, "user_set_active", user_id=team["ann"].id), {"active": "0"})
     assert off.status_code == 303
     reset = post(client, url(client, "user_reset", user_id=team["ann"].id))
-    assert re.fullmatch(r"[\w-]{12}", soup(reset.text).select_one("#otp").get_text())  # type: ignore[union-attr]
+    assert re.fullmatch(r"[\w-]{12}", one(soup(reset.text), "#otp").get_text())
     session.expire_all()
     ann = session.get(User, team["ann"].id)
     assert ann is not None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from tests.conftest import sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
+from tests.routes import url
 
 
 @pytest.fixture
@@ -31,11 +32,11 @@ def image_sha(session: Session, settings: Settings) -> str:
 
 def test_members_get_the_image_and_its_thumbnail(client: TestClient, image_sha: str) -> None:
     sign_in(client, "member")
-    original = client.get(client.app.url_path_for("media_original", sha256=image_sha))
+    original = client.get(url(client, "media_original", sha256=image_sha))
     assert original.status_code == 200
     assert original.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(original.content)).size == (300, 150)
-    thumb = client.get(client.app.url_path_for("media_thumbnail", sha256=image_sha))
+    thumb = client.get(url(client, "media_thumbnail", sha256=image_sha))
     assert Image.open(io.BytesIO(thumb.content)).size == (256, 128)
 
 
@@ -43,11 +44,11 @@ def test_images_are_cached_for_good_and_revalidate_with_etag(
     client: TestClient, image_sha: str
 ) -> None:
     sign_in(client, "member")
-    url = client.app.url_path_for("media_thumbnail", sha256=image_sha)
-    first = client.get(url)
+    path = url(client, "media_thumbnail", sha256=image_sha)
+    first = client.get(path)
     assert "immutable" in first.headers["cache-control"]
     assert "private" in first.headers["cache-control"]
-    again = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    again = client.get(path, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
 
@@ -72,8 +73,8 @@ def test_outsiders_and_bad_names_get_not_found(
 def test_without_a_sign_in_the_page_route_sends_to_sign_in_even_with_a_token(
     client: TestClient, session: Session, image_sha: str, name: str
 ) -> None:
-    path = client.app.url_path_for(name, sha256=image_sha)
-    sign_in_page = client.app.url_path_for("sign_in")
+    path = url(client, name, sha256=image_sha)
+    sign_in_page = url(client, "sign_in")
     for headers in ({}, bearer(session, "member")):
         response = client.get(path, headers=headers)
         assert response.status_code == 303

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -15,10 +14,8 @@ from tests.factories import (
     make_sample,
     make_user,
 )
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
+from tests.pages import one, soup
+from tests.routes import url
 
 
 def listed(client: TestClient) -> list[str]:
@@ -45,7 +42,7 @@ def test_a_member_of_no_project_sees_an_empty_list(client: TestClient, session: 
     assert response.status_code == 200
     doc = soup(response.text)
     assert doc.select("#project-list") == []
-    assert doc.select_one("#no-projects h2").get_text(strip=True) == "No projects yet"
+    assert one(doc, "#no-projects h2").get_text(strip=True) == "No projects yet"
 
 
 def test_admins_see_every_project(client: TestClient, session: Session) -> None:
@@ -60,7 +57,7 @@ def test_other_projects_are_not_found_not_forbidden(client: TestClient, session:
     make_user(session, "ann")
     other = make_project(session, name="Hidden")
     sign_in(client, "ann")
-    response = client.get(client.app.url_path_for("project", project_id=other.id))
+    response = client.get(url(client, "project", project_id=other.id))
     assert response.status_code == 404
     assert "Hidden" not in response.text
 
@@ -69,7 +66,7 @@ def test_a_new_project_page_says_what_to_do_next(client: TestClient, session: Se
     lead = make_user(session, "lead")
     project = make_project(session, lead, name="Fresh")
     sign_in(client, "lead")
-    doc = soup(client.get(client.app.url_path_for("project", project_id=project.id)).text)
+    doc = soup(client.get(url(client, "project", project_id=project.id)).text)
     steps = [li.get_text(" ", strip=True) for li in doc.select("#next-steps li")]
     assert any(s.startswith("No run imported yet") for s in steps)
     assert any(s.startswith("No causes yet") for s in steps)
@@ -88,17 +85,17 @@ def test_the_project_page_shows_progress_runs_causes_and_team(
     make_prediction(session, run, make_sample(session, project, external_id="ok"), label="cat")
     make_cause(session, project, "blurry", key="1", description="Motion or focus blur")
     sign_in(client, "ann")
-    doc = soup(client.get(client.app.url_path_for("project", project_id=project.id)).text)
+    doc = soup(client.get(url(client, "project", project_id=project.id)).text)
     assert doc.select("#next-steps") == []
-    progress = " ".join(doc.select_one("#progress").get_text(" ", strip=True).split())
+    progress = " ".join(one(doc, "#progress").get_text(" ", strip=True).split())
     assert "5 errors in 50 evaluated samples (error rate 10.0%)" in progress
     assert [td.get_text(strip=True) for td in doc.select("#runs tbody td:first-child")] == [
         "resnet-v1shown"
     ]
-    cause = doc.select_one("#causes li")
+    cause = one(doc, "#causes li")
     assert cause.get_text(" ", strip=True) == "1 blurry 0"  # key, name, times used
     assert cause["title"] == "Motion or focus blur"
-    assert {li.select_one(".badge").get_text() for li in doc.select("#team li")} == {
+    assert {one(li, ".badge").get_text() for li in doc.select("#team li")} == {
         "lead",
         "annotator",
     }
@@ -110,5 +107,5 @@ def test_unknown_error_rate_is_said_not_guessed(client: TestClient, session: Ses
     run = make_run(session, project, evaluated=None)
     make_prediction(session, run, make_sample(session, project), label="dog")
     sign_in(client, "lead")
-    doc = soup(client.get(client.app.url_path_for("project", project_id=project.id)).text)
-    assert "error rate unknown" in doc.select_one("#progress").get_text(" ", strip=True)
+    doc = soup(client.get(url(client, "project", project_id=project.id)).text)
+    assert "error rate unknown" in one(doc, "#progress").get_text(" ", strip=True)

@@ -3,10 +3,7 @@ reason, or the API gives it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -17,6 +14,8 @@ from app.domain.projects.causes import SimilarCauseExists
 from app.errors import status_of
 from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer
+from tests.pages import one, soup
+from tests.routes import url
 from tests.sheet_data import Fixture, build
 
 GONE = 999_999  # an id no cause has
@@ -25,10 +24,6 @@ GONE = 999_999  # an id no cause has
 @pytest.fixture
 def f(session: Session) -> Fixture:
     return build(session)
-
-
-def url(client: TestClient, name: str, **params: Any) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -59,9 +54,7 @@ def test_a_form_about_a_cause_gone_meanwhile_answers_404_like_the_api(
         data={"csrftoken": csrf_token(client), "name": "x", "group_id": str(f.a.group_id)},
     )
     assert form.status_code == 404
-    shown = BeautifulSoup(form.text, "html.parser").select_one("#board")
-    assert shown is not None
-    assert "No such cause in this project." in shown.get_text()
+    assert "No such cause in this project." in one(soup(form.text), "#board").get_text()
     api = client.patch(
         url(client, "api_update_cause", project_id=f.project.id, cause_id=GONE),
         json={"name": "x"},

@@ -25,10 +25,7 @@ from tests.factories import (
     make_sample,
     make_user,
 )
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
+from tests.pages import one, soup
 
 
 @dataclass
@@ -125,13 +122,13 @@ def test_next_opens_the_first_error_in_order_with_everything_beside_it(
     image = doc.select_one("#media-image")
     assert image is not None
     assert "pixelated" in image["class"]
-    assert doc.select_one("#truth-label").get_text() == "cat"  # type: ignore[union-attr]
-    assert doc.select_one("#predicted-label").get_text() == "dog"  # type: ignore[union-attr]
+    assert one(doc, "#truth-label").get_text() == "cat"
+    assert one(doc, "#predicted-label").get_text() == "dog"
     assert [th.get_text() for th in doc.select("#probabilities th")] == ["dog", "cat", "fox"]
     toggles = doc.select("#annotation label.toggle")
     assert toggles[0]["title"] == "Out of focus"
     assert [k["data-cause-key"] for k in doc.select("input[name=cause]")] == ["1", "2"]
-    assert doc.select_one("#my-progress").get_text() == "0 / 3"  # type: ignore[union-attr]
+    assert one(doc, "#my-progress").get_text() == "0 / 3"
     assert [o["value"] for o in doc.select("#project-labels option")] == ["cat", "dog", "fox"]
     assert doc.select("script[src*=htmx-ext-sse]")
     shortcuts = [dt.get_text(" ", strip=True) for dt in doc.select("#shortcuts dt")]
@@ -190,7 +187,7 @@ def test_invalid_suggested_label_is_refused_with_the_reason(
         {"version": 0, "label_error": "1", "suggested_label": "zebra"},
     )
     assert status == 422
-    assert "not one of the project's labels" in doc.select_one("#annotation-message").get_text()  # type: ignore[union-attr]
+    assert "not one of the project's labels" in one(doc, "#annotation-message").get_text()
 
 
 def test_done_goes_to_the_next_error(client: TestClient, world: World) -> None:
@@ -205,7 +202,7 @@ def test_done_goes_to_the_next_error(client: TestClient, world: World) -> None:
     assert status == 204
     assert headers["hx-redirect"] == f"/projects/{world.project.id}/runs/r1/errors/s1"
     page = client.get(headers["hx-redirect"]).text
-    assert soup(page).select_one("#my-progress").get_text() == "1 / 3"  # type: ignore[union-attr]
+    assert one(soup(page), "#my-progress").get_text() == "1 / 3"
     back = soup(page).select_one("#go-back")
     assert back is not None
     assert back["href"] == url
@@ -251,7 +248,7 @@ def test_a_new_cause_is_added_and_ticked_or_a_similar_one_offered(
     assert status == 200
     offers = [b.get_text(" ", strip=True) for b in doc.select("#similar button")]
     assert offers == ["Use “Blurry”", "Add “blurry ” anyway"]
-    assert doc.select_one("#new-cause")["value"] == "blurry "  # type: ignore[index]
+    assert one(doc, "#new-cause")["value"] == "blurry "
 
 
 def test_leads_see_history_and_restore(client: TestClient, world: World) -> None:
@@ -267,7 +264,7 @@ def test_leads_see_history_and_restore(client: TestClient, world: World) -> None
     items = soup(page).select("#history li")
     assert len(items) == 2
     assert "Ann" in items[0].get_text() or "ann" in items[0].get_text()
-    first_event = items[-1].select_one("[data-restore]")["data-restore"]  # type: ignore[index]
+    first_event = one(items[-1], "[data-restore]")["data-restore"]
     status, doc, _ = post(
         client,
         url.replace("/errors/", "/restore/"),
@@ -282,7 +279,7 @@ def test_leads_see_history_and_restore(client: TestClient, world: World) -> None
 def test_the_image_shown_is_served_to_the_annotator(client: TestClient, world: World) -> None:
     sign_in(client, "ann")
     _, page = open_next(client, world.project)
-    src = str(soup(page).select_one("#media-image")["src"])  # type: ignore[index]
+    src = str(one(soup(page), "#media-image")["src"])
     response = client.get(src)
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
@@ -313,7 +310,7 @@ def test_a_lead_asks_for_revisits(client: TestClient, world: World, tmp_path: Pa
     url, page = open_next(client, world.project)
     form = soup(page).select_one("#revisit-form")
     assert form is not None
-    csrftoken = form.select_one("input[name=csrftoken]")["value"]  # type: ignore[index]
+    csrftoken = one(form, "input[name=csrftoken]")["value"]
     response = client.post(
         str(form["action"]),
         data={"cause": world.causes[0].id, "back": url, "csrftoken": csrftoken},
@@ -338,8 +335,8 @@ def test_skip_with_a_reason_and_unsure_finish_the_error(
     assert status == 204
     following = headers["hx-redirect"]
     doc = soup(client.get(url).text)
-    assert doc.select_one("#status").get_text() == "skipped"  # type: ignore[union-attr]
-    assert doc.select_one("#skip-reason")["value"] == "cannot tell"  # type: ignore[index]
+    assert one(doc, "#status").get_text() == "skipped"
+    assert one(doc, "#skip-reason")["value"] == "cannot tell"
     page = client.get(following).text
     status, _, headers = post(
         client,
@@ -370,7 +367,7 @@ def test_a_revisit_is_offered_first_and_marked(
         data={
             "cause": cause.id,
             "back": url,
-            "csrftoken": form.select_one("input[name=csrftoken]")["value"],  # type: ignore[index]
+            "csrftoken": one(form, "input[name=csrftoken]")["value"],
         },
     )
     assert response.headers["location"] == url + "?revisits=1"
@@ -379,3 +376,16 @@ def test_a_revisit_is_offered_first_and_marked(
     again, page = open_next(client, world.project)
     assert again == url
     assert soup(page).select_one("#revisit-badge") is not None
+
+
+def test_the_annotation_panel_opened_as_a_page_leads_to_the_review_screen(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "ann")
+    url, _ = open_next(client, world.project)
+    panel = client.get(save_url(url))  # a reload, or a copied link, of the fragment's URL
+    assert panel.status_code == 303
+    assert panel.headers["location"] == url
+    fragment = client.get(save_url(url), headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert soup(fragment.text).select("input[name=cause]")

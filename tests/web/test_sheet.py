@@ -9,7 +9,6 @@ import re
 
 import openpyxl
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,15 +19,9 @@ from app.domain.analysis.views import Filters, tally
 from app.models import Annotation, AnnotationEvent, AnnotationKind
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user
+from tests.pages import attr, one, soup
+from tests.routes import url
 from tests.sheet_data import Fixture, build
-
-
-def soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "html.parser")
-
-
-def url(client: TestClient, name: str, **params: object) -> str:
-    return str(client.app.url_path_for(name, **params))  # type: ignore[attr-defined]
 
 
 def sheet_url(client: TestClient, f: Fixture, name: str = "sheet") -> str:
@@ -54,23 +47,23 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     ]
     e5 = doc.select_one(f"#error-{f.errors['e5'].id}")
     assert e5 is not None
-    assert e5.select_one(".label-error").get_text(" ", strip=True) == "✓ → fox"
-    assert e5["data-href"].endswith("/runs/v1/errors/e5")
+    assert one(e5, ".label-error").get_text(" ", strip=True) == "✓ → fox"
+    assert attr(e5, "data-href").endswith("/runs/v1/errors/e5")
     counts = doc.select(".count-row td.num")
     assert [c.get_text(strip=True) for c in counts] == ["2", "0", "2", "1"]
-    share = doc.select_one(f'.share-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
+    share = one(doc, f'.share-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
     assert share == "50% (15%–85%)"
-    ceiling = doc.select_one(f'.ceiling-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
+    ceiling = one(doc, f'.ceiling-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
     assert ceiling.startswith("≤ 5.00 pts")
     assert ceiling.endswith("→ 5.00%")
-    notes = doc.select_one("#sheet-notes").get_text(" ", strip=True)
+    notes = one(doc, "#sheet-notes").get_text(" ", strip=True)
     assert "more than 100%" in notes
     # Live: the table block refreshes itself under the page's event stream.
-    live = doc.select_one("[sse-connect]")
+    live = one(doc, "[sse-connect]")
     # Saves in other runs do not reload this sheet.
     events = url(client, "project_events", project_id=f.project.id)
     assert live["sse-connect"] == f"{events}?run={f.run.id}"
-    assert live.select_one("#sheet-table")["hx-trigger"] == "sse:annotation"
+    assert one(live, "#sheet-table")["hx-trigger"] == "sse:annotation"
     # The agreement row appears because the project asks for two annotators per error.
     assert doc.select(".agreement-row")
 
@@ -92,7 +85,7 @@ def test_the_sheet_fragment_is_only_the_table_with_the_filtered_footer(
         f"error-{f.errors[k].id}" for k in ("e5", "e3", "e1")
     ]
     assert [c.get_text(strip=True) for c in doc.select(".count-row td.num")] == ["1", "0", "2", "1"]
-    assert doc.select_one('input[name="sort"]')["value"] == "-id"
+    assert one(doc, 'input[name="sort"]')["value"] == "-id"
 
 
 def test_no_error_rate_means_the_ceiling_is_a_share_and_the_sheet_says_why(
@@ -101,8 +94,8 @@ def test_no_error_rate_means_the_ceiling_is_a_share_and_the_sheet_says_why(
     f = build(session, evaluated=None)
     sign_in(client, "lead")
     doc = soup(client.get(sheet_url(client, f)).text)
-    assert "evaluated samples was not given" in doc.select_one("#sheet-notes").get_text()
-    cell = doc.select_one(f'.ceiling-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
+    assert "evaluated samples was not given" in one(doc, "#sheet-notes").get_text()
+    cell = one(doc, f'.ceiling-row td[data-cause="{f.a.id}"]').get_text(" ", strip=True)
     assert cell == "≤ 50% of errors"
 
 
@@ -147,21 +140,19 @@ def test_the_dashboard_shows_bars_label_errors_progress_and_agreement(
     # Sorted largest first; ties by name.
     assert [b["data-cause"] for b in bars] == [str(f.a.id), str(f.c.id), str(f.b.id)]
     # The scale runs to the highest interval end: 2 of 4's upper Wilson bound.
-    width = float(bars[0].select_one("rect.bar")["width"])
+    width = float(attr(one(bars[0], "rect.bar"), "width"))
     assert width == pytest.approx(0.5 / wilson(2, 4).high * 300, abs=0.1)
     assert len(bars[0].select("line.whisker")) == 3
-    panel = doc.select_one("#label-errors")
+    panel = one(doc, "#label-errors")
     assert "1 of 4 examined errors" in panel.get_text(" ", strip=True)
     # 1 of 4 is 25%: between the method's two thresholds.
-    assert "weigh the cost" in doc.select_one("#label-error-advice").get_text()
+    assert "weigh the cost" in one(doc, "#label-error-advice").get_text()
     assert "look better than they are" in panel.get_text()
-    assert doc.select_one("#errors-needed strong").get_text() == "377"
-    names = [
-        r.select_one("th").get_text(strip=True) for r in doc.select("#annotator-tallies tbody tr")
-    ]
+    assert one(doc, "#errors-needed strong").get_text() == "377"
+    names = [one(r, "th").get_text(strip=True) for r in doc.select("#annotator-tallies tbody tr")]
     assert names[0] == "Consensus"
     assert set(names[1:-1]) == {"ann", "bob", "lead"}
-    live = doc.select_one("#dashboard-live")
+    live = one(doc, "#dashboard-live")
     assert live["hx-trigger"] == "sse:annotation"
 
 
@@ -169,11 +160,14 @@ def test_the_project_page_has_a_live_ceiling_summary(client: TestClient, session
     f = build(session)
     sign_in(client, "ann")
     doc = soup(client.get(url(client, "project", project_id=f.project.id)).text)
-    summary = doc.select_one("#ceiling-summary")
+    summary = one(doc, "#ceiling-summary")
     assert summary["hx-get"] == url(client, "tally_summary", project_id=f.project.id, run="v1")
     assert len(summary.select(".bar-row")) == 3
     fragment = soup(client.get(summary["hx-get"], headers={"HX-Request": "true"}).text)
     assert fragment.select_one("#ceiling-summary") is not None
+    opened = client.get(summary["hx-get"])  # as a page: the summary lives on the project page
+    assert opened.status_code == 303
+    assert opened.headers["location"] == url(client, "project", project_id=f.project.id)
 
 
 def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
@@ -250,9 +244,9 @@ def test_the_label_corrections_download(client: TestClient, session: Session) ->
 def evaluate(book: openpyxl.Workbook, sheet_name: str, ref: str) -> float | str | None:
     """A tiny evaluator for the formulas the export writes: SUM, IF, AND, ISNUMBER, MAX,
     MIN, SQRT, cell references (also to another sheet) and arithmetic."""
-    value = book[sheet_name][ref].value
+    value: float | str | None = book[sheet_name][ref].value
     if not (isinstance(value, str) and value.startswith("=")):
-        return value  # type: ignore[no-any-return]
+        return value
     expr = value[1:]
 
     def cell(match: re.Match[str]) -> str:
@@ -276,7 +270,8 @@ def evaluate(book: openpyxl.Workbook, sheet_name: str, ref: str) -> float | str 
         "MIN": min,
         "SQRT": math.sqrt,
     }
-    return eval(expr, scope)  # noqa: S307 - our own formulas, in a test
+    result: float | str | None = eval(expr, scope)  # noqa: S307 - our own formulas, in a test
+    return result
 
 
 def test_the_workbook_footer_formulas_compute_the_sheet_footer(
@@ -293,7 +288,9 @@ def test_the_workbook_footer_formulas_compute_the_sheet_footer(
         data = load_run(session, f.project, f.run)
         footer = tally(data, Filters(meta_key="time", meta_value="night") if query else Filters())
         top = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(r, 1).value == "Count")
-        assert sheet.cell(top, 3).value.startswith("=SUM(")
+        formula = sheet.cell(top, 3).value
+        assert isinstance(formula, str)
+        assert formula.startswith("=SUM(")
         assert evaluate(book, "Errors", sheet.cell(top, 3).coordinate) == footer.examined
         for cause in footer.causes:
             column = header.index(cause.column.name) + 1
@@ -306,6 +303,7 @@ def test_the_workbook_footer_formulas_compute_the_sheet_footer(
             assert low == pytest.approx(cause.share.low, abs=1e-12)
             assert high == pytest.approx(cause.share.high, abs=1e-12)
             assert cause.ceiling is not None
+            assert cause.ceiling.gain is not None
             assert gain == pytest.approx(100 * cause.ceiling.gain)
             assert gain_low == pytest.approx(100 * cause.ceiling.gain_low, abs=1e-12)
             assert gain_high == pytest.approx(100 * cause.ceiling.gain_high, abs=1e-12)

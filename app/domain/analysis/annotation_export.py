@@ -86,7 +86,6 @@ CONSENSUS_FIELDS = (
     "note",
     "causes",
 )
-FORMATS = ("csv", "jsonl", "json")
 
 ExportRow = dict[str, Any]
 
@@ -100,12 +99,9 @@ class ExportRequest:
     run_name: str
     consensus: bool
 
-    def filename(self, fmt: str) -> str:
-        safe = "".join(
-            c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in self.run_name
-        )
-        kind = "consensus" if self.consensus else "annotations"
-        return f"{safe}-{kind}.{fmt}"
+    @property
+    def kind(self) -> str:
+        return "consensus" if self.consensus else "annotations"
 
 
 def request_export(

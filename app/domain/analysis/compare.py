@@ -59,20 +59,20 @@ def points_estimate(ceiling: Ceiling | None) -> Estimate | None:
     return Estimate(100 * ceiling.gain, 100 * ceiling.gain_low, 100 * ceiling.gain_high)
 
 
-class Change(enum.StrEnum):
+class Trend(enum.StrEnum):
     FELL = "fell"
     ROSE = "rose"
     UNCLEAR = "unclear"  # the interval of the difference holds 0, or a side has no data
 
 
-def change_of(difference: Estimate | None) -> Change:
+def trend_of(difference: Estimate | None) -> Trend:
     if difference is None:
-        return Change.UNCLEAR
+        return Trend.UNCLEAR
     if difference.high < 0:
-        return Change.FELL
+        return Trend.FELL
     if difference.low > 0:
-        return Change.ROSE
-    return Change.UNCLEAR
+        return Trend.ROSE
+    return Trend.UNCLEAR
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,11 @@ class ShareChange:
         return None if a is None or b is None else mover_difference(a, b)
 
     @property
-    def change(self) -> Change:
+    def trend(self) -> Trend:
         """Judged in points when both error rates are known: a cause can keep its share
         of fewer errors, and then it did fall. Otherwise judged on the shares."""
         points = self.points_difference
-        return change_of(points if points is not None else self.difference)
+        return trend_of(points if points is not None else self.difference)
 
 
 @dataclass(frozen=True)

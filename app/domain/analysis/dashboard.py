@@ -8,9 +8,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.sheet import (
-    EXAMINED_STATUSES,
     AnnotatorTally,
-    RowStatus,
     RunData,
     Tally,
     annotator_tallies,
@@ -18,6 +16,7 @@ from app.domain.analysis.sheet import (
     tally_rows,
 )
 from app.domain.projects.access import ProjectAccess
+from app.domain.review.status import EXAMINED_STATUSES, ErrorStatus
 from app.models import AnnotationStatus, utcnow
 
 # --- progress -----------------------------------------------------------------------
@@ -37,7 +36,7 @@ class AnnotatorProgress:
 class Progress:
     in_review: int
     examined: int
-    by_status: dict[RowStatus, int]
+    by_status: dict[ErrorStatus, int]
     annotators: list[AnnotatorProgress]
     last_hour: int  # annotations finished by the whole team in the last hour
     needed: int  # more examined errors for every interval to be ±5 points at most
@@ -50,7 +49,7 @@ class Progress:
 def progress(data: RunData, footer: Tally) -> Progress:
     """Where the review stands. A rate uses `updated_at`: the time of the last change."""
     since = utcnow() - RATE_WINDOW
-    by_status = dict.fromkeys(RowStatus, 0)
+    by_status = dict.fromkeys(ErrorStatus, 0)
     people: dict[int, list[int]] = {uid: [0, 0, 0] for uid, _ in data.annotators}
     for row in data.rows:
         by_status[row.status] += 1

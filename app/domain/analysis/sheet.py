@@ -9,7 +9,6 @@ the filtered footer is the tally of exactly the rows that are shown. Figures for
 
 from __future__ import annotations
 
-import enum
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from app.domain.analysis.tally import (
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.domain.review.status import EXAMINED_STATUSES, ErrorStatus, error_status
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -53,19 +53,6 @@ from app.models import (
 )
 
 TEXT_EXCERPT = 140
-
-
-class RowStatus(enum.StrEnum):
-    QUEUED = "queued"  # nobody has opened it
-    IN_PROGRESS = "in_progress"
-    UNSURE = "unsure"
-    SKIPPED = "skipped"
-    PARTIAL = "partial"  # finished by fewer annotators than the project's overlap
-    DONE = "done"
-    ADJUDICATED = "adjudicated"
-
-
-EXAMINED_STATUSES = frozenset({RowStatus.DONE, RowStatus.ADJUDICATED})
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,7 @@ class ErrorRow:
     meta: dict[str, Any]
     marks: tuple[Mark, ...]  # review annotations, any status
     adjudication: Mark | None
-    status: RowStatus
+    status: ErrorStatus
     verdict: Verdict | None  # None until the consensus is done
     disagreement: bool
 
@@ -169,35 +156,18 @@ def _excerpt(text: str | None) -> str | None:
     return flat if len(flat) <= TEXT_EXCERPT else flat[: TEXT_EXCERPT - 1] + "…"
 
 
-def _row_status(marks: Sequence[Mark], adjudicated: bool, overlap: int) -> RowStatus:
-    if adjudicated:
-        return RowStatus.ADJUDICATED
-    finished = sum(1 for m in marks if m.status is AnnotationStatus.DONE)
-    if finished >= overlap:
-        return RowStatus.DONE
-    if finished:
-        return RowStatus.PARTIAL
-    statuses = {m.status for m in marks}
-    for status, row_status in (
-        (AnnotationStatus.UNSURE, RowStatus.UNSURE),
-        (AnnotationStatus.SKIPPED, RowStatus.SKIPPED),
-        (AnnotationStatus.IN_PROGRESS, RowStatus.IN_PROGRESS),
-    ):
-        if status in statuses:
-            return row_status
-    return RowStatus.QUEUED
-
-
 def judge(
     marks: Sequence[Mark], adjudication: Mark | None, overlap: int, lead_ids: frozenset[int]
-) -> tuple[RowStatus, Verdict | None, bool]:
+) -> tuple[ErrorStatus, Verdict | None, bool]:
     """An error's status, its consensus once examined, and whether its annotators disagree:
     the sheet's rule, shared by every view of an error (the sheet, the API, the exports)."""
     # Only a finished adjudication settles an error; a draft one leaves the vote standing.
     settled = (
         adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
     )
-    status = _row_status(marks, settled is not None, overlap)
+    status = error_status(
+        (m.status for m in marks), adjudicated=settled is not None, overlap=overlap
+    )
     finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
     verdict = (
         consensus(finished, lead_ids, settled.vote() if settled else None)

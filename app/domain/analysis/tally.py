@@ -115,7 +115,8 @@ class Ceiling:
 
 
 def error_rate(errors: int, evaluated: int | None) -> float | None:
-    """Errors over evaluated samples; None when the evaluated count is unknown."""
+    """Errors over evaluated samples; None when the evaluated count is unknown (never
+    guessed). The one definition: runs, imports, the sheet and the API all call this."""
     if not evaluated:
         return None
     return errors / evaluated

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import get_user_by_username
-from app.domain.analysis.sheet import ErrorRow, RowStatus, RunData, Tally, open_run, tally_rows
+from app.domain.analysis.sheet import ErrorRow, RunData, Tally, open_run, tally_rows
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
+from app.domain.review.status import ErrorStatus
 from app.models import Project
 
 PAGE_SIZE = 50
@@ -30,7 +31,7 @@ class Filters:
     label: str | None = None
     predicted: str | None = None
     annotator: int | None = None
-    status: RowStatus | None = None
+    status: ErrorStatus | None = None
     meta_key: str | None = None
     meta_value: str | None = None
     label_error: bool = False
@@ -61,9 +62,9 @@ class Filters:
         status = None
         if params.get("status"):
             try:
-                status = RowStatus(params["status"])
+                status = ErrorStatus(params["status"])
             except ValueError:
-                known = ", ".join(s.value for s in RowStatus)
+                known = ", ".join(s.value for s in ErrorStatus)
                 problems["status"] = f"Status must be one of {known}."
         meta_key = meta_value = None
         if params.get("meta"):
@@ -192,7 +193,7 @@ def _sort_key(column: str) -> Callable[[ErrorRow], Any] | None:
         "label_error": lambda r: (not r.label_error, r.suggested_label or ""),
         "note": lambda r: (not r.note, r.note.lower()),
         "annotators": lambda r: r.annotators.lower(),
-        "status": lambda r: list(RowStatus).index(r.status),
+        "status": lambda r: list(ErrorStatus).index(r.status),
     }
     if column in keys:
         return keys[column]

@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -92,10 +91,6 @@ class ImportJob:
     @property
     def import_options(self) -> ImportOptions:
         return ImportOptions(**self.options)
-
-    @property
-    def updated(self) -> datetime:
-        return datetime.fromtimestamp(self.updated_at, UTC)
 
 
 def jobs_root(media_dir: Path) -> Path:

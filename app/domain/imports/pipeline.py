@@ -22,6 +22,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput
 from app.domain.imports.manifests import (
     Limits,
@@ -33,11 +34,10 @@ from app.domain.imports.manifests import (
     read_manifest,
 )
 from app.domain.imports.media import store_staged
-from app.domain.live import announce
+from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
 from app.models import Prediction, Project, Run, Sample, utcnow
 
-MAX_RUN_NAME = 120
 STAGING_FOLDER = ".staging"
 _CHUNK = 500  # ids per IN (...) query: well under every database's parameter limit
 
@@ -79,10 +79,7 @@ class ImportPlan:
 
     @property
     def error_rate(self) -> float | None:
-        # Never guessed: without an evaluated count the rate is unknown.
-        if not self.evaluated:
-            return None
-        return self.errors / self.evaluated
+        return error_rate(self.errors, self.evaluated)
 
 
 @dataclass(frozen=True)
@@ -123,11 +120,8 @@ def staging_folder(media_dir: Path) -> Iterator[Path]:
 
 def check_options(options: ImportOptions) -> list[Problem]:
     problems = []
-    name = options.run.strip()
-    if not name:
-        problems.append(Problem(None, "run", "name the run (e.g. the model version)"))
-    elif len(name) > MAX_RUN_NAME:
-        problems.append(Problem(None, "run", f"keep the run name under {MAX_RUN_NAME} characters"))
+    if problem := name_problem(clean_name(options.run), "run"):
+        problems.append(Problem(None, "run", problem))
     if options.evaluated is not None and options.evaluated < 1:
         problems.append(Problem(None, "evaluated", "the evaluated count must be at least 1"))
     if options.sample_errors is not None and options.sample_errors < 1:
@@ -190,7 +184,7 @@ def plan_import(
     session: Session, project: Project, manifest: Manifest, options: ImportOptions
 ) -> ImportPlan:
     """Compare a checked manifest with the project; conflicts become problems. Writes nothing."""
-    name = options.run.strip()
+    name = clean_name(options.run)
     problems = [*check_options(options), *manifest.problems]
     run = _find_run(session, project, name) if name else None
     rows = manifest.rows
@@ -405,8 +399,6 @@ def apply_import(
 
     if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
-        # Open project pages learn of the new errors once this transaction commits.
-        announce(session, project.id, "run", run=run.name)
     queued = _renumber_review_order(session, project, run)
     session.flush()
     report("Saving", total, total)

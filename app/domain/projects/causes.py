@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import live
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from app.domain.names import checked_name, clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.annotations import replace_causes
 from app.models import (
@@ -31,13 +32,8 @@ AUTO_KEYS = tuple("123456789")
 AUTO_KEY = "auto"
 # Letters the review screen uses for its own commands; a cause cannot take them.
 RESERVED_KEYS = frozenset("lncsuzgh?")
-MAX_NAME = 120
 # Names at least this alike (difflib ratio on their folded form) are offered instead.
 SIMILARITY = 0.85
-
-
-def clean_name(name: str) -> str:
-    return " ".join(name.split())
 
 
 def fold(name: str) -> str:
@@ -134,11 +130,7 @@ def create_cause(
     access.require_open()
     if not may_add_causes(access):
         raise PermissionDenied("Only leads can add causes in this project.")
-    name = clean_name(name)
-    if not name:
-        raise InvalidInput({"name": "Give the cause a name."})
-    if len(name) > MAX_NAME:
-        raise InvalidInput({"name": f"Keep the name under {MAX_NAME} characters."})
+    name = checked_name(name, "cause")
     similar = similar_causes(session, project, name)
     exact = [c for c in similar if fold(c.name) == fold(name)]
     if exact:
@@ -234,11 +226,7 @@ def update_cause(
     access.require_open_lead()
     project = access.project
     cause = get_cause(session, access, cause_id)
-    name = clean_name(name)
-    if not name:
-        raise InvalidInput({"name": "Give the cause a name."})
-    if len(name) > MAX_NAME:
-        raise InvalidInput({"name": f"Keep the name under {MAX_NAME} characters."})
+    name = checked_name(name, "cause")
     if fold(name) != fold(cause.name):
         similar = [c for c in similar_causes(session, project, name) if c.id != cause.id]
         exact = [c for c in similar if fold(c.name) == fold(name)]
@@ -307,10 +295,8 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
     access.require_open_lead()
     name = clean_name(name)
     problems: dict[str, str] = {}
-    if not name:
-        problems["group_name"] = "Give the group a name."
-    elif len(name) > MAX_NAME:
-        problems["group_name"] = f"Keep the name under {MAX_NAME} characters."
+    if problem := name_problem(name, "group"):
+        problems["group_name"] = problem
     try:
         group_kind = GroupKind(kind)
     except ValueError:
@@ -459,30 +445,25 @@ class Taxonomy:
         return [cause for _, causes in self.groups for cause in causes]
 
 
+def _in_groups(
+    groups: list[CauseGroup], causes: list[Cause]
+) -> list[tuple[CauseGroup, list[Cause]]]:
+    return [(g, [c for c in causes if c.group_id == g.id]) for g in groups]
+
+
+def cause_groups(session: Session, project: Project) -> list[tuple[CauseGroup, list[Cause]]]:
+    """Active causes in their groups, both in their set order: what the review screen and
+    the project page show."""
+    return _in_groups(groups_of(session, project), project_causes(session, project, archived=False))
+
+
 def taxonomy(session: Session, project: Project) -> Taxonomy:
+    """Everything the causes page shows: the groups, the archived causes, and how often
+    each cause is used."""
     every = project_causes(session, project)
     live = [c for c in every if c.archived_at is None]
     return Taxonomy(
-        groups=[(g, [c for c in live if c.group_id == g.id]) for g in groups_of(session, project)],
+        groups=_in_groups(groups_of(session, project), live),
         archived=[c for c in every if c.archived_at is not None],
         counts=cause_counts(session, project),
     )
-
-
-def causes_of(session: Session, project: Project) -> list[tuple[CauseGroup, list[Cause]]]:
-    """Active causes in their groups, both in their set order."""
-    groups = list(
-        session.scalars(
-            select(CauseGroup)
-            .where(CauseGroup.project_id == project.id)
-            .order_by(CauseGroup.position, CauseGroup.id)
-        )
-    )
-    causes = list(
-        session.scalars(
-            select(Cause)
-            .where(Cause.project_id == project.id, Cause.archived_at.is_(None))
-            .order_by(Cause.position, Cause.id)
-        )
-    )
-    return [(group, [c for c in causes if c.group_id == group.id]) for group in groups]

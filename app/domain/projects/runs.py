@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.status import RunProgress, run_progress
 from app.models import METRIC_FIELDS, Prediction, Project, Run
 
 LATEST = "latest"
 
-MAX_NAME = 120
 
 METRIC_LABELS: dict[str, str] = {
     "human_error": "Human-level error",
@@ -58,11 +57,9 @@ class RunFields:
     ) -> RunFields:
         """Metrics are fractions (0.025 for 2.5%); unknown metric names are refused."""
         problems = dict(problems or {})
-        name = " ".join(name.split())
-        if not name:
-            problems["name"] = "Give the run a name."
-        elif len(name) > MAX_NAME:
-            problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        name = clean_name(name)
+        if problem := name_problem(name, "run"):
+            problems["name"] = problem
         if evaluated is not None and evaluated < 0:
             problems["evaluated"] = "A count cannot be negative."
         given = dict(metrics or {})
@@ -118,7 +115,10 @@ def get_run(session: Session, access: ProjectAccess, run_id: int) -> Run:
 
 def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
     """Every run with its counts, newest first."""
-    return [run_progress(session, run) for run in reversed(runs_of(session, access.project))]
+    return [
+        run_progress(session, access.project, run)
+        for run in reversed(runs_of(session, access.project))
+    ]
 
 
 def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Run:
@@ -129,7 +129,6 @@ def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Ru
     _apply(run, fields)
     session.add(run)
     session.flush()
-    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run
 
 
@@ -163,7 +162,6 @@ def update_run(session: Session, access: ProjectAccess, run_id: int, fields: Run
             )
     _apply(run, fields)
     session.flush()
-    live.announce(session, run.project_id, "run", run=run.id, name=run.name)
     return run
 
 
@@ -182,7 +180,6 @@ def set_default_run(session: Session, access: ProjectAccess, run_id: int | None)
     if chosen is not None:
         chosen.is_default = True
         session.flush()
-    live.announce(session, access.project.id, "run", default=chosen.id if chosen else None)
     return chosen
 
 

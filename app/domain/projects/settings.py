@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.domain.accounts.admin import AdminsOnly, require_admin
 from app.domain.accounts.site import require_may_create_projects
 from app.domain.errors import Conflict, InvalidInput
+from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.models import (
     Annotation,
@@ -29,7 +30,6 @@ from app.models import (
 
 DEFAULT_GROUP_NAME = "Causes"
 
-MAX_NAME = 120
 MAX_OVERLAP = 20
 
 
@@ -64,11 +64,9 @@ class ProjectFields:
         """Every problem at once, keyed by field, so a form (or an API caller) sees them all;
         `problems` holds those already found in reading the input."""
         problems = dict(problems or {})
-        name = " ".join(name.split())
-        if not name:
-            problems["name"] = "Give the project a name."
-        elif len(name) > MAX_NAME:
-            problems["name"] = f"Keep the name under {MAX_NAME} characters."
+        name = clean_name(name)
+        if problem := name_problem(name, "project"):
+            problems["name"] = problem
         try:
             sample_kind = SampleKind(kind)
         except ValueError:
@@ -116,8 +114,6 @@ def _name_taken(session: Session, name: str, *, other_than: int | None = None) -
 def start_project(session: Session, creator: User, fields: ProjectFields) -> Project:
     """A project created from the browser: its creator becomes its lead."""
     require_may_create_projects(session, creator)
-    if _name_taken(session, fields.name):
-        raise Conflict(f"A project named {fields.name!r} already exists.", field="name")
     return create_project(
         session,
         creator,
@@ -226,18 +222,16 @@ def create_project(
     queue_seed: int | None = None,
 ) -> Project:
     """A new project with its creator as lead and an empty default cause group."""
-    name = name.strip()
+    name = clean_name(name)
     problems: dict[str, str] = {}
-    if not name:
-        problems["name"] = "Give the project a name."
-    elif len(name) > 120:
-        problems["name"] = "Keep the name under 120 characters."
-    if overlap < 1:
-        problems["overlap"] = "At least one annotator must review each error."
+    if problem := name_problem(name, "project"):
+        problems["name"] = problem
+    if not 1 <= overlap <= MAX_OVERLAP:
+        problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
     if problems:
         raise InvalidInput(problems)
-    if session.scalar(select(Project.id).where(func.lower(Project.name) == name.lower())):
-        raise Conflict(f"A project named {name!r} already exists.")
+    if _name_taken(session, name):
+        raise Conflict(f"A project named {name!r} already exists.", field="name")
     project = Project(
         name=name,
         description=description.strip(),

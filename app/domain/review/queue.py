@@ -26,6 +26,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
+from app.domain.review.status import examined_errors, under_review
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -57,7 +58,7 @@ class Offer:
 class QueueProgress:
     my_done: int
     my_total: int  # what I finished plus what the queue can still give me
-    team_done: int  # errors finished by as many annotators as the overlap asks
+    team_done: int  # errors examined: see review.status
     total: int  # errors under review in the run
 
 
@@ -102,12 +103,6 @@ def _leased_by_others(user_id: int, now: datetime) -> ScalarSelect[int]:
     )
 
 
-def _under_review(run: Run) -> Select[Prediction]:
-    return select(Prediction).where(
-        Prediction.run_id == run.id, Prediction.in_review, Prediction.is_error
-    )
-
-
 def _in_order(query: Select[Prediction]) -> Select[Prediction]:
     return query.order_by(
         case((Prediction.review_order.is_(None), 1), else_=0),
@@ -123,7 +118,7 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
     # 1. What I was already looking at (a reload, a second "next"): the same error again.
     held = session.scalar(
         _in_order(
-            _under_review(run)
+            under_review(run)
             .join(ReviewLease, ReviewLease.prediction_id == Prediction.id)
             .where(ReviewLease.user_id == user_id, ReviewLease.expires_at > now)
             .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
@@ -134,7 +129,7 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
 
     # 2. Revisits a lead asked for, before new work: they were asked for on purpose.
     revisit = session.scalar(
-        _in_order(_under_review(run).where(exists().where(mine, Annotation.needs_revisit))).limit(1)
+        _in_order(under_review(run).where(exists().where(mine, Annotation.needs_revisit))).limit(1)
     )
     if revisit is not None:
         return _offer(session, revisit, revisit=True)
@@ -145,7 +140,7 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
     started = exists().where(mine, Annotation.status == AnnotationStatus.IN_PROGRESS)
     fresh = session.scalar(
         _in_order(
-            _under_review(run)
+            under_review(run)
             .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
             .where(started | (_done_by_others(user_id) + leased < access.project.overlap))
             .order_by(case((started, 0), else_=1), case((leased > 0, 1), else_=0))
@@ -285,14 +280,14 @@ def progress(
     mine = _mine(user_id)
     total = (
         session.scalar(
-            select(func.count()).select_from(_under_review(run).subquery())  # errors in review
+            select(func.count()).select_from(under_review(run).subquery())  # errors in review
         )
         or 0
     )
     my_done = (
         session.scalar(
             select(func.count()).select_from(
-                _under_review(run)
+                under_review(run)
                 .where(exists().where(mine, Annotation.status == AnnotationStatus.DONE))
                 .subquery()
             )
@@ -302,7 +297,7 @@ def progress(
     still_mine = (
         session.scalar(
             select(func.count()).select_from(
-                _under_review(run)
+                under_review(run)
                 .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
                 .where(_done_by_others(user_id) < access.project.overlap)
                 .subquery()
@@ -310,20 +305,7 @@ def progress(
         )
         or 0
     )
-    done_per_error = (
-        select(Annotation.prediction_id)
-        .join(Prediction, Prediction.id == Annotation.prediction_id)
-        .where(
-            Prediction.run_id == run.id,
-            Prediction.in_review,
-            Prediction.is_error,
-            Annotation.kind == AnnotationKind.REVIEW,
-            Annotation.status == AnnotationStatus.DONE,
-        )
-        .group_by(Annotation.prediction_id)
-        .having(func.count(Annotation.id) >= access.project.overlap)
-    )
-    team_done = session.scalar(select(func.count()).select_from(done_per_error.subquery())) or 0
+    team_done = examined_errors(session, run, access.project.overlap)
     return QueueProgress(
         my_done=my_done, my_total=my_done + still_mine, team_done=team_done, total=total
     )

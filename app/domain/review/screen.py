@@ -61,7 +61,7 @@ def top_probabilities(
 
 
 @dataclass(frozen=True)
-class Change:
+class HistoryEntry:
     """One line of an error's history, as a lead reads it."""
 
     event: AnnotationEvent
@@ -100,7 +100,9 @@ def _summary(before: ann.AnnotationState | None, after: ann.AnnotationState) -> 
     return "; ".join(parts) or "no change"
 
 
-def error_history(session: Session, access: ProjectAccess, prediction: Prediction) -> list[Change]:
+def error_history(
+    session: Session, access: ProjectAccess, prediction: Prediction
+) -> list[HistoryEntry]:
     """Who changed what on this error, newest first (leads only: it names people)."""
     access.require_lead()
     rows = session.execute(
@@ -115,7 +117,7 @@ def error_history(session: Session, access: ProjectAccess, prediction: Predictio
         for u in session.scalars(select(User).where(User.id.in_([i for i in user_ids if i])))
     }
     return [
-        Change(
+        HistoryEntry(
             event=event,
             actor=names.get(event.actor_id or 0, "someone removed"),
             annotator=names.get(owner, "someone removed"),

@@ -1,0 +1,44 @@
+"""What a downloaded file is called, for the pages and the API alike.
+
+Run names are free text (`模型`, `v2 / no aug`), but an HTTP header is Latin-1: a
+header holding the name as typed fails to encode. RFC 6266 gives the name twice, an
+ASCII fallback in `filename` and the real one, percent-encoded UTF-8, in `filename*`,
+which every current browser and `requests`/`httpx` prefer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+# Characters no file system or shell should get from a run name: path separators,
+# Windows' reserved ones, quotes and control characters. Whitespace becomes '_' too.
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')
+_NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def export_filename(project_id: int, run_name: str, what: str) -> str:
+    """`eyeball-<project>-<run>-<what>`, e.g. `eyeball-3-v2-sheet.csv`."""
+    run = _UNSAFE.sub("_", run_name).strip("._") or "run"
+    return f"eyeball-{project_id}-{run}-{what}"
+
+
+def content_disposition(filename: str) -> str:
+    """An `attachment` header value that carries any Unicode file name."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = _NOT_ASCII_SAFE.sub("_", ascii_name)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+    """A file to save, never cached: it holds a project's annotations."""
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,145 @@
+"""Two runs compared: how each cause's share changed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RunFiguresOut(BaseModel):
+    run: str
+    evaluated: int | None
+    errors: int
+    examined: int  # in the slice, when filtered
+    error_rate: float | None
+
+
+class SideOut(BaseModel):
+    """One cause in one run."""
+
+    count: int
+    examined: int
+    share: float | None
+    share_low: float
+    share_high: float
+    # Points of error rate the cause accounts for (what a perfect fix could gain at
+    # most); null when the run's error rate is unknown.
+    ceiling_points: float | None
+    ceiling_points_low: float | None
+    ceiling_points_high: float | None
+
+
+class ShareChangeOut(BaseModel):
+    a: SideOut
+    b: SideOut
+    # b - a in share of the examined errors, with its 95% interval (Newcombe).
+    difference: float | None
+    difference_low: float | None
+    difference_high: float | None
+    # b - a in points of error rate, with its 95% interval; null if a rate is unknown.
+    points_difference: float | None
+    points_difference_low: float | None
+    points_difference_high: float | None
+    change: Literal["fell", "rose", "unclear"]
+
+
+class CauseChangeOut(ShareChangeOut):
+    cause_id: int
+    cause: str
+    group: str
+    archived: bool
+
+
+class ComparisonOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "a": {
+                    "run": "v1",
+                    "evaluated": 2000,
+                    "errors": 200,
+                    "examined": 100,
+                    "error_rate": 0.1,
+                },
+                "b": {
+                    "run": "v2",
+                    "evaluated": 2000,
+                    "errors": 150,
+                    "examined": 100,
+                    "error_rate": 0.075,
+                },
+                "filtered": False,
+                "causes": [
+                    {
+                        "cause_id": 3,
+                        "cause": "blurry",
+                        "group": "Causes",
+                        "archived": False,
+                        "a": {
+                            "count": 40,
+                            "examined": 100,
+                            "share": 0.4,
+                            "share_low": 0.309,
+                            "share_high": 0.498,
+                            "ceiling_points": 4.0,
+                            "ceiling_points_low": 3.09,
+                            "ceiling_points_high": 4.98,
+                        },
+                        "b": {
+                            "count": 12,
+                            "examined": 100,
+                            "share": 0.12,
+                            "share_low": 0.07,
+                            "share_high": 0.198,
+                            "ceiling_points": 0.9,
+                            "ceiling_points_low": 0.53,
+                            "ceiling_points_high": 1.49,
+                        },
+                        "difference": -0.28,
+                        "difference_low": -0.392,
+                        "difference_high": -0.159,
+                        "points_difference": -3.1,
+                        "points_difference_low": -4.12,
+                        "points_difference_high": -2.12,
+                        "change": "fell",
+                    }
+                ],
+                "label_errors": {
+                    "a": {
+                        "count": 6,
+                        "examined": 100,
+                        "share": 0.06,
+                        "share_low": 0.028,
+                        "share_high": 0.125,
+                        "ceiling_points": 0.6,
+                        "ceiling_points_low": 0.28,
+                        "ceiling_points_high": 1.25,
+                    },
+                    "b": {
+                        "count": 7,
+                        "examined": 100,
+                        "share": 0.07,
+                        "share_low": 0.034,
+                        "share_high": 0.137,
+                        "ceiling_points": 0.525,
+                        "ceiling_points_low": 0.26,
+                        "ceiling_points_high": 1.03,
+                    },
+                    "difference": 0.01,
+                    "difference_low": -0.064,
+                    "difference_high": 0.086,
+                    "points_difference": -0.075,
+                    "points_difference_low": -0.79,
+                    "points_difference_high": 0.57,
+                    "change": "unclear",
+                },
+            }
+        }
+    )
+
+    a: RunFiguresOut
+    b: RunFiguresOut
+    filtered: bool
+    causes: list[CauseChangeOut]
+    label_errors: ShareChangeOut

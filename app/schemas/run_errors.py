@@ -1,0 +1,191 @@
+"""A run's errors under review, their annotations, and saving one's own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AnnotationStatusName = Literal["in_progress", "done", "skipped", "unsure"]
+
+
+class AnnotationOut(BaseModel):
+    """One person's annotation of one error."""
+
+    annotator: str  # username
+    kind: Literal["review", "adjudication"]
+    status: AnnotationStatusName
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    version: int
+    updated_at: datetime
+
+
+class ErrorOut(BaseModel):
+    """An error under review with the sheet's consensus and every annotation of it."""
+
+    sample_id: str
+    label: str  # the ground truth as stored
+    prediction: str
+    confidence: float | None
+    metadata: dict[str, object]
+    status: Literal["queued", "in_progress", "unsure", "skipped", "partial", "done", "adjudicated"]
+    examined: bool  # the consensus is settled (finished by enough annotators, or adjudicated)
+    causes: list[str]  # the consensus; empty until examined
+    label_error: bool
+    suggested_label: str | None
+    disagreement: bool
+    annotations: list[AnnotationOut]
+
+
+class ErrorsPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run": "resnet50-v2",
+                "matching": 114,
+                "next_cursor": "WzcsZmFsc2UsMTAsNDJd",
+                "errors": [
+                    {
+                        "sample_id": "img_0042",
+                        "label": "cat",
+                        "prediction": "dog",
+                        "confidence": 0.81,
+                        "metadata": {"source": "phone"},
+                        "status": "done",
+                        "examined": True,
+                        "causes": ["blurry"],
+                        "label_error": False,
+                        "suggested_label": None,
+                        "disagreement": False,
+                        "annotations": [
+                            {
+                                "annotator": "ada",
+                                "kind": "review",
+                                "status": "done",
+                                "causes": ["blurry"],
+                                "label_error": False,
+                                "suggested_label": None,
+                                "note": "motion blur",
+                                "version": 2,
+                                "updated_at": "2026-11-29T10:12:31.482913Z",
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    )
+
+    run: str
+    matching: int  # errors under review that the filters keep, over all pages
+    next_cursor: str | None  # pass as `cursor` for the next page; null on the last one
+    errors: list[ErrorOut]
+
+
+class AnnotationIn(BaseModel):
+    """The caller's whole annotation of one error: a save replaces, it does not patch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "causes": ["blurry", "dog"],
+                "label_error": False,
+                "suggested_label": None,
+                "note": "",
+                "status": "done",
+                "version": 3,
+            }
+        },
+    )
+
+    causes: list[str] = Field(default=[], description="Cause names of the project")
+    label_error: bool = False
+    # No NUL characters: PostgreSQL text cannot store them.
+    suggested_label: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=r"^[^\x00]*$",
+        description="The right label, when label_error is true",
+    )
+    note: str = Field(default="", pattern=r"^[^\x00]*$")
+    status: AnnotationStatusName = "done"
+    skip_reason: str = Field(
+        default="", pattern=r"^[^\x00]*$", description="Why, when the status is skipped"
+    )
+    version: int = Field(
+        ge=0, description="The version this change is based on: 0 for a new annotation"
+    )
+
+
+class AnnotationStateOut(BaseModel):
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    status: AnnotationStatusName
+    skip_reason: str
+
+
+class AnnotationSavedOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "run": "resnet50-v2",
+                "sample_id": "img_0042",
+                "annotator": "ada",
+                "causes": ["blurry", "dog"],
+                "label_error": False,
+                "suggested_label": None,
+                "note": "",
+                "status": "done",
+                "skip_reason": "",
+                "version": 4,
+                "updated_at": "2026-11-29T10:12:31.482913Z",
+                "changed": True,
+            }
+        }
+    )
+
+    run: str
+    sample_id: str
+    annotator: str
+    causes: list[str]
+    label_error: bool
+    suggested_label: str | None
+    note: str
+    status: AnnotationStatusName
+    skip_reason: str
+    version: int  # send this as `version` with the next change
+    updated_at: datetime
+    changed: bool  # false when the body equalled what was stored (nothing was written)
+
+
+class StaleAnnotationOut(BaseModel):
+    """The change was based on an older version; nothing was written."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "detail": "This error was changed elsewhere (another tab or device) since "
+                "you loaded it. ...",
+                "current": {
+                    "causes": ["blurry"],
+                    "label_error": False,
+                    "suggested_label": None,
+                    "note": "",
+                    "status": "done",
+                    "skip_reason": "",
+                },
+                "version": 4,
+            }
+        }
+    )
+
+    detail: str
+    current: AnnotationStateOut
+    version: int
