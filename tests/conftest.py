@@ -46,6 +46,7 @@ from tests.factories import (
     make_user,
 )
 from tests.hashing import use_cheap_hashing
+from tests.routes import url
 
 REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -203,7 +204,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 def csrf_token(client: TestClient) -> str:
     """The token the sign-in page hands out (it also sets the matching cookie)."""
-    page = client.get(client.app.url_path_for("sign_in"))  # type: ignore[attr-defined]
+    page = client.get(url(client, "sign_in"))
     match = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
     if match is None:  # already signed in: the projects page carries it too
         page = client.get("/")
@@ -215,7 +216,7 @@ def csrf_token(client: TestClient) -> str:
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> httpx.Response:
     token = csrf_token(client)
     return client.post(
-        client.app.url_path_for("sign_in_submit"),  # type: ignore[attr-defined]
+        url(client, "sign_in_submit"),
         data={"username": username, "password": password, "csrftoken": token, "next": "/"},
     )
 

@@ -98,7 +98,9 @@ def make_prediction(
 def default_group(session: Session, project: Project) -> CauseGroup:
     from sqlalchemy import select
 
-    return session.scalars(select(CauseGroup).where(CauseGroup.project_id == project.id)).first()  # type: ignore[return-value]
+    group = session.scalars(select(CauseGroup).where(CauseGroup.project_id == project.id)).first()
+    assert group is not None, "every project starts with a cause group"
+    return group
 
 
 def make_cause(
