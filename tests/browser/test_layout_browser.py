@@ -41,6 +41,8 @@ ADMIN, ADMIN_PASSWORD = "root", "layout-check-admin"
 ROLES = ["root", "lead", "alice"]
 # Routes that are not pages a person looks at.
 NOT_PAGES = {"openapi", "project_events", "sheet_csv", "sheet_xlsx", "label_corrections"}
+# The pages' images: files, checked by tests/web/test_media.py.
+NOT_PAGES |= {"media_original", "media_thumbnail"}
 # The one page the demo cannot open: an import job's progress needs an upload, and
 # tests/browser/test_import_browser.py opens it.
 NOT_PAGES.add("import_job")
