@@ -120,6 +120,12 @@ def _fragment(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
+    """The annotation panel for htmx. Anything else (a reload or a copied link of the
+    panel's URL, a form sent without scripts) gets the review screen around it, which the
+    panel alone cannot be rendered as."""
+    if not is_htmx(request):
+        url = _error_url(request, access, run, offer.sample.external_id)
+        return RedirectResponse(url, status_code=303)
     return render(
         request,
         "review.html",
@@ -189,11 +195,9 @@ def review_annotation(
 ) -> Response:
     """The annotation panel alone: refreshed when a cause is added elsewhere."""
     run = review.run_of(session, access, run_name)
-    offer = queue.find_error(session, access, run, external_id)
-    if not is_htmx(request):
-        # Opened as a page (a copied link, a reload): the panel needs the screen around it.
-        return RedirectResponse(_error_url(request, access, run, external_id), status_code=303)
-    return _fragment(request, session, access, run, offer)
+    return _fragment(
+        request, session, access, run, queue.find_error(session, access, run, external_id)
+    )
 
 
 def _refused(

@@ -389,3 +389,19 @@ def test_the_annotation_panel_opened_as_a_page_leads_to_the_review_screen(
     fragment = client.get(save_url(url), headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert soup(fragment.text).select("input[name=cause]")
+
+
+def test_a_save_sent_without_scripts_is_kept_and_leads_back_to_the_screen(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "ann")
+    url, page = open_next(client, world.project)
+    blurry = str(world.causes[0].id)
+    response = client.post(
+        save_url(url),
+        data={"version": 0, "cause": [blurry]},
+        headers={"x-csrftoken": token_of(page)},  # no HX-Request: a plain form post
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == url
+    assert checked(soup(client.get(url).text)) == [blurry]
