@@ -3,5 +3,5 @@ which error an annotator sees next (`queue`), the one write path for annotations
 (`annotations`), what the review screen does around it (`screen`),
 and a lead's adjudication (`adjudication`).
 
-May import `accounts` and `projects`.
+May import `accounts`, `projects` and the plain arithmetic of `analysis.tally`.
 """
