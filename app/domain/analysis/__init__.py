@@ -4,6 +4,6 @@ notebooks (`error_pages`), the sheet and annotations as files
 (`sheet_export`, `annotation_export`), two runs compared (`compare`) and what a lead
 watches (`dashboard`).
 
-`tally` is plain arithmetic, imports nothing of the app, and any package may use it. The rest may import
-`accounts`, `projects` and `review`.
+`tally` is plain arithmetic, imports nothing of the app, and any package may use it.
+The rest may import `accounts`, `projects` and `review`.
 """
