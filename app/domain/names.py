@@ -26,10 +26,10 @@ def name_problem(name: str, thing: str) -> str | None:
     return None
 
 
-def checked_name(text: str, thing: str, *, field: str = "name") -> str:
-    """The cleaned name, or InvalidInput saying what is wrong with it under `field`."""
+def checked_name(text: str, thing: str) -> str:
+    """The cleaned name, or InvalidInput saying what is wrong with it."""
     name = clean_name(text)
     problem = name_problem(name, thing)
     if problem is not None:
-        raise InvalidInput({field: problem})
+        raise InvalidInput({"name": problem})
     return name

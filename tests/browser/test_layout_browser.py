@@ -20,7 +20,7 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
+import tempfile
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -102,15 +102,16 @@ def _routes(routes: list[BaseRoute]) -> Iterator[Route]:
 def page_routes() -> list[Route]:
     """Every GET route of the web pages: those left out of the API's schema (the API is
     held to its schema by tests/api/test_openapi_schema.py)."""
-    folder = Path(sys.prefix)  # never opened: the app is only built to read its routes
-    app = create_app(Settings(data_dir=folder, secret_key="x" * 40), Database.from_url("sqlite://"))
-    return [
-        r
-        for r in _routes(app.routes)
-        if "GET" in (r.methods or set())
-        and getattr(r, "include_in_schema", True) is False
-        and r.name not in NOT_PAGES
-    ]
+    with tempfile.TemporaryDirectory() as folder:  # the app makes its media folder
+        settings = Settings(data_dir=Path(folder), secret_key="x" * 40)
+        app = create_app(settings, Database.from_url("sqlite://"))
+        return [
+            r
+            for r in _routes(app.routes)
+            if "GET" in (r.methods or set())
+            and getattr(r, "include_in_schema", True) is False
+            and r.name not in NOT_PAGES
+        ]
 
 
 PAGES = page_routes()

@@ -14,8 +14,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import error_rate
 from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, Project, Run
@@ -70,7 +70,6 @@ def under_review(run: Run) -> Select[Prediction]:
 
 def is_examined(overlap: int) -> ColumnElement[bool]:
     """`error_status(...) in EXAMINED_STATUSES`, as a condition on `Prediction`."""
-    adjudication = aliased(Annotation)
     finished_reviews = (
         select(func.count(Annotation.id))
         .where(
@@ -81,11 +80,9 @@ def is_examined(overlap: int) -> ColumnElement[bool]:
         .scalar_subquery()
     )
     settled = exists().where(
-        and_(
-            adjudication.prediction_id == Prediction.id,
-            adjudication.kind == AnnotationKind.ADJUDICATION,
-            adjudication.status == AnnotationStatus.DONE,
-        )
+        Annotation.prediction_id == Prediction.id,
+        Annotation.kind == AnnotationKind.ADJUDICATION,
+        Annotation.status == AnnotationStatus.DONE,
     )
     return or_(settled, finished_reviews >= overlap)
 
