@@ -470,3 +470,53 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ErrorVerdict(Base):
+    """What the sheet shows of one error, as the one rule (`sheet.judge`) decides it.
+
+    Derived state, kept current by `app.domain.analysis.verdicts.refresh` in the same
+    transaction as every write that can change it, so that a view reads a page of these
+    instead of recomputing a whole run. Only an error with at least one annotation has a
+    row; no row means queued, with nothing marked.
+    """
+
+    __tablename__ = "error_verdict"
+    __table_args__ = (Index("ix_error_verdict_run_status", "run_id", "status"),)
+
+    prediction_id: Mapped[int] = mapped_column(
+        ForeignKey("prediction.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Denormalised from the prediction, so a run's aggregates need no join to find it.
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    # An `ErrorStatus` value (that enum belongs to the domain, which imports the models).
+    status: Mapped[str] = mapped_column(String(16))
+    examined: Mapped[bool] = mapped_column(Boolean)
+    label_error: Mapped[bool] = mapped_column(Boolean)
+    suggested_label: Mapped[str | None] = mapped_column(String(255), default=None)
+    disagreement: Mapped[bool] = mapped_column(Boolean)
+    cause_count: Mapped[int] = mapped_column(Integer)  # causes in the consensus
+    # Review annotations that are finished, and how many of those flag a label error:
+    # with `VerdictCause.marks`, the per-error counts Krippendorff's alpha adds up.
+    finished: Mapped[int] = mapped_column(Integer)
+    label_error_marks: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class VerdictCause(Base):
+    """One cause some annotation of an error marks: whether the consensus holds it, and
+    how many annotators marked it (so far, and among those who finished)."""
+
+    __tablename__ = "verdict_cause"
+    __table_args__ = (Index("ix_verdict_cause_run_cause", "run_id", "cause_id"),)
+
+    prediction_id: Mapped[int] = mapped_column(
+        ForeignKey("error_verdict.prediction_id", ondelete="CASCADE"), primary_key=True
+    )
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    run_id: Mapped[int] = mapped_column(Integer)
+    chosen: Mapped[bool] = mapped_column(Boolean)
+    votes: Mapped[int] = mapped_column(Integer)  # review annotations marking it, any status
+    marks: Mapped[int] = mapped_column(Integer)  # finished review annotations marking it

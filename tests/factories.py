@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.accounts.users import create_user
 from app.domain.imports.media import prepare_image, store_image
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
 from app.models import (
     Annotation,
+    AnnotationCause,
     Cause,
     CauseGroup,
     MediaBlob,
@@ -116,7 +119,12 @@ def make_cause(
 
 
 def make_annotation(
-    session: Session, prediction: Prediction, annotator: User, **overrides: Any
+    session: Session,
+    prediction: Prediction,
+    annotator: User,
+    *,
+    causes: Iterable[Cause] = (),
+    **overrides: Any,
 ) -> Annotation:
     annotation = Annotation(
         project_id=prediction.project_id,
@@ -126,6 +134,10 @@ def make_annotation(
     )
     session.add(annotation)
     session.flush()
+    session.add_all(AnnotationCause(annotation_id=annotation.id, cause_id=c.id) for c in causes)
+    session.flush()
+    # Written past `annotations.save`, so the stored verdict is refreshed here as save does.
+    verdicts.refresh(session, [prediction.id])
     return annotation
 
 

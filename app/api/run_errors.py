@@ -19,10 +19,11 @@ from app.domain.analysis.error_pages import (
     cause_names_of,
     errors_page,
 )
-from app.domain.analysis.sheet import ErrorRow, Mark
+from app.domain.analysis.sheet import ErrorRow
 from app.domain.analysis.views import Filters
 from app.domain.projects.access import ProjectArchived
 from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotation
+from app.domain.verdicts import Mark
 from app.errors import status_of
 from app.models import AnnotationStatus
 from app.schemas.run_errors import (

@@ -10,9 +10,10 @@ from starlette.responses import Response
 from app.api.deps import ApiProject, RunName, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain.analysis.sheet import Tally
+from app.domain.analysis.sheet import Tally, open_run
 from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
-from app.domain.analysis.views import open_sheet, parse_view
+from app.domain.analysis.views import open_slice, parse_view
+from app.domain.analysis.views import tally as sheet_tally
 from app.downloads import attachment, export_filename
 from app.schemas.tally import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
@@ -98,8 +99,8 @@ def tally_out(footer: Tally) -> TallyOut:
     responses=READ_ERRORS,
 )
 def tally(params: ViewParams, run: RunName, access: ApiProject, session: SessionDep) -> TallyOut:
-    filters, sort, _ = parse_view(params, params.getlist)
-    return tally_out(open_sheet(session, access, run, filters, sort).tally)
+    filters, _, _ = parse_view(params, params.getlist)
+    return tally_out(sheet_tally(session, open_run(session, access, run), filters))
 
 
 @router.get(
@@ -114,7 +115,7 @@ def spreadsheet_csv(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
-    view = open_sheet(session, access, run, filters, sort)
+    view = open_slice(session, access, run, filters, sort)
     name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
     return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
@@ -131,6 +132,6 @@ def spreadsheet_xlsx(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
-    view = open_sheet(session, access, run, filters, sort)
+    view = open_slice(session, access, run, filters, sort)
     name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
     return attachment(sheet_xlsx(view), XLSX, name)

@@ -12,7 +12,7 @@ from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
 from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
-from app.domain.analysis.views import Filters, Sort, open_sheet, parse_view
+from app.domain.analysis.views import Filters, Sort, open_sheet, open_slice, parse_view
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
@@ -50,7 +50,7 @@ def sheet_csv_download(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
-    view = open_sheet(session, access, run, filters, sort)
+    view = open_slice(session, access, run, filters, sort)
     name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
     return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
@@ -60,16 +60,16 @@ def sheet_xlsx_download(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
-    view = open_sheet(session, access, run, filters, sort)
+    view = open_slice(session, access, run, filters, sort)
     name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
     return attachment(sheet_xlsx(view), XLSX, name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/label-corrections.csv", name="label_corrections")
 def label_corrections_download(run: str, access: ProjectAccessDep, session: SessionDep) -> Response:
-    data = open_run(session, access, run)
-    name = export_filename(access.project.id, data.run.name, "label-corrections.csv")
-    return attachment(label_corrections_csv(data.rows), "text/csv; charset=utf-8", name)
+    view = open_slice(session, access, run, Filters(label_error=True), Sort())
+    name = export_filename(access.project.id, view.data.run.name, "label-corrections.csv")
+    return attachment(label_corrections_csv(view.rows), "text/csv; charset=utf-8", name)
 
 
 @router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")
@@ -106,7 +106,7 @@ def adjudication_page(
         "access": access,
         "project": access.project,
         "data": data,
-        "row": error_row(data, prediction_id),
+        "row": error_row(session, data, prediction_id),
         "back": request.query_params.get("back", ""),
     }
     return render(request, "adjudication.html", context)

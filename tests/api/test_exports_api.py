@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.accounts.users import create_token, revoke_token
 from app.domain.analysis.annotation_export import PAGE_SIZE
 from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, Sample, utcnow
@@ -194,6 +195,7 @@ def _bulk_run(session: Session, f: Fixture, errors: int) -> None:
     session.execute(
         insert(AnnotationCause), [{"annotation_id": a, "cause_id": f.b.id} for a in annotations]
     )
+    verdicts.refresh(session, predictions)  # written past annotations.save, as save would
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain import verdicts
 from app.domain.analysis.annotation_export import (
     ANNOTATION_FIELDS,
     CONSENSUS_FIELDS,
@@ -25,6 +26,7 @@ from app.domain.analysis.sheet import load_run
 from app.domain.projects.access import get_access
 from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, Sample, utcnow
 from tests.factories import make_annotation, make_cause, make_prediction, make_run, make_sample
+from tests.oracle import every_row
 from tests.sheet_data import Fixture, build
 
 
@@ -46,9 +48,9 @@ def test_consensus_rows_are_the_sheets_rows(session: Session, database: Database
     assert header == [*CONSENSUS_FIELDS, "cause:blurry", "cause:dark", "cause:tiny"]
     exported = {row["sample_id"]: row for page in rows for row in page}
     names = {f.a.id: "blurry", f.b.id: "dark", f.c.id: "tiny"}
-    sheet = load_run(session, f.project, f.run)
-    assert list(exported) == [r.external_id for r in sheet.rows]
-    for row in sheet.rows:
+    sheet = every_row(session, load_run(session, f.project, f.run))
+    assert list(exported) == [r.external_id for r in sheet]
+    for row in sheet:
         out = exported[row.external_id]
         assert out["status"] == row.status.value
         assert out["examined"] == row.examined
@@ -216,6 +218,7 @@ def test_a_run_of_bulk_rows_keeps_every_annotation(session: Session, database: D
     session.execute(
         insert(AnnotationCause), [{"annotation_id": a, "cause_id": f.c.id} for a in marked]
     )
+    verdicts.refresh(session, ids)  # written past annotations.save, as save would
     rows = all_rows(database, export_of(session, f), page_size=7)
     assert len(rows) == 10 + 60
     # The 60 new marks, and the lead's two in the fixture (a review and an adjudication).

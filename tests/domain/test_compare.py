@@ -20,7 +20,7 @@ from app.domain.analysis.tally import wilson
 from app.domain.analysis.views import Filters
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess, get_access
-from app.models import AnnotationCause, AnnotationStatus, Cause, Project, Run, User, utcnow
+from app.models import AnnotationStatus, Cause, Project, Run, User, utcnow
 from tests.factories import (
     make_annotation,
     make_cause,
@@ -91,11 +91,8 @@ def _errors(
         for _ in range(n):
             sample = make_sample(session, project, label="cat", meta={"light": "night"})
             prediction = make_prediction(session, run, sample, label="dog")
-            annotation = make_annotation(
-                session, prediction, annotator, status=AnnotationStatus.DONE
-            )
-            session.add_all(
-                AnnotationCause(annotation_id=annotation.id, cause_id=c.id) for c in causes
+            make_annotation(
+                session, prediction, annotator, status=AnnotationStatus.DONE, causes=causes
             )
     session.flush()
 

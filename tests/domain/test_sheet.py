@@ -8,20 +8,22 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.dashboard import summary
-from app.domain.analysis.sheet import load_run, tally_rows
+from app.domain.analysis.sheet import load_run
 from app.domain.analysis.tally import binary_agreement
 from app.domain.analysis.views import Filters, Sort, open_sheet, tally, with_ids
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import get_access
 from app.domain.review.status import ErrorStatus
+from tests.oracle import every_row, matches, tally_rows
 from tests.sheet_data import Fixture, build
 
 
 def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
     f = build(session)
     data = load_run(session, f.project, f.run)
-    rows = {r.external_id: r for r in data.rows}
-    assert [r.external_id for r in data.rows] == ["e1", "e2", "e3", "e4", "e5", "e6"]
+    every = every_row(session, data)
+    rows = {r.external_id: r for r in every}
+    assert [r.external_id for r in every] == ["e1", "e2", "e3", "e4", "e5", "e6"]
     assert rows["e1"].causes == {f.a.id}
     assert rows["e2"].causes == {f.a.id}  # B tied 1:1 and no lead voted
     assert rows["e3"].causes == {f.c.id}  # the tie goes to the lead
@@ -43,7 +45,7 @@ def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
 
 def test_the_footer_counts_examined_errors_with_intervals_and_ceilings(session: Session) -> None:
     f = build(session)
-    footer = tally(load_run(session, f.project, f.run))
+    footer = tally(session, load_run(session, f.project, f.run))
     assert (footer.rows, footer.examined) == (6, 4)
     assert footer.error_rate == pytest.approx(0.1)
     by_name = {c.column.name: c for c in footer.causes}
@@ -62,7 +64,7 @@ def test_the_footer_counts_examined_errors_with_intervals_and_ceilings(session: 
 
 def test_without_an_evaluated_count_the_ceiling_says_what_is_missing(session: Session) -> None:
     f = build(session, evaluated=None)
-    footer = tally(load_run(session, f.project, f.run))
+    footer = tally(session, load_run(session, f.project, f.run))
     assert footer.error_rate is None
     assert all(c.ceiling is None for c in footer.causes)
     assert footer.missing is not None
@@ -72,7 +74,7 @@ def test_without_an_evaluated_count_the_ceiling_says_what_is_missing(session: Se
 def test_a_filtered_footer_is_the_tally_of_the_slice(session: Session) -> None:
     f = build(session)
     data = load_run(session, f.project, f.run)
-    night = tally(data, Filters(meta_key="time", meta_value="night"))  # e1, e3, e5
+    night = tally(session, data, Filters(meta_key="time", meta_value="night"))  # e1, e3, e5
     assert (night.rows, night.examined) == (3, 3)
     by_name = {c.column.name: c for c in night.causes}
     assert by_name["blurry"].share.count == 1
@@ -95,23 +97,24 @@ def test_a_filtered_footer_is_the_tally_of_the_slice(session: Session) -> None:
 )
 def test_filters(session: Session, filters: dict[str, str], expected: list[str]) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
+    access = get_access(session, f.lead, f.project.id)
     parsed = Filters.parse(filters, lambda name: [filters[name]] if name in filters else [])
-    assert [r.external_id for r in data.rows if parsed.matches(r)] == expected
+    view = open_sheet(session, access, "v1", parsed, Sort())
+    assert [r.external_id for r in view.rows] == expected
+    assert view.tally.rows == len(expected)
+    every = every_row(session, view.data)
+    assert [r.external_id for r in every if matches(parsed, r)] == expected
 
 
 def test_filter_by_cause_and_annotator(session: Session) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
-    assert [r.external_id for r in data.rows if Filters(causes=frozenset({f.c.id})).matches(r)] == [
-        "e3",
-        "e5",
-    ]
-    assert [r.external_id for r in data.rows if Filters(annotator=f.bob.id).matches(r)] == [
-        "e1",
-        "e2",
-        "e5",
-    ]
+    access = get_access(session, f.lead, f.project.id)
+
+    def shown(filters: Filters) -> list[str]:
+        return [r.external_id for r in open_sheet(session, access, "v1", filters, Sort()).rows]
+
+    assert shown(Filters(causes=frozenset({f.c.id}))) == ["e3", "e5"]
+    assert shown(Filters(annotator=f.bob.id)) == ["e1", "e2", "e5"]
 
 
 def test_causes_and_annotators_may_be_named_instead_of_numbered(session: Session) -> None:
@@ -187,9 +190,10 @@ def test_any_filtered_footer_equals_the_count_over_its_rows(
     filters = Filters(
         causes=causes, meta_key="time" if time else None, meta_value=time, disagreements=flag
     )
-    footer = tally(data, filters)
-    kept = [r for r in data.rows if filters.matches(r)]
-    assert footer == tally_rows(data, kept, filtered=filters.active)
+    footer = tally(session, data, filters)
+    every = every_row(session, data)
+    kept = [r for r in every if matches(filters, r)]
+    assert footer == tally_rows(data, every, kept, filtered=filters.active)
     for cause_tally in footer.causes:
         marked = sum(1 for r in kept if r.examined and cause_tally.column.id in r.causes)
         assert cause_tally.share.count == marked
@@ -203,8 +207,8 @@ def test_any_filtered_footer_equals_the_count_over_its_rows(
 def test_the_sheets_agreement_is_alpha_over_every_error_finished_twice(session: Session) -> None:
     f = build(session)
     data = load_run(session, f.project, f.run)
-    footer = tally(data)
-    pairable = [r for r in data.rows if len(r.finished) >= 2]
+    footer = tally(session, data)
+    pairable = [r for r in every_row(session, data) if len(r.finished) >= 2]
     assert [r.external_id for r in pairable] == ["e1", "e2", "e3", "e5"]
     for cause in footer.causes:
         units = [[cause.column.id in m.causes for m in r.finished] for r in pairable]

@@ -19,6 +19,7 @@ from app.domain.analysis.views import Filters, tally
 from app.models import Annotation, AnnotationEvent, AnnotationKind
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user
+from tests.oracle import every_row
 from tests.pages import attr, one, soup
 from tests.routes import url
 from tests.sheet_data import Fixture, build
@@ -190,7 +191,9 @@ def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
         },
     )
     assert response.status_code == 303
-    row = next(r for r in load_run(session, f.project, f.run).rows if r.external_id == "e2")
+    row = next(
+        r for r in every_row(session, load_run(session, f.project, f.run)) if r.external_id == "e2"
+    )
     assert row.causes == {f.b.id}
     assert row.label_error
     assert not row.disagreement
@@ -286,7 +289,9 @@ def test_the_workbook_footer_formulas_compute_the_sheet_footer(
         sheet = book["Errors"]
         header = [c.value for c in sheet[1]]
         data = load_run(session, f.project, f.run)
-        footer = tally(data, Filters(meta_key="time", meta_value="night") if query else Filters())
+        footer = tally(
+            session, data, Filters(meta_key="time", meta_value="night") if query else Filters()
+        )
         top = next(r for r in range(2, sheet.max_row + 1) if sheet.cell(r, 1).value == "Count")
         formula = sheet.cell(top, 3).value
         assert isinstance(formula, str)

@@ -11,8 +11,8 @@ nothing is held open, neither a PostgreSQL transaction nor an SQLite snapshot th
 would keep the WAL from being checkpointed. An error's rows always come from one
 transaction, since all of its annotations are in the same page.
 
-The consensus rows use the sheet's rules (`app.domain.sheet.ErrorRow`, `consensus`),
-computed when the error's page is read.
+The consensus rows are the sheet's: each error's stored verdict (`app.domain.verdicts`),
+read with the error's page.
 """
 
 from __future__ import annotations
@@ -30,25 +30,25 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.analysis.sheet import (
-    MARK_COLUMNS,
-    CauseColumn,
-    ErrorRow,
-    Mark,
-    cause_columns,
-    judge,
-    leads_of,
-    mark_of,
-)
+from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns
+from app.domain.analysis.tally import Verdict
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.domain.verdicts import (
+    EXAMINED_STATUSES,
+    MARK_COLUMNS,
+    ErrorStatus,
+    Mark,
+    StoredVerdict,
+    mark_of,
+    stored,
+)
 from app.models import (
     Annotation,
     AnnotationCause,
     AnnotationKind,
     Cause,
     Prediction,
-    Project,
     Sample,
     User,
 )
@@ -115,9 +115,7 @@ def request_export(
 class _Context:
     """Read once, at the start of the stream: plain values that outlive the transaction."""
 
-    overlap: int
     columns: tuple[CauseColumn, ...]
-    lead_ids: frozenset[int]
 
     def header(self, consensus_rows: bool) -> list[str]:
         fields = CONSENSUS_FIELDS if consensus_rows else ANNOTATION_FIELDS
@@ -125,21 +123,8 @@ class _Context:
 
 
 def _context(session: Session, project_id: int, run_id: int) -> _Context:
-    project = session.get(Project, project_id)
-    assert project is not None  # checked by request_export
     # The sheet's columns: live causes, and archived ones this run's annotations still use.
-    used = set(
-        session.scalars(
-            select(AnnotationCause.cause_id)
-            .distinct()
-            .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-            .join(Prediction, Prediction.id == Annotation.prediction_id)
-            .where(Prediction.run_id == run_id, Prediction.is_error, Prediction.in_review)
-        )
-    )
-    columns = cause_columns(session, project_id, used)
-    lead_ids = leads_of(session, project_id)
-    return _Context(project.overlap, columns, lead_ids)
+    return _Context(cause_columns(session, project_id, run_id))
 
 
 # --- reading the run page by page -----------------------------------------------------
@@ -227,18 +212,25 @@ def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[
         marked[annotation_id].add(cause_id)
     by_error: dict[int, list[_Annotation]] = defaultdict(list)
     for a in rows:
-        mark = mark_of(a, marked.get(a.id, ()), a.username)
+        mark = mark_of(a, marked.get(a.id, ()))
         by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
     return by_error
 
 
-def _error_row(prediction: Any, annotations: list[_Annotation], context: _Context) -> ErrorRow:
-    """The sheet's row for one error: same status, same consensus (see `load_run`)."""
+def _error_row(
+    prediction: Any, annotations: list[_Annotation], stored: StoredVerdict | None
+) -> ErrorRow:
+    """The sheet's row for one error: its stored status and consensus."""
     marks = tuple(a.mark for a in annotations if a.kind is AnnotationKind.REVIEW)
     adjudication = next(
         (a.mark for a in annotations if a.kind is AnnotationKind.ADJUDICATION), None
     )
-    status, verdict, disagreement = judge(marks, adjudication, context.overlap, context.lead_ids)
+    examined = stored is not None and stored.status in EXAMINED_STATUSES
+    verdict = (
+        Verdict(stored.chosen, stored.label_error, stored.suggested_label)
+        if stored is not None and examined
+        else None
+    )
     return ErrorRow(
         prediction_id=prediction.id,
         external_id=prediction.external_id,
@@ -250,9 +242,10 @@ def _error_row(prediction: Any, annotations: list[_Annotation], context: _Contex
         meta={},
         marks=marks,
         adjudication=adjudication,
-        status=status,
+        status=stored.status if stored else ErrorStatus.QUEUED,
         verdict=verdict,
-        disagreement=disagreement,
+        disagreement=stored.disagreement if stored else False,
+        note=stored.note if stored else "",
     )
 
 
@@ -288,6 +281,7 @@ def _rows(
     names: _CauseNames,
 ) -> list[ExportRow]:
     annotations = _annotations(session, [p.id for p in page])
+    verdicts = stored(session, [p.id for p in page]) if request.consensus else {}
     out: list[ExportRow] = []
     for prediction in page:
         base: ExportRow = {
@@ -298,14 +292,14 @@ def _rows(
         }
         mine = annotations.get(prediction.id, [])
         if request.consensus:
-            row = _error_row(prediction, mine, context)
+            row = _error_row(prediction, mine, verdicts.get(prediction.id))
             out.append(
                 base
                 | {
                     "status": row.status.value,
                     "examined": row.examined,
                     "disagreement": row.disagreement,
-                    "annotators": [m.annotator for m in row.marks],
+                    "annotators": [a.username for a in mine if a.kind is AnnotationKind.REVIEW],
                     "label_error": row.label_error,
                     "suggested_label": row.suggested_label,
                     "note": row.note,

@@ -179,6 +179,6 @@ def compare_runs(
     project = access.project
     run_a, run_b = resolve_run(session, project, first), resolve_run(session, project, second)
     return compare_tallies(
-        tally(load_run(session, project, run_a), filters),
-        tally(load_run(session, project, run_b), filters),
+        tally(session, load_run(session, project, run_a), filters),
+        tally(session, load_run(session, project, run_b), filters),
     )

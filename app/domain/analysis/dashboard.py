@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.sheet import (
@@ -13,11 +14,19 @@ from app.domain.analysis.sheet import (
     Tally,
     annotator_tallies,
     open_run,
-    tally_rows,
+    under_review,
 )
+from app.domain.analysis.views import tally
 from app.domain.projects.access import ProjectAccess
-from app.domain.review.status import EXAMINED_STATUSES, ErrorStatus
-from app.models import AnnotationStatus, utcnow
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus
+from app.models import (
+    Annotation,
+    AnnotationKind,
+    AnnotationStatus,
+    ErrorVerdict,
+    Prediction,
+    utcnow,
+)
 
 # --- progress -----------------------------------------------------------------------
 
@@ -46,23 +55,40 @@ class Progress:
         return self.in_review - self.examined
 
 
-def progress(data: RunData, footer: Tally) -> Progress:
-    """Where the review stands. A rate uses `updated_at`: the time of the last change."""
+def progress(session: Session, data: RunData, footer: Tally) -> Progress:
+    """Where the review stands, counted in SQL over the stored verdicts and the run's
+    reviews. A rate uses `updated_at`: the time of the last change."""
     since = utcnow() - RATE_WINDOW
     by_status = dict.fromkeys(ErrorStatus, 0)
-    people: dict[int, list[int]] = {uid: [0, 0, 0] for uid, _ in data.annotators}
-    for row in data.rows:
-        by_status[row.status] += 1
-        for mark in row.marks:
-            counts = people[mark.annotator_id]
-            if mark.status is AnnotationStatus.DONE:
-                counts[0] += 1
-                counts[2] += mark.updated_at >= since
-            else:
-                counts[1] += 1
-    annotators = [AnnotatorProgress(name, *people[uid]) for uid, name in data.annotators]
+    for status, count in session.execute(
+        select(ErrorVerdict.status, func.count())
+        .join(Prediction, Prediction.id == ErrorVerdict.prediction_id)
+        .where(ErrorVerdict.run_id == data.run.id, under_review(data.run.id))
+        .group_by(ErrorVerdict.status)
+    ):
+        by_status[ErrorStatus(status)] += count
+    # Errors without a stored verdict have no annotation yet: queued.
+    by_status[ErrorStatus.QUEUED] += data.in_review - sum(by_status.values())
+    done = Annotation.status == AnnotationStatus.DONE
+    people = {
+        r.annotator_id: (r.finished, r.open, r.last_hour)
+        for r in session.execute(
+            select(
+                Annotation.annotator_id,
+                func.count().filter(done).label("finished"),
+                func.count().filter(~done).label("open"),
+                func.count().filter(done, Annotation.updated_at >= since).label("last_hour"),
+            )
+            .join(Prediction, Prediction.id == Annotation.prediction_id)
+            .where(Annotation.kind == AnnotationKind.REVIEW, under_review(data.run.id))
+            .group_by(Annotation.annotator_id)
+        )
+    }
+    annotators = [
+        AnnotatorProgress(name, *people.get(uid, (0, 0, 0))) for uid, name in data.annotators
+    ]
     return Progress(
-        in_review=len(data.rows),
+        in_review=data.in_review,
         examined=sum(by_status[s] for s in EXAMINED_STATUSES),
         by_status=by_status,
         annotators=annotators,
@@ -88,5 +114,7 @@ def dashboard(session: Session, access: ProjectAccess, run_name: str) -> Dashboa
 def summary(session: Session, access: ProjectAccess, run_name: str) -> Dashboard:
     """The tally, progress and per-annotator figures of a run, for any member."""
     data = open_run(session, access, run_name)
-    footer = tally_rows(data, data.rows)
-    return Dashboard(data, footer, progress(data, footer), annotator_tallies(data, data.rows))
+    footer = tally(session, data)
+    return Dashboard(
+        data, footer, progress(session, data, footer), annotator_tallies(session, data)
+    )

@@ -1,8 +1,8 @@
 """A run's errors under review for notebooks: page by page with a keyset cursor, and one
 annotator's annotation of one of them, with causes given by name.
 
-The page is cut from the same loaded run as the sheet (`load_run`), so its consensus,
-status and filters are the sheet's, row for row.
+The page is cut in SQL from the same stored verdicts and with the same filters as the
+sheet, so its consensus and status are the sheet's, row for row, and a page reads a page.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.analysis.sheet import ErrorRow, RunData, load_run
-from app.domain.analysis.views import Filters
+from app.domain.analysis.sheet import ErrorRow, RunData, load_run, rows_of
+from app.domain.analysis.views import Filters, slice_query
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold
@@ -90,15 +90,6 @@ class ErrorsPage:
         return [name for cause_id, name in self.cause_names.items() if cause_id in chosen]
 
 
-def _review_orders(session: Session, run: Run) -> dict[int, int | None]:
-    rows = session.execute(
-        select(Prediction.id, Prediction.review_order).where(
-            Prediction.run_id == run.id, Prediction.is_error, Prediction.in_review
-        )
-    )
-    return dict(rows.all())
-
-
 def errors_page(
     session: Session,
     access: ProjectAccess,
@@ -118,15 +109,28 @@ def errors_page(
     run = resolve_run(session, access.project, run_name)
     after = decode_cursor(cursor, run) if cursor else None
     data = load_run(session, access.project, run)
-    positions = _review_orders(session, run)
-
-    def key(row: ErrorRow) -> OrderKey:
-        return order_key(positions.get(row.prediction_id), row.prediction_id)
-
-    kept = sorted((r for r in data.rows if filters.matches(r)), key=key)
-    remaining = [r for r in kept if after is None or key(r) > after]
-    rows = remaining[:limit]
-    next_cursor = encode_cursor(run, key(rows[-1])) if len(remaining) > limit else None
+    matching = session.scalar(slice_query(session, data, filters, func.count())) or 0
+    query = slice_query(session, data, filters, Prediction.id, Prediction.review_order)
+    if after is not None:
+        missing, position, last_id = after
+        order = Prediction.review_order
+        query = query.where(
+            and_(order.is_(None), Prediction.id > last_id)
+            if missing
+            else or_(
+                order.is_(None),
+                order > position,
+                and_(order == position, Prediction.id > last_id),
+            )
+        )
+    found = session.execute(
+        query.order_by(
+            Prediction.review_order.is_(None), Prediction.review_order, Prediction.id
+        ).limit(limit + 1)
+    ).all()
+    keys = {pid: order_key(position, pid) for pid, position in found}
+    rows = rows_of(session, run, [pid for pid, _ in found[:limit]])
+    next_cursor = encode_cursor(run, keys[rows[-1].prediction_id]) if len(found) > limit else None
 
     people = {m.annotator_id for r in rows for m in (*r.marks, r.adjudication) if m is not None}
     usernames = (
@@ -137,7 +141,7 @@ def errors_page(
     return ErrorsPage(
         data=data,
         rows=rows,
-        matching=len(kept),
+        matching=matching,
         next_cursor=next_cursor,
         usernames=usernames,
         cause_names={c.id: c.name for c in data.columns},

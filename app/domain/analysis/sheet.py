@@ -1,21 +1,20 @@
-"""The error-analysis spreadsheet of one run: its rows (with the consensus) and its footer.
+"""The error-analysis spreadsheet of one run: its columns, its rows and its footer's figures.
 
-A run is loaded in a fixed handful of queries (the error count, the errors, their
-annotations, the annotations' causes, the causes, the leads), whatever the number of
-errors; consensus, filters and the footer are then computed in one pass in Python, so
-the filtered footer is the tally of exactly the rows that are shown. Figures for
-10,000 errors × 30 causes × 3 annotators are in bench/RESULTS.md.
+Nothing here recomputes a consensus: each error's verdict is stored as it changes
+(`app.domain.verdicts`), so a run's header is a handful of small queries, a row is read
+only when it is shown (`rows_of`), and the footer is aggregated in SQL over the stored
+verdicts (`views.tally`). What a view costs follows what it shows, not the size of the
+run: figures for 1,000, 10,000 and 200,000 errors are in bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import (
@@ -23,19 +22,13 @@ from app.domain.analysis.tally import (
     Ceiling,
     Share,
     Verdict,
-    Vote,
-    agreement_from_counts,
-    consensus,
-    disagree,
     error_rate,
-    errors_needed,
     label_error_advice,
-    wilson,
 )
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
-from app.domain.review.status import EXAMINED_STATUSES, ErrorStatus, error_status
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, Mark, marks_of, stored
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -46,10 +39,10 @@ from app.models import (
     Membership,
     Prediction,
     Project,
-    ProjectRole,
     Run,
     Sample,
     User,
+    VerdictCause,
 )
 
 TEXT_EXCERPT = 140
@@ -61,26 +54,7 @@ class CauseColumn:
     name: str
     group: str
     archived: bool
-
-
-# Not frozen: a frozen dataclass sets each field through object.__setattr__, which
-# costs a tenth of a second on the 30,000 annotations of a large run.
-@dataclass(slots=True)
-class Mark:
-    """One person's annotation of one error, as the sheet shows it."""
-
-    annotator_id: int
-    annotator: str
-    status: AnnotationStatus
-    causes: frozenset[int]
-    label_error: bool
-    suggested_label: str | None
-    note: str
-    version: int
-    updated_at: datetime
-
-    def vote(self) -> Vote:
-        return Vote(self.annotator_id, self.causes, self.label_error, self.suggested_label)
+    description: str = ""
 
 
 @dataclass(slots=True)
@@ -98,6 +72,7 @@ class ErrorRow:
     status: ErrorStatus
     verdict: Verdict | None  # None until the consensus is done
     disagreement: bool
+    note: str = ""
 
     @property
     def examined(self) -> bool:
@@ -116,11 +91,6 @@ class ErrorRow:
         return self.verdict.suggested_label if self.verdict else None
 
     @property
-    def note(self) -> str:
-        notes = [m.note for m in (self.adjudication, *self.marks) if m and m.note.strip()]
-        return " | ".join(notes)
-
-    @property
     def annotators(self) -> str:
         return ", ".join(m.annotator for m in self.marks)
 
@@ -135,14 +105,14 @@ class ErrorRow:
 
 @dataclass(frozen=True)
 class RunData:
-    """Everything the sheet, the dashboard and the exports need about one run."""
+    """What every view of one run's sheet needs besides its rows: a handful of queries."""
 
     project: Project
     run: Run
     errors: int  # all errors of the run, reviewed or not: the error rate's numerator
+    in_review: int  # the errors under review: the sheet's rows
     columns: tuple[CauseColumn, ...]
-    rows: tuple[ErrorRow, ...]  # the errors under review, in review order
-    annotators: tuple[tuple[int, str], ...]  # everyone with a mark in this run
+    annotators: tuple[tuple[int, str], ...]  # everyone with a review in this run
 
     @property
     def error_rate(self) -> float | None:
@@ -156,151 +126,115 @@ def _excerpt(text: str | None) -> str | None:
     return flat if len(flat) <= TEXT_EXCERPT else flat[: TEXT_EXCERPT - 1] + "…"
 
 
-def judge(
-    marks: Sequence[Mark], adjudication: Mark | None, overlap: int, lead_ids: frozenset[int]
-) -> tuple[ErrorStatus, Verdict | None, bool]:
-    """An error's status, its consensus once examined, and whether its annotators disagree:
-    the sheet's rule, shared by every view of an error (the sheet, the API, the exports)."""
-    # Only a finished adjudication settles an error; a draft one leaves the vote standing.
-    settled = (
-        adjudication if adjudication and adjudication.status is AnnotationStatus.DONE else None
-    )
-    status = error_status(
-        (m.status for m in marks), adjudicated=settled is not None, overlap=overlap
-    )
-    finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
-    verdict = (
-        consensus(finished, lead_ids, settled.vote() if settled else None)
-        if status in EXAMINED_STATUSES
-        else None
-    )
-    return status, verdict, settled is None and disagree(finished)
+def under_review(run_id: int) -> Any:
+    """The condition on `Prediction` of the sheet's rows: the run's errors under review."""
+    return and_(Prediction.run_id == run_id, Prediction.is_error, Prediction.in_review)
 
 
-# What a Mark is read from: one annotation with its annotator's names.
-MARK_COLUMNS = (
-    Annotation.id,
-    Annotation.prediction_id,
-    Annotation.annotator_id,
-    Annotation.kind,
-    Annotation.status,
-    Annotation.label_error,
-    Annotation.suggested_label,
-    Annotation.note,
-    Annotation.version,
-    Annotation.updated_at,
-    User.username,
-    User.display_name,
-)
-
-
-def mark_of(row: Any, causes: Iterable[int], annotator: str) -> Mark:
-    """A Mark from a row of MARK_COLUMNS and the ids of the causes it marks."""
-    return Mark(
-        annotator_id=row.annotator_id,
-        annotator=annotator,
-        status=row.status,
-        causes=frozenset(causes),
-        label_error=row.label_error,
-        suggested_label=row.suggested_label,
-        note=row.note,
-        version=row.version,
-        updated_at=row.updated_at,
-    )
-
-
-def cause_columns(
-    session: Session, project_id: int, used: Collection[int]
-) -> tuple[CauseColumn, ...]:
+def cause_columns(session: Session, project_id: int, run_id: int) -> tuple[CauseColumn, ...]:
     """The sheet's columns: live causes in their order, and archived ones that some
-    annotation of the run (`used`: the cause ids its annotations mark) still uses."""
+    annotation of the run still marks."""
+    used = set(
+        session.scalars(
+            select(VerdictCause.cause_id).where(VerdictCause.run_id == run_id).distinct()
+        )
+    )
     causes = session.execute(
-        select(Cause.id, Cause.name, Cause.archived_at, CauseGroup.name.label("group_name"))
+        select(
+            Cause.id,
+            Cause.name,
+            Cause.description,
+            Cause.archived_at,
+            CauseGroup.name.label("group_name"),
+        )
         .join(CauseGroup, CauseGroup.id == Cause.group_id)
         .where(Cause.project_id == project_id)
         .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
     ).all()
     return tuple(
-        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None)
+        CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None, c.description)
         for c in causes
         if c.archived_at is None or c.id in used
     )
 
 
-def leads_of(session: Session, project_id: int) -> frozenset[int]:
-    """Whose vote settles a tie (see `tally.consensus`)."""
-    return frozenset(
-        session.scalars(
-            select(Membership.user_id).where(
-                Membership.project_id == project_id, Membership.role == ProjectRole.LEAD
-            )
+def annotators_of(session: Session, project_id: int, run_id: int) -> tuple[tuple[int, str], ...]:
+    """Who reviewed some error of the run, by name: one probe per member of the team."""
+    reviewed = (
+        exists()
+        .where(
+            Annotation.annotator_id == Membership.user_id,
+            Annotation.kind == AnnotationKind.REVIEW,
+            Annotation.prediction_id == Prediction.id,
         )
+        .where(Prediction.run_id == run_id)
     )
+    people = session.execute(
+        select(User.id, User.username, User.display_name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project_id, reviewed)
+    ).all()
+    named = [(p.id, p.display_name or p.username) for p in people]
+    return tuple(sorted(named, key=lambda item: item[1].lower()))
 
 
 def load_run(session: Session, project: Project, run: Run) -> RunData:
-    """The run's errors under review with every annotation, in a fixed number of queries.
-
-    Plain Core execution on the session's connection: these are rows of values, and the
-    ORM's per-row bookkeeping would cost more than the whole tally.
-    """
-    db = session.connection()
-    errors = session.scalar(
-        select(func.count(Prediction.id)).where(Prediction.run_id == run.id, Prediction.is_error)
-    )
-    predictions = db.execute(
+    """The run's header: its counts, columns and annotators, whatever its size."""
+    errors, in_review = session.execute(
         select(
-            Prediction.id,
-            Prediction.label,
-            Prediction.confidence,
-            Sample.external_id,
-            Sample.label.label("true_label"),
-            Sample.image_sha256,
-            Sample.text,
-            Sample.meta.label("meta"),
+            func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
+        ).where(Prediction.run_id == run.id, Prediction.is_error)
+    ).one()
+    return RunData(
+        project=project,
+        run=run,
+        errors=errors or 0,
+        in_review=in_review or 0,
+        columns=cause_columns(session, project.id, run.id),
+        annotators=annotators_of(session, project.id, run.id),
+    )
+
+
+def open_run(session: Session, access: ProjectAccess, run_name: str) -> RunData:
+    """The run (by name, or `latest`) of a project the user may see."""
+    return load_run(session, access.project, resolve_run(session, access.project, run_name))
+
+
+def rows_of(session: Session, run: Run, prediction_ids: Sequence[int]) -> list[ErrorRow]:
+    """These errors of the run as the sheet shows them, in the order given: their samples,
+    their annotations and their stored verdicts (a few queries for the lot)."""
+    if not prediction_ids:
+        return []
+    samples = {
+        p.id: p
+        for p in session.execute(
+            select(
+                Prediction.id,
+                Prediction.label,
+                Prediction.confidence,
+                Sample.external_id,
+                Sample.label.label("true_label"),
+                Sample.image_sha256,
+                Sample.text,
+                Sample.meta.label("meta"),
+            )
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .where(Prediction.id.in_(prediction_ids), Prediction.run_id == run.id)
         )
-        .join(Sample, Sample.id == Prediction.sample_id)
-        .where(Prediction.run_id == run.id, Prediction.is_error, Prediction.in_review)
-        .order_by(Prediction.review_order, Prediction.id)
-    ).all()
-    annotations = db.execute(
-        select(*MARK_COLUMNS)
-        .join(Prediction, Prediction.id == Annotation.prediction_id)
-        .join(User, User.id == Annotation.annotator_id)
-        .where(Prediction.run_id == run.id, Prediction.in_review)
-        .order_by(Annotation.id)
-    ).all()
-    marked: dict[int, set[int]] = defaultdict(set)
-    for annotation_id, cause_id in db.execute(
-        select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
-        .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-        .join(Prediction, Prediction.id == Annotation.prediction_id)
-        .where(Prediction.run_id == run.id, Prediction.in_review)
-    ):
-        marked[annotation_id].add(cause_id)
-    leads = leads_of(session, project.id)
-
-    reviews: dict[int, list[Mark]] = defaultdict(list)
-    adjudications: dict[int, Mark] = {}
-    names: dict[int, str] = {}
-    used: set[int] = set()
-    for a in annotations:
-        mark = mark_of(a, marked.get(a.id, ()), a.display_name or a.username)
-        used |= mark.causes
-        if a.kind is AnnotationKind.ADJUDICATION:
-            adjudications[a.prediction_id] = mark
-        else:
-            reviews[a.prediction_id].append(mark)
-            names[a.annotator_id] = mark.annotator
-
+    }
+    marks = marks_of(session, prediction_ids)
+    verdicts = stored(session, prediction_ids)
     rows = []
-    for p in predictions:
-        marks = tuple(reviews.get(p.id, ()))
-        adjudication = adjudications.get(p.id)
-        status, verdict, disagreement = judge(marks, adjudication, project.overlap, leads)
+    for pid in prediction_ids:
+        p = samples.get(pid)
+        if p is None:
+            continue
+        error = marks.get(pid)
+        v = verdicts.get(pid)
+        examined = v is not None and v.status in EXAMINED_STATUSES
         rows.append(
             ErrorRow(
-                prediction_id=p.id,
+                prediction_id=pid,
                 external_id=p.external_id,
                 label=p.true_label,
                 predicted=p.label,
@@ -308,22 +242,27 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
                 image_sha256=p.image_sha256,
                 excerpt=_excerpt(p.text),
                 meta=dict(p.meta or {}),
-                marks=marks,
-                adjudication=adjudication,
-                status=status,
-                verdict=verdict,
-                disagreement=disagreement,
+                marks=error.reviews if error else (),
+                adjudication=error.adjudication if error else None,
+                status=v.status if v else ErrorStatus.QUEUED,
+                verdict=Verdict(v.chosen, v.label_error, v.suggested_label)
+                if v is not None and examined
+                else None,
+                disagreement=v.disagreement if v else False,
+                note=v.note if v else "",
             )
         )
-    columns = cause_columns(session, project.id, used)
-    return RunData(
-        project=project,
-        run=run,
-        errors=errors or 0,
-        columns=columns,
-        rows=tuple(rows),
-        annotators=tuple(sorted(names.items(), key=lambda item: item[1].lower())),
+    return rows
+
+
+def error_row(session: Session, data: RunData, prediction_id: int) -> ErrorRow:
+    in_run = session.scalar(
+        select(Prediction.id).where(Prediction.id == prediction_id, under_review(data.run.id))
     )
+    rows = rows_of(session, data.run, [prediction_id]) if in_run else []
+    if not rows:
+        raise NotFound("No such error under review in this run.")
+    return rows[0]
 
 
 # --- the footer ---------------------------------------------------------------------
@@ -384,98 +323,38 @@ class Tally:
         return sorted(self.causes, key=lambda c: (-(c.share.count), c.column.name.lower()))
 
 
-def tally_rows(data: RunData, rows: Sequence[ErrorRow], *, filtered: bool = False) -> Tally:
-    examined = [r for r in rows if r.examined]
-    examined_in_run = sum(1 for r in data.rows if r.examined) if filtered else len(examined)
-    counts: dict[int, int] = defaultdict(int)
-    for row in examined:
-        for cause_id in row.causes:
-            counts[cause_id] += 1
-    # Agreement: per cause, (annotators, how many marked it) on each error finished by
-    # two or more; errors where nobody marked a cause enter as totals only.
-    marked_units: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    label_units: list[tuple[int, int]] = []
-    pairable = pairable_values = 0
-    for row in rows:
-        finished = row.finished
-        m = len(finished)
-        if m < 2:
-            continue
-        pairable += 1
-        pairable_values += m
-        marks: dict[int, int] = defaultdict(int)
-        for mark in finished:
-            for cause_id in mark.causes:
-                marks[cause_id] += 1
-        for cause_id, ones in marks.items():
-            marked_units[cause_id].append((m, ones))
-        label_units.append((m, sum(1 for mark in finished if mark.label_error)))
-
-    def agreement(units: list[tuple[int, int]]) -> Agreement:
-        return agreement_from_counts(
-            units,
-            unmarked_units=pairable - len(units),
-            unmarked_values=pairable_values - sum(m for m, _ in units),
-        )
-
-    rate = data.error_rate
-    n = len(examined)
-
-    def ceiling(count: int) -> Ceiling | None:
-        return Ceiling(rate, wilson(count, examined_in_run)) if rate is not None else None
-
-    causes = tuple(
-        CauseTally(
-            column=column,
-            share=wilson(counts[column.id], n),
-            ceiling=ceiling(counts[column.id]),
-            agreement=agreement(marked_units.get(column.id, [])),
-        )
-        for column in data.columns
-    )
-    label_count = sum(1 for r in examined if r.label_error)
-    shares = [c.share.value for c in causes] + [label_count / n if n else None]
-    return Tally(
-        run=data.run,
-        evaluated=data.run.evaluated,
-        errors=data.errors,
-        error_rate=rate,
-        rows=len(rows),
-        examined=n,
-        examined_in_run=examined_in_run,
-        causes=causes,
-        label_errors=wilson(label_count, n),
-        label_error_ceiling=ceiling(label_count),
-        label_error_agreement=agreement_from_counts(label_units),
-        needed=max(0, errors_needed(shares) - n),
-        filtered=filtered,
-    )
-
-
-def annotator_tallies(data: RunData, rows: Iterable[ErrorRow]) -> list[AnnotatorTally]:
+def annotator_tallies(session: Session, data: RunData) -> list[AnnotatorTally]:
     """Each annotator's own tally of the errors they finished, to set beside the consensus."""
-    finished: dict[int, int] = defaultdict(int)
-    counts: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    label_errors: dict[int, int] = defaultdict(int)
-    for row in rows:
-        for mark in row.finished:
-            finished[mark.annotator_id] += 1
-            label_errors[mark.annotator_id] += mark.label_error
-            for cause_id in mark.causes:
-                counts[mark.annotator_id][cause_id] += 1
-    return [
-        AnnotatorTally(uid, name, finished[uid], dict(counts[uid]), label_errors[uid])
-        for uid, name in data.annotators
-    ]
-
-
-def open_run(session: Session, access: ProjectAccess, run_name: str) -> RunData:
-    """The run (by name, or `latest`) of a project the user may see, fully loaded."""
-    return load_run(session, access.project, resolve_run(session, access.project, run_name))
-
-
-def error_row(data: RunData, prediction_id: int) -> ErrorRow:
-    row = next((r for r in data.rows if r.prediction_id == prediction_id), None)
-    if row is None:
-        raise NotFound("No such error under review in this run.")
-    return row
+    finished_reviews = and_(
+        Annotation.kind == AnnotationKind.REVIEW,
+        Annotation.status == AnnotationStatus.DONE,
+        Annotation.prediction_id == Prediction.id,
+        under_review(data.run.id),
+    )
+    totals = {
+        r.annotator_id: (r.finished, r.label_errors)
+        for r in session.execute(
+            select(
+                Annotation.annotator_id,
+                func.count().label("finished"),
+                func.count().filter(Annotation.label_error).label("label_errors"),
+            )
+            .select_from(Annotation)
+            .join(Prediction, finished_reviews)
+            .group_by(Annotation.annotator_id)
+        )
+    }
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    for annotator_id, cause_id, n in session.execute(
+        select(Annotation.annotator_id, AnnotationCause.cause_id, func.count())
+        .select_from(Annotation)
+        .join(Prediction, finished_reviews)
+        .join(AnnotationCause, AnnotationCause.annotation_id == Annotation.id)
+        .group_by(Annotation.annotator_id, AnnotationCause.cause_id)
+    ):
+        counts[annotator_id][cause_id] = n
+    tallies = []
+    for uid, name in data.annotators:
+        finished, label_errors = totals.get(uid, (0, 0))
+        tallies.append(AnnotatorTally(uid, name, finished, counts.get(uid, {}), label_errors))
+    return tallies

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from app.domain.analysis.sheet import ErrorRow, RunData
 from app.domain.analysis.tally import Z95
-from app.domain.analysis.views import SheetPage
+from app.domain.analysis.views import SheetSlice
 
 BASE_HEADERS = ("external_id", "label", "prediction", "confidence")
 TAIL_HEADERS = ("label_error", "suggested_label", "note", "annotators", "status", "examined")
@@ -41,7 +43,7 @@ def _cells(data: RunData, row: ErrorRow) -> list[str | int | float | None]:
     ]
 
 
-def sheet_csv(page: SheetPage) -> str:
+def sheet_csv(page: SheetSlice) -> str:
     """One line per error of the (filtered, sorted) slice; causes as 0/1 consensus marks.
 
     No footer lines: a CSV is read into data frames, where a footer would be a bogus row.
@@ -50,12 +52,12 @@ def sheet_csv(page: SheetPage) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(headers(page.data))
-    for row in page.all_rows:
+    for row in page.rows:
         writer.writerow(["" if v is None else v for v in _cells(page.data, row)])
     return out.getvalue()
 
 
-def label_corrections_csv(rows: Sequence[ErrorRow]) -> str:
+def label_corrections_csv(rows: Iterable[ErrorRow]) -> str:
     """The errors whose consensus says the ground-truth label is wrong."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -84,42 +86,44 @@ FOOTER = (
 )
 
 
-def sheet_xlsx(page: SheetPage) -> bytes:
+def sheet_xlsx(page: SheetSlice) -> bytes:
+    """The slice as a workbook, written row by row (openpyxl's write-only mode), so a run
+    of any size is written in bounded memory."""
     data = page.data
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Errors"
-    names = headers(data)
-    sheet.append(names)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in page.all_rows:
-        sheet.append(_cells(data, row))
-    first, last = 2, max(2, len(page.all_rows) + 1)
-
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Errors")
     run = book.create_sheet("Run")
-    run.append(["Run", data.run.name])
-    run.append(["Evaluated samples", data.run.evaluated])
-    run.append(["Errors in the run", data.errors])
-    # B4: the error rate; empty when the evaluated count is unknown.
-    run.append(["Error rate", '=IF(B2>0,B3/B2,"")' if data.run.evaluated else None])
-    # B5: every examined error of the run, also when this file holds a filtered slice,
-    # because a ceiling is in points of the whole run's error rate.
-    run.append(["Examined errors in the run", page.tally.examined_in_run])
-    run.append(["Filters", "&".join(f"{k}={v}" for k, v in page.filters.query()) or "none"])
-    run.append(["z (95%)", Z95])
-    for cell in run["A"]:
-        cell.font = Font(bold=True)
+    names = headers(data)
+    sheet.freeze_panes = "B2"
+    sheet.append([_bold(sheet, name) for name in names])
+    for row in page.rows:
+        sheet.append(_cells(data, row))
+    first, last = 2, max(2, page.tally.rows + 1)
+
+    filters = "&".join(f"{k}={v}" for k, v in page.filters.query()) or "none"
+    for title, value in (
+        ("Run", data.run.name),
+        ("Evaluated samples", data.run.evaluated),
+        ("Errors in the run", data.errors),
+        # B4: the error rate; empty when the evaluated count is unknown.
+        ("Error rate", '=IF(B2>0,B3/B2,"")' if data.run.evaluated else None),
+        # B5: every examined error of the run, also when this file holds a filtered
+        # slice, because a ceiling is in points of the whole run's error rate.
+        ("Examined errors in the run", page.tally.examined_in_run),
+        ("Filters", filters),
+        ("z (95%)", Z95),
+    ):
+        run.append([_bold(run, title), value])
 
     examined_col = get_column_letter(names.index("examined") + 1)
     examined = f"{examined_col}{first}:{examined_col}{last}"
     label_col = names.index("external_id") + 1
     top = last + 2
+    footer: list[list[Any]] = [[None] * len(names) for _ in FOOTER]
     for offset, title in enumerate(FOOTER):
-        sheet.cell(row=top + offset, column=label_col, value=title).font = Font(bold=True)
-    sheet.cell(row=top, column=label_col + 1, value="Examined")
-    sheet.cell(row=top, column=label_col + 2, value=f"=SUM({examined})")
+        footer[offset][label_col - 1] = _bold(sheet, title)
+    footer[0][label_col] = "Examined"
+    footer[0][label_col + 1] = f"=SUM({examined})"
     n = f"${get_column_letter(label_col + 2)}${top}"
     counted = [len(BASE_HEADERS) + i + 1 for i in range(len(data.columns))]
     counted.append(names.index("label_error") + 1)
@@ -141,11 +145,21 @@ def sheet_xlsx(page: SheetPage) -> bytes:
             f'=IF(ISNUMBER({gain}),Run!$B$4-{gain}/100,"")',
         ]
         for offset, formula in enumerate(formulas):
-            sheet.cell(row=top + offset, column=column, value=formula)
-    sheet.freeze_panes = "B2"
+            footer[offset][column - 1] = formula
+    # The rows end at `last` (an empty slice still leaves row 2 for the formulas' range).
+    for _ in range(last + 1 - (page.tally.rows + 1)):
+        sheet.append([])
+    for cells in footer:
+        sheet.append(cells)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _bold(sheet: Any, value: str) -> Any:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.font = Font(bold=True)
+    return cell
 
 
 def _wilson(count: str, n: str, sign: str) -> str:

@@ -240,12 +240,36 @@ def binary_agreement(units: Iterable[Sequence[bool]]) -> Agreement:
     )
 
 
+@dataclass(frozen=True)
+class AgreementSums:
+    """What Krippendorff's alpha needs of a binary column, added up over the errors with
+    two or more finished verdicts: each error's coincidences of a mark with a non-mark
+    (ones·(m-ones)/(m-1) for `ones` marks among m values), its marks, its values, the
+    number of errors and how many of them were unanimous. Sums over errors add, so a
+    database can aggregate them (see `views.tally`)."""
+
+    coincidences: float
+    marks: int
+    values: int
+    errors: int
+    unanimous: int
+
+
+def agreement_from_sums(sums: AgreementSums) -> Agreement:
+    """alpha = 1 - (n-1)·(o01+o10) / (2·n0·n1), with o10 = o01 by symmetry."""
+    if sums.errors == 0:
+        return Agreement(None, None, 0)
+    n, n1 = sums.values, sums.marks
+    n0 = n - n1
+    alpha = None if n0 == 0 or n1 == 0 else 1 - (n - 1) * (2 * sums.coincidences) / (2 * n0 * n1)
+    return Agreement(alpha, sums.unanimous / sums.errors, sums.errors)
+
+
 def agreement_from_counts(
     units: Iterable[tuple[int, int]], *, unmarked_units: int = 0, unmarked_values: int = 0
 ) -> Agreement:
     """The same from (values, marks) per error. Errors where nobody marked the cause can be
-    given as totals only: they add no disagreement, so a sheet of 30 causes need not build
-    30 lists as long as the run."""
+    given as totals only: they add no disagreement."""
     o01 = 0.0  # coincidences of a mark with a non-mark (o10 is the same by symmetry)
     n1 = 0
     n = unmarked_values
@@ -259,8 +283,4 @@ def agreement_from_counts(
         n1 += ones
         n += m
         unanimous += ones in (0, m)
-    if rated == 0:
-        return Agreement(None, None, 0)
-    n0 = n - n1
-    alpha = None if n0 == 0 or n1 == 0 else 1 - (n - 1) * (2 * o01) / (2 * n0 * n1)
-    return Agreement(alpha, unanimous / rated, rated)
+    return agreement_from_sums(AgreementSums(o01, n1, n, rated, unanimous))

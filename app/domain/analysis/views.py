@@ -1,24 +1,65 @@
-"""Which rows of the sheet are shown, in which order, one page at a time.
+"""Which rows of the sheet are shown, in which order, one page at a time, and their footer.
 
 Filters, sort and page come from query parameters with the same names on the page, the
-downloads and the API, so every view of the sheet (and its footer) is a URL.
+downloads and the API, so every view of the sheet (and its footer) is a URL. Each is a
+condition or an ORDER BY over the stored verdicts, so the database cuts the page and
+adds up the footer: a view reads what it shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import get_user_by_username
-from app.domain.analysis.sheet import ErrorRow, RunData, Tally, open_run, tally_rows
+from app.domain.analysis.sheet import (
+    CauseTally,
+    ErrorRow,
+    RunData,
+    Tally,
+    open_run,
+    rows_of,
+    under_review,
+)
+from app.domain.analysis.tally import (
+    Agreement,
+    AgreementSums,
+    Ceiling,
+    agreement_from_sums,
+    errors_needed,
+    wilson,
+)
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
-from app.domain.review.status import ErrorStatus
-from app.models import Project
+from app.domain.verdicts import ErrorStatus
+from app.models import (
+    Annotation,
+    AnnotationKind,
+    ErrorVerdict,
+    Prediction,
+    Project,
+    Sample,
+    User,
+    VerdictCause,
+)
 
 PAGE_SIZE = 50
 
@@ -109,26 +150,70 @@ class Filters:
                 items.append((name, "1"))
         return items
 
-    def matches(self, row: ErrorRow) -> bool:
-        if self.causes and not self.causes <= row.causes:
-            return False
-        if self.label is not None and row.label != self.label:
-            return False
-        if self.predicted is not None and row.predicted != self.predicted:
-            return False
-        if self.annotator is not None and all(m.annotator_id != self.annotator for m in row.marks):
-            return False
-        if self.status is not None and row.status is not self.status:
-            return False
-        if self.meta_key is not None and (
-            self.meta_key not in row.meta or str(row.meta[self.meta_key]) != self.meta_value
-        ):
-            return False
-        if self.label_error and not row.label_error:
-            return False
-        if self.no_cause and (not row.examined or row.causes):
-            return False
-        return not (self.disagreements and not row.disagreement)
+    def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
+        """The filters as conditions on `Prediction`, `Sample` and the outer-joined
+        `ErrorVerdict` (an error nobody annotated has none: it is queued, unmarked)."""
+        v = ErrorVerdict
+        where: list[ColumnElement[bool]] = []
+        for cause_id in sorted(self.causes):
+            where.append(
+                exists().where(
+                    VerdictCause.prediction_id == Prediction.id,
+                    VerdictCause.cause_id == cause_id,
+                    VerdictCause.chosen,
+                )
+            )
+        if self.label is not None:
+            where.append(Sample.label == self.label)
+        if self.predicted is not None:
+            where.append(Prediction.label == self.predicted)
+        if self.annotator is not None:
+            where.append(
+                exists().where(
+                    Annotation.prediction_id == Prediction.id,
+                    Annotation.annotator_id == self.annotator,
+                    Annotation.kind == AnnotationKind.REVIEW,
+                )
+            )
+        if self.status is ErrorStatus.QUEUED:
+            where.append(or_(v.status.is_(None), v.status == ErrorStatus.QUEUED.value))
+        elif self.status is not None:
+            where.append(v.status == self.status.value)
+        if self.meta_key is not None:
+            where.append(meta_text(dialect, self.meta_key) == self.meta_value)
+        if self.label_error:
+            where.append(v.label_error.is_(True))
+        if self.no_cause:
+            where.append(and_(v.examined.is_(True), v.cause_count == 0))
+        if self.disagreements:
+            where.append(v.disagreement.is_(True))
+        return where
+
+    @property
+    def needs_sample(self) -> bool:
+        return self.label is not None or self.meta_key is not None
+
+
+def meta_text(dialect: str, key: str) -> ColumnElement[str]:
+    """A sample's metadata value under `key` as the text Python's `str()` gives it, so a
+    filter `light=night`, `size=3` or `flag=True` matches on both databases."""
+    if dialect == "postgresql":
+        value = Sample.meta.op("->")(key)
+        kind = func.json_typeof(value)
+        text_value = Sample.meta.op("->>")(key)
+        return case(
+            (kind == "boolean", func.initcap(text_value)),
+            (kind == "null", literal("None")),
+            else_=text_value,
+        )
+    path = '$."' + key.replace('"', '""') + '"'
+    kind = func.json_type(Sample.meta, path)
+    return case(
+        (kind == "true", literal("True")),
+        (kind == "false", literal("False")),
+        (kind == "null", literal("None")),
+        else_=cast(func.json_extract(Sample.meta, path), String),
+    )
 
 
 def with_ids(
@@ -168,38 +253,209 @@ def _flag(value: Any) -> bool:
     return str(value).lower() in {"1", "true", "on", "yes"}
 
 
-def tally(data: RunData, filters: Filters = Filters()) -> Tally:
-    """The footer of the rows the filters keep.
+# --- the slice, in SQL -------------------------------------------------------------
+
+V = ErrorVerdict
+# An error without a stored verdict has no annotation: queued, nothing marked.
+EXAMINED = func.coalesce(V.examined, false())
+FINISHED = func.coalesce(V.finished, 0)
+
+
+def _slice(
+    data: RunData, filters: Filters, dialect: str, *columns: Any, sample: bool = False
+) -> Select[Any]:
+    query = (
+        select(*columns)
+        .select_from(Prediction)
+        .outerjoin(V, V.prediction_id == Prediction.id)
+        .where(under_review(data.run.id), *filters.conditions(dialect))
+    )
+    if sample or filters.needs_sample:
+        query = query.join(Sample, Sample.id == Prediction.sample_id)
+    return query
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def slice_query(session: Session, data: RunData, filters: Filters, *columns: Any) -> Select[Any]:
+    """SELECT `columns` over the run's errors under review that the filters keep."""
+    return _slice(data, filters, _dialect(session), *columns)
+
+
+def _units(marked: Any, voters: Any, *, only_marked: bool = False) -> list[Any]:
+    """The sums Krippendorff's alpha adds up over errors finished by two or more, for a
+    column whose per-error count of marks is `marked` of `voters` (see
+    `tally.agreement_from_sums`): coincidences, marks, values, errors, unanimous errors.
+    `only_marked`: over the errors where someone marked it."""
+    pair = and_(voters >= 2, marked > 0) if only_marked else voters >= 2
+    return [
+        func.coalesce(
+            func.sum(case((pair, marked * (voters - marked) * 1.0 / (voters - 1)), else_=0.0)),
+            0.0,
+        ),
+        func.coalesce(func.sum(case((pair, marked), else_=0)), 0),
+        func.coalesce(func.sum(case((pair, voters), else_=0)), 0),
+        func.count().filter(pair),
+        func.count().filter(pair, or_(marked == 0, marked == voters)),
+    ]
+
+
+def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tally:
+    """The footer of the rows the filters keep, aggregated over the stored verdicts.
 
     Shares are of the slice's examined errors (the blurry share among night-time
     images). Ceilings are points of the run's error rate, so a slice's ceiling counts
     its errors against all examined errors of the run: fixing blurry night-time images
     can gain at most e × (their count / all examined errors).
     """
-    rows = [r for r in data.rows if filters.matches(r)]
-    return tally_rows(data, rows, filtered=filters.active)
+    dialect = _dialect(session)
+    label_marks = func.coalesce(V.label_error_marks, 0)
+    totals = session.execute(
+        _slice(
+            data,
+            filters,
+            dialect,
+            func.count(),
+            func.count().filter(EXAMINED),
+            func.count().filter(EXAMINED, V.label_error),
+            *_units(label_marks, FINISHED),
+        )
+    ).one()
+    rows, examined, label_count = totals[0], totals[1], totals[2]
+    label_sums = AgreementSums(*totals[3:])
+    # Per cause, over the slice's errors that some annotation marks it on; the errors
+    # where nobody marked it enter the agreement as totals only.
+    pairable_errors = label_sums.errors
+    pairable_values = label_sums.values
+    per_cause: dict[int, tuple[int, AgreementSums]] = {}
+    slice_ids = _slice(data, filters, dialect, Prediction.id)
+    cause_query = (
+        select(
+            VerdictCause.cause_id,
+            func.count().filter(VerdictCause.chosen, V.examined),
+            *_units(VerdictCause.marks, V.finished, only_marked=True),
+        )
+        .join(V, V.prediction_id == VerdictCause.prediction_id)
+        .where(VerdictCause.run_id == data.run.id)
+        .group_by(VerdictCause.cause_id)
+    )
+    if filters.active:
+        cause_query = cause_query.where(VerdictCause.prediction_id.in_(slice_ids))
+    else:
+        cause_query = cause_query.join(
+            Prediction, Prediction.id == VerdictCause.prediction_id
+        ).where(under_review(data.run.id))
+    for cause_id, count, *sums in session.execute(cause_query):
+        per_cause[cause_id] = (count, AgreementSums(*sums))
+    examined_in_run = (
+        session.scalar(_slice(data, Filters(), dialect, func.count().filter(EXAMINED)))
+        if filters.active
+        else examined
+    ) or 0
+
+    rate = data.error_rate
+
+    def ceiling(count: int) -> Ceiling | None:
+        return Ceiling(rate, wilson(count, examined_in_run)) if rate is not None else None
+
+    def agreement(sums: AgreementSums | None) -> Agreement:
+        # Errors finished by two or more on which nobody marked the cause: all agree.
+        marked = sums or AgreementSums(0.0, 0, 0, 0, 0)
+        return agreement_from_sums(
+            replace(
+                marked,
+                values=pairable_values,
+                errors=pairable_errors,
+                unanimous=marked.unanimous + pairable_errors - marked.errors,
+            )
+        )
+
+    causes = tuple(
+        CauseTally(
+            column=column,
+            share=wilson(per_cause.get(column.id, (0, None))[0], examined),
+            ceiling=ceiling(per_cause.get(column.id, (0, None))[0]),
+            agreement=agreement(per_cause.get(column.id, (0, None))[1]),
+        )
+        for column in data.columns
+    )
+    shares = [c.share.value for c in causes] + [label_count / examined if examined else None]
+    return Tally(
+        run=data.run,
+        evaluated=data.run.evaluated,
+        errors=data.errors,
+        error_rate=rate,
+        rows=rows,
+        examined=examined,
+        examined_in_run=examined_in_run,
+        causes=causes,
+        label_errors=wilson(label_count, examined),
+        label_error_ceiling=ceiling(label_count),
+        label_error_agreement=agreement_from_sums(label_sums),
+        needed=max(0, errors_needed(shares) - examined),
+        filtered=filters.active,
+    )
 
 
 # --- sorting and pages --------------------------------------------------------------
 
+_STATUS_ORDER = case(
+    {status.value: i for i, status in enumerate(ErrorStatus)}, value=V.status, else_=0
+)
 
-def _sort_key(column: str) -> Callable[[ErrorRow], Any] | None:
-    keys: dict[str, Callable[[ErrorRow], Any]] = {
-        "review": lambda r: 0,
-        "id": lambda r: r.external_id,
-        "label": lambda r: r.label,
-        "prediction": lambda r: r.predicted,
-        "confidence": lambda r: (r.confidence is None, r.confidence or 0.0),
-        "label_error": lambda r: (not r.label_error, r.suggested_label or ""),
-        "note": lambda r: (not r.note, r.note.lower()),
-        "annotators": lambda r: r.annotators.lower(),
-        "status": lambda r: list(ErrorStatus).index(r.status),
+
+def _text(expr: Any, dialect: str) -> Any:
+    # Code-point order, as Python sorts: PostgreSQL's default collation would not.
+    return expr.collate("C") if dialect == "postgresql" else expr
+
+
+def _first_annotator() -> Any:
+    """The name of an error's first reviewer, lowercased: the sheet's "Annotators" cell
+    begins with it."""
+    name = func.lower(func.coalesce(func.nullif(User.display_name, ""), User.username))
+    return (
+        select(name)
+        .select_from(Annotation)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.prediction_id == Prediction.id, Annotation.kind == AnnotationKind.REVIEW)
+        .order_by(Annotation.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _sort_keys(column: str, dialect: str) -> list[Any] | None:
+    """The ORDER BY of a sheet column (each key ascending; `Sort` flips them all)."""
+    note = func.coalesce(V.note, "")
+    keys: dict[str, Callable[[], list[Any]]] = {
+        "review": lambda: [],
+        "id": lambda: [_text(Sample.external_id, dialect)],
+        "label": lambda: [_text(Sample.label, dialect)],
+        "prediction": lambda: [_text(Prediction.label, dialect)],
+        "confidence": lambda: [
+            case((Prediction.confidence.is_(None), 1), else_=0),
+            func.coalesce(Prediction.confidence, 0.0),
+        ],
+        "label_error": lambda: [
+            case((V.label_error.is_(True), 0), else_=1),
+            _text(func.coalesce(V.suggested_label, ""), dialect),
+        ],
+        "note": lambda: [case((note == "", 1), else_=0), _text(func.lower(note), dialect)],
+        "annotators": lambda: [_text(func.coalesce(_first_annotator(), ""), dialect)],
+        "status": lambda: [func.coalesce(_STATUS_ORDER, 0)],
     }
     if column in keys:
-        return keys[column]
+        return keys[column]()
     if column.startswith("cause:") and column[6:].isdigit():
         cause_id = int(column[6:])
-        return lambda r: cause_id not in r.causes
+        chosen = exists().where(
+            VerdictCause.prediction_id == Prediction.id,
+            VerdictCause.cause_id == cause_id,
+            VerdictCause.chosen,
+        )
+        return [case((chosen, 0), else_=1)]
     return None
 
 
@@ -215,7 +471,7 @@ class Sort:
             return cls()
         descending = value.startswith("-")
         column = value.lstrip("-")
-        if _sort_key(column) is None:
+        if _sort_keys(column, "sqlite") is None:
             raise InvalidInput({"sort": f"The sheet cannot be sorted by '{column}'."})
         return cls(column, descending)
 
@@ -229,11 +485,16 @@ class Sort:
             return "-" + column
         return column
 
-    def apply(self, rows: Sequence[ErrorRow]) -> list[ErrorRow]:
-        key = _sort_key(self.column)
-        assert key is not None
-        # Python's sort is stable: ties keep the review order.
-        return sorted(rows, key=key, reverse=self.descending)
+    def order_by(self, dialect: str) -> list[Any]:
+        keys = _sort_keys(self.column, dialect)
+        assert keys is not None
+        # Ties keep the review order, whichever way the column is sorted.
+        return [
+            *(k.desc() if self.descending else k for k in keys),
+            Prediction.review_order.is_(None),
+            Prediction.review_order,
+            Prediction.id,
+        ]
 
 
 @dataclass(frozen=True)
@@ -246,7 +507,8 @@ class SheetPage:
     page: int
     pages: int
     tally: Tally
-    all_rows: list[ErrorRow] = field(repr=False)  # the whole filtered, sorted slice
+    labels: list[str]  # the true labels of the run's errors under review (filter choices)
+    predicted: list[str]  # the predicted labels among them
 
     @property
     def first(self) -> int:
@@ -257,24 +519,89 @@ class SheetPage:
         return min(self.page * PAGE_SIZE, self.matching)
 
 
+def _ordered_ids(session: Session, data: RunData, filters: Filters, sort: Sort) -> Select[Any]:
+    dialect = _dialect(session)
+    needs_sample = sort.column in {"id", "label"}
+    return _slice(data, filters, dialect, Prediction.id, sample=needs_sample).order_by(
+        *sort.order_by(dialect)
+    )
+
+
+def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]]:
+    """The true and the predicted labels that occur among the run's errors under review."""
+    base = select().select_from(Prediction).where(under_review(data.run.id))
+    truths = session.scalars(
+        base.add_columns(Sample.label).join(Sample, Sample.id == Prediction.sample_id).distinct()
+    )
+    predicted = session.scalars(base.add_columns(Prediction.label).distinct())
+    return sorted(truths), sorted(predicted)
+
+
 def sheet_page(
-    data: RunData, filters: Filters, sort: Sort, page: int = 1, page_size: int = PAGE_SIZE
+    session: Session,
+    data: RunData,
+    filters: Filters,
+    sort: Sort,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
 ) -> SheetPage:
-    """One page of the filtered, sorted sheet, with the footer of the whole filtered slice."""
-    kept = sort.apply([r for r in data.rows if filters.matches(r)])
-    pages = max(1, -(-len(kept) // page_size))
+    """One page of the filtered, sorted sheet, with the footer of the whole filtered slice.
+
+    The page's rows are cut in SQL (filters, sort, offset), so a page reads a page."""
+    footer = tally(session, data, filters)
+    matching = footer.rows
+    pages = max(1, -(-matching // page_size))
     page = min(max(1, page), pages)
-    start = (page - 1) * page_size
+    ids: list[int] = list(
+        session.scalars(
+            _ordered_ids(session, data, filters, sort)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+    )
+    labels, predicted = label_choices(session, data)
     return SheetPage(
         data=data,
         filters=filters,
         sort=sort,
-        rows=kept[start : start + page_size],
-        matching=len(kept),
+        rows=rows_of(session, data.run, ids),
+        matching=matching,
         page=page,
         pages=pages,
-        tally=tally_rows(data, kept, filtered=filters.active),
-        all_rows=kept,
+        tally=footer,
+        labels=labels,
+        predicted=predicted,
+    )
+
+
+def slice_rows(
+    session: Session, data: RunData, filters: Filters, sort: Sort, *, chunk: int = 500
+) -> Iterator[ErrorRow]:
+    """Every row the filters keep, in the sheet's order, read `chunk` at a time: the
+    downloads stream a run of any size in bounded memory."""
+    ids: list[int] = list(session.scalars(_ordered_ids(session, data, filters, sort)))
+    for start in range(0, len(ids), chunk):
+        yield from rows_of(session, data.run, ids[start : start + chunk])
+
+
+@dataclass(frozen=True)
+class SheetSlice:
+    """The whole filtered, sorted slice for a download: its footer, and its rows read a
+    chunk at a time as they are written (`rows` can be iterated once)."""
+
+    data: RunData
+    filters: Filters
+    sort: Sort
+    tally: Tally
+    rows: Iterator[ErrorRow]
+
+
+def open_slice(
+    session: Session, access: ProjectAccess, run_name: str, filters: Filters, sort: Sort
+) -> SheetSlice:
+    data = open_run(session, access, run_name)
+    return SheetSlice(
+        data, filters, sort, tally(session, data, filters), slice_rows(session, data, filters, sort)
     )
 
 
@@ -296,4 +623,4 @@ def open_sheet(
     sort: Sort,
     page: int = 1,
 ) -> SheetPage:
-    return sheet_page(open_run(session, access, run_name), filters, sort, page)
+    return sheet_page(session, open_run(session, access, run_name), filters, sort, page)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.accounts.admin import AdminsOnly, require_admin
 from app.domain.accounts.site import require_may_create_projects
 from app.domain.errors import Conflict, InvalidInput
@@ -152,9 +153,13 @@ def update_project(session: Session, access: ProjectAccess, fields: ProjectField
     project.kind = fields.kind
     project.description = fields.description
     project.labels = fields.labels
+    overlap_changed = project.overlap != fields.overlap
     project.overlap = fields.overlap
     project.annotators_may_add_causes = fields.annotators_may_add_causes
     session.flush()
+    if overlap_changed:
+        # "Done" means as many finished reviews as the overlap: every verdict may move.
+        verdicts.refresh_project(session, project.id)
     return project
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.accounts.users import get_user_by_username
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
@@ -98,8 +99,10 @@ def change_role(
         and not _other_leads(session, access, user_id)
     ):
         raise Conflict("The project's only lead cannot step down; make someone else lead first.")
-    membership.role = role
-    session.flush()
+    if membership.role is not role:
+        membership.role = role
+        session.flush()
+        verdicts.refresh_annotator(session, access.project.id, user_id)
     return membership
 
 
@@ -130,8 +133,12 @@ def add_member(session: Session, project: Project, user: User, role: ProjectRole
         membership = Membership(project_id=project.id, user_id=user.id, role=role)
         session.add(membership)
     else:
+        changed = membership.role is not role
         membership.role = role
         membership.removed_at = None
+        if changed:
+            session.flush()
+            verdicts.refresh_annotator(session, project.id, user.id)
     session.flush()
     return membership
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.domain import live
+from app.domain import live, verdicts
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects.access import ProjectAccess
 from app.models import (
@@ -295,6 +295,7 @@ def save(
         )
     )
     session.flush()
+    verdicts.refresh(session, [prediction.id])
     live.announce(
         session,
         prediction.project_id,
@@ -381,6 +382,19 @@ def replace_causes(
     action: str,
 ) -> int:
     """Swap cause ids in many annotations (a merge), one event each. Returns how many changed."""
+    # Each error is judged once, at the end, however many of its annotations move.
+    with verdicts.batch(session):
+        return _replace_causes(session, access, annotations, mapping, action=action)
+
+
+def _replace_causes(
+    session: Session,
+    access: ProjectAccess,
+    annotations: Iterable[Annotation],
+    mapping: dict[int, int],
+    *,
+    action: str,
+) -> int:
     changed = 0
     for annotation in annotations:
         prediction = session.get(Prediction, annotation.prediction_id)

@@ -305,7 +305,7 @@ def progress(
         )
         or 0
     )
-    team_done = examined_errors(session, run, access.project.overlap)
+    team_done = examined_errors(session, run)
     return QueueProgress(
         my_done=my_done, my_total=my_done + still_mine, team_done=team_done, total=total
     )

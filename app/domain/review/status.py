@@ -1,64 +1,33 @@
-"""An error's status under review, and a run's progress: the one definition of done.
+"""A run's progress under review: the one definition of done, counted.
 
 An error under review is *examined* (done) when a lead's finished adjudication settles
-it, or when as many annotators as the project's overlap have finished it. Only examined
-errors count in the tally. Every page, the API and the exports read that rule from here:
-`error_status` for an error whose annotations are in memory (the sheet), and
-`examined_errors` for the same rule as SQL, to count without loading a run (the project
-page, the review screen's progress). A property test holds the two to each other.
+it, or when as many annotators as the project's overlap have finished it
+(`verdicts.error_status`, the rule; it is stored per error with the verdict). Only
+examined errors count in the tally. The project page, the review screen's progress, the
+dashboard and the API count them here, from the stored verdicts.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import error_rate
-from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, Project, Run
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, error_status
+from app.models import ErrorVerdict, Prediction, Project, Run
 
-
-class ErrorStatus(enum.StrEnum):
-    QUEUED = "queued"  # nobody has opened it
-    IN_PROGRESS = "in_progress"
-    UNSURE = "unsure"
-    SKIPPED = "skipped"
-    PARTIAL = "partial"  # finished by fewer annotators than the project's overlap
-    DONE = "done"
-    ADJUDICATED = "adjudicated"
-
-
-EXAMINED_STATUSES = frozenset({ErrorStatus.DONE, ErrorStatus.ADJUDICATED})
-
-# Among annotations none of which is finished, the one that says most about the error.
-_OPEN_STATUSES = (
-    (AnnotationStatus.UNSURE, ErrorStatus.UNSURE),
-    (AnnotationStatus.SKIPPED, ErrorStatus.SKIPPED),
-    (AnnotationStatus.IN_PROGRESS, ErrorStatus.IN_PROGRESS),
-)
-
-
-def error_status(
-    review_statuses: Iterable[AnnotationStatus], *, adjudicated: bool, overlap: int
-) -> ErrorStatus:
-    """The status of one error from its review annotations' statuses, whether a finished
-    adjudication settles it, and how many annotators the project wants per error."""
-    if adjudicated:
-        return ErrorStatus.ADJUDICATED
-    statuses = list(review_statuses)
-    finished = statuses.count(AnnotationStatus.DONE)
-    if finished >= overlap:
-        return ErrorStatus.DONE
-    if finished:
-        return ErrorStatus.PARTIAL
-    present = set(statuses)
-    for annotation_status, status in _OPEN_STATUSES:
-        if annotation_status in present:
-            return status
-    return ErrorStatus.QUEUED
+__all__ = [
+    "EXAMINED_STATUSES",
+    "ErrorStatus",
+    "RunProgress",
+    "error_status",
+    "examined_errors",
+    "is_examined",
+    "run_progress",
+    "under_review",
+]
 
 
 def under_review(run: Run) -> Select[Prediction]:
@@ -68,28 +37,24 @@ def under_review(run: Run) -> Select[Prediction]:
     )
 
 
-def is_examined(overlap: int) -> ColumnElement[bool]:
-    """`error_status(...) in EXAMINED_STATUSES`, as a condition on `Prediction`."""
-    finished_reviews = (
-        select(func.count(Annotation.id))
-        .where(
-            Annotation.prediction_id == Prediction.id,
-            Annotation.kind == AnnotationKind.REVIEW,
-            Annotation.status == AnnotationStatus.DONE,
-        )
-        .scalar_subquery()
-    )
-    settled = exists().where(
-        Annotation.prediction_id == Prediction.id,
-        Annotation.kind == AnnotationKind.ADJUDICATION,
-        Annotation.status == AnnotationStatus.DONE,
-    )
-    return or_(settled, finished_reviews >= overlap)
+def is_examined() -> ColumnElement[bool]:
+    """The stored verdict says examined, as a condition on `Prediction`."""
+    return exists().where(ErrorVerdict.prediction_id == Prediction.id, ErrorVerdict.examined)
 
 
-def examined_errors(session: Session, run: Run, overlap: int) -> int:
+def examined_errors(session: Session, run: Run) -> int:
     """How many of the run's errors under review are examined."""
-    query = under_review(run).where(is_examined(overlap)).with_only_columns(func.count())
+    query = (
+        select(func.count())
+        .select_from(ErrorVerdict)
+        .join(Prediction, Prediction.id == ErrorVerdict.prediction_id)
+        .where(
+            ErrorVerdict.run_id == run.id,
+            ErrorVerdict.examined,
+            Prediction.in_review,
+            Prediction.is_error,
+        )
+    )
     return session.scalar(query) or 0
 
 
@@ -116,5 +81,5 @@ def run_progress(session: Session, project: Project, run: Run) -> RunProgress:
         run=run,
         errors=errors,
         in_review=in_review,
-        done=examined_errors(session, run, project.overlap),
+        done=examined_errors(session, run),
     )
