@@ -12,7 +12,15 @@ from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
 from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
-from app.domain.analysis.views import Filters, Sort, open_sheet, open_slice, parse_view
+from app.domain.analysis.views import (
+    Filters,
+    Sort,
+    live_update,
+    open_sheet,
+    open_slice,
+    parse_view,
+)
+from app.domain.errors import InvalidInput
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
@@ -43,6 +51,40 @@ def sheet_page(
         "statuses": list(ErrorStatus),
     }
     return render(request, "sheet.html", context, fragment="sheet_table")
+
+
+def _ids(value: str | None, name: str) -> list[int]:
+    # Not `prediction`: that is the sheet's filter on the predicted label.
+    parts = [p for p in (value or "").split(",") if p.strip()]
+    if not all(p.strip().isdigit() for p in parts):
+        raise InvalidInput({name: "A comma-separated list of ids."})
+    return [int(p) for p in parts]
+
+
+@router.get("/projects/{project_id}/runs/{run}/sheet/live", name="sheet_live")
+def sheet_live(
+    request: Request, run: str, access: ProjectAccessDep, session: SessionDep
+) -> Response:
+    """After a save: that error's row and the footer, for an open sheet to swap in."""
+    if not is_htmx(request):
+        return RedirectResponse(
+            path_for(request.app, "sheet", project_id=access.project.id, run=run), 303
+        )
+    params = request.query_params
+    filters, sort, page = view_of(params)
+    live = live_update(
+        session,
+        access,
+        run,
+        filters,
+        sort,
+        page,
+        changed=_ids(params.get("changed"), "changed"),
+        shown=_ids(params.get("shown"), "shown"),
+        columns=_ids(params.get("columns"), "columns"),
+    )
+    context = {"access": access, "project": access.project, "live": live}
+    return render(request, "_sheet_live.html", context)
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet.csv", name="sheet_csv")

@@ -72,6 +72,42 @@
   });
   document.addEventListener("htmx:sseError", function (event) { setLive(event, "off"); });
 
+  // A live sheet: after saves in its run, ask for those errors' rows and the footer. The
+  // server answers with out-of-band swaps, or with the whole table when the page's rows
+  // or columns changed, so the table keeps its scroll position and focus. Saves that
+  // arrive while a request is out are asked for together once it is back.
+  var pendingRows = new Set();
+  var sheetBusy = false;
+  function refreshSheet() {
+    var table = document.getElementById("sheet-table");
+    if (sheetBusy || !pendingRows.size || !table || !table.dataset.liveUrl) return;
+    var ids = Array.from(pendingRows);
+    pendingRows.clear();
+    sheetBusy = true;
+    function idsOf(selector, attribute) {
+      return Array.from(table.querySelectorAll(selector)).map(function (el) {
+        return attribute ? el.getAttribute(attribute) : el.id.slice("error-".length);
+      }).join(",");
+    }
+    var url = table.dataset.liveUrl +
+      "&changed=" + ids.join(",") +
+      "&shown=" + idsOf("#sheet tbody tr[id^='error-']") +
+      "&columns=" + idsOf("#sheet thead th[data-cause]", "data-cause");
+    window.htmx.ajax("GET", url, { source: table, swap: "none" }).finally(function () {
+      sheetBusy = false;
+      refreshSheet();
+    });
+  }
+  document.addEventListener("htmx:sseMessage", function (event) {
+    if (!event.detail || event.detail.type !== "annotation") return;
+    if (!event.target.classList || !event.target.classList.contains("sheet-live")) return;
+    var change;
+    try { change = JSON.parse(event.detail.data); } catch (e) { return; }
+    if (typeof change.prediction !== "number") return;
+    pendingRows.add(change.prediction);
+    refreshSheet();
+  });
+
   // A sheet row opens its error on the review screen; links inside it keep their own target.
   document.addEventListener("click", function (event) {
     if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey) return;

@@ -1,5 +1,6 @@
 """Live sheet and dashboard in real Chromium: an annotator's save reaches the lead's open
-pages within a second, on SQLite (one process) and on PostgreSQL with two workers.
+pages within a second, on SQLite (one process) and on PostgreSQL with two workers. The
+sheet gets only the saved error's row and its footer: the table stays, scrolled as it was.
 
 The annotator's save is committed by this test process through `annotations.save` (the
 one write path the review screen uses too); the lead watches in two browser contexts,
@@ -154,6 +155,12 @@ def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
         examined = board.locator("#review-progress strong").first
         examined_before = int(examined.inner_text())
         assert sheet.locator(f"#error-{error_id} .badge").first.inner_text() == "queued"
+        # The lead has scrolled the table sideways; a live update must not undo that.
+        frame = sheet.locator(".sheet-wrap")
+        frame.evaluate(
+            "el => { el.scrollLeft = 120; document.getElementById('sheet').dataset.kept = 'yes'; }"
+        )
+        scrolled = frame.evaluate("el => el.scrollLeft")
         sheet.screenshot(path=screenshots / "1-sheet-before.png", full_page=False)
 
         with demo.database.transaction() as session:
@@ -173,6 +180,9 @@ def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
         expect(sheet.locator(f"#error-{error_id} .badge").first).to_have_text("done", timeout=1000)
         expect(examined).to_have_text(str(examined_before + 1), timeout=1000)
         assert time.monotonic() - committed < 1.5  # all three, checked one after another
+        # Only the row and the footer were swapped: the same table, scrolled where it was.
+        assert sheet.locator("#sheet").evaluate("el => el.dataset.kept") == "yes"
+        assert frame.evaluate("el => el.scrollLeft") == scrolled
         sheet.screenshot(path=screenshots / "2-sheet-after.png", full_page=False)
         board.screenshot(path=screenshots / "3-dashboard-after.png", full_page=True)
 

@@ -59,12 +59,15 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     assert ceiling.endswith("→ 5.00%")
     notes = one(doc, "#sheet-notes").get_text(" ", strip=True)
     assert "more than 100%" in notes
-    # Live: the table block refreshes itself under the page's event stream.
+    # Live: each save in the run asks for its row and the footer (see the live tests).
     live = one(doc, "[sse-connect]")
     # Saves in other runs do not reload this sheet.
     events = url(client, "project_events", project_id=f.project.id)
     assert live["sse-connect"] == f"{events}?run={f.run.id}"
-    assert one(live, "#sheet-table")["hx-trigger"] == "sse:annotation"
+    assert one(live, ".sheet-live")["sse-swap"] == "annotation"
+    assert one(live, "#sheet-table")["data-live-url"].startswith(
+        url(client, "sheet_live", project_id=f.project.id, run=f.run.name) + "?"
+    )
     # The agreement row appears because the project asks for two annotators per error.
     assert doc.select(".agreement-row")
 
@@ -81,7 +84,7 @@ def test_the_sheet_fragment_is_only_the_table_with_the_filtered_footer(
     assert doc.select_one("html") is None
     table = doc.select_one("#sheet-table")
     assert table is not None
-    assert "meta=time%3Dnight" in table["hx-get"]
+    assert "meta=time%3Dnight" in table["data-live-url"]
     assert [r["id"] for r in doc.select("#sheet tbody tr")] == [
         f"error-{f.errors[k].id}" for k in ("e5", "e3", "e1")
     ]
@@ -313,3 +316,50 @@ def test_the_workbook_footer_formulas_compute_the_sheet_footer(
             assert gain_low == pytest.approx(100 * cause.ceiling.gain_low, abs=1e-12)
             assert gain_high == pytest.approx(100 * cause.ceiling.gain_high, abs=1e-12)
             assert rate == pytest.approx(cause.ceiling.rate_if_fixed)
+
+
+def live(client: TestClient, f: Fixture, query: str) -> str:
+    response = client.get(
+        sheet_url(client, f, "sheet_live") + query, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    return response.text
+
+
+def test_a_live_update_sends_the_saved_row_and_the_footer_out_of_band(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    sign_in(client, "lead")
+    page = soup(client.get(sheet_url(client, f)).text)
+    shown = ",".join(tr["id"].removeprefix("error-") for tr in page.select("#sheet tbody tr"))
+    columns = ",".join(str(th["data-cause"]) for th in page.select("#sheet thead th[data-cause]"))
+    e2 = f.errors["e2"].id
+    text = live(client, f, f"?page=1&changed={e2}&shown={shown}&columns={columns}")
+    # Rows and the footer come in <template>s, which HTML parsers keep as trees apart.
+    templates = re.findall(r"<template>(.*?)</template>", text, re.S)
+    assert len(templates) == 2
+    parts, answer = soup("".join(templates)), soup(text)
+    rows = parts.select("tr[hx-swap-oob]")
+    assert [r["id"] for r in rows] == [f"error-{e2}"]
+    footer = one(parts, "tfoot#sheet-footer")
+    assert footer["hx-swap-oob"] == "true"
+    assert [td.text for td in footer.select(".count-row td[data-cause]")] == ["2", "0", "2"]
+    assert one(answer, "#sheet-count")["hx-swap-oob"] == "true"
+    assert not answer.select("#sheet-table"), "the table itself stays"
+
+
+def test_a_live_update_sends_the_whole_table_when_the_pages_rows_changed(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    sign_in(client, "lead")
+    e2 = f.errors["e2"].id
+    # The page on screen was cut before e6 entered it (it shows five rows of six).
+    answer = soup(live(client, f, f"?page=1&changed={e2}&shown=1,2,3,4,5&columns="))
+    table = one(answer, "#sheet-table")
+    assert table["hx-swap-oob"] == "true"
+    assert len(table.select("#sheet tbody tr")) == 6
+    assert not table.select("[hx-swap-oob] [hx-swap-oob]"), "no swap nested in another"
+    opened = client.get(sheet_url(client, f, "sheet_live"), follow_redirects=False)
+    assert opened.status_code == 303  # opened as a page, it is the sheet

@@ -537,6 +537,24 @@ def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]
     return sorted(truths), sorted(predicted)
 
 
+def _page(
+    session: Session, data: RunData, filters: Filters, sort: Sort, page: int, page_size: int
+) -> tuple[Tally, list[int], int, int]:
+    """The footer, the ids of the page's rows (cut in SQL: filters, sort, offset), the
+    page number (kept within the pages) and how many pages there are."""
+    footer = tally(session, data, filters)
+    pages = max(1, -(-footer.rows // page_size))
+    page = min(max(1, page), pages)
+    ids: list[int] = list(
+        session.scalars(
+            _ordered_ids(session, data, filters, sort)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+    )
+    return footer, ids, page, pages
+
+
 def sheet_page(
     session: Session,
     data: RunData,
@@ -547,31 +565,54 @@ def sheet_page(
 ) -> SheetPage:
     """One page of the filtered, sorted sheet, with the footer of the whole filtered slice.
 
-    The page's rows are cut in SQL (filters, sort, offset), so a page reads a page."""
-    footer = tally(session, data, filters)
-    matching = footer.rows
-    pages = max(1, -(-matching // page_size))
-    page = min(max(1, page), pages)
-    ids: list[int] = list(
-        session.scalars(
-            _ordered_ids(session, data, filters, sort)
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        )
-    )
+    The page's rows are cut in SQL, so a page reads a page."""
+    footer, ids, page, pages = _page(session, data, filters, sort, page, page_size)
     labels, predicted = label_choices(session, data)
     return SheetPage(
         data=data,
         filters=filters,
         sort=sort,
         rows=rows_of(session, data.run, ids),
-        matching=matching,
+        matching=footer.rows,
         page=page,
         pages=pages,
         tally=footer,
         labels=labels,
         predicted=predicted,
     )
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """What an open sheet needs after one error changed. When the page still shows the
+    same rows in the same order, only that row (if shown) and the footer; otherwise the
+    whole page (a filter or the sort moved rows in or out)."""
+
+    view: SheetPage  # the whole page, or, when `same_rows`, its counts only
+    same_rows: bool
+    rows: list[ErrorRow]  # the changed errors' rows that are on the page
+
+
+def live_update(
+    session: Session,
+    access: ProjectAccess,
+    run_name: str,
+    filters: Filters,
+    sort: Sort,
+    page: int,
+    changed: list[int],
+    shown: list[int],
+    columns: list[int],
+) -> LiveUpdate:
+    """`changed`: the errors saved; `shown` and `columns`: the error and cause ids of
+    the rows and columns on screen."""
+    data = open_run(session, access, run_name)
+    footer, ids, page, pages = _page(session, data, filters, sort, page, PAGE_SIZE)
+    if ids != shown or [c.id for c in data.columns] != columns:
+        return LiveUpdate(sheet_page(session, data, filters, sort, page), False, [])
+    rows = rows_of(session, data.run, [i for i in ids if i in set(changed)])
+    counts = SheetPage(data, filters, sort, [], footer.rows, page, pages, footer, [], [])
+    return LiveUpdate(counts, True, rows)
 
 
 def slice_rows(
