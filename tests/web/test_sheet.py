@@ -65,7 +65,7 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     events = url(client, "project_events", project_id=f.project.id)
     assert live["sse-connect"] == f"{events}?run={f.run.id}"
     assert one(live, ".sheet-live")["sse-swap"] == "annotation"
-    assert one(live, "#sheet-table")["data-live-url"].startswith(
+    assert attr(one(live, "#sheet-table"), "data-live-url").startswith(
         url(client, "sheet_live", project_id=f.project.id, run=f.run.name) + "?"
     )
     # The agreement row appears because the project asks for two annotators per error.
@@ -332,7 +332,7 @@ def test_a_live_update_sends_the_saved_row_and_the_footer_out_of_band(
     f = build(session)
     sign_in(client, "lead")
     page = soup(client.get(sheet_url(client, f)).text)
-    shown = ",".join(tr["id"].removeprefix("error-") for tr in page.select("#sheet tbody tr"))
+    shown = ",".join(attr(tr, "id").removeprefix("error-") for tr in page.select("#sheet tbody tr"))
     columns = ",".join(str(th["data-cause"]) for th in page.select("#sheet thead th[data-cause]"))
     e2 = f.errors["e2"].id
     text = live(client, f, f"?page=1&changed={e2}&shown={shown}&columns={columns}")
