@@ -1,11 +1,17 @@
-"""How fast the sheet stays with 10,000 errors × 30 causes × 3 annotators.
+"""How fast the sheet stays as the run grows: 1,000 and 10,000 errors × 30 causes × 3
+annotators, and a page of a 200,000-error run (issue 12's targets).
 
-Times, on SQLite and (when reachable) PostgreSQL:
-  - the tally: loading the run and computing the footer (domain functions only);
-  - one spreadsheet page and the dashboard, over real HTTP from a running server;
-  - the delay from a committed save to its event reaching a listening SSE client.
+Times, on SQLite and (when reachable) PostgreSQL, median of 5 after a warm-up:
+  - the tally (the footer: a run's header and its aggregates; domain functions only);
+  - a sheet page (50 rows + footer), the same filtered and sorted, the dashboard and
+    `GET /api/v1/.../errors?limit=200`, over real HTTP from a running server;
+  - save → the lead's row changed: from a committed save to a subscribed client holding
+    the answer of `GET .../sheet/live` that the event makes the page ask for;
+  - a save's own time (`annotations.save`, verdict refresh included, committed);
+  - with `--large N`: a sheet page of an N-error run, and the memory the CSV and xlsx
+    downloads of that run allocate at their peak (tracemalloc).
 
-    .venv/bin/python bench/tally_bench.py [--errors 10000] [--causes 30] [--annotators 3]
+    .venv/bin/python bench/tally_bench.py [--sizes 1000,10000] [--large 200000]
 
 PostgreSQL is taken from EYEBALL_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432);
 a scratch database is created and dropped. Prints a Markdown table for RESULTS.md.
@@ -26,9 +32,11 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import uvicorn
@@ -39,12 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from live_server import free_port
 
-from app import schema
+from app import models, schema
 from app.config import Settings
 from app.db import Database
-from app.domain.accounts.users import create_user
+from app.domain import verdicts
+from app.domain.accounts.users import create_token, create_user, get_user_by_username
 from app.domain.analysis.sheet import load_run
-from app.domain.analysis.views import tally
+from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
+from app.domain.analysis.views import Filters, Sort, open_slice, tally
 from app.domain.projects.access import get_access
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
@@ -158,6 +168,8 @@ def build(database: Database, errors: int, causes: int, annotators: int) -> tupl
                 for c in rng.sample(cause_ids, rng.choice([1, 1, 2, 3]))
             ],
         )
+        # Written past annotations.save, as an import of finished reviews would be.
+        verdicts.rebuild(session)
         return project.id, predictions[0]
 
 
@@ -200,11 +212,23 @@ def signed_in(base_url: str, username: str) -> httpx.Client:
     return client
 
 
-def event_delay(database: Database, base_url: str, project_id: int, prediction_id: int) -> float:
-    """Milliseconds from a save's commit to its event arriving at a listening client."""
+def live_delay(
+    database: Database, base_url: str, project_id: int, prediction_id: int, kind: AnnotationKind
+) -> tuple[float, float]:
+    """(save's own time, save → changed row at a subscribed client) in milliseconds.
+
+    The client listens to the project's events as the sheet does; on the save's event it
+    asks `GET .../sheet/live` for that row and the footer, as eyeball.js does, and the
+    delay ends when that answer is in."""
     client = signed_in(base_url, "lead")
     arrived: queue.Queue[float] = queue.Queue()
     subscribed = threading.Event()
+    sheet = f"/projects/{project_id}/runs/latest/sheet"
+    page = client.get(sheet).text
+    shown = ",".join(re.findall(r'<tr id="error-(\d+)"', page))
+    columns = ",".join(
+        dict.fromkeys(re.findall(r'<th scope="col" class="cause[^"]*" data-cause="(\d+)"', page))
+    )
 
     def listen() -> None:
         with client.stream("GET", f"/projects/{project_id}/events", timeout=None) as response:
@@ -216,14 +240,21 @@ def event_delay(database: Database, base_url: str, project_id: int, prediction_i
                     if name == "subscribed":
                         subscribed.set()
                     elif name == "annotation":
+                        changed = json.loads(line.split(":", 1)[1])["prediction"]
+                        with httpx.Client(base_url=base_url, cookies=client.cookies) as other:
+                            answer = other.get(
+                                f"{sheet}/live?page=1&changed={changed}&shown={shown}"
+                                f"&columns={columns}",
+                                headers={"HX-Request": "true"},
+                            )
+                        assert f'id="error-{changed}"' in answer.text
                         arrived.put(time.perf_counter())
                         return
 
     threading.Thread(target=listen, daemon=True).start()
     subscribed.wait(timeout=30)
+    start = time.perf_counter()
     with database.transaction() as session:
-        from app.domain.accounts.users import get_user_by_username
-
         lead = get_user_by_username(session, "lead")
         assert lead is not None
         prediction = session.get(Prediction, prediction_id)
@@ -234,54 +265,109 @@ def event_delay(database: Database, base_url: str, project_id: int, prediction_i
             prediction,
             Draft(status=AnnotationStatus.DONE),
             expected_version=0,
-            kind=AnnotationKind.ADJUDICATION,
+            kind=kind,
         )
-        session.flush()
     committed = time.perf_counter()
-    delay = (arrived.get(timeout=30) - committed) * 1000
+    delay = (arrived.get(timeout=60) - committed) * 1000
     client.close()
-    return delay
+    return (committed - start) * 1000, delay
 
 
-def bench(name: str, url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, float]:
+def median_live(
+    database: Database, base: str, project_id: int, first: int, repeat: int = 5
+) -> tuple[float, float]:
+    """Saves of the first error: the lead's adjudication, then the lead's own review
+    each time anew (a new annotation, so expected_version 0 holds)."""
+    saves, delays = [], []
+    kinds = [AnnotationKind.ADJUDICATION, AnnotationKind.REVIEW]
+    for n in range(min(repeat, len(kinds))):
+        own, delay = live_delay(database, base, project_id, first + n, kinds[n % 2])
+        saves.append(own)
+        delays.append(delay)
+    for n in range(len(kinds), repeat):
+        own, delay = live_delay(database, base, project_id, first + n, AnnotationKind.REVIEW)
+        saves.append(own)
+        delays.append(delay)
+    return statistics.median(saves), statistics.median(delays)
+
+
+def peak_mb(fn: Callable[[], object]) -> float:
+    """The peak of memory allocated while `fn` runs, in MB (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def bench(
+    name: str, url: str, errors: int, args: argparse.Namespace, data_dir: Path, *, large: bool
+) -> dict[str, float]:
     database = Database.from_url(url)
     schema.upgrade(database.engine)
     start = time.perf_counter()
-    project_id, first = build(database, args.errors, args.causes, args.annotators)
-    built = time.perf_counter() - start
-    print(f"[{name}] built in {built:.1f}s", file=sys.stderr)
+    project_id, first = build(database, errors, args.causes, args.annotators)
+    print(f"[{name} {errors:,}] built in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+    with database.transaction() as session:
+        lead = get_user_by_username(session, "lead")
+        assert lead is not None
+        token = create_token(session, lead, "bench").secret
 
     def footer() -> object:
         with database.reader() as session:
-            from app.models import Project
-
-            project = session.get(Project, project_id)
+            project = session.get(models.Project, project_id)
             assert project is not None
             run = session.scalars(select(Run).where(Run.project_id == project_id)).one()
-            return tally(load_run(session, project, run))
+            return tally(session, load_run(session, project, run))
 
-    results = {"tally (load run + footer)": timed(footer)}
+    results: dict[str, float] = {}
+    if not large:
+        results["tally (footer)"] = timed(footer)
     with serving(database, data_dir) as base:
         client = signed_in(base, "lead")
         sheet = f"/projects/{project_id}/runs/latest/sheet"
-        results["sheet page (HTTP, 50 rows + footer)"] = timed(
+        results["sheet page (50 rows + footer)"] = timed(
             lambda: client.get(sheet).raise_for_status()
         )
-        results["sheet page, filtered + sorted"] = timed(
-            lambda: client.get(
-                sheet + "?meta=time%3Dnight&sort=-confidence&page=20"
-            ).raise_for_status()
-        )
-        results["sheet fragment (live refresh)"] = timed(
-            lambda: client.get(sheet, headers={"HX-Request": "true"}).raise_for_status()
-        )
-        results["dashboard (HTTP)"] = timed(
-            lambda: client.get(f"/projects/{project_id}/runs/latest/dashboard").raise_for_status()
-        )
-        results["save → event at a listening client"] = event_delay(
-            database, base, project_id, first
-        )
+        if not large:
+            results["sheet page, filtered + sorted"] = timed(
+                lambda: client.get(
+                    sheet + "?meta=time%3Dnight&sort=-confidence&page=20"
+                ).raise_for_status()
+            )
+            results["dashboard"] = timed(
+                lambda: client.get(
+                    f"/projects/{project_id}/runs/latest/dashboard"
+                ).raise_for_status()
+            )
+            api = httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+            results["GET .../errors?limit=200"] = timed(
+                lambda: api.get(
+                    f"/api/v1/projects/{project_id}/runs/latest/errors?limit=200"
+                ).raise_for_status()
+            )
+            api.close()
+            own, delay = median_live(database, base, project_id, first)
+            results["a save (annotations.save, committed)"] = own
+            results["save → lead's row changed (subscribed client)"] = delay
         client.close()
+    if large:
+
+        def download(write: Callable[[Any], object]) -> Callable[[], object]:
+            def run() -> object:
+                with database.reader() as session:
+                    lead = get_user_by_username(session, "lead")
+                    assert lead is not None
+                    access = get_access(session, lead, project_id)
+                    return write(open_slice(session, access, "latest", Filters(), Sort()))
+
+            return run
+
+        results["CSV download, peak MB allocated"] = peak_mb(download(sheet_csv))
+        results["xlsx download, peak MB allocated"] = peak_mb(download(sheet_xlsx))
     database.dispose()
     return results
 
@@ -309,29 +395,46 @@ def drop(url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--errors", type=int, default=10_000)
+    parser.add_argument("--sizes", default="1000,10000", help="errors per run, comma-separated")
+    parser.add_argument("--large", type=int, default=0, help="also a page of a run this big")
     parser.add_argument("--causes", type=int, default=30)
     parser.add_argument("--annotators", type=int, default=3)
+    parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.sizes.split(",") if n]
+    runs = [(n, False) for n in sizes] + ([(args.large, True)] if args.large else [])
     table: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        table["SQLite"] = bench("SQLite", f"sqlite:///{tmp}/bench.db", args, Path(tmp))
-        url = postgres_url()
-        if url is not None:
-            try:
-                table["PostgreSQL"] = bench("PostgreSQL", url, args, Path(tmp) / "pg")
-            finally:
-                drop(url)
-    backends = list(table)
+        for errors, large in runs:
+            folder = Path(tmp) / f"sqlite-{errors}"
+            folder.mkdir()
+            table[f"SQLite {errors:,}"] = bench(
+                "SQLite", f"sqlite:///{folder}/bench.db", errors, args, folder, large=large
+            )
+            url = None if args.sqlite_only else postgres_url()
+            if url is not None:
+                try:
+                    folder = Path(tmp) / f"pg-{errors}"
+                    folder.mkdir()
+                    table[f"PostgreSQL {errors:,}"] = bench(
+                        "PostgreSQL", url, errors, args, folder, large=large
+                    )
+                finally:
+                    drop(url)
+    columns = list(table)
+    measures = list(dict.fromkeys(m for column in table.values() for m in column))
     print(
-        f"\n{args.errors:,} errors × {args.causes} causes × {args.annotators} annotators; "
-        f"median of 5 after a warm-up, milliseconds; {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs.\n"
+        f"\n× {args.causes} causes × {args.annotators} annotators (every error finished by "
+        f"all); median of 5 after a warm-up, milliseconds (MB where it says so); "
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.\n"
     )
-    print("| measure | " + " | ".join(backends) + " |")
-    print("| --- | " + " | ".join("---:" for _ in backends) + " |")
-    for measure in table[backends[0]]:
-        cells = " | ".join(f"{table[b][measure]:.0f}" for b in backends)
+    print("| measure | " + " | ".join(columns) + " |")
+    print("| --- | " + " | ".join("---:" for _ in columns) + " |")
+    for measure in measures:
+        cells = " | ".join(
+            f"{table[c][measure]:.0f}" if measure in table[c] else "" for c in columns
+        )
         print(f"| {measure} | {cells} |")
     print(json.dumps(table), file=sys.stderr)
 
