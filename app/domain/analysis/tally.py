@@ -1,7 +1,8 @@
 """The arithmetic of error analysis: shares, intervals, ceilings, consensus, agreement.
 
-Plain functions on plain values, so every rule can be checked by hand. The rows they
-work on are loaded by `app.domain.analysis.sheet` in a handful of queries per run.
+Plain functions on plain values, so every rule can be checked by hand. `consensus` is
+applied per error by `app.domain.verdicts.judge` and stored; the sheet's footer feeds
+`wilson` and `agreement_from_sums` with SQL aggregates of the stored verdicts.
 """
 
 from __future__ import annotations

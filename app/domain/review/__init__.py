@@ -1,4 +1,4 @@
-"""Review: an error's status and a run's progress (`status`, the one definition of done),
+"""Review: a run's progress (`status`, counting the stored verdicts of `domain.verdicts`),
 which error an annotator sees next (`queue`), the one write path for annotations
 (`annotations`), what the review screen does around it (`screen`),
 and a lead's adjudication (`adjudication`).
