@@ -37,8 +37,11 @@ def _side(side: Side) -> SideOut:
     )
 
 
-def _change_fields(change: ShareChange) -> dict[str, object]:
-    d, p = change.difference, change.points_difference
+def change_fields(change: ShareChange) -> dict[str, object]:
+    """The fields of `ShareChangeOut`: both differences, and the trend beside the one it
+    was judged on (taken from the same `Judgement`, so they cannot disagree)."""
+    d, p, judged = change.difference, change.points_difference, change.judged
+    t = judged.difference
     return {
         "a": _side(change.a),
         "b": _side(change.b),
@@ -48,7 +51,12 @@ def _change_fields(change: ShareChange) -> dict[str, object]:
         "points_difference": p.value if p else None,
         "points_difference_low": p.low if p else None,
         "points_difference_high": p.high if p else None,
-        "change": change.trend.value,
+        "change": judged.trend.value,
+        "trend": judged.trend.value,
+        "trend_unit": judged.unit.value,
+        "trend_difference": t.value if t else None,
+        "trend_difference_low": t.low if t else None,
+        "trend_difference_high": t.high if t else None,
     }
 
 
@@ -74,12 +82,12 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
                     "cause": c.column.name,
                     "group": c.column.group,
                     "archived": c.column.archived,
-                    **_change_fields(c),
+                    **change_fields(c),
                 }
             )
             for c in comparison.causes
         ],
-        label_errors=ShareChangeOut.model_validate(_change_fields(comparison.label_errors)),
+        label_errors=ShareChangeOut.model_validate(change_fields(comparison.label_errors)),
     )
 
 
@@ -94,9 +102,12 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
         "flag: its share of each run's examined errors with the 95% Wilson interval, the "
         "points of error rate it accounts for in each run (its ceiling; null when the "
         "run's error rate is unknown), and the difference b - a in share and in points "
-        "with 95% intervals (Newcombe's hybrid score / MOVER). `change` says `fell` or "
-        "`rose` when the interval of the difference excludes 0 (judged in points when "
-        "both error rates are known, otherwise in share), `unclear` otherwise. A cause "
+        "with 95% intervals (Newcombe's hybrid score / MOVER). The change is judged on one "
+        "of the two: in points of error rate when both runs' error rates are known, "
+        "otherwise in share of the examined errors. `trend_unit` names that unit and "
+        "`trend_difference` (`_low`, `_high`) repeats its difference and interval; "
+        "`trend` (and `change`, the same value) says `fell` when that interval is all "
+        "below 0, `rose` when all above 0, `unclear` otherwise. A cause "
         "created during the second review was not looked for in the first: its 0 there "
         "means 'not marked', not 'absent'. " + FILTERS_DOC + " (applied to both runs)"
     ),

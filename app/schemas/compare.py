@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+TrendOut = Literal["fell", "rose", "unclear"]
 
 
 class RunFiguresOut(BaseModel):
@@ -41,7 +43,30 @@ class ShareChangeOut(BaseModel):
     points_difference: float | None
     points_difference_low: float | None
     points_difference_high: float | None
-    change: Literal["fell", "rose", "unclear"]
+    change: TrendOut = Field(
+        description="The same verdict as `trend` (kept for existing clients): read it "
+        "with `trend_unit` and the `trend_difference` interval it was judged on."
+    )
+    # The verdict together with the one difference it was judged on.
+    trend: TrendOut = Field(
+        description="`fell` when the whole 95% interval of `trend_difference` is below 0, "
+        "`rose` when it is above 0, `unclear` when it holds 0 or a run has nothing to "
+        "go on."
+    )
+    trend_unit: Literal["points", "share"] = Field(
+        description="The unit the change is judged in: `points` (of error rate) when both "
+        "runs' error rates are known, otherwise `share` (of the examined errors)."
+    )
+    trend_difference: float | None = Field(
+        description="b - a in `trend_unit`: `points_difference` when it is `points`, "
+        "`difference` when it is `share`; null when a run has nothing to go on."
+    )
+    trend_difference_low: float | None = Field(
+        description="Low end of the 95% interval of `trend_difference`."
+    )
+    trend_difference_high: float | None = Field(
+        description="High end of the 95% interval of `trend_difference`."
+    )
 
 
 class CauseChangeOut(ShareChangeOut):
@@ -103,6 +128,11 @@ class ComparisonOut(BaseModel):
                         "points_difference_low": -4.12,
                         "points_difference_high": -2.12,
                         "change": "fell",
+                        "trend": "fell",
+                        "trend_unit": "points",
+                        "trend_difference": -3.1,
+                        "trend_difference_low": -4.12,
+                        "trend_difference_high": -2.12,
                     }
                 ],
                 "label_errors": {
@@ -133,6 +163,11 @@ class ComparisonOut(BaseModel):
                     "points_difference_low": -0.79,
                     "points_difference_high": 0.57,
                     "change": "unclear",
+                    "trend": "unclear",
+                    "trend_unit": "points",
+                    "trend_difference": -0.075,
+                    "trend_difference_low": -0.79,
+                    "trend_difference_high": 0.57,
                 },
             }
         }

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
 from sqlalchemy.orm import Session
 
+from app.api.compare import change_fields
 from app.domain.accounts.users import create_token, revoke_token
+from app.domain.analysis.compare import ShareChange
+from app.schemas.compare import ShareChangeOut
 from tests.conftest import sign_in
-from tests.domain.test_compare import TwoRuns, two_runs
+from tests.domain.test_compare import TwoRuns, share_changes, two_runs
 from tests.factories import bearer, make_project, make_user
 from tests.routes import url
 
@@ -51,17 +55,66 @@ def test_each_cause_in_both_runs_and_the_change(client: TestClient, session: Ses
     assert blurry["difference_low"] < -0.4 < blurry["difference_high"] < 0
     assert blurry["points_difference"] == pytest.approx(-9.0)
     assert blurry["change"] == "fell"
+    # The verdict beside the difference it was judged on: points, both rates known.
+    assert (blurry["trend"], blurry["trend_unit"]) == ("fell", "points")
+    assert [blurry[f"trend_difference{end}"] for end in ("", "_low", "_high")] == [
+        blurry[f"points_difference{end}"] for end in ("", "_low", "_high")
+    ]
+    assert blurry["trend_difference_high"] < 0
 
+    # Dark's share rose by 0.2, but the verdict is on its points, which did not move.
     dark = causes["dark"]
     assert dark["difference"] == pytest.approx(0.2)
     assert dark["points_difference"] == pytest.approx(0.0)
     assert dark["change"] == "unclear"
+    assert (dark["trend"], dark["trend_unit"]) == ("unclear", "points")
+    assert dark["trend_difference_low"] <= 0 <= dark["trend_difference_high"]
     assert causes["old"]["archived"] is True
     assert (causes["old"]["b"]["count"], causes["old"]["b"]["examined"]) == (0, 20)
 
     label_errors = body["label_errors"]
     assert (label_errors["a"]["count"], label_errors["b"]["count"]) == (0, 0)
     assert label_errors["change"] == "unclear"
+
+
+def test_without_error_rates_the_trend_is_in_share(client: TestClient, session: Session) -> None:
+    runs = two_runs(session, evaluated=None)
+    body = client.get(
+        compare_url(client, runs), params={"runs": "v1,v2"}, headers=bearer(session, runs.lead)
+    ).json()
+    blurry = next(c for c in body["causes"] if c["cause"] == "blurry")
+    assert blurry["points_difference"] is None
+    assert (blurry["trend"], blurry["change"], blurry["trend_unit"]) == ("fell", "fell", "share")
+    assert [blurry[f"trend_difference{end}"] for end in ("", "_low", "_high")] == [
+        blurry[f"difference{end}"] for end in ("", "_low", "_high")
+    ]
+
+
+@given(share_changes)
+def test_the_answer_shows_the_trend_beside_the_interval_it_was_judged_on(
+    change: ShareChange,
+) -> None:
+    out = ShareChangeOut.model_validate(change_fields(change))
+    both_rates = change.a.ceiling is not None and change.b.ceiling is not None
+    assert out.trend_unit == ("points" if both_rates else "share")
+    judged = (out.trend_difference, out.trend_difference_low, out.trend_difference_high)
+    if out.trend_unit == "points":
+        points = (out.points_difference, out.points_difference_low, out.points_difference_high)
+        assert judged == points
+    else:
+        assert judged == (out.difference, out.difference_low, out.difference_high)
+    assert out.change == out.trend
+    low, high = out.trend_difference_low, out.trend_difference_high
+    if out.trend == "fell":
+        assert high is not None
+        assert high < 0
+    elif out.trend == "rose":
+        assert low is not None
+        assert low > 0
+    elif low is None or high is None:
+        assert (low, high, out.trend_difference) == (None, None, None)
+    else:
+        assert low <= 0 <= high
 
 
 def test_the_sheets_filters_apply_to_both_runs(client: TestClient, session: Session) -> None:

@@ -5,18 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.compare import (
     Estimate,
+    ShareChange,
+    Side,
     Trend,
+    Unit,
     compare_runs,
     mover_difference,
     parse_run_pair,
     share_estimate,
     trend_of,
 )
-from app.domain.analysis.tally import wilson
+from app.domain.analysis.tally import Ceiling, wilson
 from app.domain.analysis.views import Filters
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess, get_access
@@ -51,6 +56,41 @@ def test_a_change_is_claimed_only_when_its_interval_excludes_zero() -> None:
     assert trend_of(Estimate(0.3, 0.1, 0.5)) is Trend.ROSE
     assert trend_of(Estimate(-0.3, -0.6, 0.01)) is Trend.UNCLEAR
     assert trend_of(None) is Trend.UNCLEAR
+
+
+@st.composite
+def sides(draw: st.DrawFn) -> Side:
+    """One cause in one run, from random counts: `count` of the slice's `examined`
+    errors, the slice within the run's examined errors, and maybe a known error rate."""
+    examined_in_run = draw(st.integers(0, 60))
+    examined = draw(st.integers(0, examined_in_run))
+    count = draw(st.integers(0, examined))
+    rate = draw(st.none() | st.floats(0.0, 1.0, allow_nan=False))
+    ceiling = None if rate is None else Ceiling(rate, wilson(count, examined_in_run))
+    return Side(wilson(count, examined), ceiling)
+
+
+share_changes = st.builds(ShareChange, a=sides(), b=sides())
+
+
+@given(share_changes)
+def test_the_trend_agrees_with_the_interval_it_was_judged_on(change: ShareChange) -> None:
+    judged = change.judged
+    both_rates = change.a.ceiling is not None and change.b.ceiling is not None
+    assert judged.unit is (Unit.POINTS if both_rates else Unit.SHARE)
+    assert judged.difference == (
+        change.points_difference if judged.unit is Unit.POINTS else change.difference
+    )
+    assert change.trend is judged.trend
+    d = judged.difference
+    if change.trend is Trend.FELL:
+        assert d is not None
+        assert d.high < 0
+    elif change.trend is Trend.ROSE:
+        assert d is not None
+        assert d.low > 0
+    else:
+        assert d is None or d.low <= 0 <= d.high
 
 
 @pytest.mark.parametrize(
@@ -138,6 +178,7 @@ def test_the_fixed_cause_fell_and_the_other_did_not(session: Session) -> None:
     assert blurry.difference.value == pytest.approx(-0.4)
     assert blurry.points_difference is not None
     assert blurry.points_difference.value == pytest.approx(1.0 - 10.0)  # 0.1·0.1 - 0.2·0.5
+    assert blurry.judged.unit is Unit.POINTS
     assert blurry.trend is Trend.FELL
 
     # Dark doubled its share of the errors, yet accounts for the same 4 points of error
@@ -168,6 +209,7 @@ def test_without_error_rates_the_change_is_judged_on_shares(session: Session) ->
     blurry = next(c for c in comparison.causes if c.column.name == "blurry")
     assert blurry.a.points is None
     assert blurry.points_difference is None
+    assert (blurry.judged.unit, blurry.judged.difference) == (Unit.SHARE, blurry.difference)
     assert blurry.trend is Trend.FELL
     dark = next(c for c in comparison.causes if c.column.name == "dark")
     assert dark.trend is Trend.UNCLEAR  # +0.2 of the errors, but 8 of 20 is little to go on

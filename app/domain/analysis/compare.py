@@ -9,6 +9,11 @@ to two Wilson intervals): each side's own interval is combined, so the interval 
 honest for the small counts error analysis works with. Ceilings are taken with the
 error rate as exact, as on the sheet, so the interval of a change in points is the
 same construction on the scaled intervals.
+
+A change is judged on one difference, in one unit: in points of error rate when both
+runs' error rates are known, otherwise in share of the examined errors (`Judgement`).
+Its trend and the interval it was judged on travel together, so nothing can show
+"fell" beside an interval that holds 0.
 """
 
 from __future__ import annotations
@@ -75,6 +80,25 @@ def trend_of(difference: Estimate | None) -> Trend:
     return Trend.UNCLEAR
 
 
+class Unit(enum.StrEnum):
+    """What a difference is measured in."""
+
+    POINTS = "points"  # points of error rate (percentage points)
+    SHARE = "share"  # share of the examined errors, 0 to 1
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The difference a change is judged on, in its unit, and the verdict it gives."""
+
+    unit: Unit
+    difference: Estimate | None  # None when a side has nothing to go on
+
+    @property
+    def trend(self) -> Trend:
+        return trend_of(self.difference)
+
+
 @dataclass(frozen=True)
 class Side:
     """One cause (or the label-error flag) in one run."""
@@ -105,11 +129,16 @@ class ShareChange:
         return None if a is None or b is None else mover_difference(a, b)
 
     @property
+    def judged(self) -> Judgement:
+        """In points when both error rates are known: a cause can keep its share of
+        fewer errors, and then it did fall. Otherwise on the shares."""
+        if self.a.ceiling is not None and self.b.ceiling is not None:
+            return Judgement(Unit.POINTS, self.points_difference)
+        return Judgement(Unit.SHARE, self.difference)
+
+    @property
     def trend(self) -> Trend:
-        """Judged in points when both error rates are known: a cause can keep its share
-        of fewer errors, and then it did fall. Otherwise judged on the shares."""
-        points = self.points_difference
-        return trend_of(points if points is not None else self.difference)
+        return self.judged.trend
 
 
 @dataclass(frozen=True)
