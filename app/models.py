@@ -520,3 +520,51 @@ class VerdictCause(Base):
     chosen: Mapped[bool] = mapped_column(Boolean)
     votes: Mapped[int] = mapped_column(Integer)  # review annotations marking it, any status
     marks: Mapped[int] = mapped_column(Integer)  # finished review annotations marking it
+
+
+class RunVerdicts(Base):
+    """A run's stored verdicts added up: how many errors stand in each status, and the
+    sums the footer's label-error figures need. Kept current with `ErrorVerdict` by
+    `verdicts.refresh` (each refresh adds its errors' change), so the unfiltered footer,
+    the progress counts and the dashboard read one row, whatever the run's size."""
+
+    __tablename__ = "run_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    # Errors with a stored verdict, by status (queued ones without a verdict are not here).
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    in_progress: Mapped[int] = mapped_column(Integer, default=0)
+    unsure: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    partial: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    adjudicated: Mapped[int] = mapped_column(Integer, default=0)
+    label_errors: Mapped[int] = mapped_column(Integer, default=0)  # examined ones flagged
+    # Krippendorff's alpha sums of the label-error flag over errors finished by two or
+    # more (see `tally.AgreementSums`); `pair_errors` and `pair_values` are also the
+    # totals every cause's agreement starts from.
+    pair_errors: Mapped[int] = mapped_column(Integer, default=0)
+    pair_values: Mapped[int] = mapped_column(Integer, default=0)
+    label_coincidences: Mapped[float] = mapped_column(Float, default=0.0)
+    label_marks: Mapped[int] = mapped_column(Integer, default=0)
+    label_unanimous: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunCauseVerdicts(Base):
+    """One cause in one run's stored verdicts, added up: on how many errors some
+    annotation marks it, in how many consensuses it is, and its agreement sums."""
+
+    __tablename__ = "run_cause_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True
+    )
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    chosen: Mapped[int] = mapped_column(Integer, default=0)
+    # Over errors finished by two or more on which someone marked it (`AgreementSums`).
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    values: Mapped[int] = mapped_column(Integer, default=0)
+    coincidences: Mapped[float] = mapped_column(Float, default=0.0)
+    marks: Mapped[int] = mapped_column(Integer, default=0)
+    unanimous: Mapped[int] = mapped_column(Integer, default=0)

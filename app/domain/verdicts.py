@@ -22,14 +22,15 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.domain.analysis.tally import Verdict, Vote, consensus, disagree
+from app.domain.analysis.tally import AgreementSums, Verdict, Vote, consensus, disagree
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -40,6 +41,9 @@ from app.models import (
     Prediction,
     Project,
     ProjectRole,
+    Run,
+    RunCauseVerdicts,
+    RunVerdicts,
     User,
     VerdictCause,
 )
@@ -402,12 +406,18 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         .where(Prediction.id.in_(ids))
         .order_by(Prediction.id)
     )
-    if lock:
-        # On PostgreSQL, two annotators saving the same error at once: the second waits
-        # here for the first to commit and then reads both annotations, so neither
-        # stores a verdict that misses the other's (SQLite writes one at a time anyway).
-        query = query.with_for_update()
     predictions = session.connection().execute(query).all()
+    if lock:
+        # On PostgreSQL, writers of one run's verdicts take turns from here to their
+        # commit: the second of two annotators saving the same error waits, then reads
+        # both annotations, so neither stores a verdict that misses the other's; and the
+        # run's sums are only added to by one at a time. Runs are locked in id order, and
+        # before anything else a refresh locks, so two writers never wait for each other.
+        # (NO KEY UPDATE: inserting predictions, which only reference the run, goes on.)
+        runs = sorted({p.run_id for p in predictions})
+        session.connection().execute(
+            select(Run.id).where(Run.id.in_(runs)).order_by(Run.id).with_for_update(key_share=True)
+        )
     errors = marks_of(session, ids)
     rules: dict[int, tuple[int, frozenset[int]]] = {}
     result: dict[int, StoredVerdict] = {}
@@ -424,6 +434,12 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
 
 
 def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdict]) -> None:
+    change = RunChange()
+    for old in stored(session, ids).values():
+        change.add(old, -1)
+    for new in verdicts.values():
+        change.add(new, +1)
+    change.apply(session)
     db = session.connection()
     db.execute(delete(VerdictCause).where(VerdictCause.prediction_id.in_(ids)))
     db.execute(delete(ErrorVerdict).where(ErrorVerdict.prediction_id.in_(ids)))
@@ -469,7 +485,142 @@ def rebuild(session: Session) -> int:
     repair). Returns how many errors have a verdict."""
     ids = list(session.scalars(select(Annotation.prediction_id).distinct()))
     db = session.connection()
-    db.execute(delete(VerdictCause))
-    db.execute(delete(ErrorVerdict))
+    for table in (VerdictCause, ErrorVerdict, RunCauseVerdicts, RunVerdicts):
+        db.execute(delete(table))
     refresh(session, ids)
     return len(ids)
+
+
+# --- a run's verdicts added up --------------------------------------------------------
+#
+# Every error's verdict adds to its run's sums (`RunVerdicts`, `RunCauseVerdicts`); a
+# refresh subtracts the errors' old verdicts and adds their new ones, in the same
+# transaction. Only errors under review are annotated (a save refuses the rest, and an
+# import never takes an error out of review), so the sums are those of the sheet's rows.
+
+_STATUS_COLUMNS = {status: status.value for status in ErrorStatus}
+_CAUSE_FIELDS = ("used", "chosen", "errors", "values", "coincidences", "marks", "unanimous")
+_RUN_FIELDS = (
+    *_STATUS_COLUMNS.values(),
+    "label_errors",
+    "pair_errors",
+    "pair_values",
+    "label_coincidences",
+    "label_marks",
+    "label_unanimous",
+)
+
+
+def _coincidences(marks: int, voters: int) -> float:
+    return marks * (voters - marks) / (voters - 1)
+
+
+@dataclass
+class RunChange:
+    """How refreshed verdicts change their runs' sums: run id -> field -> amount, and
+    (run id, cause id) -> field -> amount."""
+
+    runs: dict[int, dict[str, float]] = field(default_factory=dict)
+    causes: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+
+    def add(self, v: StoredVerdict, sign: int) -> None:
+        run = self.runs.setdefault(v.run_id, dict.fromkeys(_RUN_FIELDS, 0))
+        run[_STATUS_COLUMNS[v.status]] += sign
+        run["label_errors"] += sign * (v.examined and v.label_error)
+        m, flags = v.finished, v.label_error_marks
+        if m >= 2:
+            run["pair_errors"] += sign
+            run["pair_values"] += sign * m
+            run["label_coincidences"] += sign * _coincidences(flags, m)
+            run["label_marks"] += sign * flags
+            run["label_unanimous"] += sign * (flags in (0, m))
+        for c in v.causes:
+            cause = self.causes.setdefault((v.run_id, c.cause_id), dict.fromkeys(_CAUSE_FIELDS, 0))
+            cause["used"] += sign
+            cause["chosen"] += sign * (c.chosen and v.examined)
+            if m >= 2 and c.marks > 0:
+                cause["errors"] += sign
+                cause["values"] += sign * m
+                cause["coincidences"] += sign * _coincidences(c.marks, m)
+                cause["marks"] += sign * c.marks
+                cause["unanimous"] += sign * (c.marks == m)
+
+    def apply(self, session: Session) -> None:
+        """Add the change to the stored sums: one upsert per run and per cause touched,
+        adding to what is there, so concurrent writers on PostgreSQL each add their own."""
+        for run_id, amounts in self.runs.items():
+            _add(session, RunVerdicts, {"run_id": run_id}, amounts)
+        for (run_id, cause_id), amounts in self.causes.items():
+            _add(session, RunCauseVerdicts, {"run_id": run_id, "cause_id": cause_id}, amounts)
+
+
+def _add(session: Session, table: Any, key: dict[str, int], amounts: dict[str, float]) -> None:
+    changed = {name: amount for name, amount in amounts.items() if amount}
+    if not changed:
+        return
+    columns = table.__table__.c
+    values = {**key, **dict.fromkeys(amounts, 0), **changed}
+    upsert: Any = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = upsert(table).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: columns[name] + statement.excluded[name] for name in changed},
+    )
+    session.connection().execute(statement)
+
+
+@dataclass(frozen=True)
+class RunSums:
+    """A run's stored sums, as values (see `RunVerdicts`)."""
+
+    statuses: dict[ErrorStatus, int]
+    label_errors: int
+    label: AgreementSums  # over errors finished by two or more
+    causes: dict[int, tuple[int, int, AgreementSums]]  # cause id -> used, chosen, sums
+
+    @property
+    def examined(self) -> int:
+        return sum(self.statuses[s] for s in EXAMINED_STATUSES)
+
+
+def run_sums(session: Session, run_id: int) -> RunSums:
+    """The stored sums of one run (two queries of one row per run and per cause)."""
+    row = (
+        session.connection()
+        .execute(select(*RunVerdicts.__table__.c).where(RunVerdicts.run_id == run_id))
+        .one_or_none()
+    )
+    causes = {
+        c.cause_id: (
+            c.used,
+            c.chosen,
+            AgreementSums(c.coincidences, c.marks, c.values, c.errors, c.unanimous),
+        )
+        for c in session.connection().execute(
+            select(*RunCauseVerdicts.__table__.c).where(RunCauseVerdicts.run_id == run_id)
+        )
+    }
+    if row is None:
+        return RunSums(dict.fromkeys(ErrorStatus, 0), 0, AgreementSums(0.0, 0, 0, 0, 0), causes)
+    return RunSums(
+        statuses={s: getattr(row, column) for s, column in _STATUS_COLUMNS.items()},
+        label_errors=row.label_errors,
+        label=AgreementSums(
+            row.label_coincidences,
+            row.label_marks,
+            row.pair_values,
+            row.pair_errors,
+            row.label_unanimous,
+        ),
+        causes=causes,
+    )
+
+
+def sums_of(verdicts: Iterable[StoredVerdict]) -> dict[int, RunChange]:
+    """The sums these verdicts add up to, by run, worked out from scratch (for tests)."""
+    by_run: dict[int, RunChange] = {}
+    for v in verdicts:
+        by_run.setdefault(v.run_id, RunChange()).add(v, +1)
+    return by_run

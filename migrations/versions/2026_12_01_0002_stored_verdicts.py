@@ -1,4 +1,5 @@
-"""Stored verdicts: each annotated error's status, consensus and agreement counts.
+"""Stored verdicts: each annotated error's status, consensus and agreement counts, and
+each run's sums of them.
 
 Backfilled by the domain's own rule (`app.domain.verdicts.rebuild`), so existing runs
 read the same figures after the upgrade as before it.
@@ -74,6 +75,58 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_verdict_cause_cause_id"), ["cause_id"], unique=False)
         batch_op.create_index("ix_verdict_cause_run_cause", ["run_id", "cause_id"], unique=False)
 
+    op.create_table(
+        "run_verdicts",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        *(
+            sa.Column(name, sa.Integer(), nullable=False)
+            for name in (
+                "queued",
+                "in_progress",
+                "unsure",
+                "skipped",
+                "partial",
+                "done",
+                "adjudicated",
+                "label_errors",
+                "pair_errors",
+                "pair_values",
+            )
+        ),
+        sa.Column("label_coincidences", sa.Float(), nullable=False),
+        sa.Column("label_marks", sa.Integer(), nullable=False),
+        sa.Column("label_unanimous", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["run.id"], name=op.f("fk_run_verdicts_run_id_run"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_run_verdicts")),
+    )
+    op.create_table(
+        "run_cause_verdicts",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("cause_id", sa.Integer(), nullable=False),
+        sa.Column("used", sa.Integer(), nullable=False),
+        sa.Column("chosen", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("values", sa.Integer(), nullable=False),
+        sa.Column("coincidences", sa.Float(), nullable=False),
+        sa.Column("marks", sa.Integer(), nullable=False),
+        sa.Column("unanimous", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cause_id"],
+            ["cause.id"],
+            name=op.f("fk_run_cause_verdicts_cause_id_cause"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["run.id"],
+            name=op.f("fk_run_cause_verdicts_run_id_run"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("run_id", "cause_id", name=op.f("pk_run_cause_verdicts")),
+    )
+
     # The one rule, not a copy of it in SQL: the verdicts are what the sheet computed
     # before this revision. The session joins the migration's transaction.
     from app.domain import verdicts
@@ -85,6 +138,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("run_cause_verdicts")
+    op.drop_table("run_verdicts")
     with op.batch_alter_table("verdict_cause", schema=None) as batch_op:
         batch_op.drop_index("ix_verdict_cause_run_cause")
         batch_op.drop_index(batch_op.f("ix_verdict_cause_cause_id"))

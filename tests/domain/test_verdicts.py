@@ -3,7 +3,8 @@
 Every write that can move an error's verdict (a save, restore, undo, adjudication, cause
 merge or archive, an overlap change, a role change) refreshes it in its own transaction;
 these tests run random sequences of them and compare what is stored with what `judge`
-makes of the annotations from scratch, after every step.
+makes of the annotations from scratch, after every step: each error's verdict, and the
+run's sums of them that the unfiltered footer and the progress figures read.
 """
 
 from __future__ import annotations
@@ -79,7 +80,54 @@ def build(session: Session) -> Team:
 
 def assert_current(session: Session, team: Team) -> None:
     ids = [e.id for e in team.errors]
-    assert verdicts.stored(session, ids) == verdicts.recompute(session, ids)
+    recomputed = verdicts.recompute(session, ids)
+    assert verdicts.stored(session, ids) == recomputed
+    assert sums_as_stored(session, team.run.id) == sums_worked_out(recomputed, team.run.id)
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    # The coincidence sums are floats added and taken away write by write.
+    return {k: round(v, 9) for k, v in values.items() if v}
+
+
+def sums_as_stored(session: Session, run_id: int) -> dict[object, dict[str, float]]:
+    sums = verdicts.run_sums(session, run_id)
+    run: dict[str, float] = {s.value: n for s, n in sums.statuses.items()}
+    run |= {
+        "label_errors": sums.label_errors,
+        "pair_errors": sums.label.errors,
+        "pair_values": sums.label.values,
+        "label_coincidences": sums.label.coincidences,
+        "label_marks": sums.label.marks,
+        "label_unanimous": sums.label.unanimous,
+    }
+    out: dict[object, dict[str, float]] = {"run": _rounded(run)}
+    for cause_id, (used, chosen, a) in sums.causes.items():
+        cause = _rounded(
+            {
+                "used": used,
+                "chosen": chosen,
+                "errors": a.errors,
+                "values": a.values,
+                "coincidences": a.coincidences,
+                "marks": a.marks,
+                "unanimous": a.unanimous,
+            }
+        )
+        if cause:
+            out[cause_id] = cause
+    return out
+
+
+def sums_worked_out(
+    recomputed: dict[int, verdicts.StoredVerdict], run_id: int
+) -> dict[object, dict[str, float]]:
+    change = verdicts.sums_of(recomputed.values()).get(run_id, verdicts.RunChange())
+    out: dict[object, dict[str, float]] = {"run": _rounded(change.runs.get(run_id, {}))}
+    for (_, cause_id), amounts in change.causes.items():
+        if _rounded(amounts):
+            out[cause_id] = _rounded(amounts)
+    return out
 
 
 @dataclass(frozen=True)

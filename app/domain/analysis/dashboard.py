@@ -18,12 +18,11 @@ from app.domain.analysis.sheet import (
 )
 from app.domain.analysis.views import tally
 from app.domain.projects.access import ProjectAccess
-from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, run_sums
 from app.models import (
     Annotation,
     AnnotationKind,
     AnnotationStatus,
-    ErrorVerdict,
     Prediction,
     utcnow,
 )
@@ -59,14 +58,7 @@ def progress(session: Session, data: RunData, footer: Tally) -> Progress:
     """Where the review stands, counted in SQL over the stored verdicts and the run's
     reviews. A rate uses `updated_at`: the time of the last change."""
     since = utcnow() - RATE_WINDOW
-    by_status = dict.fromkeys(ErrorStatus, 0)
-    for status, count in session.execute(
-        select(ErrorVerdict.status, func.count())
-        .join(Prediction, Prediction.id == ErrorVerdict.prediction_id)
-        .where(ErrorVerdict.run_id == data.run.id, under_review(data.run.id))
-        .group_by(ErrorVerdict.status)
-    ):
-        by_status[ErrorStatus(status)] += count
+    by_status = dict(run_sums(session, data.run.id).statuses)
     # Errors without a stored verdict have no annotation yet: queued.
     by_status[ErrorStatus.QUEUED] += data.in_review - sum(by_status.values())
     done = Annotation.status == AnnotationStatus.DONE

@@ -28,7 +28,14 @@ from app.domain.analysis.tally import (
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
-from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, Mark, marks_of, stored
+from app.domain.verdicts import (
+    EXAMINED_STATUSES,
+    ErrorStatus,
+    Mark,
+    marks_of,
+    run_sums,
+    stored,
+)
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -42,7 +49,6 @@ from app.models import (
     Run,
     Sample,
     User,
-    VerdictCause,
 )
 
 TEXT_EXCERPT = 140
@@ -134,11 +140,7 @@ def under_review(run_id: int) -> Any:
 def cause_columns(session: Session, project_id: int, run_id: int) -> tuple[CauseColumn, ...]:
     """The sheet's columns: live causes in their order, and archived ones that some
     annotation of the run still marks."""
-    used = set(
-        session.scalars(
-            select(VerdictCause.cause_id).where(VerdictCause.run_id == run_id).distinct()
-        )
-    )
+    used = {c for c, (marked, _, _) in run_sums(session, run_id).causes.items() if marked}
     causes = session.execute(
         select(
             Cause.id,

@@ -49,7 +49,7 @@ from app.domain.analysis.tally import (
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
-from app.domain.verdicts import ErrorStatus
+from app.domain.verdicts import ErrorStatus, run_sums
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -302,14 +302,12 @@ def _units(marked: Any, voters: Any, *, only_marked: bool = False) -> list[Any]:
     ]
 
 
-def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tally:
-    """The footer of the rows the filters keep, aggregated over the stored verdicts.
-
-    Shares are of the slice's examined errors (the blurry share among night-time
-    images). Ceilings are points of the run's error rate, so a slice's ceiling counts
-    its errors against all examined errors of the run: fixing blurry night-time images
-    can gain at most e × (their count / all examined errors).
-    """
+def _slice_sums(
+    session: Session, data: RunData, filters: Filters
+) -> tuple[int, int, int, AgreementSums, dict[int, tuple[int, AgreementSums]]]:
+    """The footer's sums over the rows a filter keeps, added up by the database: rows,
+    examined, label errors, the label-error agreement sums, and per cause its consensus
+    count and agreement sums."""
     dialect = _dialect(session)
     label_marks = func.coalesce(V.label_error_marks, 0)
     totals = session.execute(
@@ -323,37 +321,47 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
             *_units(label_marks, FINISHED),
         )
     ).one()
-    rows, examined, label_count = totals[0], totals[1], totals[2]
-    label_sums = AgreementSums(*totals[3:])
-    # Per cause, over the slice's errors that some annotation marks it on; the errors
-    # where nobody marked it enter the agreement as totals only.
-    pairable_errors = label_sums.errors
-    pairable_values = label_sums.values
     per_cause: dict[int, tuple[int, AgreementSums]] = {}
-    slice_ids = _slice(data, filters, dialect, Prediction.id)
-    cause_query = (
+    for cause_id, count, *sums in session.execute(
         select(
             VerdictCause.cause_id,
             func.count().filter(VerdictCause.chosen, V.examined),
             *_units(VerdictCause.marks, V.finished, only_marked=True),
         )
         .join(V, V.prediction_id == VerdictCause.prediction_id)
-        .where(VerdictCause.run_id == data.run.id)
+        .where(
+            VerdictCause.run_id == data.run.id,
+            VerdictCause.prediction_id.in_(_slice(data, filters, dialect, Prediction.id)),
+        )
         .group_by(VerdictCause.cause_id)
-    )
-    if filters.active:
-        cause_query = cause_query.where(VerdictCause.prediction_id.in_(slice_ids))
-    else:
-        cause_query = cause_query.join(
-            Prediction, Prediction.id == VerdictCause.prediction_id
-        ).where(under_review(data.run.id))
-    for cause_id, count, *sums in session.execute(cause_query):
+    ):
         per_cause[cause_id] = (count, AgreementSums(*sums))
-    examined_in_run = (
-        session.scalar(_slice(data, Filters(), dialect, func.count().filter(EXAMINED)))
-        if filters.active
-        else examined
-    ) or 0
+    return totals[0], totals[1], totals[2], AgreementSums(*totals[3:]), per_cause
+
+
+def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tally:
+    """The footer of the rows the filters keep, aggregated over the stored verdicts.
+
+    Shares are of the slice's examined errors (the blurry share among night-time
+    images). Ceilings are points of the run's error rate, so a slice's ceiling counts
+    its errors against all examined errors of the run: fixing blurry night-time images
+    can gain at most e × (their count / all examined errors).
+    """
+    if filters.active:
+        rows, examined, label_count, label_sums, per_cause = _slice_sums(session, data, filters)
+        examined_in_run = run_sums(session, data.run.id).examined
+    else:
+        # The whole run: its stored sums, one row per run and per cause.
+        sums = run_sums(session, data.run.id)
+        rows, examined, label_count, label_sums = (
+            data.in_review,
+            sums.examined,
+            sums.label_errors,
+            sums.label,
+        )
+        per_cause = {c: (chosen, agreement) for c, (_, chosen, agreement) in sums.causes.items()}
+        examined_in_run = examined
+    pairable_errors, pairable_values = label_sums.errors, label_sums.values
 
     rate = data.error_rate
 

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import error_rate
-from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, error_status
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, error_status, run_sums
 from app.models import ErrorVerdict, Prediction, Project, Run
 
 __all__ = [
@@ -43,19 +43,8 @@ def is_examined() -> ColumnElement[bool]:
 
 
 def examined_errors(session: Session, run: Run) -> int:
-    """How many of the run's errors under review are examined."""
-    query = (
-        select(func.count())
-        .select_from(ErrorVerdict)
-        .join(Prediction, Prediction.id == ErrorVerdict.prediction_id)
-        .where(
-            ErrorVerdict.run_id == run.id,
-            ErrorVerdict.examined,
-            Prediction.in_review,
-            Prediction.is_error,
-        )
-    )
-    return session.scalar(query) or 0
+    """How many of the run's errors under review are examined (the run's stored sums)."""
+    return run_sums(session, run.id).examined
 
 
 @dataclass(frozen=True)
