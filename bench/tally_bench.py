@@ -361,7 +361,7 @@ def bench(
             results["a save (annotations.save, committed)"] = own
             results["save → lead's row changed (subscribed client)"] = delay
         client.close()
-    if large:
+    if large and not args.skip_downloads:
 
         def download(write: Callable[[Any], object]) -> Callable[[], object]:
             def run() -> object:
@@ -408,6 +408,8 @@ def main() -> None:
     parser.add_argument("--causes", type=int, default=30)
     parser.add_argument("--annotators", type=int, default=3)
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--postgres-only", action="store_true")
+    parser.add_argument("--skip-downloads", action="store_true", help="with --large: page only")
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",") if n]
     runs = [(n, False) for n in sizes] + ([(args.large, True)] if args.large else [])
@@ -416,9 +418,10 @@ def main() -> None:
         for errors, large in runs:
             folder = Path(tmp) / f"sqlite-{errors}"
             folder.mkdir()
-            table[f"SQLite {errors:,}"] = bench(
-                "SQLite", f"sqlite:///{folder}/bench.db", errors, args, folder, large=large
-            )
+            if not args.postgres_only:
+                table[f"SQLite {errors:,}"] = bench(
+                    "SQLite", f"sqlite:///{folder}/bench.db", errors, args, folder, large=large
+                )
             url = None if args.sqlite_only else postgres_url()
             if url is not None:
                 try:

@@ -8,6 +8,8 @@ adds up the footer: a view reads what it shows.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -496,13 +498,15 @@ class Sort:
     def order_by(self, dialect: str) -> list[Any]:
         keys = _sort_keys(self.column, dialect)
         assert keys is not None
-        # Ties keep the review order, whichever way the column is sorted.
-        return [
-            *(k.desc() if self.descending else k for k in keys),
-            Prediction.review_order.is_(None),
-            Prediction.review_order,
-            Prediction.id,
-        ]
+        # Ties keep the review order, whichever way the column is sorted; errors without a
+        # position last. Said so that PostgreSQL walks its review-order index for a page
+        # instead of sorting the whole run (its ascending order puts NULLs last already).
+        order = (
+            [Prediction.review_order.asc().nulls_last()]
+            if dialect == "postgresql"
+            else [Prediction.review_order.is_(None), Prediction.review_order]
+        )
+        return [*(k.desc() if self.descending else k for k in keys), *order, Prediction.id]
 
 
 @dataclass(frozen=True)
@@ -535,14 +539,39 @@ def _ordered_ids(session: Session, data: RunData, filters: Filters, sort: Sort) 
     )
 
 
+# The filter's label choices of recent runs, by what they are derived from: only an
+# import adds errors or changes labels, and it moves the run's `last_import_at` and its
+# counts. Reading them is a DISTINCT over every error of the run, the one part of a
+# sheet page that would otherwise grow with the run.
+_CHOICES: OrderedDict[tuple[Any, ...], tuple[list[str], list[str]]] = OrderedDict()
+_CHOICES_KEPT = 64
+_CHOICES_LOCK = threading.Lock()
+
+
 def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]]:
     """The true and the predicted labels that occur among the run's errors under review."""
+    key = (
+        session.get_bind().engine.url.render_as_string(),
+        data.run.id,
+        data.run.last_import_at,
+        data.errors,
+        data.in_review,
+    )
+    with _CHOICES_LOCK:
+        if key in _CHOICES:
+            _CHOICES.move_to_end(key)
+            return _CHOICES[key]
     base = select().select_from(Prediction).where(under_review(data.run.id))
     truths = session.scalars(
         base.add_columns(Sample.label).join(Sample, Sample.id == Prediction.sample_id).distinct()
     )
     predicted = session.scalars(base.add_columns(Prediction.label).distinct())
-    return sorted(truths), sorted(predicted)
+    choices = sorted(truths), sorted(predicted)
+    with _CHOICES_LOCK:
+        _CHOICES[key] = choices
+        while len(_CHOICES) > _CHOICES_KEPT:
+            _CHOICES.popitem(last=False)
+    return choices
 
 
 def _page(
