@@ -407,7 +407,8 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         .order_by(Prediction.id)
     )
     predictions = session.connection().execute(query).all()
-    if lock:
+    # SQLite has one writer at a time (BEGIN IMMEDIATE): nothing to lock.
+    if lock and session.get_bind().dialect.name == "postgresql":
         # On PostgreSQL, writers of one run's verdicts take turns from here to their
         # commit: the second of two annotators saving the same error waits, then reads
         # both annotations, so neither stores a verdict that misses the other's; and the
@@ -546,29 +547,37 @@ class RunChange:
                 cause["unanimous"] += sign * (c.marks == m)
 
     def apply(self, session: Session) -> None:
-        """Add the change to the stored sums: one upsert per run and per cause touched,
-        adding to what is there, so concurrent writers on PostgreSQL each add their own."""
-        for run_id, amounts in self.runs.items():
-            _add(session, RunVerdicts, {"run_id": run_id}, amounts)
-        for (run_id, cause_id), amounts in self.causes.items():
-            _add(session, RunCauseVerdicts, {"run_id": run_id, "cause_id": cause_id}, amounts)
+        """Add the change to the stored sums: one upsert for the runs and one for the
+        causes touched, adding to what is there, so concurrent writers each add their own."""
+        runs = [{"run_id": r, **a} for r, a in self.runs.items() if any(a.values())]
+        causes = [
+            {"run_id": r, "cause_id": c, **a}
+            for (r, c), a in self.causes.items()
+            if any(a.values())
+        ]
+        _add(session, RunVerdicts, ["run_id"], _RUN_FIELDS, runs)
+        _add(session, RunCauseVerdicts, ["run_id", "cause_id"], _CAUSE_FIELDS, causes)
 
 
-def _add(session: Session, table: Any, key: dict[str, int], amounts: dict[str, float]) -> None:
-    changed = {name: amount for name, amount in amounts.items() if amount}
-    if not changed:
+def _add(
+    session: Session,
+    table: Any,
+    key: list[str],
+    fields: Sequence[str],
+    rows: list[dict[str, float]],
+) -> None:
+    if not rows:
         return
-    columns = table.__table__.c
-    values = {**key, **dict.fromkeys(amounts, 0), **changed}
     upsert: Any = (
         postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     )
-    statement = upsert(table).values(values)
+    columns = table.__table__.c
+    statement = upsert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={name: columns[name] + statement.excluded[name] for name in changed},
+        index_elements=key,
+        set_={name: columns[name] + statement.excluded[name] for name in fields},
     )
-    session.connection().execute(statement)
+    session.connection().execute(statement, rows)
 
 
 @dataclass(frozen=True)
