@@ -10,10 +10,18 @@ from sqlalchemy.orm import Session
 from app.domain.analysis.dashboard import summary
 from app.domain.analysis.sheet import load_run
 from app.domain.analysis.tally import binary_agreement
-from app.domain.analysis.views import Filters, Sort, open_sheet, tally, with_ids
+from app.domain.analysis.views import (
+    Filters,
+    Sort,
+    label_choices,
+    open_sheet,
+    tally,
+    with_ids,
+)
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import get_access
 from app.domain.review.status import ErrorStatus
+from tests.factories import make_prediction, make_sample
 from tests.oracle import every_row, matches, tally_rows
 from tests.sheet_data import Fixture, build
 
@@ -218,3 +226,14 @@ def test_the_sheets_agreement_is_alpha_over_every_error_finished_twice(session: 
     assert by_name["blurry"].alpha == pytest.approx(1 - 7 * 2 / (2 * 5 * 3))
     assert by_name["blurry"].percent == pytest.approx(3 / 4)
     assert footer.label_error_agreement.errors == 4
+
+
+def test_the_label_choices_follow_the_errors_of_the_run(session: Session) -> None:
+    f = build(session)
+    data = load_run(session, f.project, f.run)
+    assert label_choices(session, data) == (["cat"], ["dog"])
+    # A new error with new labels (as an import adds one): the choices are read anew.
+    sample = make_sample(session, f.project, label="fox")
+    make_prediction(session, f.run, sample, label="owl")
+    data = load_run(session, f.project, f.run)
+    assert label_choices(session, data) == (["cat", "fox"], ["dog", "owl"])

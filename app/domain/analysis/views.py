@@ -553,6 +553,7 @@ def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]
     key = (
         session.get_bind().engine.url.render_as_string(),
         data.run.id,
+        data.run.created_at,  # an id SQLite hands out again after a run is deleted
         data.run.last_import_at,
         data.errors,
         data.in_review,
