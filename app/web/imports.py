@@ -150,10 +150,15 @@ def import_job_page(
     job_id: str,
 ) -> Response:
     job = load_job(settings.media_path, job_id, access.project, access.user.id)
-    if job.state is JobState.DONE and is_htmx(request):
-        # The poll that sees the end takes the lead to the project, where the errors are.
+    if job.state is JobState.DONE:
+        # The end takes the lead to the project, where the errors are: from the poll that
+        # sees it, and from the page itself when a small import was over before the
+        # browser had even asked for it.
         url = request.app.url_path_for("project", project_id=access.project.id)
-        return Response(status_code=204, headers={"HX-Redirect": f"{url}?imported={job.id}"})
+        landing = f"{url}?imported={job.id}"
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": landing})
+        return RedirectResponse(landing, status_code=303)
     return _page(request, access, session, job=job)
 
 

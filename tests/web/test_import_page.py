@@ -129,6 +129,9 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     assert poll.status_code == 204
     landing = poll.headers["HX-Redirect"]
     assert landing.startswith(url(client, "project", project_id=project.id) + "?imported=")
+    # A small import can be over before the browser asks for its page: it lands too.
+    opened = client.get(done.headers["location"], follow_redirects=False)
+    assert (opened.status_code, opened.headers["location"]) == (303, landing)
     home = soup(client.get(landing).text)
     notice = " ".join(one(home, "#imported").get_text(" ", strip=True).split())
     assert notice.startswith("Imported run resnet-v1 : 12 rows, 5 errors (error rate 41.7%)")
