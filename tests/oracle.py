@@ -20,7 +20,6 @@ from app.domain.analysis.sheet import (
     RunData,
     Tally,
     rows_of,
-    under_review,
 )
 from app.domain.analysis.tally import (
     Agreement,
@@ -30,6 +29,7 @@ from app.domain.analysis.tally import (
     wilson,
 )
 from app.domain.analysis.views import Filters
+from app.domain.review.status import is_under_review
 from app.models import Prediction
 
 
@@ -38,7 +38,7 @@ def every_row(session: Session, data: RunData) -> list[ErrorRow]:
     ids = list(
         session.scalars(
             select(Prediction.id)
-            .where(under_review(data.run.id))
+            .where(is_under_review(data.run.id))
             .order_by(Prediction.review_order.is_(None), Prediction.review_order, Prediction.id)
         )
     )

@@ -180,10 +180,11 @@ class ErrorMarks:
     adjudication: Mark | None
 
 
-def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, ErrorMarks]:
-    """The annotations of these errors (two queries); errors nobody annotated are absent."""
+def annotations_of(session: Session, prediction_ids: Sequence[int]) -> list[tuple[Any, Mark]]:
+    """Every annotation of these errors in the order they were made: its row of
+    MARK_COLUMNS (kind, names...) and its Mark (two queries)."""
     if not prediction_ids:
-        return {}
+        return []
     db = session.connection()
     annotations = db.execute(
         select(*MARK_COLUMNS)
@@ -198,10 +199,14 @@ def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, Error
         .where(Annotation.prediction_id.in_(prediction_ids))
     ):
         marked[annotation_id].add(cause_id)
+    return [(a, mark_of(a, marked.get(a.id, ()))) for a in annotations]
+
+
+def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, ErrorMarks]:
+    """The annotations of these errors, by error; errors nobody annotated are absent."""
     reviews: dict[int, list[Mark]] = defaultdict(list)
     adjudications: dict[int, Mark] = {}
-    for a in annotations:
-        mark = mark_of(a, marked.get(a.id, ()))
+    for a, mark in annotations_of(session, prediction_ids):
         if a.kind is AnnotationKind.ADJUDICATION:
             adjudications[a.prediction_id] = mark
         else:
@@ -256,6 +261,13 @@ class StoredVerdict:
     @property
     def chosen(self) -> frozenset[int]:
         return frozenset(c.cause_id for c in self.causes if c.chosen)
+
+    @property
+    def consensus(self) -> Verdict | None:
+        """The verdict that counts, once the error is examined."""
+        return (
+            Verdict(self.chosen, self.label_error, self.suggested_label) if self.examined else None
+        )
 
 
 def verdict_of(
@@ -625,11 +637,3 @@ def run_sums(session: Session, run_id: int) -> RunSums:
         ),
         causes=causes,
     )
-
-
-def sums_of(verdicts: Iterable[StoredVerdict]) -> dict[int, RunChange]:
-    """The sums these verdicts add up to, by run, worked out from scratch (for tests)."""
-    by_run: dict[int, RunChange] = {}
-    for v in verdicts:
-        by_run.setdefault(v.run_id, RunChange()).add(v, +1)
-    return by_run

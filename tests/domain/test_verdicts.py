@@ -122,7 +122,9 @@ def sums_as_stored(session: Session, run_id: int) -> dict[object, dict[str, floa
 def sums_worked_out(
     recomputed: dict[int, verdicts.StoredVerdict], run_id: int
 ) -> dict[object, dict[str, float]]:
-    change = verdicts.sums_of(recomputed.values()).get(run_id, verdicts.RunChange())
+    change = verdicts.RunChange()
+    for verdict in recomputed.values():
+        change.add(verdict, +1)
     out: dict[object, dict[str, float]] = {"run": _rounded(change.runs.get(run_id, {}))}
     for (_, cause_id), amounts in change.causes.items():
         if _rounded(amounts):

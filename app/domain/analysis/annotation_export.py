@@ -30,27 +30,22 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns
-from app.domain.analysis.tally import Verdict
+from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, row_of
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.domain.verdicts import (
-    EXAMINED_STATUSES,
-    MARK_COLUMNS,
-    ErrorStatus,
+    ErrorMarks,
     Mark,
     StoredVerdict,
-    mark_of,
+    annotations_of,
+    run_sums,
     stored,
 )
 from app.models import (
-    Annotation,
-    AnnotationCause,
     AnnotationKind,
     Cause,
     Prediction,
     Sample,
-    User,
 )
 
 # Errors per page. Memory is bounded by a page's annotations, whatever the run's size.
@@ -124,7 +119,7 @@ class _Context:
 
 def _context(session: Session, project_id: int, run_id: int) -> _Context:
     # The sheet's columns: live causes, and archived ones this run's annotations still use.
-    return _Context(cause_columns(session, project_id, run_id))
+    return _Context(cause_columns(session, project_id, run_sums(session, run_id)))
 
 
 # --- reading the run page by page -----------------------------------------------------
@@ -197,22 +192,8 @@ class _Annotation:
 
 def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[_Annotation]]:
     """The page's annotations by prediction, each error's in the order they were made."""
-    rows = session.execute(
-        select(*MARK_COLUMNS)
-        .join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.prediction_id.in_(prediction_ids))
-        .order_by(Annotation.id)
-    ).all()
-    marked: dict[int, set[int]] = defaultdict(set)
-    for annotation_id, cause_id in session.execute(
-        select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
-        .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-        .where(Annotation.prediction_id.in_(prediction_ids))
-    ):
-        marked[annotation_id].add(cause_id)
     by_error: dict[int, list[_Annotation]] = defaultdict(list)
-    for a in rows:
-        mark = mark_of(a, marked.get(a.id, ()))
+    for a, mark in annotations_of(session, prediction_ids):
         by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
     return by_error
 
@@ -221,32 +202,11 @@ def _error_row(
     prediction: Any, annotations: list[_Annotation], stored: StoredVerdict | None
 ) -> ErrorRow:
     """The sheet's row for one error: its stored status and consensus."""
-    marks = tuple(a.mark for a in annotations if a.kind is AnnotationKind.REVIEW)
+    reviews = tuple(a.mark for a in annotations if a.kind is AnnotationKind.REVIEW)
     adjudication = next(
         (a.mark for a in annotations if a.kind is AnnotationKind.ADJUDICATION), None
     )
-    examined = stored is not None and stored.status in EXAMINED_STATUSES
-    verdict = (
-        Verdict(stored.chosen, stored.label_error, stored.suggested_label)
-        if stored is not None and examined
-        else None
-    )
-    return ErrorRow(
-        prediction_id=prediction.id,
-        external_id=prediction.external_id,
-        label=prediction.true_label,
-        predicted=prediction.label,
-        confidence=prediction.confidence,
-        image_sha256=None,
-        excerpt=None,
-        meta={},
-        marks=marks,
-        adjudication=adjudication,
-        status=stored.status if stored else ErrorStatus.QUEUED,
-        verdict=verdict,
-        disagreement=stored.disagreement if stored else False,
-        note=stored.note if stored else "",
-    )
+    return row_of(prediction, ErrorMarks(prediction.id, reviews, adjudication), stored)
 
 
 class _CauseNames:

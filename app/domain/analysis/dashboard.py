@@ -14,11 +14,11 @@ from app.domain.analysis.sheet import (
     Tally,
     annotator_tallies,
     open_run,
-    under_review,
 )
 from app.domain.analysis.views import tally
 from app.domain.projects.access import ProjectAccess
-from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, run_sums
+from app.domain.review.status import is_under_review
+from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -58,7 +58,7 @@ def progress(session: Session, data: RunData, footer: Tally) -> Progress:
     """Where the review stands, counted in SQL over the stored verdicts and the run's
     reviews. A rate uses `updated_at`: the time of the last change."""
     since = utcnow() - RATE_WINDOW
-    by_status = dict(run_sums(session, data.run.id).statuses)
+    by_status = dict(data.sums.statuses)
     # Errors without a stored verdict have no annotation yet: queued.
     by_status[ErrorStatus.QUEUED] += data.in_review - sum(by_status.values())
     done = Annotation.status == AnnotationStatus.DONE
@@ -72,7 +72,7 @@ def progress(session: Session, data: RunData, footer: Tally) -> Progress:
                 func.count().filter(done, Annotation.updated_at >= since).label("last_hour"),
             )
             .join(Prediction, Prediction.id == Annotation.prediction_id)
-            .where(Annotation.kind == AnnotationKind.REVIEW, under_review(data.run.id))
+            .where(Annotation.kind == AnnotationKind.REVIEW, is_under_review(data.run.id))
             .group_by(Annotation.annotator_id)
         )
     }

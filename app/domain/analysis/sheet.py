@@ -28,10 +28,13 @@ from app.domain.analysis.tally import (
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.domain.review.status import error_counts, is_under_review
 from app.domain.verdicts import (
-    EXAMINED_STATUSES,
+    ErrorMarks,
     ErrorStatus,
     Mark,
+    RunSums,
+    StoredVerdict,
     marks_of,
     run_sums,
     stored,
@@ -117,6 +120,7 @@ class RunData:
     run: Run
     errors: int  # all errors of the run, reviewed or not: the error rate's numerator
     in_review: int  # the errors under review: the sheet's rows
+    sums: RunSums  # its stored verdicts added up: the unfiltered footer, status counts
     columns: tuple[CauseColumn, ...]
     annotators: tuple[tuple[int, str], ...]  # everyone with a review in this run
 
@@ -132,15 +136,10 @@ def _excerpt(text: str | None) -> str | None:
     return flat if len(flat) <= TEXT_EXCERPT else flat[: TEXT_EXCERPT - 1] + "…"
 
 
-def under_review(run_id: int) -> Any:
-    """The condition on `Prediction` of the sheet's rows: the run's errors under review."""
-    return and_(Prediction.run_id == run_id, Prediction.is_error, Prediction.in_review)
-
-
-def cause_columns(session: Session, project_id: int, run_id: int) -> tuple[CauseColumn, ...]:
+def cause_columns(session: Session, project_id: int, sums: RunSums) -> tuple[CauseColumn, ...]:
     """The sheet's columns: live causes in their order, and archived ones that some
-    annotation of the run still marks."""
-    used = {c for c, (marked, _, _) in run_sums(session, run_id).causes.items() if marked}
+    annotation of the run still marks (its stored `sums` say which)."""
+    used = {c for c, (marked, _, _) in sums.causes.items() if marked}
     causes = session.execute(
         select(
             Cause.id,
@@ -189,17 +188,15 @@ def annotators_of(session: Session, project_id: int, run_id: int) -> tuple[tuple
 
 def load_run(session: Session, project: Project, run: Run) -> RunData:
     """The run's header: its counts, columns and annotators, whatever its size."""
-    errors, in_review = session.execute(
-        select(
-            func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
-        ).where(Prediction.run_id == run.id, Prediction.is_error)
-    ).one()
+    errors, in_review = error_counts(session, run.id)
+    sums = run_sums(session, run.id)
     return RunData(
         project=project,
         run=run,
-        errors=errors or 0,
-        in_review=in_review or 0,
-        columns=cause_columns(session, project.id, run.id),
+        errors=errors,
+        in_review=in_review,
+        sums=sums,
+        columns=cause_columns(session, project.id, sums),
         annotators=annotators_of(session, project.id, run.id),
     )
 
@@ -233,40 +230,52 @@ def rows_of(session: Session, run: Run, prediction_ids: Sequence[int]) -> list[E
     }
     marks = marks_of(session, prediction_ids)
     verdicts = stored(session, prediction_ids)
-    rows = []
-    for pid in prediction_ids:
-        p = samples.get(pid)
-        if p is None:
-            continue
-        error = marks.get(pid)
-        v = verdicts.get(pid)
-        examined = v is not None and v.status in EXAMINED_STATUSES
-        rows.append(
-            ErrorRow(
-                prediction_id=pid,
-                external_id=p.external_id,
-                label=p.true_label,
-                predicted=p.label,
-                confidence=p.confidence,
-                image_sha256=p.image_sha256,
-                excerpt=_excerpt(p.text),
-                meta=dict(p.meta or {}),
-                marks=error.reviews if error else (),
-                adjudication=error.adjudication if error else None,
-                status=v.status if v else ErrorStatus.QUEUED,
-                verdict=Verdict(v.chosen, v.label_error, v.suggested_label)
-                if v is not None and examined
-                else None,
-                disagreement=v.disagreement if v else False,
-                note=v.note if v else "",
-            )
+    return [
+        row_of(
+            samples[pid],
+            marks.get(pid),
+            verdicts.get(pid),
+            image_sha256=samples[pid].image_sha256,
+            excerpt=_excerpt(samples[pid].text),
+            meta=dict(samples[pid].meta or {}),
         )
-    return rows
+        for pid in prediction_ids
+        if pid in samples
+    ]
+
+
+def row_of(
+    prediction: Any,
+    error: ErrorMarks | None,
+    verdict: StoredVerdict | None,
+    *,
+    image_sha256: str | None = None,
+    excerpt: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> ErrorRow:
+    """The sheet's row for one error from its prediction (id, label, confidence,
+    external_id, true_label), its annotations and its stored verdict (none: queued)."""
+    return ErrorRow(
+        prediction_id=prediction.id,
+        external_id=prediction.external_id,
+        label=prediction.true_label,
+        predicted=prediction.label,
+        confidence=prediction.confidence,
+        image_sha256=image_sha256,
+        excerpt=excerpt,
+        meta=meta or {},
+        marks=error.reviews if error else (),
+        adjudication=error.adjudication if error else None,
+        status=verdict.status if verdict else ErrorStatus.QUEUED,
+        verdict=verdict.consensus if verdict else None,
+        disagreement=verdict.disagreement if verdict else False,
+        note=verdict.note if verdict else "",
+    )
 
 
 def error_row(session: Session, data: RunData, prediction_id: int) -> ErrorRow:
     in_run = session.scalar(
-        select(Prediction.id).where(Prediction.id == prediction_id, under_review(data.run.id))
+        select(Prediction.id).where(Prediction.id == prediction_id, is_under_review(data.run.id))
     )
     rows = rows_of(session, data.run, [prediction_id]) if in_run else []
     if not rows:
@@ -338,7 +347,7 @@ def annotator_tallies(session: Session, data: RunData) -> list[AnnotatorTally]:
         Annotation.kind == AnnotationKind.REVIEW,
         Annotation.status == AnnotationStatus.DONE,
         Annotation.prediction_id == Prediction.id,
-        under_review(data.run.id),
+        is_under_review(data.run.id),
     )
     totals = {
         r.annotator_id: (r.finished, r.label_errors)

@@ -38,7 +38,6 @@ from app.domain.analysis.sheet import (
     Tally,
     open_run,
     rows_of,
-    under_review,
 )
 from app.domain.analysis.tally import (
     Agreement,
@@ -51,7 +50,8 @@ from app.domain.analysis.tally import (
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
-from app.domain.verdicts import ErrorStatus, run_sums
+from app.domain.review.status import is_under_review
+from app.domain.verdicts import ErrorStatus
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -270,7 +270,7 @@ def _slice(
         select(*columns)
         .select_from(Prediction)
         .outerjoin(V, V.prediction_id == Prediction.id)
-        .where(under_review(data.run.id), *filters.conditions(dialect))
+        .where(is_under_review(data.run.id), *filters.conditions(dialect))
     )
     if sample or filters.needs_sample:
         query = query.join(Sample, Sample.id == Prediction.sample_id)
@@ -351,10 +351,10 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
     """
     if filters.active:
         rows, examined, label_count, label_sums, per_cause = _slice_sums(session, data, filters)
-        examined_in_run = run_sums(session, data.run.id).examined
+        examined_in_run = data.sums.examined
     else:
         # The whole run: its stored sums, one row per run and per cause.
-        sums = run_sums(session, data.run.id)
+        sums = data.sums
         rows, examined, label_count, label_sums = (
             data.in_review,
             sums.examined,
@@ -562,7 +562,7 @@ def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]
         if key in _CHOICES:
             _CHOICES.move_to_end(key)
             return _CHOICES[key]
-    base = select().select_from(Prediction).where(under_review(data.run.id))
+    base = select().select_from(Prediction).where(is_under_review(data.run.id))
     truths = session.scalars(
         base.add_columns(Sample.label).join(Sample, Sample.id == Prediction.sample_id).distinct()
     )

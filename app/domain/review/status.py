@@ -11,35 +11,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import error_rate
 from app.domain.verdicts import EXAMINED_STATUSES, ErrorStatus, error_status, run_sums
-from app.models import ErrorVerdict, Prediction, Project, Run
+from app.models import Prediction, Project, Run
 
 __all__ = [
     "EXAMINED_STATUSES",
     "ErrorStatus",
     "RunProgress",
+    "error_counts",
     "error_status",
     "examined_errors",
-    "is_examined",
+    "is_under_review",
     "run_progress",
     "under_review",
 ]
 
 
+def is_under_review(run_id: int) -> ColumnElement[bool]:
+    """The condition on `Prediction` of the run's errors in the random sample under
+    review: the review queue's errors and the sheet's rows."""
+    return and_(Prediction.run_id == run_id, Prediction.in_review, Prediction.is_error)
+
+
 def under_review(run: Run) -> Select[Prediction]:
     """The run's errors in the random sample under review."""
-    return select(Prediction).where(
-        Prediction.run_id == run.id, Prediction.in_review, Prediction.is_error
-    )
+    return select(Prediction).where(is_under_review(run.id))
 
 
-def is_examined() -> ColumnElement[bool]:
-    """The stored verdict says examined, as a condition on `Prediction`."""
-    return exists().where(ErrorVerdict.prediction_id == Prediction.id, ErrorVerdict.examined)
+def error_counts(session: Session, run_id: int) -> tuple[int, int]:
+    """How many errors the run has stored, and how many of them are under review."""
+    errors, in_review = session.execute(
+        select(
+            func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
+        ).where(Prediction.run_id == run_id, Prediction.is_error)
+    ).one()
+    return errors or 0, in_review or 0
 
 
 def examined_errors(session: Session, run: Run) -> int:
@@ -60,12 +70,7 @@ class RunProgress:
 
 
 def run_progress(session: Session, project: Project, run: Run) -> RunProgress:
-    errors, in_review = session.execute(
-        select(
-            func.count(Prediction.id),
-            func.count(Prediction.id).filter(Prediction.in_review),
-        ).where(Prediction.run_id == run.id, Prediction.is_error)
-    ).one()
+    errors, in_review = error_counts(session, run.id)
     return RunProgress(
         run=run,
         errors=errors,
