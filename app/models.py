@@ -377,6 +377,8 @@ class Annotation(Base):
             postgresql_where=text("kind = 'adjudication'"),
         ),
         Index("ix_annotation_annotator_status", "annotator_id", "status"),
+        # The dashboard's pace ("finished in the last hour") reads only recent rows.
+        Index("ix_annotation_project_updated", "project_id", "updated_at"),
         CheckConstraint("version >= 1", name="version_positive"),
     )
 
@@ -568,3 +570,35 @@ class RunCauseVerdicts(Base):
     coincidences: Mapped[float] = mapped_column(Float, default=0.0)
     marks: Mapped[int] = mapped_column(Integer, default=0)
     unanimous: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunAnnotatorVerdicts(Base):
+    """One annotator's reviews in one run, added up: how many they have, how many they
+    finished, and how many of the finished ones flag a label error. Kept current by every
+    save (`verdicts.count_review`, from the review's state before and after), so the
+    dashboard reads a row per annotator, whatever the run's size."""
+
+    __tablename__ = "run_annotator_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    reviews: Mapped[int] = mapped_column(Integer, default=0)
+    finished: Mapped[int] = mapped_column(Integer, default=0)
+    label_errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunAnnotatorCauseVerdicts(Base):
+    """How many of one annotator's finished reviews in a run mark one cause."""
+
+    __tablename__ = "run_annotator_cause_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True
+    )
+    marks: Mapped[int] = mapped_column(Integer, default=0)

@@ -35,6 +35,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,12 @@ def build(database: Database, errors: int, causes: int, annotators: int) -> tupl
                     "label_error": rng.random() < 0.08,
                     "note": "",
                     "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
+                    # At a team's steady pace (one review each per 20 s, the last just
+                    # now), so the last hour holds as many at any run size.
+                    "created_at": now - timedelta(seconds=20 * n),
+                    "updated_at": now - timedelta(seconds=20 * n),
                 }
-                for p in predictions
+                for n, p in enumerate(predictions)
                 for person in people
             ],
         )
@@ -170,6 +173,7 @@ def build(database: Database, errors: int, causes: int, annotators: int) -> tupl
         )
         # Written past annotations.save, as an import of finished reviews would be.
         verdicts.rebuild(session)
+        verdicts.recount_reviews(session)
         result = project.id, predictions[0]
     if database.engine.dialect.name == "postgresql":
         # Fresh statistics, as autovacuum gathers them soon after a bulk load: without

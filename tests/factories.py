@@ -19,6 +19,8 @@ from app.domain.projects.team import add_member
 from app.models import (
     Annotation,
     AnnotationCause,
+    AnnotationKind,
+    AnnotationStatus,
     Cause,
     CauseGroup,
     MediaBlob,
@@ -134,10 +136,18 @@ def make_annotation(
     )
     session.add(annotation)
     session.flush()
-    session.add_all(AnnotationCause(annotation_id=annotation.id, cause_id=c.id) for c in causes)
+    marked = [c.id for c in causes]
+    session.add_all(AnnotationCause(annotation_id=annotation.id, cause_id=c) for c in marked)
     session.flush()
-    # Written past `annotations.save`, so the stored verdict is refreshed here as save does.
+    # Written past `annotations.save`, so the stored sums are kept here as save keeps them.
     verdicts.refresh(session, [prediction.id])
+    if annotation.kind is AnnotationKind.REVIEW:
+        counted = verdicts.ReviewCount(
+            annotation.status is AnnotationStatus.DONE,
+            annotation.label_error,
+            frozenset(marked),
+        )
+        verdicts.count_review(session, prediction.run_id, annotator.id, None, counted)
     return annotation
 
 

@@ -43,11 +43,11 @@ def test_upgrade_to_head_matches_models_and_downgrades_to_empty(empty_database_u
         engine.dispose()
 
 
-def test_the_stored_verdicts_revision_backfills_existing_runs_and_downgrades_cleanly(
+def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_cleanly(
     empty_database_url: str,
 ) -> None:
-    """0002 stores each annotated error's verdict by the sheet's own rule; downgrading
-    drops the verdicts and keeps every annotation."""
+    """0002 stores each annotated error's verdict by the sheet's own rule, 0003 each
+    annotator's sums; downgrading drops them and keeps every annotation."""
     engine = make_engine(empty_database_url)
     try:
         schema.upgrade(engine, "0001")
@@ -85,7 +85,8 @@ def test_the_stored_verdicts_revision_backfills_existing_runs_and_downgrades_cle
                 )
             ids = [e.id for e in errors]
             first, second = ids[0], ids[1]
-            blurry_id = blurry.id
+            blurry_id, dark_id, run_id = blurry.id, dark.id, run.id
+            ann_id, bob_id = ann.id, bob.id
 
         schema.upgrade(engine)
         with Session(engine) as session:
@@ -96,10 +97,16 @@ def test_the_stored_verdicts_revision_backfills_existing_runs_and_downgrades_cle
             assert stored[first].chosen == {blurry_id}  # dark: 1 of 2, no lead voted
             assert stored[first].disagreement
             assert stored[second].status is verdicts.ErrorStatus.PARTIAL
+            annotators = verdicts.annotator_sums(session, run_id)
+            assert annotators == verdicts.recount_annotators(session, run_id)
+            assert annotators[ann_id] == verdicts.AnnotatorSums(2, 2, 0, {blurry_id: 1, dark_id: 1})
+            assert annotators[bob_id].marks == {blurry_id: 1, dark_id: 1}
 
+        schema.downgrade(engine, "0002")
+        assert "run_annotator_verdicts" not in inspect(engine).get_table_names()
         schema.downgrade(engine, "0001")
         tables = set(inspect(engine).get_table_names())
-        assert not {"error_verdict", "verdict_cause"} & tables
+        assert not {"error_verdict", "verdict_cause", "run_annotator_cause_verdicts"} & tables
         with Session(engine) as session:
             assert session.scalar(select(func.count()).select_from(Annotation)) == 3
     finally:

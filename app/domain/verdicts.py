@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,8 @@ from app.models import (
     Project,
     ProjectRole,
     Run,
+    RunAnnotatorCauseVerdicts,
+    RunAnnotatorVerdicts,
     RunCauseVerdicts,
     RunVerdicts,
     User,
@@ -318,22 +320,25 @@ def stored(session: Session, prediction_ids: Iterable[int]) -> dict[int, StoredV
     result: dict[int, StoredVerdict] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        counts: dict[int, list[CauseCounts]] = defaultdict(list)
-        for c in db.execute(
+        rows = db.execute(
             select(
-                VerdictCause.prediction_id,
+                *ErrorVerdict.__table__.c,
                 VerdictCause.cause_id,
                 VerdictCause.chosen,
                 VerdictCause.votes,
                 VerdictCause.marks,
             )
-            .where(VerdictCause.prediction_id.in_(chunk))
-            .order_by(VerdictCause.prediction_id, VerdictCause.cause_id)
-        ):
-            counts[c.prediction_id].append(CauseCounts(c.cause_id, c.chosen, c.votes, c.marks))
-        for v in db.execute(
-            select(*ErrorVerdict.__table__.c).where(ErrorVerdict.prediction_id.in_(chunk))
-        ):
+            .outerjoin(VerdictCause, VerdictCause.prediction_id == ErrorVerdict.prediction_id)
+            .where(ErrorVerdict.prediction_id.in_(chunk))
+            .order_by(ErrorVerdict.prediction_id, VerdictCause.cause_id)
+        ).all()
+        counts: dict[int, list[CauseCounts]] = defaultdict(list)
+        for c in rows:
+            if c.cause_id is not None:
+                counts[c.prediction_id].append(CauseCounts(c.cause_id, c.chosen, c.votes, c.marks))
+        for v in rows:
+            if v.prediction_id in result:
+                continue
             result[v.prediction_id] = StoredVerdict(
                 prediction_id=v.prediction_id,
                 run_id=v.run_id,
@@ -413,12 +418,24 @@ def refresh_annotator(session: Session, project_id: int, user_id: int) -> None:
 
 
 def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int, StoredVerdict]:
-    query = (
-        select(Prediction.id, Prediction.run_id, Prediction.project_id)
-        .where(Prediction.id.in_(ids))
-        .order_by(Prediction.id)
-    )
-    predictions = session.connection().execute(query).all()
+    # A save has its prediction loaded: read where it belongs from the session rather
+    # than the database (every statement counts while SQLite's write lock is held).
+    predictions: list[tuple[int, int, int]] = []
+    missing: list[int] = []
+    for pid in ids:
+        loaded = session.identity_map.get(session.identity_key(Prediction, pid))
+        if isinstance(loaded, Prediction):
+            predictions.append((loaded.id, loaded.run_id, loaded.project_id))
+        else:
+            missing.append(pid)
+    if missing:
+        query = select(Prediction.id, Prediction.run_id, Prediction.project_id).where(
+            Prediction.id.in_(missing)
+        )
+        predictions.extend(
+            (p.id, p.run_id, p.project_id) for p in session.connection().execute(query)
+        )
+    predictions.sort()
     # SQLite has one writer at a time (BEGIN IMMEDIATE): nothing to lock.
     if lock and session.get_bind().dialect.name == "postgresql":
         # On PostgreSQL, writers of one run's verdicts take turns from here to their
@@ -427,22 +444,24 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         # run's sums are only added to by one at a time. Runs are locked in id order, and
         # before anything else a refresh locks, so two writers never wait for each other.
         # (NO KEY UPDATE: inserting predictions, which only reference the run, goes on.)
-        runs = sorted({p.run_id for p in predictions})
+        runs = sorted({run_id for _, run_id, _ in predictions})
         session.connection().execute(
             select(Run.id).where(Run.id.in_(runs)).order_by(Run.id).with_for_update(key_share=True)
         )
     errors = marks_of(session, ids)
     rules: dict[int, tuple[int, frozenset[int]]] = {}
     result: dict[int, StoredVerdict] = {}
-    for p in predictions:
-        error = errors.get(p.id)
+    for prediction_id, run_id, project_id in predictions:
+        error = errors.get(prediction_id)
         if error is None:
             continue
-        if p.project_id not in rules:
-            overlap = session.scalar(select(Project.overlap).where(Project.id == p.project_id))
-            rules[p.project_id] = (overlap or 1, leads_of(session, p.project_id))
-        overlap, leads = rules[p.project_id]
-        result[p.id] = verdict_of(error, p.run_id, overlap, leads)
+        if project_id not in rules:
+            # Read after the lock, not from the session: an overlap change committed
+            # meanwhile is what this verdict must follow.
+            overlap = session.scalar(select(Project.overlap).where(Project.id == project_id))
+            rules[project_id] = (overlap or 1, leads_of(session, project_id))
+        overlap, leads = rules[project_id]
+        result[prediction_id] = verdict_of(error, run_id, overlap, leads)
     return result
 
 
@@ -454,7 +473,7 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
         change.add(new, +1)
     change.apply(session)
     db = session.connection()
-    db.execute(delete(VerdictCause).where(VerdictCause.prediction_id.in_(ids)))
+    # The verdicts' cause rows go with them (ON DELETE CASCADE).
     db.execute(delete(ErrorVerdict).where(ErrorVerdict.prediction_id.in_(ids)))
     if not verdicts:
         return
@@ -576,7 +595,7 @@ def _add(
     table: Any,
     key: list[str],
     fields: Sequence[str],
-    rows: list[dict[str, float]],
+    rows: Sequence[Mapping[str, float]],
 ) -> None:
     if not rows:
         return
@@ -637,3 +656,175 @@ def run_sums(session: Session, run_id: int) -> RunSums:
         ),
         causes=causes,
     )
+
+
+# --- each annotator's reviews added up ------------------------------------------------
+#
+# The dashboard sets each annotator's own tally beside the consensus. Those sums follow a
+# review's own state, not its error's verdict, so the save that knows the review's state
+# before and after moves them (`count_review`) in its transaction. Like the run's sums,
+# they count a run's reviews whether or not their error is under review: only errors
+# under review are annotated.
+
+_ANNOTATOR_FIELDS = ("reviews", "finished", "label_errors")
+
+
+@dataclass(frozen=True)
+class ReviewCount:
+    """What one review annotation adds to its annotator's sums in its run."""
+
+    finished: bool
+    label_error: bool
+    causes: frozenset[int]
+
+    def flags(self) -> bool:
+        return self.finished and self.label_error
+
+    def marks(self, cause_id: int) -> bool:
+        return self.finished and cause_id in self.causes
+
+
+def count_review(
+    session: Session,
+    run_id: int,
+    annotator_id: int,
+    before: ReviewCount | None,
+    after: ReviewCount,
+) -> None:
+    """Move one annotator's sums in the run from a review's old state (None: the review is
+    new) to its new one: at most one upsert per table."""
+    old = before or ReviewCount(False, False, frozenset())
+    sums = {
+        "run_id": run_id,
+        "annotator_id": annotator_id,
+        "reviews": int(before is None),
+        "finished": int(after.finished) - int(old.finished),
+        "label_errors": int(after.flags()) - int(old.flags()),
+    }
+    if any(sums[f] for f in _ANNOTATOR_FIELDS):
+        _add(session, RunAnnotatorVerdicts, ["run_id", "annotator_id"], _ANNOTATOR_FIELDS, [sums])
+    marks = [
+        {"run_id": run_id, "annotator_id": annotator_id, "cause_id": c, "marks": n}
+        for c in sorted(old.causes | after.causes)
+        if (n := int(after.marks(c)) - int(old.marks(c)))
+    ]
+    _add(
+        session,
+        RunAnnotatorCauseVerdicts,
+        ["run_id", "annotator_id", "cause_id"],
+        ("marks",),
+        marks,
+    )
+
+
+@dataclass(frozen=True)
+class AnnotatorSums:
+    """One annotator's reviews in a run, added up (see `RunAnnotatorVerdicts`)."""
+
+    reviews: int
+    finished: int
+    label_errors: int
+    marks: dict[int, int]  # cause id -> finished reviews marking it
+
+    @property
+    def open(self) -> int:
+        """Reviews started, unsure or skipped: not finished."""
+        return self.reviews - self.finished
+
+
+def annotator_sums(session: Session, run_id: int) -> dict[int, AnnotatorSums]:
+    """The stored sums of each annotator who has a review in the run (two queries of a row
+    per annotator and per cause they marked)."""
+    db = session.connection()
+    marks: dict[int, dict[int, int]] = defaultdict(dict)
+    for m in db.execute(
+        select(
+            RunAnnotatorCauseVerdicts.annotator_id,
+            RunAnnotatorCauseVerdicts.cause_id,
+            RunAnnotatorCauseVerdicts.marks,
+        ).where(RunAnnotatorCauseVerdicts.run_id == run_id, RunAnnotatorCauseVerdicts.marks > 0)
+    ):
+        marks[m.annotator_id][m.cause_id] = m.marks
+    return {
+        r.annotator_id: AnnotatorSums(
+            r.reviews, r.finished, r.label_errors, marks.get(r.annotator_id, {})
+        )
+        for r in db.execute(
+            select(*RunAnnotatorVerdicts.__table__.c).where(
+                RunAnnotatorVerdicts.run_id == run_id, RunAnnotatorVerdicts.reviews > 0
+            )
+        )
+    }
+
+
+def recount_annotators(session: Session, run_id: int) -> dict[int, AnnotatorSums]:
+    """The same sums counted from the run's annotations now (a query per table, over the
+    whole run): what `annotator_sums` must equal, and what `recount_reviews` stores."""
+    db = session.connection()
+    review = and_(
+        Annotation.kind == AnnotationKind.REVIEW,
+        Annotation.prediction_id == Prediction.id,
+        Prediction.run_id == run_id,
+    )
+    done = Annotation.status == AnnotationStatus.DONE
+    marks: dict[int, dict[int, int]] = defaultdict(dict)
+    for annotator_id, cause_id, n in db.execute(
+        select(Annotation.annotator_id, AnnotationCause.cause_id, func.count())
+        .select_from(Annotation)
+        .join(Prediction, review)
+        .join(AnnotationCause, AnnotationCause.annotation_id == Annotation.id)
+        .where(done)
+        .group_by(Annotation.annotator_id, AnnotationCause.cause_id)
+    ):
+        marks[annotator_id][cause_id] = n
+    return {
+        r.annotator_id: AnnotatorSums(
+            r.reviews, r.finished, r.label_errors, marks.get(r.annotator_id, {})
+        )
+        for r in db.execute(
+            select(
+                Annotation.annotator_id,
+                func.count().label("reviews"),
+                func.count().filter(done).label("finished"),
+                func.count().filter(done, Annotation.label_error).label("label_errors"),
+            )
+            .select_from(Annotation)
+            .join(Prediction, review)
+            .group_by(Annotation.annotator_id)
+        )
+    }
+
+
+def recount_reviews(session: Session, run_ids: Iterable[int] | None = None) -> None:
+    """Store the annotators' sums of these runs (default: every run) counted anew: after
+    annotations were written past `annotations.save`, and the migration's backfill."""
+    runs = list(session.scalars(select(Run.id))) if run_ids is None else sorted(set(run_ids))
+    db = session.connection()
+    for run_id in runs:
+        db.execute(
+            delete(RunAnnotatorCauseVerdicts).where(RunAnnotatorCauseVerdicts.run_id == run_id)
+        )
+        db.execute(delete(RunAnnotatorVerdicts).where(RunAnnotatorVerdicts.run_id == run_id))
+        counted = recount_annotators(session, run_id)
+        if not counted:
+            continue
+        db.execute(
+            insert(RunAnnotatorVerdicts),
+            [
+                {
+                    "run_id": run_id,
+                    "annotator_id": a,
+                    "reviews": c.reviews,
+                    "finished": c.finished,
+                    "label_errors": c.label_errors,
+                }
+                for a, c in counted.items()
+            ],
+        )
+        marks = [
+            {"run_id": run_id, "annotator_id": a, "cause_id": cause, "marks": n}
+            for a, c in counted.items()
+            for cause, n in c.marks.items()
+        ]
+        if marks:
+            db.execute(insert(RunAnnotatorCauseVerdicts), marks)

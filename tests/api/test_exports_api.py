@@ -196,6 +196,7 @@ def _bulk_run(session: Session, f: Fixture, errors: int) -> None:
         insert(AnnotationCause), [{"annotation_id": a, "cause_id": f.b.id} for a in annotations]
     )
     verdicts.refresh(session, predictions)  # written past annotations.save, as save would
+    verdicts.recount_reviews(session)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -83,6 +83,8 @@ def assert_current(session: Session, team: Team) -> None:
     recomputed = verdicts.recompute(session, ids)
     assert verdicts.stored(session, ids) == recomputed
     assert sums_as_stored(session, team.run.id) == sums_worked_out(recomputed, team.run.id)
+    annotators = verdicts.annotator_sums(session, team.run.id)
+    assert annotators == verdicts.recount_annotators(session, team.run.id)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

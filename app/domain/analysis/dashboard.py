@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.analysis.sheet import (
     AnnotatorTally,
     RunData,
@@ -55,27 +56,30 @@ class Progress:
 
 
 def progress(session: Session, data: RunData, footer: Tally) -> Progress:
-    """Where the review stands, counted in SQL over the stored verdicts and the run's
-    reviews. A rate uses `updated_at`: the time of the last change."""
+    """Where the review stands, from the stored verdicts and each annotator's stored
+    sums. A rate uses `updated_at`: the time of the last change."""
     since = utcnow() - RATE_WINDOW
     by_status = dict(data.sums.statuses)
     # Errors without a stored verdict have no annotation yet: queued.
     by_status[ErrorStatus.QUEUED] += data.in_review - sum(by_status.values())
-    done = Annotation.status == AnnotationStatus.DONE
-    people = {
-        r.annotator_id: (r.finished, r.open, r.last_hour)
+    sums = verdicts.annotator_sums(session, data.run.id)
+    # Only the last hour's rows are read (an index on the time of the last change).
+    last_hour: dict[int, int] = {
+        r.annotator_id: r.finished
         for r in session.execute(
-            select(
-                Annotation.annotator_id,
-                func.count().filter(done).label("finished"),
-                func.count().filter(~done).label("open"),
-                func.count().filter(done, Annotation.updated_at >= since).label("last_hour"),
-            )
+            select(Annotation.annotator_id, func.count().label("finished"))
             .join(Prediction, Prediction.id == Annotation.prediction_id)
-            .where(Annotation.kind == AnnotationKind.REVIEW, is_under_review(data.run.id))
+            .where(
+                Annotation.project_id == data.project.id,
+                Annotation.updated_at >= since,
+                Annotation.kind == AnnotationKind.REVIEW,
+                Annotation.status == AnnotationStatus.DONE,
+                is_under_review(data.run.id),
+            )
             .group_by(Annotation.annotator_id)
         )
     }
+    people = {uid: (own.finished, own.open, last_hour.get(uid, 0)) for uid, own in sums.items()}
     annotators = [
         AnnotatorProgress(name, *people.get(uid, (0, 0, 0))) for uid, name in data.annotators
     ]

@@ -9,14 +9,14 @@ run: figures for 1,000, 10,000 and 200,000 errors are in bench/RESULTS.md.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.analysis.tally import (
     Agreement,
     Ceiling,
@@ -40,9 +40,6 @@ from app.domain.verdicts import (
     stored,
 )
 from app.models import (
-    Annotation,
-    AnnotationCause,
-    AnnotationKind,
     AnnotationStatus,
     Cause,
     CauseGroup,
@@ -50,6 +47,7 @@ from app.models import (
     Prediction,
     Project,
     Run,
+    RunAnnotatorVerdicts,
     Sample,
     User,
 )
@@ -160,29 +158,22 @@ def cause_columns(session: Session, project_id: int, sums: RunSums) -> tuple[Cau
 
 
 def annotators_of(session: Session, project_id: int, run_id: int) -> tuple[tuple[int, str], ...]:
-    """Who reviewed some error of the run, by name: one probe per member of the team,
-    each stopping at that member's first review in the run (a single query joining
-    every annotation of the run costs what the run costs)."""
+    """The members of the team who reviewed some error of the run, by name (from their
+    stored sums: a row per annotator, whatever the run's size)."""
     members = session.execute(
         select(User.id, User.username, User.display_name)
         .join(Membership, Membership.user_id == User.id)
+        .join(
+            RunAnnotatorVerdicts,
+            and_(
+                RunAnnotatorVerdicts.annotator_id == User.id,
+                RunAnnotatorVerdicts.run_id == run_id,
+                RunAnnotatorVerdicts.reviews > 0,
+            ),
+        )
         .where(Membership.project_id == project_id)
     ).all()
-    named = []
-    for member in members:
-        reviewed = session.scalar(
-            select(Annotation.id)
-            .join(Prediction, Prediction.id == Annotation.prediction_id)
-            .where(
-                Annotation.annotator_id == member.id,
-                Annotation.project_id == project_id,
-                Annotation.kind == AnnotationKind.REVIEW,
-                Prediction.run_id == run_id,
-            )
-            .limit(1)
-        )
-        if reviewed is not None:
-            named.append((member.id, member.display_name or member.username))
+    named = [(m.id, m.display_name or m.username) for m in members]
     return tuple(sorted(named, key=lambda item: item[1].lower()))
 
 
@@ -342,37 +333,14 @@ class Tally:
 
 
 def annotator_tallies(session: Session, data: RunData) -> list[AnnotatorTally]:
-    """Each annotator's own tally of the errors they finished, to set beside the consensus."""
-    finished_reviews = and_(
-        Annotation.kind == AnnotationKind.REVIEW,
-        Annotation.status == AnnotationStatus.DONE,
-        Annotation.prediction_id == Prediction.id,
-        is_under_review(data.run.id),
-    )
-    totals = {
-        r.annotator_id: (r.finished, r.label_errors)
-        for r in session.execute(
-            select(
-                Annotation.annotator_id,
-                func.count().label("finished"),
-                func.count().filter(Annotation.label_error).label("label_errors"),
-            )
-            .select_from(Annotation)
-            .join(Prediction, finished_reviews)
-            .group_by(Annotation.annotator_id)
-        )
-    }
-    counts: dict[int, dict[int, int]] = defaultdict(dict)
-    for annotator_id, cause_id, n in session.execute(
-        select(Annotation.annotator_id, AnnotationCause.cause_id, func.count())
-        .select_from(Annotation)
-        .join(Prediction, finished_reviews)
-        .join(AnnotationCause, AnnotationCause.annotation_id == Annotation.id)
-        .group_by(Annotation.annotator_id, AnnotationCause.cause_id)
-    ):
-        counts[annotator_id][cause_id] = n
+    """Each annotator's own tally of the errors they finished, to set beside the consensus
+    (their stored sums: a row per annotator and per cause they marked)."""
+    sums = verdicts.annotator_sums(session, data.run.id)
     tallies = []
     for uid, name in data.annotators:
-        finished, label_errors = totals.get(uid, (0, 0))
-        tallies.append(AnnotatorTally(uid, name, finished, counts.get(uid, {}), label_errors))
+        own = sums.get(uid)
+        if own is None:
+            tallies.append(AnnotatorTally(uid, name, 0, {}, 0))
+        else:
+            tallies.append(AnnotatorTally(uid, name, own.finished, own.marks, own.label_errors))
     return tallies

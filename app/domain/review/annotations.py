@@ -75,6 +75,14 @@ class AnnotationState:
             skip_reason=data.get("skip_reason", ""),
         )
 
+    def counted(self) -> verdicts.ReviewCount:
+        """What this state adds to its annotator's sums, as a review."""
+        return verdicts.ReviewCount(
+            finished=self.status is AnnotationStatus.DONE,
+            label_error=self.label_error,
+            causes=frozenset(self.cause_ids),
+        )
+
     def same_decision(self, other: AnnotationState) -> bool:
         """Equal in everything but the remembered names (which only describe the ids)."""
         return replace(self, cause_names=()) == replace(other, cause_names=())
@@ -296,6 +304,14 @@ def save(
     )
     session.flush()
     verdicts.refresh(session, [prediction.id])
+    if kind is AnnotationKind.REVIEW:
+        verdicts.count_review(
+            session,
+            prediction.run_id,
+            owner.id,
+            before.counted() if current_version else None,
+            after.counted(),
+        )
     live.announce(
         session,
         prediction.project_id,
