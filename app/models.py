@@ -248,6 +248,10 @@ class Run(Base):
     # How many eyeball samples the run was evaluated on (correct ones included), so
     # the error rate is known even when only errors were imported. NULL = unknown.
     evaluated: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Its stored errors, and how many of them are under review: counted again by every
+    # import (`verdicts.recount_errors`), so no view counts a run's predictions.
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    in_review: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     # Reported error rates (fractions in [0, 1]) for the bias/variance breakdown.
     human_error: Mapped[float | None] = mapped_column(Float, default=None)

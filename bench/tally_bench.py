@@ -174,6 +174,7 @@ def build(database: Database, errors: int, causes: int, annotators: int) -> tupl
         # Written past annotations.save, as an import of finished reviews would be.
         verdicts.rebuild(session)
         verdicts.recount_reviews(session)
+        verdicts.recount_errors(session)
         result = project.id, predictions[0]
     if database.engine.dialect.name == "postgresql":
         # Fresh statistics, as autovacuum gathers them soon after a bulk load: without

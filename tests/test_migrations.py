@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import column, func, insert, inspect, select, table
 from sqlalchemy.orm import Session
 
 from app import schema
 from app.db import Base, make_engine
 from app.domain import verdicts
-from app.models import Annotation, AnnotationCause, AnnotationStatus, utcnow
+from app.domain.review.status import error_counts
+from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, utcnow
 from tests.factories import (
     make_cause,
-    make_prediction,
     make_project,
-    make_run,
     make_sample,
     make_user,
 )
@@ -47,31 +46,58 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
     empty_database_url: str,
 ) -> None:
     """0002 stores each annotated error's verdict by the sheet's own rule, 0003 each
-    annotator's sums; downgrading drops them and keeps every annotation."""
+    annotator's sums, 0004 each run's error counts; downgrading drops them and keeps
+    every annotation."""
     engine = make_engine(empty_database_url)
     try:
         schema.upgrade(engine, "0001")
         with Session(engine) as session, session.begin():
             lead, ann, bob = (make_user(session) for _ in range(3))
             project = make_project(session, lead, annotators=[ann, bob], overlap=2)
-            run = make_run(session, project)
+            # Runs and predictions past the models, which know columns 0001 lacks.
+            fields = ("id", "project_id", "name", "description", "created_at", "is_default")
+            run_0001 = table("run", *(column(c) for c in fields))
+            run_id = session.execute(
+                insert(run_0001)
+                .values(
+                    project_id=project.id,
+                    name="v1",
+                    description="",
+                    created_at=utcnow(),
+                    is_default=False,
+                )
+                .returning(run_0001.c.id)
+            ).scalar_one()
             blurry, dark = make_cause(session, project), make_cause(session, project)
-            errors = [
-                make_prediction(session, run, make_sample(session, project)) for _ in range(3)
+            samples = [make_sample(session, project, label="cat") for _ in range(3)]
+            ids = [
+                session.execute(
+                    insert(Prediction)
+                    .values(
+                        project_id=project.id,
+                        run_id=run_id,
+                        sample_id=sample.id,
+                        label="dog",
+                        is_error=True,
+                        in_review=True,
+                    )
+                    .returning(Prediction.id)
+                ).scalar_one()
+                for sample in samples
             ]
             # Annotations as revision 0001 knew them: past the domain, which now stores
             # verdicts in tables this schema does not have yet.
             marks = [
-                (errors[0], ann, AnnotationStatus.DONE, [blurry]),
-                (errors[0], bob, AnnotationStatus.DONE, [blurry, dark]),
-                (errors[1], ann, AnnotationStatus.DONE, [dark]),
+                (ids[0], ann, AnnotationStatus.DONE, [blurry]),
+                (ids[0], bob, AnnotationStatus.DONE, [blurry, dark]),
+                (ids[1], ann, AnnotationStatus.DONE, [dark]),
             ]
-            for prediction, person, status, causes in marks:
+            for prediction_id, person, status, causes in marks:
                 annotation_id = session.execute(
                     insert(Annotation)
                     .values(
                         project_id=project.id,
-                        prediction_id=prediction.id,
+                        prediction_id=prediction_id,
                         annotator_id=person.id,
                         status=status,
                         created_at=utcnow(),
@@ -83,9 +109,8 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
                     insert(AnnotationCause),
                     [{"annotation_id": annotation_id, "cause_id": c.id} for c in causes],
                 )
-            ids = [e.id for e in errors]
             first, second = ids[0], ids[1]
-            blurry_id, dark_id, run_id = blurry.id, dark.id, run.id
+            blurry_id, dark_id = blurry.id, dark.id
             ann_id, bob_id = ann.id, bob.id
 
         schema.upgrade(engine)
@@ -101,6 +126,12 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
             assert annotators == verdicts.recount_annotators(session, run_id)
             assert annotators[ann_id] == verdicts.AnnotatorSums(2, 2, 0, {blurry_id: 1, dark_id: 1})
             assert annotators[bob_id].marks == {blurry_id: 1, dark_id: 1}
+            # 0004: the run's errors counted onto the run.
+            assert error_counts(session, run_id) == (3, 3)
+
+        schema.downgrade(engine, "0003")
+        with Session(engine) as session:  # the downgrade kept the run and its errors
+            assert session.scalar(select(func.count()).select_from(Prediction)) == 3
 
         schema.downgrade(engine, "0002")
         assert "run_annotator_verdicts" not in inspect(engine).get_table_names()

@@ -828,3 +828,24 @@ def recount_reviews(session: Session, run_ids: Iterable[int] | None = None) -> N
         ]
         if marks:
             db.execute(insert(RunAnnotatorCauseVerdicts), marks)
+
+
+# --- a run's errors counted --------------------------------------------------------
+
+
+def recount_errors(session: Session, run_ids: Iterable[int] | None = None) -> None:
+    """Store how many errors these runs (default: every run) have and how many are under
+    review (`Run.errors`, `Run.in_review`): by every write of predictions (the import,
+    once at its end) and the migration's backfill."""
+    session.flush()
+    runs = list(session.scalars(select(Run.id))) if run_ids is None else sorted(set(run_ids))
+    for run_id in runs:
+        errors, in_review = session.execute(
+            select(
+                func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
+            ).where(Prediction.run_id == run_id, Prediction.is_error)
+        ).one()
+        run = session.get(Run, run_id)
+        if run is not None:
+            run.errors, run.in_review = errors or 0, in_review or 0
+    session.flush()

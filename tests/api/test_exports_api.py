@@ -197,6 +197,7 @@ def _bulk_run(session: Session, f: Fixture, errors: int) -> None:
     )
     verdicts.refresh(session, predictions)  # written past annotations.save, as save would
     verdicts.recount_reviews(session)
+    verdicts.recount_errors(session)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

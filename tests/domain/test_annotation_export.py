@@ -220,6 +220,7 @@ def test_a_run_of_bulk_rows_keeps_every_annotation(session: Session, database: D
     )
     verdicts.refresh(session, ids)  # written past annotations.save, as save would
     verdicts.recount_reviews(session)
+    verdicts.recount_errors(session)
     rows = all_rows(database, export_of(session, f), page_size=7)
     assert len(rows) == 10 + 60
     # The 60 new marks, and the lead's two in the fixture (a review and an adjudication).

@@ -22,6 +22,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain import verdicts
 from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput
 from app.domain.imports.manifests import (
@@ -400,7 +401,7 @@ def apply_import(
     if new_samples or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
     queued = _renumber_review_order(session, project, run)
-    session.flush()
+    verdicts.recount_errors(session, [run.id])
     report("Saving", total, total)
     return ImportSummary(
         run=run.name,

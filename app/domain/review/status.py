@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.tally import error_rate
@@ -43,13 +43,10 @@ def under_review(run: Run) -> Select[Prediction]:
 
 
 def error_counts(session: Session, run_id: int) -> tuple[int, int]:
-    """How many errors the run has stored, and how many of them are under review."""
-    errors, in_review = session.execute(
-        select(
-            func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
-        ).where(Prediction.run_id == run_id, Prediction.is_error)
-    ).one()
-    return errors or 0, in_review or 0
+    """How many errors the run has stored, and how many of them are under review (as the
+    last import counted them: `verdicts.recount_errors`)."""
+    counts = session.execute(select(Run.errors, Run.in_review).where(Run.id == run_id)).one()
+    return counts.errors, counts.in_review
 
 
 def examined_errors(session: Session, run: Run) -> int:
