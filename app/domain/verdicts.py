@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import BindParameter, and_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -182,24 +182,32 @@ class ErrorMarks:
     adjudication: Mark | None
 
 
+# Statements a refresh runs on every save, built once: building a statement and its
+# cache key costs more than SQLite takes to run it.
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_ANNOTATIONS = (
+    select(*MARK_COLUMNS)
+    .join(User, User.id == Annotation.annotator_id)
+    .where(Annotation.prediction_id.in_(_IDS))
+    .order_by(Annotation.id)
+)
+_ANNOTATION_CAUSES = (
+    select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
+    .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+    .where(Annotation.prediction_id.in_(_IDS))
+)
+
+
 def annotations_of(session: Session, prediction_ids: Sequence[int]) -> list[tuple[Any, Mark]]:
     """Every annotation of these errors in the order they were made: its row of
     MARK_COLUMNS (kind, names...) and its Mark (two queries)."""
     if not prediction_ids:
         return []
     db = session.connection()
-    annotations = db.execute(
-        select(*MARK_COLUMNS)
-        .join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.prediction_id.in_(prediction_ids))
-        .order_by(Annotation.id)
-    ).all()
+    ids = {"ids": list(prediction_ids)}
+    annotations = db.execute(_ANNOTATIONS, ids).all()
     marked: dict[int, set[int]] = defaultdict(set)
-    for annotation_id, cause_id in db.execute(
-        select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
-        .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-        .where(Annotation.prediction_id.in_(prediction_ids))
-    ):
+    for annotation_id, cause_id in db.execute(_ANNOTATION_CAUSES, ids):
         marked[annotation_id].add(cause_id)
     return [(a, mark_of(a, marked.get(a.id, ()))) for a in annotations]
 
@@ -219,15 +227,15 @@ def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, Error
     }
 
 
+_LEADS = select(Membership.user_id).where(
+    Membership.project_id == bindparam("project_id"), Membership.role == ProjectRole.LEAD
+)
+_OVERLAP = select(Project.overlap).where(Project.id == bindparam("project_id"))
+
+
 def leads_of(session: Session, project_id: int) -> frozenset[int]:
     """Whose vote settles a tie (see `tally.consensus`)."""
-    return frozenset(
-        session.scalars(
-            select(Membership.user_id).where(
-                Membership.project_id == project_id, Membership.role == ProjectRole.LEAD
-            )
-        )
-    )
+    return frozenset(session.connection().scalars(_LEADS, {"project_id": project_id}))
 
 
 # --- what is stored -----------------------------------------------------------------
@@ -313,6 +321,20 @@ def recompute(session: Session, prediction_ids: Iterable[int]) -> dict[int, Stor
     return result
 
 
+_STORED = (
+    select(
+        *ErrorVerdict.__table__.c,
+        VerdictCause.cause_id,
+        VerdictCause.chosen,
+        VerdictCause.votes,
+        VerdictCause.marks,
+    )
+    .outerjoin(VerdictCause, VerdictCause.prediction_id == ErrorVerdict.prediction_id)
+    .where(ErrorVerdict.prediction_id.in_(_IDS))
+    .order_by(ErrorVerdict.prediction_id, VerdictCause.cause_id)
+)
+
+
 def stored(session: Session, prediction_ids: Iterable[int]) -> dict[int, StoredVerdict]:
     """The verdicts of these errors as stored (absent: no annotation, nothing stored)."""
     ids = sorted(set(prediction_ids))
@@ -320,18 +342,7 @@ def stored(session: Session, prediction_ids: Iterable[int]) -> dict[int, StoredV
     result: dict[int, StoredVerdict] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = db.execute(
-            select(
-                *ErrorVerdict.__table__.c,
-                VerdictCause.cause_id,
-                VerdictCause.chosen,
-                VerdictCause.votes,
-                VerdictCause.marks,
-            )
-            .outerjoin(VerdictCause, VerdictCause.prediction_id == ErrorVerdict.prediction_id)
-            .where(ErrorVerdict.prediction_id.in_(chunk))
-            .order_by(ErrorVerdict.prediction_id, VerdictCause.cause_id)
-        ).all()
+        rows = db.execute(_STORED, {"ids": chunk}).all()
         counts: dict[int, list[CauseCounts]] = defaultdict(list)
         for c in rows:
             if c.cause_id is not None:
@@ -417,6 +428,11 @@ def refresh_annotator(session: Session, project_id: int, user_id: int) -> None:
     )
 
 
+_PREDICTIONS = select(Prediction.id, Prediction.run_id, Prediction.project_id).where(
+    Prediction.id.in_(_IDS)
+)
+
+
 def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int, StoredVerdict]:
     # A save has its prediction loaded: read where it belongs from the session rather
     # than the database (every statement counts while SQLite's write lock is held).
@@ -429,12 +445,8 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         else:
             missing.append(pid)
     if missing:
-        query = select(Prediction.id, Prediction.run_id, Prediction.project_id).where(
-            Prediction.id.in_(missing)
-        )
-        predictions.extend(
-            (p.id, p.run_id, p.project_id) for p in session.connection().execute(query)
-        )
+        rows = session.connection().execute(_PREDICTIONS, {"ids": missing})
+        predictions.extend((p.id, p.run_id, p.project_id) for p in rows)
     predictions.sort()
     # SQLite has one writer at a time (BEGIN IMMEDIATE): nothing to lock.
     if lock and session.get_bind().dialect.name == "postgresql":
@@ -458,11 +470,16 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         if project_id not in rules:
             # Read after the lock, not from the session: an overlap change committed
             # meanwhile is what this verdict must follow.
-            overlap = session.scalar(select(Project.overlap).where(Project.id == project_id))
+            overlap = session.connection().scalar(_OVERLAP, {"project_id": project_id})
             rules[project_id] = (overlap or 1, leads_of(session, project_id))
         overlap, leads = rules[project_id]
         result[prediction_id] = verdict_of(error, run_id, overlap, leads)
     return result
+
+
+_DELETE_VERDICTS = delete(ErrorVerdict).where(ErrorVerdict.prediction_id.in_(_IDS))
+_INSERT_VERDICTS = insert(ErrorVerdict)
+_INSERT_VERDICT_CAUSES = insert(VerdictCause)
 
 
 def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdict]) -> None:
@@ -474,11 +491,11 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
     change.apply(session)
     db = session.connection()
     # The verdicts' cause rows go with them (ON DELETE CASCADE).
-    db.execute(delete(ErrorVerdict).where(ErrorVerdict.prediction_id.in_(ids)))
+    db.execute(_DELETE_VERDICTS, {"ids": list(ids)})
     if not verdicts:
         return
     db.execute(
-        insert(ErrorVerdict),
+        _INSERT_VERDICTS,
         [
             {
                 "prediction_id": v.prediction_id,
@@ -509,7 +526,7 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
         for c in v.causes
     ]
     if causes:
-        db.execute(insert(VerdictCause), causes)
+        db.execute(_INSERT_VERDICT_CAUSES, causes)
 
 
 def rebuild(session: Session) -> int:
@@ -599,16 +616,28 @@ def _add(
 ) -> None:
     if not rows:
         return
-    upsert: Any = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get((dialect, table.__tablename__))
+    if statement is None:
+        statement = _upsert(dialect, table, key, fields)
+        _UPSERTS[(dialect, table.__tablename__)] = statement
+    session.connection().execute(statement, rows)
+
+
+# Built once per table: building an upsert of many columns, and its cache key, costs a
+# save more than running it.
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(dialect: str, table: Any, key: list[str], fields: Sequence[str]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET field = field + new, for each field."""
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     columns = table.__table__.c
     statement = upsert(table)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=key,
         set_={name: columns[name] + statement.excluded[name] for name in fields},
     )
-    session.connection().execute(statement, rows)
 
 
 @dataclass(frozen=True)
