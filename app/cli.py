@@ -23,8 +23,8 @@ from app.domain.accounts.users import (
 )
 from app.domain.errors import DomainError
 from app.domain.imports import demo
-from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia, read_manifest
-from app.domain.imports.pipeline import ImportOptions, ImportRefused, apply_import, staging_folder
+from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
+from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
 from app.domain.projects.access import find_project
 from app.models import ApiToken, User
 
@@ -75,8 +75,8 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
             return
         if only_if_empty and not demo.database_is_empty(session):
             return
-        typer.echo("Loading the demo project (1,000 handwritten digits, 114 errors)...")
-        sign_ins = demo.load_demo(session, settings.media_path)
+    typer.echo("Loading the demo project (1,000 handwritten digits, 114 errors)...")
+    sign_ins = demo.load_demo(database, settings.media_path)
     if sign_ins:
         demo.save_sign_ins(settings.data_dir, sign_ins)
 
@@ -254,13 +254,11 @@ def import_command(
     with _opened(settings) as database:
         try:
             with database.transaction(read_only=True) as session:
-                found = find_project(session, project)
-                project_id, kind, labels = found.id, found.kind, list(found.labels)
+                project_id = find_project(session, project).id
             with (
                 Progress(
                     TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
                 ) as bar,
-                staging_folder(settings.media_path) as staging,
                 _media(images, limits) as media,
                 manifest.open("rb") as stream,
             ):
@@ -269,24 +267,15 @@ def import_command(
                 def report(phase: str, done: int, total: int) -> None:
                     bar.update(task, description=phase, completed=done, total=total)
 
-                # Images are checked before the write transaction opens, so a long check
-                # never keeps other writers waiting.
-                checked = read_manifest(
-                    stream,
-                    manifest.name,
-                    kind=kind,
-                    labels=labels,
-                    media=media,
-                    staging_dir=staging,
-                    media_dir=settings.media_path,
+                summary = run_import(
+                    database,
+                    project_id,
+                    Upload(stream, manifest.name, media),
+                    options,
+                    settings.media_path,
                     limits=limits,
                     progress=report,
                 )
-                with database.transaction() as session:
-                    target = find_project(session, str(project_id))
-                    summary = apply_import(
-                        session, target, checked, options, settings.media_path, report
-                    )
         except ImportRefused as exc:
             typer.secho(exc.message, fg=typer.colors.RED, err=True)
             for problem in exc.problems:

@@ -20,6 +20,7 @@ from app.models import User
 SESSION_USER = "uid"
 SESSION_EPOCH = "epoch"
 _WRITES_ON_GET = "eyeball_writes_on_get"
+_OWN_TRANSACTIONS = "eyeball_own_transactions"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +29,14 @@ def writes_on_get(endpoint: F) -> F:
     """Marks a GET route that records something (the review queue's lease on an error),
     so its session is a writer: on SQLite a read transaction cannot become a write."""
     setattr(endpoint, _WRITES_ON_GET, True)
+    return endpoint
+
+
+def own_transactions(endpoint: F) -> F:
+    """Marks a route that writes in transactions of its own (an import: check, then one
+    short write), so the request's session only reads: on SQLite a writer's session would
+    hold the write lock while the import checks its files."""
+    setattr(endpoint, _OWN_TRANSACTIONS, True)
     return endpoint
 
 
@@ -44,9 +53,10 @@ def get_settings_dep(request: Request) -> Settings:
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     database = get_database(request)
-    reads_only = request.method in {"GET", "HEAD"} and not getattr(
-        request.scope.get("endpoint"), _WRITES_ON_GET, False
-    )
+    endpoint = request.scope.get("endpoint")
+    reads_only = (
+        request.method in {"GET", "HEAD"} and not getattr(endpoint, _WRITES_ON_GET, False)
+    ) or getattr(endpoint, _OWN_TRANSACTIONS, False)
     factory = database.reader if reads_only else database.writer
     with factory() as session:
         yield session

@@ -11,8 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.domain.imports.manifests import Limits, ZipMedia
+
+
+def database_of(session: Session) -> Database:
+    """The database a test's session sits in, for code that opens its own transactions
+    (the import pipeline): they join the test's transaction as savepoints."""
+    session.flush()
+    connection = session.connection()
+    return Database(connection.engine, bind=connection)
 
 
 def png(colour: int = 0, size: tuple[int, int] = (8, 8)) -> bytes:

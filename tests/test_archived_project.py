@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.errors import PermissionDenied
-from app.domain.imports.pipeline import ImportOptions, import_files
+from app.domain.imports.pipeline import ImportOptions, Upload, run_import
 from app.models import utcnow
 from tests.conftest import sign_in
 from tests.factories import bearer
-from tests.importing import csv_bytes, image_rows, images_for, zip_bytes, zip_media
+from tests.importing import csv_bytes, database_of, image_rows, images_for, zip_bytes, zip_media
 from tests.pages import attr, one, soup
 from tests.routes import url
 from tests.sheet_data import Fixture, build
@@ -124,12 +124,10 @@ def cli_import(client: TestClient, session: Session, f: Fixture, settings: Setti
     rows = image_rows(2, 1)
     settings.ensure_dirs()
     with pytest.raises(PermissionDenied) as refused:
-        import_files(
-            session,
-            f.project,
-            io.BytesIO(csv_bytes(rows)),
-            "m.csv",
-            zip_media(images_for(rows)),
+        run_import(
+            database_of(session),
+            f.project.id,
+            Upload(io.BytesIO(csv_bytes(rows)), "m.csv", zip_media(images_for(rows))),
             ImportOptions(run="v2"),
             Path(settings.media_path),
         )

@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.deps import ApiOpenLeadAccess
 from app.api.responses import LEADS_ONLY, PROJECT_ERRORS
-from app.dependencies import SessionDep, SettingsDep
+from app.dependencies import DatabaseDep, SettingsDep, own_transactions
 from app.domain.imports.manifests import Limits, ZipMedia
-from app.domain.imports.pipeline import ImportOptions, ImportRefused, import_files
+from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
 from app.errors import status_of
 from app.models import SampleKind
 from app.schemas.imports import ImportSummaryOut, RefusedImportOut
@@ -38,9 +38,10 @@ router = APIRouter(tags=["import"])
         422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
     },
 )
+@own_transactions
 def import_run(
     access: ApiOpenLeadAccess,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     manifest: Annotated[UploadFile, File(description="CSV or JSONL manifest")],
     images: Annotated[
@@ -65,17 +66,11 @@ def import_run(
     limits = Limits.from_settings(settings)
     wants_images = access.project.kind is SampleKind.IMAGE and images is not None
     media = ZipMedia(images.file, limits) if images is not None and wants_images else None
-    # End the request's transaction before the images are checked: on SQLite it holds
-    # the write lock, and checking thousands of images must not keep annotators'
-    # saves waiting. The import opens the next transaction only to write.
-    session.commit()
     try:
-        summary = import_files(
-            session,
-            access.project,
-            manifest.file,
-            name,
-            media,
+        summary = run_import(
+            database,
+            access.project.id,
+            Upload(manifest.file, name, media),
             options,
             settings.media_path,
             limits=limits,

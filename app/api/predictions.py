@@ -15,7 +15,7 @@ from starlette.types import Message
 from app.api.deps import ApiOpenLeadAccess, RunName
 from app.api.responses import LEADS_ONLY, UNAUTHORIZED, problem
 from app.config import Settings
-from app.dependencies import SessionDep, SettingsDep
+from app.dependencies import DatabaseDep, SessionDep, SettingsDep, own_transactions
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
@@ -107,11 +107,13 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
         422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
     },
 )
+@own_transactions
 def push_run_predictions(
     run: RunName,
     body: PredictionsIn,
     access: ApiOpenLeadAccess,
     session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     response: Response,
 ) -> Response | ImportSummaryOut:
@@ -121,14 +123,10 @@ def push_run_predictions(
         sample_errors=body.sample_errors,
         seed=body.seed,
     )
-    # End the request's transaction before the samples are checked: on SQLite it holds
-    # the write lock, and decoding and checking images must not keep annotators' saves
-    # waiting. The import opens the next transaction only to write.
-    session.commit()
     try:
         summary = push_predictions(
-            session,
-            access.project,
+            database,
+            access.project.id,
             [sample.fields() for sample in body.samples],
             options,
             settings.media_path,

@@ -101,8 +101,7 @@ def postgres_demo(postgres: Any, tmp_path: Path) -> Iterator[Demo]:
     database = Database.from_url(url)
     data_dir = tmp_path / "data"
     schema.upgrade(database.engine)
-    with database.transaction() as session:
-        password = lead_password(load_demo(session, data_dir / "media"))
+    password = lead_password(load_demo(database, data_dir / "media"))
     project_id = seed(database)
     server = start_server(
         data_dir,

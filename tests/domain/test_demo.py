@@ -15,10 +15,11 @@ from app.domain.projects.runs import resolve_run
 from app.domain.projects.team import team_of
 from app.domain.review.status import run_progress
 from app.models import Cause, MediaBlob, Prediction, Project
+from tests.importing import database_of
 
 
 def test_demo_loads_the_generated_eyeball_set(session: Session, tmp_path: Path) -> None:
-    sign_ins = demo.load_demo(session, tmp_path)
+    sign_ins = demo.load_demo(database_of(session), tmp_path)
     with (demo.DEMO_DIR / "manifest.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     expected_errors = sum(r["label"] != r["prediction"] for r in rows)

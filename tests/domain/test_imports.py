@@ -15,20 +15,29 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.imports import pipeline
 from app.domain.imports.demo import DEMO_DIR
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import (
     ImportOptions,
     ImportRefused,
     ImportSummary,
+    Upload,
     choose_for_review,
-    import_files,
 )
 from app.domain.projects.runs import resolve_run
 from app.domain.review.status import run_progress
 from app.models import MediaBlob, Prediction, Project, Run, Sample, SampleKind
 from tests.factories import make_project
-from tests.importing import csv_bytes, image_rows, images_for, jsonl_bytes, png, zip_media
+from tests.importing import (
+    csv_bytes,
+    database_of,
+    image_rows,
+    images_for,
+    jsonl_bytes,
+    png,
+    zip_media,
+)
 
 TABLES = (Sample, Prediction, Run, MediaBlob)
 
@@ -52,16 +61,17 @@ def run_import(
     **options: Any,
 ) -> ImportSummary:
     options.setdefault("run", "v1")
-    return import_files(
-        session,
-        project,
-        io.BytesIO(manifest),
-        name,
-        media,
-        ImportOptions(**options),
-        media_dir,
-        limits=limits or Limits(),
-    )
+    try:
+        return pipeline.run_import(
+            database_of(session),
+            project.id,
+            Upload(io.BytesIO(manifest), name, media),
+            ImportOptions(**options),
+            media_dir,
+            limits=limits or Limits(),
+        )
+    finally:
+        session.expire_all()  # the import wrote through sessions of its own
 
 
 def refused(

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT
+from app.db import Database
 from app.domain.accounts.users import create_user, get_user_by_username
 from app.domain.imports.manifests import FolderMedia, Limits
-from app.domain.imports.pipeline import ImportOptions, import_files
+from app.domain.imports.pipeline import ImportOptions, Upload, run_import
 from app.domain.projects.runs import resolve_run
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
@@ -60,9 +61,38 @@ def database_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(Project.id)))
 
 
-def load_demo(session: Session, media_dir: Path, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
+def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
     """Create the demo users, project, causes, run and errors. Returns the new sign-ins."""
     run_info: dict[str, Any] = json.loads((demo_dir / "run.json").read_text(encoding="utf-8"))
+    with database.transaction() as session:
+        sign_ins, project_id = _team_and_causes(session, run_info)
+    # The demo goes through the same import as everyone's data: one way in.
+    try:
+        with (demo_dir / "manifest.csv").open("rb") as manifest:
+            summary = run_import(
+                database,
+                project_id,
+                Upload(manifest, "manifest.csv", FolderMedia(demo_dir, Limits())),
+                ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
+                media_dir,
+            )
+    except Exception:
+        # No half-made demo: without its run it would only be in the way of the next try.
+        with database.transaction() as session:
+            session.execute(delete(Project).where(Project.id == project_id))
+        raise
+    with database.transaction() as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        run = resolve_run(session, project, summary.run)
+        run.description = run_info["description"]
+        for key, value in run_info["metrics"].items():
+            if key in METRIC_FIELDS:
+                setattr(run, key, value)
+    return sign_ins
+
+
+def _team_and_causes(session: Session, run_info: dict[str, Any]) -> tuple[list[DemoSignIn], int]:
     sign_ins: list[DemoSignIn] = []
     users = []
     for username, display_name, role in DEMO_USERS:
@@ -103,24 +133,8 @@ def load_demo(session: Session, media_dir: Path, demo_dir: Path = DEMO_DIR) -> l
             )
         )
 
-    # The demo goes through the same import as everyone's data: one way in.
-    with (demo_dir / "manifest.csv").open("rb") as manifest:
-        summary = import_files(
-            session,
-            project,
-            manifest,
-            "manifest.csv",
-            FolderMedia(demo_dir, Limits()),
-            ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
-            media_dir,
-        )
-    run = resolve_run(session, project, summary.run)
-    run.description = run_info["description"]
-    for key, value in run_info["metrics"].items():
-        if key in METRIC_FIELDS:
-            setattr(run, key, value)
     session.flush()
-    return sign_ins
+    return sign_ins, project.id
 
 
 def save_sign_ins(data_dir: Path, sign_ins: list[DemoSignIn]) -> None:

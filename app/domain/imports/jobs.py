@@ -20,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import select
+
 from app.db import Database
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.imports.manifests import (
@@ -27,15 +29,14 @@ from app.domain.imports.manifests import (
     Limits,
     MediaSource,
     ZipMedia,
-    read_manifest,
     safe_relative_path,
 )
 from app.domain.imports.pipeline import (
     ImportOptions,
     ImportRefused,
-    apply_import,
-    plan_import,
-    staging_folder,
+    Upload,
+    preview_import,
+    run_import,
 )
 from app.models import Project
 
@@ -260,35 +261,32 @@ def check_job(
 ) -> None:
     """Read and check everything, and save the preview. Writes no rows. Runs in a thread."""
     folder = job_folder(media_dir, job_id)
+    job = _read_job(media_dir, job_id)
+    report = _Reporter(media_dir, job)
+    media = _media(folder, job, limits)
+    try:
+        with (folder / MANIFEST_FILE).open("rb") as f:
+            manifest, plan = preview_import(
+                database,
+                project_id,
+                Upload(f, job.manifest_name, media),
+                job.import_options,
+                media_dir,
+                limits=limits,
+                progress=report,
+            )
+    except Exception as exc:
+        _fail(media_dir, job, exc)
+        raise
+    finally:
+        if isinstance(media, ZipMedia):
+            media.close()
     with database.transaction(read_only=True) as session:
-        project = session.get(Project, project_id)
-        assert project is not None
-        job = _read_job(media_dir, job_id)
-        report = _Reporter(media_dir, job)
-        media = _media(folder, job, limits)
-        try:
-            with staging_folder(media_dir) as staging, (folder / MANIFEST_FILE).open("rb") as f:
-                manifest = read_manifest(
-                    f,
-                    job.manifest_name,
-                    kind=project.kind,
-                    labels=list(project.labels),
-                    media=media,
-                    staging_dir=staging,
-                    media_dir=media_dir,
-                    limits=limits,
-                    progress=report,
-                )
-                plan = plan_import(session, project, manifest, job.import_options)
-        except Exception as exc:
-            _fail(media_dir, job, exc)
-            raise
-        finally:
-            if isinstance(media, ZipMedia):
-                media.close()
+        kind = session.scalar(select(Project.kind).where(Project.id == project_id))
+    assert kind is not None  # the preview read it
     job.preview = {
         "format": manifest.format,
-        "columns": manifest.column_roles(project.kind),
+        "columns": manifest.column_roles(kind),
         "rows": [{k: _shown(v) for k, v in row.items()} for row in manifest.preview()],
         "rows_count": plan.rows,
         "errors": plan.errors,
@@ -333,33 +331,20 @@ def run_job(
 ) -> None:
     """Check again (the project may have changed since the preview) and import. In a thread."""
     folder = job_folder(media_dir, job_id)
-    with database.transaction(read_only=True) as session:
-        project = session.get(Project, project_id)
-        assert project is not None
-        job = _read_job(media_dir, job_id)
-        kind, labels = project.kind, list(project.labels)
+    job = _read_job(media_dir, job_id)
     report = _Reporter(media_dir, job)
     media = _media(folder, job, limits)
     try:
-        with staging_folder(media_dir) as staging, (folder / MANIFEST_FILE).open("rb") as f:
-            manifest = read_manifest(
-                f,
-                job.manifest_name,
-                kind=kind,
-                labels=labels,
-                media=media,
-                staging_dir=staging,
-                media_dir=media_dir,
+        with (folder / MANIFEST_FILE).open("rb") as f:
+            summary = run_import(
+                database,
+                project_id,
+                Upload(f, job.manifest_name, media),
+                job.import_options,
+                media_dir,
                 limits=limits,
                 progress=report,
             )
-            # The write transaction opens only now that the images are checked.
-            with database.transaction() as session:
-                project = session.get(Project, project_id)
-                assert project is not None
-                summary = apply_import(
-                    session, project, manifest, job.import_options, media_dir, report
-                )
     except Exception as exc:
         _fail(media_dir, job, exc)
         if not isinstance(exc, ImportRefused):

@@ -1,9 +1,10 @@
-"""Importing an eyeball set: one function behind the page, the API, the CLI and the demo.
+"""Importing an eyeball set: `run_import`, the one way in behind the import page, the
+REST import and push, the CLI and the demo (`preview_import` is its check alone).
 
 All or nothing: the manifest and its images are checked completely (see
 `app.domain.imports.manifests`), then compared with what the project already holds; any
 problem refuses the whole import and lists every problem. Only then are rows
-written, in the caller's transaction.
+written, in one write transaction of the pipeline's own.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import random
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.domain import verdicts
 from app.domain.analysis.tally import error_rate
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, NotFound
 from app.domain.imports.manifests import (
     Limits,
     Manifest,
@@ -135,22 +137,47 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
         yield items[start : start + _CHUNK]
 
 
-def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Sample]:
-    found: dict[str, Sample] = {}
+# What an import compares with and writes is read and written as plain rows, a batch per
+# statement: an ORM object per row cost a 10,000-row import most of its time.
+_SAMPLE_COLUMNS = (
+    Sample.id,
+    Sample.external_id,
+    Sample.label,
+    Sample.image_sha256,
+    Sample.text,
+    Sample.record,
+    Sample.meta,
+)
+
+
+def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Any]:
+    """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (a query a batch)."""
+    found: dict[str, Any] = {}
     for chunk in _chunks(ids):
-        for sample in session.scalars(
-            select(Sample).where(Sample.project_id == project.id, Sample.external_id.in_(chunk))
+        for sample in session.execute(
+            select(*_SAMPLE_COLUMNS).where(
+                Sample.project_id == project.id, Sample.external_id.in_(chunk)
+            )
         ):
             found[sample.external_id] = sample
     return found
 
 
-def _existing_predictions(session: Session, run: Run | None) -> dict[int, Prediction]:
+def _existing_predictions(session: Session, run: Run | None) -> dict[int, Any]:
+    """The run's predictions by sample id, as rows (one query)."""
     if run is None:
         return {}
     return {
         p.sample_id: p
-        for p in session.scalars(select(Prediction).where(Prediction.run_id == run.id))
+        for p in session.execute(
+            select(
+                Prediction.sample_id,
+                Prediction.label,
+                Prediction.confidence,
+                Prediction.probs,
+                Prediction.is_error,
+            ).where(Prediction.run_id == run.id)
+        )
     }
 
 
@@ -158,7 +185,7 @@ def _find_run(session: Session, project: Project, name: str) -> Run | None:
     return session.scalar(select(Run).where(Run.project_id == project.id, Run.name == name))
 
 
-def _sample_changes(sample: Sample, row: ManifestRow) -> dict[str, Any]:
+def _sample_changes(sample: Any, row: ManifestRow) -> dict[str, Any]:
     """Media and metadata that differ from what is stored (labels are never changed here)."""
     changes: dict[str, Any] = {}
     if row.image is not None and sample.image_sha256 != row.image.sha256:
@@ -173,7 +200,7 @@ def _sample_changes(sample: Sample, row: ManifestRow) -> dict[str, Any]:
     return changes
 
 
-def _same_prediction(stored: Prediction, row: ManifestRow) -> bool:
+def _same_prediction(stored: Any, row: ManifestRow) -> bool:
     return (
         stored.label == row.prediction
         and stored.confidence == row.confidence
@@ -277,51 +304,41 @@ def review_key(queue_seed: int, external_id: str) -> bytes:
 
 def _renumber_review_order(session: Session, project: Project, run: Run) -> int:
     rows = session.execute(
-        select(Prediction, Sample.external_id)
+        select(Prediction.id, Sample.external_id, Prediction.review_order)
         .join(Sample, Sample.id == Prediction.sample_id)
         .where(Prediction.run_id == run.id, Prediction.in_review)
     ).all()
-    ordered = sorted(rows, key=lambda r: review_key(project.queue_seed, r[1]))
-    for position, (prediction, _) in enumerate(ordered):
-        if prediction.review_order != position:
-            prediction.review_order = position
+    ordered = sorted(rows, key=lambda r: review_key(project.queue_seed, r.external_id))
+    moved = [
+        {"id": r.id, "review_order": position}
+        for position, r in enumerate(ordered)
+        if r.review_order != position
+    ]
+    for batch in _batches(moved):
+        session.execute(update(Prediction), batch)
     return len(ordered)
 
 
-def _queue_for_review(
-    session: Session,
-    run: Run,
-    new: list[Prediction],
-    options: ImportOptions,
-    seed: int | None,
-) -> int:
-    """Put errors under review; returns how many were added.
-
-    Without `sample_errors` every new error is reviewed. With it, the run's review
-    sample is topped up to that size from its errors not yet under review, so a
-    larger number on a later import adds errors that were stored but left out.
-    """
-    if options.sample_errors is None:
-        chosen = [p for p in new if p.is_error]
-    else:
-        waiting = session.execute(
-            select(Sample.external_id, Prediction)
+def _queue_sample(session: Session, run: Run, sample_errors: int, seed: int | None) -> int:
+    """Top the run's review sample up to `sample_errors` from its errors not yet under
+    review, so a larger number on a later import adds errors that were stored but left
+    out. Returns how many were added."""
+    waiting: dict[str, int] = {
+        r.external_id: r.id
+        for r in session.execute(
+            select(Sample.external_id, Prediction.id)
             .join(Sample, Sample.id == Prediction.sample_id)
             .where(Prediction.run_id == run.id, Prediction.is_error, ~Prediction.in_review)
-        ).all()
-        by_id: dict[str, Prediction] = {row[0]: row[1] for row in waiting}
-        already = session.scalar(
-            select(func.count(Prediction.id)).where(
-                Prediction.run_id == run.id, Prediction.in_review
-            )
         )
-        wanted = max(0, options.sample_errors - (already or 0))
-        picked = choose_for_review(sorted(by_id), wanted, seed)
-        chosen = [by_id[external_id] for external_id in picked]
-    for prediction in chosen:
-        prediction.in_review = True
-    session.flush()
-    return len(chosen)
+    }
+    already = session.scalar(
+        select(func.count(Prediction.id)).where(Prediction.run_id == run.id, Prediction.in_review)
+    )
+    wanted = max(0, sample_errors - (already or 0))
+    picked = sorted(choose_for_review(sorted(waiting), wanted, seed))
+    for batch in _batches(picked):
+        session.execute(update(Prediction), [{"id": waiting[e], "in_review": True} for e in batch])
+    return len(picked)
 
 
 def apply_import(
@@ -356,49 +373,68 @@ def apply_import(
 
     existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
     stored_predictions = _existing_predictions(session, run)
-    new_samples: list[tuple[ManifestRow, Sample]] = []
+    new_rows: list[ManifestRow] = []
+    changed: list[dict[str, Any]] = []
     for row in manifest.rows:
         sample = existing.get(row.external_id)
         if sample is None:
-            sample = Sample(
-                project_id=project.id,
-                external_id=row.external_id,
-                label=row.label,
-                image_sha256=row.image.sha256 if row.image is not None else None,
-                text=row.text,
-                record=row.record,
-                meta=row.meta,
-            )
-            new_samples.append((row, sample))
-        else:
-            for attribute, value in _sample_changes(sample, row).items():
-                setattr(sample, attribute, value)
-    session.add_all([sample for _, sample in new_samples])
-    session.flush()
+            new_rows.append(row)
+        elif changes := _sample_changes(sample, row):
+            changed.append({"id": sample.id, **changes})
+    now = utcnow()
+    # Core statements on the table: the ORM's bulk insert still handles each row.
+    db = session.connection()
+    samples, predictions = cast(Table, Sample.__table__), cast(Table, Prediction.__table__)
+    sample_ids = {external_id: sample.id for external_id, sample in existing.items()}
+    for batch in _batches(new_rows):
+        inserted = db.execute(
+            insert(samples).returning(samples.c.id, samples.c.external_id),
+            [
+                {
+                    "project_id": project.id,
+                    "external_id": row.external_id,
+                    "label": row.label,
+                    "image_sha256": row.image.sha256 if row.image is not None else None,
+                    "text": row.text,
+                    "record": row.record,
+                    "metadata": row.meta,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for row in batch
+            ],
+        )
+        # Matched by id, not by position: no order of RETURNING rows need be promised,
+        # so SQLite takes the batch as one multi-row INSERT.
+        sample_ids.update({r.external_id: r.id for r in inserted})
+    for batch in _batches(changed):
+        session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
     report("Saving", total // 2, total)
 
-    samples = {**existing, **{row.external_id: sample for row, sample in new_samples}}
-    new_predictions: list[Prediction] = []
-    for row in manifest.rows:
-        sample = samples[row.external_id]
-        if sample.id in stored_predictions:
-            continue
-        new_predictions.append(
-            Prediction(
-                project_id=project.id,
-                run_id=run.id,
-                sample_id=sample.id,
-                label=row.prediction,
-                confidence=row.confidence,
-                probs=row.probs,
-                is_error=row.is_error,
-            )
-        )
-    session.add_all(new_predictions)
-    session.flush()
-    queued_now = _queue_for_review(session, run, new_predictions, options, plan.seed)
+    # Without `sample_errors` every new error is reviewed.
+    everyone = options.sample_errors is None
+    new_predictions = [
+        {
+            "project_id": project.id,
+            "run_id": run.id,
+            "sample_id": sample_ids[row.external_id],
+            "label": row.prediction,
+            "confidence": row.confidence,
+            "probs": row.probs,
+            "is_error": row.is_error,
+            "in_review": everyone and row.is_error,
+        }
+        for row in manifest.rows
+        if sample_ids[row.external_id] not in stored_predictions
+    ]
+    for batch in _batches(new_predictions):
+        db.execute(insert(predictions), batch)
+    if options.sample_errors is None:
+        queued_now = sum(1 for p in new_predictions if p["in_review"])
+    else:
+        queued_now = _queue_sample(session, run, options.sample_errors, plan.seed)
 
-    if new_samples or new_predictions or plan.samples_updated or queued_now:
+    if new_rows or new_predictions or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
     queued = _renumber_review_order(session, project, run)
     verdicts.recount_errors(session, [run.id])
@@ -417,29 +453,106 @@ def apply_import(
     )
 
 
-def import_files(
-    session: Session,
-    project: Project,
-    manifest: IO[bytes],
-    manifest_name: str,
-    media: MediaSource | None,
+_BATCH = 1_000  # rows per statement: far from SQLite's and psycopg's parameter limits
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What an import reads: a manifest (CSV or JSONL) and, for images, where they are."""
+
+    manifest: IO[bytes]
+    name: str  # the manifest's file name: it tells CSV from JSONL
+    media: MediaSource | None = None
+
+
+# A way in that speaks in its own terms (the push's `image_base64`) rewrites the
+# manifest's problems before they are judged.
+ProblemsOf = Callable[[list[Problem]], list[Problem]]
+
+
+def _project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
+def _checked(
+    database: Database,
+    project_id: int,
+    upload: Upload,
+    staging: Path,
+    media_dir: Path,
+    limits: Limits,
+    progress: Progress | None,
+    problems_of: ProblemsOf | None,
+) -> Manifest:
+    with database.transaction(read_only=True) as session:
+        project = _project(session, project_id)
+        kind, labels = project.kind, list(project.labels)
+    manifest = read_manifest(
+        upload.manifest,
+        upload.name,
+        kind=kind,
+        labels=labels,
+        media=upload.media,
+        staging_dir=staging,
+        media_dir=media_dir,
+        limits=limits,
+        progress=progress,
+    )
+    if problems_of is not None:
+        manifest.problems = problems_of(manifest.problems)
+    return manifest
+
+
+def preview_import(
+    database: Database,
+    project_id: int,
+    upload: Upload,
     options: ImportOptions,
     media_dir: Path,
     *,
     limits: Limits = Limits(),
     progress: Progress | None = None,
-) -> ImportSummary:
-    """Check everything, then write everything (or nothing): the one way in."""
+) -> tuple[Manifest, ImportPlan]:
+    """Read and check everything and say what the import would do. Writes nothing."""
     with staging_folder(media_dir) as staging:
-        checked = read_manifest(
-            manifest,
-            manifest_name,
-            kind=project.kind,
-            labels=list(project.labels),
-            media=media,
-            staging_dir=staging,
-            media_dir=media_dir,
-            limits=limits,
-            progress=progress,
+        manifest = _checked(
+            database, project_id, upload, staging, media_dir, limits, progress, None
         )
-        return apply_import(session, project, checked, options, media_dir, progress)
+        with database.transaction(read_only=True) as session:
+            return manifest, plan_import(session, _project(session, project_id), manifest, options)
+
+
+def run_import(
+    database: Database,
+    project_id: int,
+    upload: Upload,
+    options: ImportOptions,
+    media_dir: Path,
+    *,
+    limits: Limits = Limits(),
+    progress: Progress | None = None,
+    problems_of: ProblemsOf | None = None,
+) -> ImportSummary:
+    """The one way in, for the import page's job, the REST import and push, the CLI and
+    the demo: read and check everything, in a read session and a staging area of its
+    own; then, if nothing is wrong, write it all in one short write transaction (or
+    nothing: `ImportRefused` lists every problem).
+
+    The images are checked before the write transaction opens, so however long that
+    takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
+    """
+    with staging_folder(media_dir) as staging:
+        manifest = _checked(
+            database, project_id, upload, staging, media_dir, limits, progress, problems_of
+        )
+        with database.transaction() as session:
+            project = _project(session, project_id)
+            return apply_import(session, project, manifest, options, media_dir, progress)

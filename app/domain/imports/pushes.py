@@ -1,10 +1,10 @@
 """Predictions pushed from memory (a notebook's DataFrame) instead of a manifest file.
 
 The samples are written out as the lines of a JSONL manifest, and the images as an
-in-memory image source, then go through the file import's own checks and writes
-(`read_manifest`, `apply_import`): one set of rules, so the two ways in cannot
-drift apart. Problems are numbered by the sample's position, from 1, which is also
-the line it takes in that manifest.
+in-memory image source, then go through the file import's own pipeline
+(`run_import`): one set of rules, so the two ways in cannot drift apart. Problems are
+numbered by the sample's position, from 1, which is also the line it takes in that
+manifest.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.domain.errors import NotFound
-from app.domain.imports.manifests import KNOWN_COLUMNS, MEDIA_COLUMN, Limits, Problem, read_manifest
+from app.domain.imports.manifests import KNOWN_COLUMNS, MEDIA_COLUMN, Limits, Problem
 from app.domain.imports.pipeline import (
     ImportOptions,
     ImportRefused,
     ImportSummary,
-    apply_import,
-    staging_folder,
+    Upload,
+    run_import,
 )
 from app.domain.projects.runs import LATEST, resolve_run
 from app.models import Project, SampleKind
@@ -184,8 +185,8 @@ def run_to_push(session: Session, project: Project, run: str) -> str:
 
 
 def push_predictions(
-    session: Session,
-    project: Project,
+    database: Database,
+    project_id: int,
     samples: list[dict[str, Any]],
     options: ImportOptions,
     media_dir: Path,
@@ -206,22 +207,27 @@ def push_predictions(
                 )
             ]
         )
-    translation = _translate(samples, project.kind)
+    with database.transaction(read_only=True) as session:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise NotFound("No such project.")
+        kind = project.kind
+    translation = _translate(samples, kind)
     manifest = ("\n".join(translation.lines) + "\n").encode()
-    with staging_folder(media_dir) as staging:
-        checked = read_manifest(
-            io.BytesIO(manifest),
-            MANIFEST_NAME,
-            kind=project.kind,
-            labels=list(project.labels),
-            media=translation.media,
-            staging_dir=staging,
-            media_dir=media_dir,
-            limits=limits,
-        )
-        translated = (_pushed_problem(p, translation) for p in checked.problems)
-        checked.problems = sorted(
+
+    def in_push_terms(problems: list[Problem]) -> list[Problem]:
+        translated = (_pushed_problem(p, translation) for p in problems)
+        return sorted(
             [*translation.problems, *(p for p in translated if p is not None)],
             key=lambda p: (p.line or 0, p.column or ""),
         )
-        return apply_import(session, project, checked, options, media_dir)
+
+    return run_import(
+        database,
+        project_id,
+        Upload(io.BytesIO(manifest), MANIFEST_NAME, translation.media),
+        options,
+        media_dir,
+        limits=limits,
+        problems_of=in_push_terms,
+    )
