@@ -664,7 +664,24 @@ def test_more_samples_for_an_existing_run_count_in_its_error_rate(
         tmp_path,
         evaluated=50,
     )
-    more = run_import(
+    # More errors on the old count would raise the rate without more samples evaluated:
+    # the import must say what the run is evaluated on now.
+    problems = refused(
         session, errors_only, csv_bytes(rows[2:4]), zip_media(images_for(rows)), tmp_path
     )
+    assert [(line, column) for line, column, _ in problems] == [(None, "evaluated")]
+    assert "evaluated on 50 samples" in problems[0][2]
+    more = run_import(
+        session,
+        errors_only,
+        csv_bytes(rows[2:4]),
+        zip_media(images_for(rows)),
+        tmp_path,
+        evaluated=50,
+    )
     assert (more.errors, more.evaluated, more.error_rate) == (4, 50, 0.08)
+    # The same file again adds nothing, so the count given before stands.
+    again = run_import(
+        session, errors_only, csv_bytes(rows[2:4]), zip_media(images_for(rows)), tmp_path
+    )
+    assert (again.predictions_created, again.evaluated, again.error_rate) == (0, 50, 0.08)

@@ -285,7 +285,19 @@ def plan_import(
         # (unless an earlier errors-only import gave a larger count: that one stands).
         plan.evaluated = max(run_size, run.evaluated or 0) if run is not None else run_size
     elif run is not None:
-        plan.evaluated = run.evaluated  # only errors added: the count given before stands
+        plan.evaluated = run.evaluated  # nothing says otherwise: the count given before stands
+        if run.evaluated is not None and plan.predictions_created:
+            # New errors on an old count would raise the error rate without the model
+            # having been run on more samples (one run showed 150 %).
+            problems.append(
+                Problem(
+                    None,
+                    "evaluated",
+                    f"run {name!r} was evaluated on {run.evaluated:,} samples; this import "
+                    f"adds {plan.predictions_created:,} predictions but lists only errors, so "
+                    "give the number of samples the run is evaluated on now (evaluated)",
+                )
+            )
     plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
     return plan
 
