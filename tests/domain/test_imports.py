@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.imports import pipeline
+from app.domain.imports import media, pipeline
 from app.domain.imports.demo import DEMO_DIR
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import (
@@ -685,3 +685,48 @@ def test_more_samples_for_an_existing_run_count_in_its_error_rate(
         session, errors_only, csv_bytes(rows[2:4]), zip_media(images_for(rows)), tmp_path
     )
     assert (again.predictions_created, again.evaluated, again.error_rate) == (0, 50, 0.08)
+
+
+def test_many_images_are_checked_in_worker_processes_with_the_same_outcome(
+    session: Session, tmp_path: Path
+) -> None:
+    """From PARALLEL_FROM images on they are prepared in worker processes: the same
+    refusals, line by line, and the same blobs and thumbnails as in the process itself."""
+    project = make_project(session)
+    count = media.PARALLEL_FROM + 6
+    rows = image_rows(count, 10)
+    images = images_for(rows)
+    images[rows[3]["image"]] = b"not an image"
+    problems = refused(session, project, csv_bytes(rows), zip_media(images), tmp_path)
+    assert problems == [(5, "image", "'images/s003.png': not a readable image")]
+
+    images[rows[3]["image"]] = png(colour=3)
+    summary = run_import(session, project, csv_bytes(rows), zip_media(images), tmp_path)
+    assert summary.samples_created == count
+    blobs = session.scalars(select(MediaBlob.sha256)).all()
+    assert len(blobs) == count
+    assert all(media.thumbnail_path(tmp_path, sha).exists() for sha in blobs)
+
+
+def test_a_reimport_decodes_no_image_the_store_holds(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(session)
+    rows = image_rows(6, 2)
+    run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
+    decoded: list[bytes] = []
+    prepare = media._prepared_or_refused
+
+    def counted(data: bytes, max_pixels: int) -> media.PreparedImage | str:
+        decoded.append(data)
+        return prepare(data, max_pixels)
+
+    monkeypatch.setattr(media, "_prepared_or_refused", counted)
+    again = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
+    assert (again.samples_created, again.predictions_created, decoded) == (0, 0, [])
+
+    more = image_rows(7, 2)  # one image the store does not hold yet
+    summary = run_import(
+        session, project, csv_bytes(more), zip_media(images_for(more)), tmp_path, run="v2"
+    )
+    assert (summary.samples_created, len(decoded)) == (1, 1)

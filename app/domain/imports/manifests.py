@@ -8,6 +8,7 @@ choosing. `app.domain.imports` then decides what the rows mean for the project.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -22,10 +23,12 @@ from typing import IO, Any, Protocol
 from app.config import Settings
 from app.domain.imports.media import (
     DEFAULT_MAX_PIXELS,
-    ImageRejected,
+    PARALLEL_FROM,
+    KnownImages,
     StagedImage,
-    prepare_image,
+    prepare_images,
     stage_image,
+    stage_known,
 )
 from app.models import SampleKind
 
@@ -492,8 +495,12 @@ def read_manifest(
     media_dir: Path | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
+    known: KnownImages | None = None,
 ) -> Manifest:
-    """Every row checked and every image verified and staged; problems listed, none raised."""
+    """Every row checked and every image verified and staged; problems listed, none raised.
+
+    `known` says which images the media store holds already: those are not decoded again.
+    """
     head = stream.read(64)
     stream.seek(0)
     fmt = _detect_format(filename, head)
@@ -531,7 +538,7 @@ def read_manifest(
     problems.extend(checker.problems)
 
     if kind is SampleKind.IMAGE and rows and "image" in columns:
-        problems.extend(_stage_images(rows, media, staging_dir, media_dir, limits, progress))
+        problems.extend(_stage_images(rows, media, staging_dir, media_dir, limits, progress, known))
     problems.sort(key=lambda p: (p.line or 0, p.column or ""))
     return Manifest(format=fmt, columns=list(columns), rows=rows, problems=problems)
 
@@ -543,42 +550,64 @@ def _stage_images(
     media_dir: Path | None,
     limits: Limits,
     progress: Progress | None,
+    known: KnownImages | None,
 ) -> list[Problem]:
     if media is None:
         return [Problem(None, "images", "this is an image project: add the images (zip or folder)")]
     problems = media.problems()
     if problems:
         return problems
-    staged: dict[str, StagedImage | None] = {}
-    total = len(rows)
-    for done, row in enumerate(rows, start=1):
+    first_line: dict[str, int] = {}
+    for row in rows:
         if row.image_path is not None:
-            if row.image_path not in staged:
-                staged[row.image_path] = _stage_one(
-                    row, media, staging_dir, media_dir, limits, problems
-                )
-            row.image = staged[row.image_path]
-        if progress is not None and (done % 50 == 0 or done == total):
-            progress("Checking images", done, total)
+            first_line.setdefault(row.image_path, row.line)
+    paths = list(first_line)
+    staged: dict[str, StagedImage | None] = {}
+    total = len(paths)
+
+    def report() -> None:
+        if progress is not None and (len(staged) % 50 == 0 or len(staged) == total):
+            progress("Checking images", len(staged), total)
+
+    def unknown() -> Iterator[tuple[str, bytes]]:
+        """The images to decode: those the store does not hold already, looked up a
+        batch at a time (a re-import of the same file decodes none)."""
+        for start in range(0, total, _KNOWN_BATCH):
+            batch: list[tuple[str, bytes, str]] = []
+            for path in paths[start : start + _KNOWN_BATCH]:
+                data = media.read(path)
+                if data is None:
+                    problems.append(
+                        Problem(first_line[path], "image", f"no file {path!r} in the images")
+                    )
+                    staged[path] = None
+                    report()
+                    continue
+                batch.append((path, data, hashlib.sha256(data).hexdigest()))
+            held = known([d for _, _, d in batch]) if known and media_dir else {}
+            for path, data, digest in batch:
+                image = held.get(digest)
+                done = stage_known(staging_dir, media_dir, image) if image and media_dir else None
+                if done is None:
+                    yield path, data
+                else:
+                    staged[path] = done
+                    report()
+
+    prepared = prepare_images(
+        unknown(), max_pixels=limits.max_image_pixels, parallel=total >= PARALLEL_FROM
+    )
+    for path, image in prepared:
+        if isinstance(image, str):
+            problems.append(Problem(first_line[path], "image", f"{path!r}: {image}"))
+            staged[path] = None
+        else:
+            staged[path] = stage_image(staging_dir, image, media_dir)
+        report()
+    for row in rows:
+        if row.image_path is not None:
+            row.image = staged.get(row.image_path)
     return problems
 
 
-def _stage_one(
-    row: ManifestRow,
-    media: MediaSource,
-    staging_dir: Path,
-    media_dir: Path | None,
-    limits: Limits,
-    problems: list[Problem],
-) -> StagedImage | None:
-    assert row.image_path is not None
-    data = media.read(row.image_path)
-    if data is None:
-        problems.append(Problem(row.line, "image", f"no file {row.image_path!r} in the images"))
-        return None
-    try:
-        prepared = prepare_image(data, max_pixels=limits.max_image_pixels)
-    except ImageRejected as exc:
-        problems.append(Problem(row.line, "image", f"{row.image_path!r}: {exc}"))
-        return None
-    return stage_image(staging_dir, prepared, media_dir)
+_KNOWN_BATCH = 256  # images read and looked up in the store at a time

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import re
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -100,6 +106,76 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
         height=height,
         thumbnail=thumbnail,
     )
+
+
+# --- many images at once ---------------------------------------------------------------
+#
+# Decoding, turning and thumbnailing is CPU work that Python threads cannot share out, so
+# a large import prepares its images in worker processes, one per core. The pool is
+# started once per server process ("forkserver": forking a process that runs threads can
+# copy a lock held by another thread) and only for imports large enough to repay it.
+
+PARALLEL_FROM = 64  # images; fewer are prepared in the process itself
+K = TypeVar("K")
+_IN_FLIGHT_PER_WORKER = 4  # images handed out but not yet back: what bounds memory
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=os.cpu_count() or 1,
+                mp_context=multiprocessing.get_context("forkserver"),
+            )
+        return _pool
+
+
+def _forget_workers() -> None:
+    global _pool
+    with _pool_lock:
+        _pool = None
+
+
+def _prepared_or_refused(data: bytes, max_pixels: int) -> PreparedImage | str:
+    try:
+        return prepare_image(data, max_pixels=max_pixels)
+    except ImageRejected as exc:
+        return str(exc)
+
+
+def prepare_images(
+    items: Iterable[tuple[K, bytes]], *, max_pixels: int, parallel: bool
+) -> Iterator[tuple[K, PreparedImage | str]]:
+    """Each image prepared, or the reason it is refused, in the order given: in worker
+    processes when `parallel`, with a few images per worker in flight at a time."""
+    if not parallel:
+        for key, data in items:
+            yield key, _prepared_or_refused(data, max_pixels)
+        return
+    pool = _workers()
+    window = _IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1)
+    in_flight: deque[tuple[K, bytes, Future[PreparedImage | str]]] = deque()
+
+    def result(data: bytes, future: Future[PreparedImage | str]) -> PreparedImage | str:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): start afresh next time, and finish
+            # this import's images here.
+            _forget_workers()
+            return _prepared_or_refused(data, max_pixels)
+
+    for key, data in items:
+        in_flight.append((key, data, pool.submit(_prepared_or_refused, data, max_pixels)))
+        if len(in_flight) >= window:
+            done_key, done_data, future = in_flight.popleft()
+            yield done_key, result(done_data, future)
+    while in_flight:
+        done_key, done_data, future = in_flight.popleft()
+        yield done_key, result(done_data, future)
 
 
 def _encode_png(image: Image.Image) -> bytes:
@@ -232,6 +308,57 @@ def stage_image(
         byte_size=len(image.data),
         original=original,
         thumbnail=thumbnail,
+    )
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    """An image the media store holds already (a `MediaBlob`), as an import needs it."""
+
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    byte_size: int
+
+
+# Given sha-256 digests, the images among them the store holds.
+KnownImages = Callable[[list[str]], dict[str, KnownImage]]
+
+
+def known_images(session: Session, digests: list[str]) -> dict[str, KnownImage]:
+    found: dict[str, KnownImage] = {}
+    for start in range(0, len(digests), 500):
+        for b in session.execute(
+            select(
+                MediaBlob.sha256,
+                MediaBlob.content_type,
+                MediaBlob.width,
+                MediaBlob.height,
+                MediaBlob.byte_size,
+            ).where(MediaBlob.sha256.in_(digests[start : start + 500]))
+        ):
+            found[b.sha256] = KnownImage(b.sha256, b.content_type, b.width, b.height, b.byte_size)
+    return found
+
+
+def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> StagedImage | None:
+    """A stored image as if staged, without decoding it again; None when its files are
+    missing from the store (then it is checked and staged anew)."""
+    extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == image.content_type)
+    original = media_dir / "originals" / image.sha256[:2] / f"{image.sha256}.{extension}"
+    if not (original.exists() and thumbnail_path(media_dir, image.sha256).exists()):
+        return None
+    return StagedImage(
+        sha256=image.sha256,
+        content_type=image.content_type,
+        extension=extension,
+        width=image.width,
+        height=image.height,
+        byte_size=image.byte_size,
+        # Never moved: the store has both (see `_move_into_place`).
+        original=staging_dir / f"{image.sha256}.{extension}",
+        thumbnail=staging_dir / f"{image.sha256}.thumb.png",
     )
 
 

@@ -14,13 +14,13 @@ import random
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -36,7 +36,7 @@ from app.domain.imports.manifests import (
     Progress,
     read_manifest,
 )
-from app.domain.imports.media import store_staged
+from app.domain.imports.media import KnownImage, known_images, store_staged
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
 from app.models import Prediction, Project, Run, Sample, utcnow
@@ -163,12 +163,16 @@ def _existing_samples(session: Session, project: Project, ids: list[str]) -> dic
     return found
 
 
-def _existing_predictions(session: Session, run: Run | None) -> dict[int, Any]:
-    """The run's predictions by sample id, as rows (one query)."""
+def _existing_predictions(
+    session: Session, run: Run | None, sample_ids: Iterable[int]
+) -> dict[int, Any]:
+    """The run's predictions of these samples by sample id, as rows (a query a batch):
+    an import into a large run reads what it touches, not the whole run."""
     if run is None:
         return {}
-    return {
-        p.sample_id: p
+    found: dict[int, Any] = {}
+    ids = sorted(sample_ids)
+    for start in range(0, len(ids), _CHUNK):
         for p in session.execute(
             select(
                 Prediction.sample_id,
@@ -176,9 +180,25 @@ def _existing_predictions(session: Session, run: Run | None) -> dict[int, Any]:
                 Prediction.confidence,
                 Prediction.probs,
                 Prediction.is_error,
-            ).where(Prediction.run_id == run.id)
-        )
-    }
+            ).where(
+                Prediction.run_id == run.id,
+                Prediction.sample_id.in_(ids[start : start + _CHUNK]),
+            )
+        ):
+            found[p.sample_id] = p
+    return found
+
+
+def _run_counts(session: Session, run: Run | None) -> tuple[int, int]:
+    """How many predictions the run holds, and how many of them are errors."""
+    if run is None:
+        return 0, 0
+    total, errors = session.execute(
+        select(
+            func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.is_error)
+        ).where(Prediction.run_id == run.id)
+    ).one()
+    return total or 0, errors or 0
 
 
 def _find_run(session: Session, project: Project, name: str) -> Run | None:
@@ -229,7 +249,7 @@ def plan_import(
     )
     # Conflicts are looked for even when some rows are wrong: the answer lists every problem.
     existing = _existing_samples(session, project, [r.external_id for r in rows if r.external_id])
-    stored_predictions = _existing_predictions(session, run)
+    stored_predictions = _existing_predictions(session, run, (s.id for s in existing.values()))
     new_errors = 0
     for row in rows:
         if not row.external_id:
@@ -268,8 +288,9 @@ def plan_import(
             )
 
     # The error rate is the run's, which may hold samples of earlier imports too.
-    run_size = len(stored_predictions) + plan.predictions_created
-    plan.errors = sum(p.is_error for p in stored_predictions.values()) + new_errors
+    held, held_errors = _run_counts(session, run)
+    run_size = held + plan.predictions_created
+    plan.errors = held_errors + new_errors
     if options.evaluated is not None:
         plan.evaluated = options.evaluated
         if options.evaluated < run_size:
@@ -384,7 +405,7 @@ def apply_import(
     store_staged(session, media_dir, [r.image for r in manifest.rows if r.image is not None])
 
     existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
-    stored_predictions = _existing_predictions(session, run)
+    stored_predictions = _existing_predictions(session, run, (s.id for s in existing.values()))
     new_rows: list[ManifestRow] = []
     changed: list[dict[str, Any]] = []
     for row in manifest.rows:
@@ -517,10 +538,16 @@ def _checked(
         media_dir=media_dir,
         limits=limits,
         progress=progress,
+        known=lambda digests: _known(database, digests),
     )
     if problems_of is not None:
         manifest.problems = problems_of(manifest.problems)
     return manifest
+
+
+def _known(database: Database, digests: list[str]) -> dict[str, KnownImage]:
+    with database.transaction(read_only=True) as session:
+        return known_images(session, digests)
 
 
 def preview_import(
@@ -567,4 +594,24 @@ def run_import(
         )
         with database.transaction() as session:
             project = _project(session, project_id)
-            return apply_import(session, project, manifest, options, media_dir, progress)
+            summary = apply_import(session, project, manifest, options, media_dir, progress)
+    _refresh_statistics(database, summary.samples_created + summary.predictions_created)
+    return summary
+
+
+def _refresh_statistics(database: Database, inserted: int) -> None:
+    """On PostgreSQL, have the planner count the rows a large import added.
+
+    Autovacuum analyses a table only after a while; until then the planner takes a
+    freshly filled table for the near-empty one it last saw, and the next batches'
+    lookups and foreign-key checks slow down threefold as the table grows.
+    """
+    if database.is_sqlite or inserted < 1_000:
+        return
+    with database.engine.connect() as connection:
+        known = connection.scalar(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
+        )
+        if known is None or inserted > 0.2 * max(float(known), 0.0):
+            connection.execute(text("ANALYZE sample, prediction"))
+            connection.commit()
