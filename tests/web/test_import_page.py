@@ -116,7 +116,14 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     assert one(preview, "#for-review").get_text(strip=True) == "all 5 errors"
     columns = [li.get_text(" ", strip=True) for li in preview.select("#columns li")]
     assert columns[:6] == ["id", "label", "prediction", "confidence", "image", "camera metadata"]
-    assert len(preview.select("#preview-rows tbody tr")) == 10
+    shown = preview.select("#preview-rows tbody tr")
+    assert len(shown) == 10
+    assert [one(tr, "td.line").get_text(strip=True) for tr in shown[:2]] == ["2", "3"]
+    # Each image as Eyeball read it: its thumbnail beside its path.
+    thumbnails = preview.select("#preview-rows img.preview-thumb")
+    assert len(thumbnails) == 10
+    assert all(attr(img, "src").startswith("data:image/png;base64,") for img in thumbnails)
+    assert preview.select("#preview-rows tr.bad-row") == []
     assert preview.select("#problems") == []
 
     confirm = one(preview, "form.confirm-import")
@@ -162,6 +169,13 @@ def test_problems_are_listed_and_nothing_can_be_confirmed(
     ]
     assert page.select("form.confirm-import") == []
     assert "2 problems: nothing will be imported" in one(page, "h3.bad").get_text()
+    # Nothing is promised for review, and the bad rows are marked where they are shown.
+    assert one(page, "#for-review").get_text(strip=True) == (
+        "nothing until the problems below are fixed"
+    )
+    bad = page.select("#preview-rows tr.bad-row")
+    assert [one(tr, "td.line").get_text(strip=True) for tr in bad] == ["3✗", "5✗"]
+    assert attr(bad[0], "title") == "confidence: 7 is outside 0..1"
     job_id = response.headers["location"].rsplit("/", 1)[1]
     refused = client.post(
         url(client, "import_confirm", project_id=project.id, job_id=job_id),

@@ -20,11 +20,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-
 from app.db import Database
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.imports.manifests import (
+    PREVIEW_ROWS,
     FolderMedia,
     Limits,
     MediaSource,
@@ -266,7 +265,7 @@ def check_job(
     media = _media(folder, job, limits)
     try:
         with (folder / MANIFEST_FILE).open("rb") as f:
-            manifest, plan = preview_import(
+            preview = preview_import(
                 database,
                 project_id,
                 Upload(f, job.manifest_name, media),
@@ -281,13 +280,26 @@ def check_job(
     finally:
         if isinstance(media, ZipMedia):
             media.close()
-    with database.transaction(read_only=True) as session:
-        kind = session.scalar(select(Project.kind).where(Project.id == project_id))
-    assert kind is not None  # the preview read it
+    manifest, plan = preview.manifest, preview.plan
+    problems_at: dict[int, list[str]] = {}
+    for problem in plan.problems:
+        if problem.line is not None:
+            where = f"{problem.column}: " if problem.column else ""
+            problems_at.setdefault(problem.line, []).append(where + problem.message)
     job.preview = {
         "format": manifest.format,
-        "columns": manifest.column_roles(kind),
-        "rows": [{k: _shown(v) for k, v in row.items()} for row in manifest.preview()],
+        "columns": manifest.column_roles(preview.kind),
+        # The first rows as read, each with its line, its image's thumbnail and what is
+        # wrong with it, so a lead sees the file as Eyeball understood it.
+        "rows": [
+            {
+                "line": row.line,
+                "values": {k: _shown(v) for k, v in row.raw.items()},
+                "thumbnail": preview.thumbnails.get(row.line),
+                "problems": problems_at.get(row.line, []),
+            }
+            for row in manifest.rows[:PREVIEW_ROWS]
+        ],
         "rows_count": plan.rows,
         "errors": plan.errors,
         "evaluated": plan.evaluated,

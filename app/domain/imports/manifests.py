@@ -129,9 +129,6 @@ class Manifest:
             for name in self.columns
         ]
 
-    def preview(self) -> list[dict[str, Any]]:
-        return [row.raw for row in self.rows[:PREVIEW_ROWS]]
-
 
 # --- images: where the manifest's `image` paths are looked up --------------------------
 

@@ -9,6 +9,7 @@ written, in one write transaction of the pipeline's own.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import secrets
@@ -28,6 +29,7 @@ from app.domain import verdicts
 from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.imports.manifests import (
+    PREVIEW_ROWS,
     Limits,
     Manifest,
     ManifestRow,
@@ -36,10 +38,16 @@ from app.domain.imports.manifests import (
     Progress,
     read_manifest,
 )
-from app.domain.imports.media import KnownImage, known_images, store_staged
+from app.domain.imports.media import (
+    KnownImage,
+    StagedImage,
+    known_images,
+    store_staged,
+    thumbnail_path,
+)
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
-from app.models import Prediction, Project, Run, Sample, utcnow
+from app.models import Prediction, Project, Run, Sample, SampleKind, utcnow
 
 STAGING_FOLDER = ".staging"
 _CHUNK = 500  # ids per IN (...) query: well under every database's parameter limit
@@ -550,6 +558,16 @@ def _known(database: Database, digests: list[str]) -> dict[str, KnownImage]:
         return known_images(session, digests)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What an import would do, and its first rows with their images' thumbnails."""
+
+    manifest: Manifest
+    plan: ImportPlan
+    kind: SampleKind
+    thumbnails: dict[int, str]  # manifest line -> the thumbnail as a data: URL
+
+
 def preview_import(
     database: Database,
     project_id: int,
@@ -559,14 +577,30 @@ def preview_import(
     *,
     limits: Limits = Limits(),
     progress: Progress | None = None,
-) -> tuple[Manifest, ImportPlan]:
+) -> Preview:
     """Read and check everything and say what the import would do. Writes nothing."""
     with staging_folder(media_dir) as staging:
         manifest = _checked(
             database, project_id, upload, staging, media_dir, limits, progress, None
         )
         with database.transaction(read_only=True) as session:
-            return manifest, plan_import(session, _project(session, project_id), manifest, options)
+            project = _project(session, project_id)
+            plan = plan_import(session, project, manifest, options)
+            kind = project.kind
+        # Read now: the staging folder goes when the check is done.
+        thumbnails = {
+            row.line: uri
+            for row in manifest.rows[:PREVIEW_ROWS]
+            if row.image is not None and (uri := _thumbnail_uri(row.image, media_dir))
+        }
+        return Preview(manifest, plan, kind, thumbnails)
+
+
+def _thumbnail_uri(image: StagedImage, media_dir: Path) -> str | None:
+    for path in (image.thumbnail, thumbnail_path(media_dir, image.sha256)):
+        if path.exists():
+            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    return None
 
 
 def run_import(
