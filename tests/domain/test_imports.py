@@ -715,13 +715,15 @@ def test_a_reimport_decodes_no_image_the_store_holds(
     rows = image_rows(6, 2)
     run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
     decoded: list[bytes] = []
-    prepare = media._prepared_or_refused
+    stage = media._staged_or_refused
 
-    def counted(data: bytes, max_pixels: int) -> media.PreparedImage | str:
+    def counted(
+        data: bytes, max_pixels: int, staging_dir: Path, media_dir: Path | None
+    ) -> media.StagedImage | str:
         decoded.append(data)
-        return prepare(data, max_pixels)
+        return stage(data, max_pixels, staging_dir, media_dir)
 
-    monkeypatch.setattr(media, "_prepared_or_refused", counted)
+    monkeypatch.setattr(media, "_staged_or_refused", counted)
     again = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
     assert (again.samples_created, again.predictions_created, decoded) == (0, 0, [])
 

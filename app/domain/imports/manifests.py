@@ -26,8 +26,7 @@ from app.domain.imports.media import (
     PARALLEL_FROM,
     KnownImages,
     StagedImage,
-    prepare_images,
-    stage_image,
+    stage_images,
     stage_known,
 )
 from app.models import SampleKind
@@ -591,15 +590,19 @@ def _stage_images(
                     staged[path] = done
                     report()
 
-    prepared = prepare_images(
-        unknown(), max_pixels=limits.max_image_pixels, parallel=total >= PARALLEL_FROM
+    checked = stage_images(
+        unknown(),
+        staging_dir=staging_dir,
+        media_dir=media_dir,
+        max_pixels=limits.max_image_pixels,
+        parallel=total >= PARALLEL_FROM,
     )
-    for path, image in prepared:
+    for path, image in checked:
         if isinstance(image, str):
             problems.append(Problem(first_line[path], "image", f"{path!r}: {image}"))
             staged[path] = None
         else:
-            staged[path] = stage_image(staging_dir, image, media_dir)
+            staged[path] = image
         report()
     for row in rows:
         if row.image_path is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
@@ -88,7 +88,13 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
                     # Store what people should see: one frame, upright.
                     data = _encode_png(oriented)
                     fmt = "PNG"
-                thumbnail = _thumbnail(oriented)
+                small = max(oriented.size) <= THUMBNAIL_SIZE
+                if fmt == "PNG" and small and oriented.mode in {"RGB", "RGBA", "L", "LA"}:
+                    # Its own thumbnail: encoding it again would give the same picture
+                    # and cost most of a small image's import.
+                    thumbnail = data
+                else:
+                    thumbnail = _thumbnail(oriented)
                 width, height = oriented.size
     except ImageRejected:
         raise
@@ -139,37 +145,52 @@ def _forget_workers() -> None:
         _pool = None
 
 
-def _prepared_or_refused(data: bytes, max_pixels: int) -> PreparedImage | str:
+def _staged_or_refused(
+    data: bytes, max_pixels: int, staging_dir: Path, media_dir: Path | None
+) -> StagedImage | str:
+    """Prepare and stage one image (in a worker: the files are written there too), or
+    say why it is refused."""
     try:
-        return prepare_image(data, max_pixels=max_pixels)
+        prepared = prepare_image(data, max_pixels=max_pixels)
     except ImageRejected as exc:
         return str(exc)
+    return stage_image(staging_dir, prepared, media_dir)
 
 
-def prepare_images(
-    items: Iterable[tuple[K, bytes]], *, max_pixels: int, parallel: bool
-) -> Iterator[tuple[K, PreparedImage | str]]:
-    """Each image prepared, or the reason it is refused, in the order given: in worker
-    processes when `parallel`, with a few images per worker in flight at a time."""
+def stage_images(
+    items: Iterable[tuple[K, bytes]],
+    *,
+    staging_dir: Path,
+    media_dir: Path | None,
+    max_pixels: int,
+    parallel: bool,
+) -> Iterator[tuple[K, StagedImage | str]]:
+    """Each image checked and staged, or the reason it is refused, in the order given: in
+    worker processes when `parallel`, with a few images per worker in flight at a time."""
+
+    def here(data: bytes) -> StagedImage | str:
+        return _staged_or_refused(data, max_pixels, staging_dir, media_dir)
+
     if not parallel:
         for key, data in items:
-            yield key, _prepared_or_refused(data, max_pixels)
+            yield key, here(data)
         return
     pool = _workers()
     window = _IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1)
-    in_flight: deque[tuple[K, bytes, Future[PreparedImage | str]]] = deque()
+    in_flight: deque[tuple[K, bytes, Future[StagedImage | str]]] = deque()
 
-    def result(data: bytes, future: Future[PreparedImage | str]) -> PreparedImage | str:
+    def result(data: bytes, future: Future[StagedImage | str]) -> StagedImage | str:
         try:
             return future.result()
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start afresh next time, and finish
             # this import's images here.
             _forget_workers()
-            return _prepared_or_refused(data, max_pixels)
+            return here(data)
 
     for key, data in items:
-        in_flight.append((key, data, pool.submit(_prepared_or_refused, data, max_pixels)))
+        job = pool.submit(_staged_or_refused, data, max_pixels, staging_dir, media_dir)
+        in_flight.append((key, data, job))
         if len(in_flight) >= window:
             done_key, done_data, future = in_flight.popleft()
             yield done_key, result(done_data, future)
@@ -283,6 +304,7 @@ class StagedImage:
     byte_size: int
     original: Path
     thumbnail: Path
+    in_store: bool = False  # the media store holds its files already: nothing to move
 
 
 def stage_image(
@@ -346,8 +368,13 @@ def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> Staged
     """A stored image as if staged, without decoding it again; None when its files are
     missing from the store (then it is checked and staged anew)."""
     extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == image.content_type)
-    original = media_dir / "originals" / image.sha256[:2] / f"{image.sha256}.{extension}"
-    if not (original.exists() and thumbnail_path(media_dir, image.sha256).exists()):
+    # Plain strings: for a re-import of thousands of images, pathlib's parsing showed.
+    folder = os.path.join(media_dir, "originals", image.sha256[:2])
+    thumbs = os.path.join(media_dir, "thumbs", image.sha256[:2])
+    if not (
+        os.path.exists(os.path.join(folder, f"{image.sha256}.{extension}"))
+        and os.path.exists(os.path.join(thumbs, f"{image.sha256}.png"))
+    ):
         return None
     return StagedImage(
         sha256=image.sha256,
@@ -356,40 +383,46 @@ def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> Staged
         width=image.width,
         height=image.height,
         byte_size=image.byte_size,
-        # Never moved: the store has both (see `_move_into_place`).
         original=staging_dir / f"{image.sha256}.{extension}",
         thumbnail=staging_dir / f"{image.sha256}.thumb.png",
+        in_store=True,
     )
 
 
-def _move_into_place(source: Path, target: Path) -> None:
+def _move_into_place(source: Path, target: Path, folders: set[Path]) -> None:
     if target.exists():
         return  # content-addressed: already there from an earlier import
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.parent not in folders:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folders.add(target.parent)
     # The staging folder sits inside the media folder, so this is an atomic rename.
     os.replace(source, target)
 
 
 def store_staged(session: Session, media_dir: Path, images: Iterable[StagedImage]) -> int:
     """Like store_image, for many images staged earlier; returns how many blobs are new."""
-    by_hash = {image.sha256: image for image in images}
+    by_hash = {image.sha256: image for image in images if not image.in_store}
     hashes = sorted(by_hash)
     known: set[str] = set()
     for start in range(0, len(hashes), 500):  # one query per 500, not one per image
         chunk = hashes[start : start + 500]
         known.update(session.scalars(select(MediaBlob.sha256).where(MediaBlob.sha256.in_(chunk))))
-    new = 0
+    folders: set[Path] = set()
+    new: list[dict[str, object]] = []
     for sha256, image in by_hash.items():
-        blob = MediaBlob(
-            sha256=sha256,
-            content_type=image.content_type,
-            width=image.width,
-            height=image.height,
-            byte_size=image.byte_size,
-        )
         if sha256 not in known:
-            session.add(blob)
-            new += 1
-        _move_into_place(image.original, original_path(media_dir, blob))
-        _move_into_place(image.thumbnail, thumbnail_path(media_dir, sha256))
-    return new
+            new.append(
+                {
+                    "sha256": sha256,
+                    "content_type": image.content_type,
+                    "width": image.width,
+                    "height": image.height,
+                    "byte_size": image.byte_size,
+                }
+            )
+        original = media_dir / "originals" / sha256[:2] / f"{sha256}.{image.extension}"
+        _move_into_place(image.original, original, folders)
+        _move_into_place(image.thumbnail, thumbnail_path(media_dir, sha256), folders)
+    for start in range(0, len(new), 1_000):
+        session.execute(insert(MediaBlob), new[start : start + 1_000])
+    return len(new)
