@@ -36,8 +36,10 @@ import os
 import platform
 import random
 import secrets
+import statistics
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -58,8 +60,11 @@ from live_server import eyeball_serve  # noqa: E402
 
 from app.db import Database  # noqa: E402
 from app.domain.accounts.users import create_token, create_user  # noqa: E402
+from app.domain.projects.access import get_access  # noqa: E402
+from app.domain.projects.causes import create_cause  # noqa: E402
 from app.domain.projects.settings import create_project  # noqa: E402
-from app.models import SampleKind  # noqa: E402
+from app.domain.projects.team import add_member  # noqa: E402
+from app.models import ProjectRole, SampleKind  # noqa: E402
 
 LABELS = [str(d) for d in range(10)]
 MODES = {
@@ -293,6 +298,96 @@ def measure(
     return result
 
 
+class Savers:
+    """Annotators saving through the API (`PUT .../annotation`, a cause toggled each
+    time) on another project of the same server while an import runs: their latency
+    and how many saves were refused."""
+
+    ERRORS = 200
+
+    def __init__(self, base: str, database: Database, count: int) -> None:
+        self.base = base
+        self.latencies: list[float] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        with database.transaction() as session:
+            lead = create_user(session, "saves-lead", "a long password")
+            project = create_project(session, lead, name="Saves", kind=SampleKind.TEXT)
+            self.project_id = project.id
+            lead_token = create_token(session, lead, "bench").secret
+            self.tokens = []
+            for i in range(count):
+                person = create_user(session, f"saver{i}", "a long password")
+                add_member(session, project, person, ProjectRole.ANNOTATOR)
+                self.tokens.append(create_token(session, person, "bench").secret)
+            for name in ("blurry", "dark"):
+                create_cause(session, get_access(session, lead, project.id), name)
+        rows = [
+            {"id": f"e{i:04d}", "label": "cat", "prediction": "dog", "text": f"error {i}"}
+            for i in range(self.ERRORS)
+        ]
+        answer = httpx.post(
+            f"{base}/api/v1/projects/{self.project_id}/import",
+            headers={"Authorization": f"Bearer {lead_token}"},
+            files={"manifest": ("saves.csv", csv_manifest(rows), "text/csv")},
+            data={"run": "saves", "evaluated": str(self.ERRORS * 10)},
+            timeout=120,
+        )
+        answer.raise_for_status()
+        self.threads: list[threading.Thread] = []
+        # Each annotator's versions, kept from one import to the next.
+        self.versions: list[dict[int, int]] = [{} for _ in self.tokens]
+
+    def __enter__(self) -> Savers:
+        self.stop.clear()
+        self.threads = [
+            threading.Thread(target=self._save, args=(i, token), daemon=True)
+            for i, token in enumerate(self.tokens)
+        ]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _save(self, seat: int, token: str) -> None:
+        versions = self.versions[seat]
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            turn = 0
+            while not self.stop.is_set():
+                error = (seat * 37 + turn) % self.ERRORS
+                causes = ["blurry"] if turn % 2 else ["blurry", "dark"]
+                started = time.perf_counter()
+                answer = client.put(
+                    f"{self.base}/api/v1/projects/{self.project_id}/runs/saves/errors/"
+                    f"e{error:04d}/annotation",
+                    json={"causes": causes, "version": versions.get(error, 0)},
+                )
+                took = time.perf_counter() - started
+                with self.lock:
+                    self.latencies.append(took)
+                    if answer.is_error:
+                        self.refused += 1
+                if not answer.is_error:
+                    versions[error] = answer.json()["version"]
+                turn += 1
+
+    def summary(self) -> str:
+        if not self.latencies:
+            return "no saves were made"
+        ms = sorted(1000 * t for t in self.latencies)
+        p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
+        return (
+            f"{len(ms):,} saves by {len(self.tokens)} annotators during the import: "
+            f"p50 {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms, "
+            f"{self.refused} refused"
+        )
+
+
 def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) -> list[Measurement]:
     kind = MODES[args.mode]
     started = time.perf_counter()
@@ -308,6 +403,7 @@ def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) ->
             project = create_project(session, lead, name="Bench", kind=kind, labels=LABELS)
             project_id = project.id
             token = create_token(session, lead, "bench").secret
+        savers = Savers(base, database, args.saves) if args.saves else None
         database.dispose()
         idle = peak_memory_mib(server.pid)
         print(f"  server VmHWM after start-up: {idle:.0f} MiB", flush=True)
@@ -316,9 +412,21 @@ def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) ->
             headers={"Authorization": f"Bearer {token}"},
             timeout=900,
         ) as client:
-            return [
-                measure(client, server.pid, idle, step, args.mode, database_name) for step in steps
-            ]
+            results = []
+            for step in steps:
+                if savers is None:
+                    results.append(
+                        measure(client, server.pid, idle, step, args.mode, database_name)
+                    )
+                    continue
+                with savers:
+                    results.append(
+                        measure(client, server.pid, idle, step, args.mode, database_name)
+                    )
+                print(f"  {step.label}: {savers.summary()}", flush=True)
+                savers.latencies.clear()
+                savers.refused = 0
+            return results
 
 
 def table(results: list[Measurement]) -> None:
@@ -345,6 +453,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=list(MODES), default="image")
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument(
+        "--saves",
+        type=int,
+        default=0,
+        help="annotators saving on another project of the server during each import",
+    )
     parser.add_argument("--error-rate", type=float, default=0.1)
     parser.add_argument(
         "--batch",

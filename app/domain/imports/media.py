@@ -399,30 +399,41 @@ def _move_into_place(source: Path, target: Path, folders: set[Path]) -> None:
     os.replace(source, target)
 
 
-def store_staged(session: Session, media_dir: Path, images: Iterable[StagedImage]) -> int:
-    """Like store_image, for many images staged earlier; returns how many blobs are new."""
+def place_staged(media_dir: Path, images: Iterable[StagedImage]) -> None:
+    """Move staged images into the media store. Before the import's write transaction:
+    content-addressed files are harmless if it then fails, and thousands of renames must
+    not hold the database's write lock."""
+    folders: set[Path] = set()
+    done: set[str] = set()
+    for image in images:
+        if image.in_store or image.sha256 in done:
+            continue
+        done.add(image.sha256)
+        original = media_dir / "originals" / image.sha256[:2] / f"{image.sha256}.{image.extension}"
+        _move_into_place(image.original, original, folders)
+        _move_into_place(image.thumbnail, thumbnail_path(media_dir, image.sha256), folders)
+
+
+def store_staged(session: Session, images: Iterable[StagedImage]) -> int:
+    """The media rows of images placed in the store (`place_staged`); returns how many
+    are new."""
     by_hash = {image.sha256: image for image in images if not image.in_store}
     hashes = sorted(by_hash)
     known: set[str] = set()
     for start in range(0, len(hashes), 500):  # one query per 500, not one per image
         chunk = hashes[start : start + 500]
         known.update(session.scalars(select(MediaBlob.sha256).where(MediaBlob.sha256.in_(chunk))))
-    folders: set[Path] = set()
-    new: list[dict[str, object]] = []
-    for sha256, image in by_hash.items():
-        if sha256 not in known:
-            new.append(
-                {
-                    "sha256": sha256,
-                    "content_type": image.content_type,
-                    "width": image.width,
-                    "height": image.height,
-                    "byte_size": image.byte_size,
-                }
-            )
-        original = media_dir / "originals" / sha256[:2] / f"{sha256}.{image.extension}"
-        _move_into_place(image.original, original, folders)
-        _move_into_place(image.thumbnail, thumbnail_path(media_dir, sha256), folders)
+    new = [
+        {
+            "sha256": sha256,
+            "content_type": image.content_type,
+            "width": image.width,
+            "height": image.height,
+            "byte_size": image.byte_size,
+        }
+        for sha256, image in by_hash.items()
+        if sha256 not in known
+    ]
     for start in range(0, len(new), 1_000):
         session.execute(insert(MediaBlob), new[start : start + 1_000])
     return len(new)

@@ -43,6 +43,7 @@ from app.domain.imports.media import (
     KnownImage,
     StagedImage,
     known_images,
+    place_staged,
     store_staged,
     thumbnail_path,
 )
@@ -383,15 +384,15 @@ def _queue_sample(session: Session, run: Run, sample_errors: int, seed: int | No
     return len(picked)
 
 
-def apply_import(
+def _apply(
     session: Session,
     project: Project,
     manifest: Manifest,
     options: ImportOptions,
-    media_dir: Path,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Write a checked manifest in the caller's transaction, or refuse it whole."""
+    """Write a checked manifest (its images placed in the store) in the caller's
+    transaction, or refuse it whole."""
     require_open(project)
     plan = plan_import(session, project, manifest, options)
     if plan.problems:
@@ -408,10 +409,10 @@ def apply_import(
     elif plan.evaluated is not None and run.evaluated != plan.evaluated:
         run.evaluated = plan.evaluated
 
-    # Images move into the media folder before the rows are committed: a failed
-    # commit leaves an unreferenced file (harmless, content-addressed), never a row
-    # pointing at a missing file.
-    store_staged(session, media_dir, [r.image for r in manifest.rows if r.image is not None])
+    # The images are in the media store already (`run_import` placed them before this
+    # transaction): a failed commit leaves an unreferenced file (harmless,
+    # content-addressed), never a row pointing at a missing file.
+    store_staged(session, [r.image for r in manifest.rows if r.image is not None])
 
     existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
     stored_predictions = _existing_predictions(session, run, (s.id for s in existing.values()))
@@ -670,9 +671,17 @@ def run_import(
         manifest = _checked(
             database, project_id, upload, staging, media_dir, limits, progress, problems_of
         )
+        with database.transaction(read_only=True) as session:
+            plan = plan_import(session, _project(session, project_id), manifest, options)
+        if plan.problems:
+            raise ImportRefused(plan.problems)
+        # Outside the write transaction (see `place_staged`), and only once the import is
+        # known to be accepted, so a refused one stores no file. (The write plans again:
+        # the project may change in between; then the files stay, unreferenced.)
+        place_staged(media_dir, (r.image for r in manifest.rows if r.image is not None))
         with database.transaction() as session:
             project = _project(session, project_id)
-            summary = apply_import(session, project, manifest, options, media_dir, progress)
+            summary = _apply(session, project, manifest, options, progress)
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
     return summary
 
