@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import stat
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -732,3 +734,21 @@ def test_a_reimport_decodes_no_image_the_store_holds(
         session, project, csv_bytes(more), zip_media(images_for(more)), tmp_path, run="v2"
     )
     assert (summary.samples_created, len(decoded)) == (1, 1)
+
+
+def test_an_import_removes_staging_folders_a_dead_server_left(
+    session: Session, tmp_path: Path
+) -> None:
+    staging = pipeline.staging_root(tmp_path)
+    left, busy = staging / "left-by-a-kill", staging / "another-import"
+    for folder in (left, busy):
+        folder.mkdir(parents=True)
+        (folder / "x.png").write_bytes(b"staged")
+    old = time.time() - pipeline.STALE_STAGING_SECONDS - 60
+    os.utime(left, (old, old))
+    rows = image_rows(2, 1)
+    run_import(
+        session, make_project(session), csv_bytes(rows), zip_media(images_for(rows)), tmp_path
+    )
+    assert not left.exists()
+    assert (busy / "x.png").exists(), "a folder still in use stays"

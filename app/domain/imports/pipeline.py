@@ -16,6 +16,7 @@ import random
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,11 +125,28 @@ def staging_folder(media_dir: Path) -> Iterator[Path]:
     """
     root = staging_root(media_dir)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root)
     folder = Path(tempfile.mkdtemp(dir=root))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# No import checks for a day: a staging folder that old was left by a server that died
+# (kill -9, power loss) in the middle of one, and would otherwise stay for ever.
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+def _remove_stale(root: Path) -> None:
+    cutoff = time.time() - STALE_STAGING_SECONDS
+    for folder in root.iterdir():
+        try:
+            stale = folder.is_dir() and folder.stat().st_mtime < cutoff
+        except FileNotFoundError:  # another import removed it meanwhile
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_options(options: ImportOptions) -> list[Problem]:
