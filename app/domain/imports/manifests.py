@@ -86,7 +86,7 @@ class Limits:
         )
 
 
-@dataclass
+@dataclass(slots=True)  # a large import holds one per row
 class ManifestRow:
     line: int
     external_id: str
@@ -99,7 +99,7 @@ class ManifestRow:
     text: str | None = None
     record: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)  # as read; the first rows only
 
     @property
     def is_error(self) -> bool:
@@ -509,6 +509,8 @@ def read_manifest(
         for name in values:
             columns.setdefault(name, None)
         row = checker.row(line, values)
+        if len(rows) >= PREVIEW_ROWS:
+            row.raw = {}  # only the preview shows the values as read
         if row.external_id:
             if row.external_id in first_line:
                 checker.problems.append(

@@ -447,49 +447,55 @@ def _apply(
     db = session.connection()
     samples, predictions = cast(Table, Sample.__table__), cast(Table, Prediction.__table__)
     sample_ids = {external_id: sample.id for external_id, sample in existing.items()}
-    sample_rows = [
-        {
-            "project_id": project.id,
-            "external_id": row.external_id,
-            "label": row.label,
-            "image_sha256": row.image.sha256 if row.image is not None else None,
-            "text": row.text,
-            "record": row.record,
-            "metadata": row.meta,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in new_rows
-    ]
-    for external_id, sample_id in _insert_rows(db, samples, sample_rows, "external_id"):
-        sample_ids[external_id] = sample_id
+    # Insert values are built a batch at a time: for 100,000 rows, all at once doubled
+    # the import's memory.
+    for batch in _batches(new_rows):
+        sample_rows = [
+            {
+                "project_id": project.id,
+                "external_id": row.external_id,
+                "label": row.label,
+                "image_sha256": row.image.sha256 if row.image is not None else None,
+                "text": row.text,
+                "record": row.record,
+                "metadata": row.meta,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in batch
+        ]
+        sample_ids.update(_insert_rows(db, samples, sample_rows, "external_id"))
     for batch in _batches(changed):
         session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
     report("Saving", total // 2, total)
 
     # Without `sample_errors` every new error is reviewed.
     everyone = options.sample_errors is None
-    new_predictions = [
-        {
-            "project_id": project.id,
-            "run_id": run.id,
-            "sample_id": sample_ids[row.external_id],
-            "label": row.prediction,
-            "confidence": row.confidence,
-            "probs": row.probs,
-            "is_error": row.is_error,
-            "in_review": everyone and row.is_error,
-        }
-        for row in manifest.rows
-        if sample_ids[row.external_id] not in stored_predictions
-    ]
-    _insert_rows(db, predictions, new_predictions)
+    predicted = [r for r in manifest.rows if sample_ids[r.external_id] not in stored_predictions]
+    for batch in _batches(predicted):
+        _insert_rows(
+            db,
+            predictions,
+            [
+                {
+                    "project_id": project.id,
+                    "run_id": run.id,
+                    "sample_id": sample_ids[row.external_id],
+                    "label": row.prediction,
+                    "confidence": row.confidence,
+                    "probs": row.probs,
+                    "is_error": row.is_error,
+                    "in_review": everyone and row.is_error,
+                }
+                for row in batch
+            ],
+        )
     if options.sample_errors is None:
-        queued_now = sum(1 for p in new_predictions if p["in_review"])
+        queued_now = sum(1 for row in predicted if row.is_error)
     else:
         queued_now = _queue_sample(session, run, options.sample_errors, plan.seed)
 
-    if new_rows or new_predictions or plan.samples_updated or queued_now:
+    if new_rows or predicted or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
     queued = _renumber_review_order(session, project, run)
     verdicts.recount_errors(session, [run.id])
@@ -499,7 +505,7 @@ def _apply(
         rows=plan.rows,
         samples_created=plan.samples_created,
         samples_updated=plan.samples_updated,
-        predictions_created=len(new_predictions),
+        predictions_created=len(predicted),
         errors=plan.errors,
         evaluated=plan.evaluated,
         error_rate=plan.error_rate,
