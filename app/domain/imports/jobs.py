@@ -15,6 +15,8 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -235,6 +237,18 @@ class _Reporter:
             save_job(self.media_dir, self.job)
 
 
+@contextmanager
+def _upload(folder: Path, job: ImportJob, limits: Limits) -> Iterator[Upload]:
+    """The job's uploaded manifest and images, open for one pass of the pipeline."""
+    media = _media(folder, job, limits)
+    try:
+        with (folder / MANIFEST_FILE).open("rb") as manifest:
+            yield Upload(manifest, job.manifest_name, media)
+    finally:
+        if isinstance(media, ZipMedia):
+            media.close()
+
+
 def _media(folder: Path, job: ImportJob, limits: Limits) -> MediaSource | None:
     if job.images == "zip":
         return ZipMedia(folder / IMAGES_ZIP, limits)
@@ -261,25 +275,20 @@ def check_job(
     """Read and check everything, and save the preview. Writes no rows. Runs in a thread."""
     folder = job_folder(media_dir, job_id)
     job = _read_job(media_dir, job_id)
-    report = _Reporter(media_dir, job)
-    media = _media(folder, job, limits)
     try:
-        with (folder / MANIFEST_FILE).open("rb") as f:
+        with _upload(folder, job, limits) as upload:
             preview = preview_import(
                 database,
                 project_id,
-                Upload(f, job.manifest_name, media),
+                upload,
                 job.import_options,
                 media_dir,
                 limits=limits,
-                progress=report,
+                progress=_Reporter(media_dir, job),
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
         raise
-    finally:
-        if isinstance(media, ZipMedia):
-            media.close()
     manifest, plan = preview.manifest, preview.plan
     problems_at: dict[int, list[str]] = {}
     for problem in plan.problems:
@@ -344,18 +353,16 @@ def run_job(
     """Check again (the project may have changed since the preview) and import. In a thread."""
     folder = job_folder(media_dir, job_id)
     job = _read_job(media_dir, job_id)
-    report = _Reporter(media_dir, job)
-    media = _media(folder, job, limits)
     try:
-        with (folder / MANIFEST_FILE).open("rb") as f:
+        with _upload(folder, job, limits) as upload:
             summary = run_import(
                 database,
                 project_id,
-                Upload(f, job.manifest_name, media),
+                upload,
                 job.import_options,
                 media_dir,
                 limits=limits,
-                progress=report,
+                progress=_Reporter(media_dir, job),
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
@@ -363,8 +370,6 @@ def run_job(
             raise
         return
     finally:
-        if isinstance(media, ZipMedia):
-            media.close()
         _remove_uploads(folder)
     job.summary = summary.as_dict()
     job.state = JobState.DONE

@@ -160,11 +160,6 @@ def check_options(options: ImportOptions) -> list[Problem]:
     return problems
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 # What an import compares with and writes is read and written as plain rows, a batch per
 # statement: an ORM object per row cost a 10,000-row import most of its time.
 _SAMPLE_COLUMNS = (
@@ -181,7 +176,7 @@ _SAMPLE_COLUMNS = (
 def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Any]:
     """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (a query a batch)."""
     found: dict[str, Any] = {}
-    for chunk in _chunks(ids):
+    for chunk in _batches(ids, _CHUNK):
         for sample in session.execute(
             select(*_SAMPLE_COLUMNS).where(
                 Sample.project_id == project.id, Sample.external_id.in_(chunk)
@@ -200,7 +195,7 @@ def _existing_predictions(
         return {}
     found: dict[int, Any] = {}
     ids = sorted(sample_ids)
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in _batches(ids, _CHUNK):
         for p in session.execute(
             select(
                 Prediction.sample_id,
@@ -210,7 +205,7 @@ def _existing_predictions(
                 Prediction.is_error,
             ).where(
                 Prediction.run_id == run.id,
-                Prediction.sample_id.in_(ids[start : start + _CHUNK]),
+                Prediction.sample_id.in_(chunk),
             )
         ):
             found[p.sample_id] = p
@@ -256,10 +251,27 @@ def _same_prediction(stored: Any, row: ManifestRow) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What the project holds of an import's rows, as rows: its samples by id, and the
+    run's predictions of them by sample id."""
+
+    samples: dict[str, Any]
+    predictions: dict[int, Any]
+
+
 def plan_import(
     session: Session, project: Project, manifest: Manifest, options: ImportOptions
 ) -> ImportPlan:
     """Compare a checked manifest with the project; conflicts become problems. Writes nothing."""
+    return _plan(session, project, manifest, options)[0]
+
+
+def _plan(
+    session: Session, project: Project, manifest: Manifest, options: ImportOptions
+) -> tuple[ImportPlan, _Stored]:
+    """The plan, and what it read of the project: the write goes on from there rather
+    than read it all again while it holds the write lock."""
     name = clean_name(options.run)
     problems = [*check_options(options), *manifest.problems]
     run = _find_run(session, project, name) if name else None
@@ -348,7 +360,7 @@ def plan_import(
                 )
             )
     plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
-    return plan
+    return plan, _Stored(existing, stored_predictions)
 
 
 def choose_for_review(external_ids: list[str], count: int | None, seed: int | None) -> set[str]:
@@ -412,7 +424,7 @@ def _apply(
     """Write a checked manifest (its images placed in the store) in the caller's
     transaction, or refuse it whole."""
     require_open(project)
-    plan = plan_import(session, project, manifest, options)
+    plan, stored = _plan(session, project, manifest, options)
     if plan.problems:
         raise ImportRefused(plan.problems)
     total = len(manifest.rows)
@@ -432,8 +444,7 @@ def _apply(
     # content-addressed), never a row pointing at a missing file.
     store_staged(session, [r.image for r in manifest.rows if r.image is not None])
 
-    existing = _existing_samples(session, project, [r.external_id for r in manifest.rows])
-    stored_predictions = _existing_predictions(session, run, (s.id for s in existing.values()))
+    existing, stored_predictions = stored.samples, stored.predictions
     new_rows: list[ManifestRow] = []
     changed: list[dict[str, Any]] = []
     for row in manifest.rows:
@@ -566,9 +577,9 @@ def _insert_rows(
     return [(row[key], new_id) for new_id, row in zip(ids, rows, strict=True)] if key else []
 
 
-def _batches(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
+def _batches(items: list[Any], size: int = _BATCH) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -592,16 +603,18 @@ def _project(session: Session, project_id: int) -> Project:
     return project
 
 
-def _checked(
+def _check(
     database: Database,
     project_id: int,
     upload: Upload,
+    options: ImportOptions,
     staging: Path,
     media_dir: Path,
     limits: Limits,
     progress: Progress | None,
     problems_of: ProblemsOf | None,
-) -> Manifest:
+) -> tuple[Manifest, ImportPlan, SampleKind]:
+    """Read and check the upload into `staging`, and plan it, in read transactions."""
     with database.transaction(read_only=True) as session:
         project = _project(session, project_id)
         kind, labels = project.kind, list(project.labels)
@@ -619,7 +632,9 @@ def _checked(
     )
     if problems_of is not None:
         manifest.problems = problems_of(manifest.problems)
-    return manifest
+    with database.transaction(read_only=True) as session:
+        plan = plan_import(session, _project(session, project_id), manifest, options)
+    return manifest, plan, kind
 
 
 def _known(database: Database, digests: list[str]) -> dict[str, KnownImage]:
@@ -649,13 +664,9 @@ def preview_import(
 ) -> Preview:
     """Read and check everything and say what the import would do. Writes nothing."""
     with staging_folder(media_dir) as staging:
-        manifest = _checked(
-            database, project_id, upload, staging, media_dir, limits, progress, None
+        manifest, plan, kind = _check(
+            database, project_id, upload, options, staging, media_dir, limits, progress, None
         )
-        with database.transaction(read_only=True) as session:
-            project = _project(session, project_id)
-            plan = plan_import(session, project, manifest, options)
-            kind = project.kind
         # Read now: the staging folder goes when the check is done.
         thumbnails = {
             row.line: uri
@@ -692,11 +703,17 @@ def run_import(
     takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
     """
     with staging_folder(media_dir) as staging:
-        manifest = _checked(
-            database, project_id, upload, staging, media_dir, limits, progress, problems_of
+        manifest, plan, _ = _check(
+            database,
+            project_id,
+            upload,
+            options,
+            staging,
+            media_dir,
+            limits,
+            progress,
+            problems_of,
         )
-        with database.transaction(read_only=True) as session:
-            plan = plan_import(session, _project(session, project_id), manifest, options)
         if plan.problems:
             raise ImportRefused(plan.problems)
         # Outside the write transaction (see `place_staged`), and only once the import is
