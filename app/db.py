@@ -6,11 +6,13 @@ same schema from Alembic and the same code paths here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Named constraints keep Alembic revisions stable and downgrades possible.
@@ -44,6 +46,13 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30_000, **kwargs: Any
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    # SQLite lets one writer in at a time. Writers of this process queue for it on a
+    # lock of ours, woken the moment it is free: SQLite's own busy handler polls with
+    # sleeps that grow to 100 ms, so under a long write (a large import) or a burst of
+    # saves, a waiting save slept on long after the lock was free. Other processes
+    # (the CLI) still wait under busy_timeout.
+    writing = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (SQLAlchemy's
@@ -60,11 +69,43 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Any) -> None:
         # A deferred transaction that later writes cannot wait for the lock: SQLite
         # fails it at once with "database is locked". Writers therefore take the
-        # lock up front (IMMEDIATE) and wait their turn under busy_timeout.
+        # lock up front (IMMEDIATE) and wait their turn.
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN DEFERRED")
-        else:
+            return
+        # The same failure as SQLite's after busy_timeout, never a wait without end.
+        if not writing.acquire(timeout=busy_timeout_ms / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked"))
+        conn.info[_HOLDS_WRITE_LOCK] = True
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
+
+    def _release(holder: Any) -> None:
+        # `holder`: a Connection or its pool record; both share the `info` dict.
+        if holder.info.pop(_HOLDS_WRITE_LOCK, False):
+            writing.release()
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        if not conn.invalidated:  # else the "invalidate" hook below gave it back
+            _release(conn)
+
+    # A connection given back, or dropped, while in a transaction (the pool rolls it
+    # back without telling the engine) must not keep the lock.
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _release(record)
+
+
+_HOLDS_WRITE_LOCK = "eyeball_holds_write_lock"
 
 
 class Database:
