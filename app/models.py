@@ -156,6 +156,10 @@ class Project(Base):
     queue_seed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Moves on with every write to the project's runs, samples or predictions
+    # (`runs.data_changed`): an import planned at one version may write that plan as is
+    # while the version is unchanged, instead of planning again under the write lock.
+    data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_archived(self) -> bool:

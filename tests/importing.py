@@ -47,10 +47,11 @@ def jsonl_bytes(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """The same files give the same bytes (entries dated alike, not by the clock)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         for name, data in files.items():
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return out.getvalue()
 
 

@@ -11,13 +11,51 @@ from app import schema
 from app.db import Base, make_engine
 from app.domain import verdicts
 from app.domain.review.status import error_counts
-from app.models import Annotation, AnnotationCause, AnnotationStatus, Prediction, utcnow
-from tests.factories import (
-    make_cause,
-    make_project,
-    make_sample,
-    make_user,
+from app.models import (
+    Annotation,
+    AnnotationCause,
+    AnnotationStatus,
+    CauseGroup,
+    GroupKind,
+    Membership,
+    Prediction,
+    Project,
+    ProjectRole,
+    SampleKind,
+    User,
+    utcnow,
 )
+from tests.factories import make_cause, make_sample, make_user
+
+
+def _project_0001(session: Session, lead: User, *, annotators: list[User], overlap: int) -> Project:
+    """A project as revision 0001 stored it (past the model, which knows later columns);
+    returned as a transient `Project` that carries only its id, for the factories."""
+    fields = ["id", "name", "description", "kind", "labels", "overlap", "queue_seed"]
+    fields += ["annotators_may_add_causes", "created_at"]
+    project_0001 = table("project", *(column(c) for c in fields))
+    project_id = session.execute(
+        insert(project_0001)
+        .values(
+            name="Migrated",
+            description="",
+            kind=SampleKind.TEXT.value,
+            labels="[]",
+            overlap=overlap,
+            annotators_may_add_causes=False,
+            queue_seed=1,
+            created_at=utcnow(),
+        )
+        .returning(project_0001.c.id)
+    ).scalar_one()
+    session.add(Membership(project_id=project_id, user_id=lead.id, role=ProjectRole.LEAD))
+    for person in annotators:
+        session.add(
+            Membership(project_id=project_id, user_id=person.id, role=ProjectRole.ANNOTATOR)
+        )
+    session.add(CauseGroup(project_id=project_id, name="Causes", kind=GroupKind.MULTI, position=0))
+    session.flush()
+    return Project(id=project_id)
 
 
 def test_upgrade_to_head_matches_models_and_downgrades_to_empty(empty_database_url: str) -> None:
@@ -53,7 +91,7 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
         schema.upgrade(engine, "0001")
         with Session(engine) as session, session.begin():
             lead, ann, bob = (make_user(session) for _ in range(3))
-            project = make_project(session, lead, annotators=[ann, bob], overlap=2)
+            project = _project_0001(session, lead, annotators=[ann, bob], overlap=2)
             # Runs and predictions past the models, which know columns 0001 lacks.
             fields = ("id", "project_id", "name", "description", "created_at", "is_default")
             run_0001 = table("run", *(column(c) for c in fields))
@@ -128,6 +166,13 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
             assert annotators[bob_id].marks == {blurry_id: 1, dark_id: 1}
             # 0004: the run's errors counted onto the run.
             assert error_counts(session, run_id) == (3, 3)
+
+            # 0005: the project's data version starts at 0.
+            assert session.scalar(select(Project.data_version)) == 0
+
+        schema.downgrade(engine, "0004")
+        with Session(engine) as session:  # the project is kept
+            assert session.scalar(select(func.count()).select_from(table("project"))) == 1
 
         schema.downgrade(engine, "0003")
         with Session(engine) as session:  # the downgrade kept the run and its errors

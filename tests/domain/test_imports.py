@@ -27,10 +27,11 @@ from app.domain.imports.pipeline import (
     Upload,
     choose_for_review,
 )
-from app.domain.projects.runs import resolve_run
+from app.domain.projects.access import get_access
+from app.domain.projects.runs import RunFields, create_run, resolve_run
 from app.domain.review.status import run_progress
 from app.models import MediaBlob, Prediction, Project, Run, Sample, SampleKind
-from tests.factories import make_project
+from tests.factories import make_project, make_user
 from tests.importing import (
     csv_bytes,
     database_of,
@@ -38,6 +39,7 @@ from tests.importing import (
     images_for,
     jsonl_bytes,
     png,
+    zip_bytes,
     zip_media,
 )
 
@@ -736,6 +738,57 @@ def test_a_reimport_decodes_no_image_the_store_holds(
     assert (summary.samples_created, len(decoded)) == (1, 1)
 
 
+class CountedZip(ZipMedia):
+    """A zip that counts the images read from it."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        super().__init__(io.BytesIO(zip_bytes(files)), Limits())
+        self.reads: list[str] = []
+
+    def read(self, name: str) -> bytes | None:
+        self.reads.append(name)
+        return super().read(name)
+
+
+def test_the_same_archive_again_reads_none_of_its_images(session: Session, tmp_path: Path) -> None:
+    project = make_project(session)
+    rows = image_rows(6, 2)
+    first = CountedZip(images_for(rows))
+    run_import(session, project, csv_bytes(rows), first, tmp_path)
+    assert len(first.reads) == 6
+    state = snapshot(session, project)
+
+    again = CountedZip(images_for(rows))
+    summary = run_import(session, project, csv_bytes(rows), again, tmp_path, run="v2")
+    assert (again.reads, summary.predictions_created) == ([], 6)
+    # Another project importing the same archive gets the same images, unread.
+    other = make_project(session)
+    elsewhere = CountedZip(images_for(rows))
+    run_import(session, other, csv_bytes(rows), elsewhere, tmp_path)
+    assert elsewhere.reads == []
+    shas = {r[2] for r in snapshot(session, other)}
+    assert shas == {r[2] for r in state}
+
+    # A different archive holding the same images is read (not decoded) as before.
+    repacked = CountedZip({**images_for(rows), "readme.txt": b"hello"})
+    run_import(session, project, csv_bytes(rows), repacked, tmp_path, run="v3")
+    assert len(repacked.reads) == 6
+
+    # An unreadable record is as good as none.
+    for record in (tmp_path / media.ARCHIVES_FOLDER).rglob("*.json"):
+        record.write_text("{not json")
+    broken = CountedZip(images_for(rows))
+    run_import(session, project, csv_bytes(rows), broken, tmp_path, run="v4")
+    assert len(broken.reads) == 6
+    # A manifest naming an image the record lacks reads that one only.
+    more = image_rows(7, 2)
+    bigger = CountedZip(images_for(more))
+    run_import(session, project, csv_bytes(more[:6]), bigger, tmp_path, run="v5")
+    later = CountedZip(images_for(more))
+    run_import(session, project, csv_bytes(more), later, tmp_path, run="v6")
+    assert later.reads == [more[6]["image"]]
+
+
 def test_an_import_removes_staging_folders_a_dead_server_left(
     session: Session, tmp_path: Path
 ) -> None:
@@ -752,3 +805,49 @@ def test_an_import_removes_staging_folders_a_dead_server_left(
     )
     assert not left.exists()
     assert (busy / "x.png").exists(), "a folder still in use stays"
+
+
+def test_an_import_plans_again_when_the_project_changed_after_its_check(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write goes on from the check's plan only while nothing changed: an import (or
+    a run created) between the check and the write is seen, and nothing is counted twice."""
+    lead = make_user(session)
+    project = make_project(session, lead)
+    rows = image_rows(6, 3)
+    place = media.place_staged
+    between: list[Any] = []
+
+    def meanwhile(*args: Any) -> None:
+        place(*args)
+        if between:
+            between.pop()()
+
+    monkeypatch.setattr(pipeline, "place_staged", meanwhile)
+    # Another import of the first four rows lands while this one of all six is between
+    # its check (nothing stored) and its write.
+    between.append(
+        lambda: run_import(
+            session, project, csv_bytes(rows[:4]), zip_media(images_for(rows)), tmp_path
+        )
+    )
+    summary = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
+    assert (summary.samples_created, summary.predictions_created) == (2, 2)
+    assert (counts(session)["sample"], counts(session)["prediction"]) == (6, 6)
+    assert (summary.errors, summary.evaluated) == (3, 6)
+
+    # A lead registers the run a new import names while it is being checked.
+    def register() -> None:
+        create_run(
+            session,
+            get_access(session, lead, project.id),
+            RunFields.checked(name="v2", evaluated=100),
+        )
+        session.flush()
+
+    between.append(register)
+    v2 = run_import(
+        session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path, run="v2"
+    )
+    assert (v2.predictions_created, v2.evaluated) == (6, 100)
+    assert session.scalar(select(func.count()).where(Run.name == "v2")) == 1

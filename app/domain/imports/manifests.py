@@ -26,6 +26,7 @@ from app.domain.imports.media import (
     PARALLEL_FROM,
     KnownImages,
     StagedImage,
+    archive_images,
     stage_images,
     stage_known,
 )
@@ -112,6 +113,7 @@ class Manifest:
     columns: list[str]
     rows: list[ManifestRow]
     problems: list[Problem]
+    media_digest: str | None = None  # the images' archive's (`MediaSource.digest`)
 
     @property
     def errors(self) -> int:
@@ -134,6 +136,10 @@ class Manifest:
 
 class MediaSource(Protocol):
     def problems(self) -> list[Problem]: ...
+
+    def digest(self) -> str | None:
+        """The sha-256 of the images as uploaded, when they come as one file (a zip):
+        a re-import of the same file then reads none of its images."""
 
     def read(self, name: str) -> bytes | None:
         """The file's bytes, or None when there is no such file."""
@@ -164,6 +170,7 @@ class ZipMedia:
     """Images read one entry at a time from a zip; nothing is extracted by name."""
 
     def __init__(self, file: str | Path | IO[bytes], limits: Limits) -> None:
+        self._file = file
         self._problems: list[Problem] = []
         self._entries: dict[str, zipfile.ZipInfo] = {}
         self._prefix: str | None = None
@@ -204,6 +211,16 @@ class ZipMedia:
     def problems(self) -> list[Problem]:
         return list(self._problems)
 
+    def digest(self) -> str | None:
+        if self._zip is None or self._problems:
+            return None
+        if isinstance(self._file, str | Path):
+            with open(self._file, "rb") as f:
+                return _sha256_of(f)
+        # The zip reader seeks to each entry itself, so the position can be moved.
+        self._file.seek(0)
+        return _sha256_of(self._file)
+
     def read(self, name: str) -> bytes | None:
         if self._zip is None or self._problems:
             return None
@@ -222,6 +239,13 @@ class ZipMedia:
             self._zip.close()
 
 
+def _sha256_of(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 class FolderMedia:
     """Images in a folder on this machine (the CLI, or an uploaded folder)."""
 
@@ -234,6 +258,9 @@ class FolderMedia:
 
     def problems(self) -> list[Problem]:
         return list(self._problems)
+
+    def digest(self) -> str | None:
+        return None  # a folder's files may change under the same names
 
     def read(self, name: str) -> bytes | None:
         if self._problems:
@@ -535,10 +562,20 @@ def read_manifest(
         problems.append(Problem(None, None, "the manifest has no rows"))
     problems.extend(checker.problems)
 
+    digest = None
     if kind is SampleKind.IMAGE and rows and "image" in columns:
-        problems.extend(_stage_images(rows, media, staging_dir, media_dir, limits, progress, known))
+        digest = media.digest() if media is not None else None
+        problems.extend(
+            _stage_images(rows, media, staging_dir, media_dir, limits, progress, known, digest)
+        )
     problems.sort(key=lambda p: (p.line or 0, p.column or ""))
-    return Manifest(format=fmt, columns=list(columns), rows=rows, problems=problems)
+    return Manifest(
+        format=fmt,
+        columns=list(columns),
+        rows=rows,
+        problems=problems,
+        media_digest=digest,
+    )
 
 
 def _stage_images(
@@ -549,6 +586,7 @@ def _stage_images(
     limits: Limits,
     progress: Progress | None,
     known: KnownImages | None,
+    digest: str | None,
 ) -> list[Problem]:
     if media is None:
         return [Problem(None, "images", "this is an image project: add the images (zip or folder)")]
@@ -567,30 +605,42 @@ def _stage_images(
         if progress is not None and (len(staged) % 50 == 0 or len(staged) == total):
             progress("Checking images", len(staged), total)
 
+    # An archive imported before: its images' digests are known without reading them.
+    recorded = archive_images(media_dir, digest) if media_dir is not None and digest else {}
+
     def unknown() -> Iterator[tuple[str, bytes]]:
         """The images to decode: those the store does not hold already, looked up a
-        batch at a time (a re-import of the same file decodes none)."""
+        batch at a time (a re-import of the same file decodes none, and reads none when
+        it is the same archive)."""
         for start in range(0, total, _KNOWN_BATCH):
-            batch: list[tuple[str, bytes, str]] = []
+            batch: list[tuple[str, bytes | None, str]] = []
             for path in paths[start : start + _KNOWN_BATCH]:
+                if path in recorded:
+                    batch.append((path, None, recorded[path]))
+                    continue
                 data = media.read(path)
                 if data is None:
-                    problems.append(
-                        Problem(first_line[path], "image", f"no file {path!r} in the images")
-                    )
-                    staged[path] = None
-                    report()
+                    missing(path)
                     continue
                 batch.append((path, data, hashlib.sha256(data).hexdigest()))
             held = known([d for _, _, d in batch]) if known and media_dir else {}
-            for path, data, digest in batch:
-                image = held.get(digest)
+            for path, read, sha in batch:
+                image = held.get(sha)
                 done = stage_known(staging_dir, media_dir, image) if image and media_dir else None
-                if done is None:
-                    yield path, data
-                else:
+                if done is not None:
                     staged[path] = done
                     report()
+                    continue
+                data = read if read is not None else media.read(path)
+                if data is None:
+                    missing(path)
+                else:
+                    yield path, data
+
+    def missing(path: str) -> None:
+        problems.append(Problem(first_line[path], "image", f"no file {path!r} in the images"))
+        staged[path] = None
+        report()
 
     checked = stage_images(
         unknown(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -21,13 +22,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
+from app.domain.imports.bulk import insert_rows
 from app.models import MediaBlob, Membership, Sample, User
 
 THUMBNAIL_SIZE = 256
@@ -223,8 +225,8 @@ def thumbnail_path(media_dir: Path, sha256: str) -> Path:
     return media_dir / "thumbs" / sha256[:2] / f"{sha256}.png"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    if path.exists():
+def _write_atomically(path: Path, data: bytes, *, replace: bool = False) -> None:
+    if not replace and path.exists():
         return  # content-addressed: same name, same bytes
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
@@ -389,6 +391,47 @@ def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> Staged
     )
 
 
+# What an uploaded archive held, by its sha-256: each image's path and the sha-256 of its
+# bytes. A pure fact about those bytes (so shared by all projects), written once an
+# import of the archive is accepted; the same archive again then reads no image.
+ARCHIVES_FOLDER = "archives"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _archive_path(media_dir: Path, digest: str) -> Path:
+    return media_dir / ARCHIVES_FOLDER / digest[:2] / f"{digest}.json"
+
+
+def archive_images(media_dir: Path, digest: str) -> dict[str, str]:
+    """The images (path -> sha-256) of the archive with this sha-256, as recorded by an
+    earlier import; empty when none was, or the record is unreadable."""
+    if not _SHA256.fullmatch(digest):
+        return {}
+    try:
+        recorded = json.loads(_archive_path(media_dir, digest).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        path: sha
+        for path, sha in recorded.items()
+        if isinstance(path, str) and isinstance(sha, str) and _SHA256.fullmatch(sha)
+    }
+
+
+def record_archive(media_dir: Path, digest: str, images: dict[str, str]) -> None:
+    """Keep what the archive with this sha-256 holds (path -> image sha-256)."""
+    if not _SHA256.fullmatch(digest) or not images:
+        return
+    known = archive_images(media_dir, digest)
+    if images.items() <= known.items():
+        return
+    # Replaced whole: a later manifest may name more of the archive's images.
+    merged = json.dumps({**known, **images}, sort_keys=True).encode()
+    _write_atomically(_archive_path(media_dir, digest), merged, replace=True)
+
+
 def _move_into_place(source: Path, target: Path, folders: set[Path]) -> None:
     if target.exists():
         return  # content-addressed: already there from an earlier import
@@ -434,6 +477,5 @@ def store_staged(session: Session, images: Iterable[StagedImage]) -> int:
         for sha256, image in by_hash.items()
         if sha256 not in known
     ]
-    for start in range(0, len(new), 1_000):
-        session.execute(insert(MediaBlob), new[start : start + 1_000])
+    insert_rows(session.connection(), cast(Table, MediaBlob.__table__), new)
     return len(new)

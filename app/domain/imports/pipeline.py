@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import random
 import secrets
 import shutil
@@ -23,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from sqlalchemy import JSON, Connection, Table, func, insert, select, text, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain import verdicts
 from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.imports.bulk import batches, insert_rows
 from app.domain.imports.manifests import (
     PREVIEW_ROWS,
     Limits,
@@ -45,11 +45,13 @@ from app.domain.imports.media import (
     StagedImage,
     known_images,
     place_staged,
+    record_archive,
     store_staged,
     thumbnail_path,
 )
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
+from app.domain.projects.runs import data_changed
 from app.models import Prediction, Project, Run, Sample, SampleKind, utcnow
 
 STAGING_FOLDER = ".staging"
@@ -176,7 +178,7 @@ _SAMPLE_COLUMNS = (
 def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Any]:
     """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (a query a batch)."""
     found: dict[str, Any] = {}
-    for chunk in _batches(ids, _CHUNK):
+    for chunk in batches(ids, _CHUNK):
         for sample in session.execute(
             select(*_SAMPLE_COLUMNS).where(
                 Sample.project_id == project.id, Sample.external_id.in_(chunk)
@@ -195,7 +197,7 @@ def _existing_predictions(
         return {}
     found: dict[int, Any] = {}
     ids = sorted(sample_ids)
-    for chunk in _batches(ids, _CHUNK):
+    for chunk in batches(ids, _CHUNK):
         for p in session.execute(
             select(
                 Prediction.sample_id,
@@ -254,10 +256,19 @@ def _same_prediction(stored: Any, row: ManifestRow) -> bool:
 @dataclass(frozen=True)
 class _Stored:
     """What the project holds of an import's rows, as rows: its samples by id, and the
-    run's predictions of them by sample id."""
+    run's predictions of them by sample id; read at the project's `data_version`."""
 
     samples: dict[str, Any]
     predictions: dict[int, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A plan and what it read, for the write to go on from while nothing changed."""
+
+    plan: ImportPlan
+    stored: _Stored
 
 
 def plan_import(
@@ -360,7 +371,7 @@ def _plan(
                 )
             )
     plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
-    return plan, _Stored(existing, stored_predictions)
+    return plan, _Stored(existing, stored_predictions, project.data_version)
 
 
 def choose_for_review(external_ids: list[str], count: int | None, seed: int | None) -> set[str]:
@@ -387,7 +398,7 @@ def _renumber_review_order(session: Session, project: Project, run: Run) -> int:
         for position, r in enumerate(ordered)
         if r.review_order != position
     ]
-    for batch in _batches(moved):
+    for batch in batches(moved):
         session.execute(update(Prediction), batch)
     return len(ordered)
 
@@ -409,7 +420,7 @@ def _queue_sample(session: Session, run: Run, sample_errors: int, seed: int | No
     )
     wanted = max(0, sample_errors - (already or 0))
     picked = sorted(choose_for_review(sorted(waiting), wanted, seed))
-    for batch in _batches(picked):
+    for batch in batches(picked):
         session.execute(update(Prediction), [{"id": waiting[e], "in_review": True} for e in batch])
     return len(picked)
 
@@ -420,13 +431,22 @@ def _apply(
     manifest: Manifest,
     options: ImportOptions,
     progress: Progress | None = None,
+    planned: _Planned | None = None,
 ) -> ImportSummary:
     """Write a checked manifest (its images placed in the store) in the caller's
-    transaction, or refuse it whole."""
+    transaction, or refuse it whole.
+
+    `planned`, made in an earlier (read) transaction, is written as is when the project's
+    data did not change since; otherwise the import is planned again here.
+    """
     require_open(project)
-    plan, stored = _plan(session, project, manifest, options)
+    if planned is not None and planned.stored.version == project.data_version:
+        plan, stored = planned.plan, planned.stored
+    else:
+        plan, stored = _plan(session, project, manifest, options)
     if plan.problems:
         raise ImportRefused(plan.problems)
+    data_changed(session, project.id)
     total = len(manifest.rows)
     report = progress or (lambda _phase, _done, _total: None)
     report("Saving", 0, total)
@@ -460,7 +480,7 @@ def _apply(
     sample_ids = {external_id: sample.id for external_id, sample in existing.items()}
     # Insert values are built a batch at a time: for 100,000 rows, all at once doubled
     # the import's memory.
-    for batch in _batches(new_rows):
+    for batch in batches(new_rows):
         sample_rows = [
             {
                 "project_id": project.id,
@@ -475,16 +495,16 @@ def _apply(
             }
             for row in batch
         ]
-        sample_ids.update(_insert_rows(db, samples, sample_rows, "external_id"))
-    for batch in _batches(changed):
+        sample_ids.update(insert_rows(db, samples, sample_rows, "external_id"))
+    for batch in batches(changed):
         session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
     report("Saving", total // 2, total)
 
     # Without `sample_errors` every new error is reviewed.
     everyone = options.sample_errors is None
     predicted = [r for r in manifest.rows if sample_ids[r.external_id] not in stored_predictions]
-    for batch in _batches(predicted):
-        _insert_rows(
+    for batch in batches(predicted):
+        insert_rows(
             db,
             predictions,
             [
@@ -525,63 +545,6 @@ def _apply(
     )
 
 
-_BATCH = 1_000  # rows per statement: far from SQLite's and psycopg's parameter limits
-
-
-def _insert_rows(
-    db: Connection, table: Table, rows: list[dict[str, Any]], key: str | None = None
-) -> list[tuple[Any, int]]:
-    """Insert the rows; with `key`, return (key, new id) for each.
-
-    On PostgreSQL through COPY, with the ids drawn from the table's sequence first: a
-    multi-row INSERT of thousands of rows costs psycopg more to build than the database
-    to run. Elsewhere, multi-row INSERTs of a batch each.
-    """
-    if not rows:
-        return []
-    if db.dialect.name != "postgresql":
-        out: list[tuple[Any, int]] = []
-        for batch in _batches(rows):
-            if key is None:
-                db.execute(insert(table), batch)
-                continue
-            # Matched by key, not by position: no order of RETURNING rows need be
-            # promised, so SQLite takes the batch as one multi-row INSERT.
-            returned = db.execute(insert(table).returning(table.c[key], table.c.id), batch)
-            out.extend((r[0], r[1]) for r in returned)
-        return out
-    ids: list[int] = list(
-        db.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": len(rows)},
-        )
-    )
-    columns = ["id", *rows[0]]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    raw = db.connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for new_id, row in zip(ids, rows, strict=True):
-            copy.write_row(
-                [new_id]
-                + [
-                    json.dumps(value) if name in json_columns else value
-                    for name, value in row.items()
-                ]
-            )
-    return [(row[key], new_id) for new_id, row in zip(ids, rows, strict=True)] if key else []
-
-
-def _batches(items: list[Any], size: int = _BATCH) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 @dataclass(frozen=True)
 class Upload:
     """What an import reads: a manifest (CSV or JSONL) and, for images, where they are."""
@@ -603,6 +566,18 @@ def _project(session: Session, project_id: int) -> Project:
     return project
 
 
+def _locked_project(session: Session, project_id: int) -> Project:
+    """The project, its row locked on PostgreSQL until the write ends, so imports into one
+    project write one after the other and each sees the data version the one before left
+    (NO KEY UPDATE: saves, which only reference the row, are not held up)."""
+    project = session.scalar(
+        select(Project).where(Project.id == project_id).with_for_update(key_share=True)
+    )
+    if project is None:
+        raise NotFound("No such project.")
+    return project
+
+
 def _check(
     database: Database,
     project_id: int,
@@ -613,7 +588,7 @@ def _check(
     limits: Limits,
     progress: Progress | None,
     problems_of: ProblemsOf | None,
-) -> tuple[Manifest, ImportPlan, SampleKind]:
+) -> tuple[Manifest, _Planned, SampleKind]:
     """Read and check the upload into `staging`, and plan it, in read transactions."""
     with database.transaction(read_only=True) as session:
         project = _project(session, project_id)
@@ -633,8 +608,8 @@ def _check(
     if problems_of is not None:
         manifest.problems = problems_of(manifest.problems)
     with database.transaction(read_only=True) as session:
-        plan = plan_import(session, _project(session, project_id), manifest, options)
-    return manifest, plan, kind
+        plan, stored = _plan(session, _project(session, project_id), manifest, options)
+    return manifest, _Planned(plan, stored), kind
 
 
 def _known(database: Database, digests: list[str]) -> dict[str, KnownImage]:
@@ -664,7 +639,7 @@ def preview_import(
 ) -> Preview:
     """Read and check everything and say what the import would do. Writes nothing."""
     with staging_folder(media_dir) as staging:
-        manifest, plan, kind = _check(
+        manifest, planned, kind = _check(
             database, project_id, upload, options, staging, media_dir, limits, progress, None
         )
         # Read now: the staging folder goes when the check is done.
@@ -673,7 +648,7 @@ def preview_import(
             for row in manifest.rows[:PREVIEW_ROWS]
             if row.image is not None and (uri := _thumbnail_uri(row.image, media_dir))
         }
-        return Preview(manifest, plan, kind, thumbnails)
+        return Preview(manifest, planned.plan, kind, thumbnails)
 
 
 def _thumbnail_uri(image: StagedImage, media_dir: Path) -> str | None:
@@ -703,7 +678,7 @@ def run_import(
     takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
     """
     with staging_folder(media_dir) as staging:
-        manifest, plan, _ = _check(
+        manifest, planned, _ = _check(
             database,
             project_id,
             upload,
@@ -714,15 +689,22 @@ def run_import(
             progress,
             problems_of,
         )
-        if plan.problems:
-            raise ImportRefused(plan.problems)
+        if planned.plan.problems:
+            raise ImportRefused(planned.plan.problems)
         # Outside the write transaction (see `place_staged`), and only once the import is
-        # known to be accepted, so a refused one stores no file. (The write plans again:
-        # the project may change in between; then the files stay, unreferenced.)
+        # known to be accepted, so a refused one stores no file. (Should the project
+        # change in between, the write plans again; a refusal then leaves the files
+        # unreferenced.)
         place_staged(media_dir, (r.image for r in manifest.rows if r.image is not None))
+        if manifest.media_digest is not None:
+            record_archive(
+                media_dir,
+                manifest.media_digest,
+                {r.image_path: r.image.sha256 for r in manifest.rows if r.image and r.image_path},
+            )
         with database.transaction() as session:
-            project = _project(session, project_id)
-            summary = _apply(session, project, manifest, options, progress)
+            project = _locked_project(session, project_id)
+            summary = _apply(session, project, manifest, options, progress, planned)
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
     return summary
 

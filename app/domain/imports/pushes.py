@@ -64,6 +64,9 @@ class InlineMedia:
     def problems(self) -> list[Problem]:
         return []
 
+    def digest(self) -> str | None:
+        return None
+
     def read(self, name: str) -> bytes | None:
         return self._files.get(name)
 

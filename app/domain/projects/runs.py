@@ -121,9 +121,22 @@ def run_table(session: Session, access: ProjectAccess) -> list[RunProgress]:
     ]
 
 
+def data_changed(session: Session, project_id: int) -> None:
+    """Say that the project's runs, samples or predictions are being changed: an import
+    planned before this no longer writes its plan as is. Called before touching them,
+    so the project row is always locked before a run's (no deadlock on PostgreSQL)."""
+    session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(data_version=Project.data_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def create_run(session: Session, access: ProjectAccess, fields: RunFields) -> Run:
     """Register a run before its predictions arrive (a notebook after each training)."""
     access.require_open_lead()
+    data_changed(session, access.project.id)
     _check_name_free(session, access.project.id, fields.name)
     run = Run(project_id=access.project.id, name=fields.name)
     _apply(run, fields)
@@ -152,6 +165,7 @@ def _apply(run: Run, fields: RunFields) -> None:
 
 def update_run(session: Session, access: ProjectAccess, run_id: int, fields: RunFields) -> Run:
     access.require_open_lead()
+    data_changed(session, access.project.id)
     run = get_run(session, access, run_id)
     _check_name_free(session, run.project_id, fields.name, run.id)
     if fields.evaluated is not None:
