@@ -22,6 +22,7 @@ from app import api, csrf_multipart
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
+from app.domain.imports.media import stop_workers
 from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.live import Hub, listen_postgres
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await listener
         else:
             set_local_sink(None)
+        await asyncio.to_thread(stop_workers)
         if owns_database:
             db.dispose()
 

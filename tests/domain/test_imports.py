@@ -6,7 +6,10 @@ import csv
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 import time
 import zipfile
 from collections import Counter
@@ -710,6 +713,48 @@ def test_many_images_are_checked_in_worker_processes_with_the_same_outcome(
     blobs = session.scalars(select(MediaBlob.sha256)).all()
     assert len(blobs) == count
     assert all(media.thumbnail_path(tmp_path, sha).exists() for sha in blobs)
+
+
+KILLED_SERVER = """
+import os, signal, sys
+from app.domain.imports import media
+
+if __name__ == "__main__":
+    pool = media._workers()
+    pids = {pool.submit(os.getpid).result() for _ in range(8)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # Exited but not yet reaped by init counts as gone.
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ")[-1].startswith("Z"))
+
+
+def test_the_image_workers_leave_when_their_server_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(KILLED_SERVER)
+    ran = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == -signal.SIGKILL, ran.stderr
+    workers = [int(pid) for pid in ran.stdout.split()]
+    assert workers
+    deadline = time.monotonic() + 60  # generous: a loaded machine; they go at once
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived their server"
 
 
 def test_a_reimport_decodes_no_image_the_store_holds(

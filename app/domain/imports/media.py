@@ -13,8 +13,10 @@ import json
 import multiprocessing
 import os
 import re
+import select as io_select
 import tempfile
 import threading
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -137,6 +139,8 @@ def _workers() -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 max_workers=os.cpu_count() or 1,
                 mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_leave_with,
+                initargs=(os.getpid(),),
             )
         return _pool
 
@@ -145,6 +149,39 @@ def _forget_workers() -> None:
     global _pool
     with _pool_lock:
         _pool = None
+
+
+def stop_workers() -> None:
+    """End the worker processes, if any (the server's shutdown)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_with(server_pid: int) -> None:
+    """In each worker: exit when the server process does. A pool's workers outlive a
+    killed server otherwise, waiting for work that never comes (each restart of a
+    killed server left two processes behind)."""
+
+    def watch() -> None:
+        try:
+            # Linux: a descriptor that becomes readable when the process ends.
+            ended = os.pidfd_open(server_pid)
+        except ProcessLookupError:
+            os._exit(0)
+        except (AttributeError, OSError):
+            while True:  # elsewhere: look now and then
+                time.sleep(2)
+                try:
+                    os.kill(server_pid, 0)
+                except ProcessLookupError:
+                    os._exit(0)
+        io_select.select([ended], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="leave-with-server", daemon=True).start()
 
 
 def _staged_or_refused(
