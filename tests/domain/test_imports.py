@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.imports import media, pipeline
+from app.domain.imports import manifests, media, pipeline
 from app.domain.imports.demo import DEMO_DIR
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import (
@@ -896,3 +896,29 @@ def test_an_import_plans_again_when_the_project_changed_after_its_check(
     )
     assert (v2.predictions_created, v2.evaluated) == (6, 100)
     assert session.scalar(select(func.count()).where(Run.name == "v2")) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("images/s000.png", "images/s000.png"),
+        ("a-b_c/d.e.f.jpg", "a-b_c/d.e.f.jpg"),
+        ("./images/x.png", "images/x.png"),
+        ("images//x.png", "images/x.png"),
+        ("images/./x.png", "images/x.png"),
+        ("bilder/straße.png", "bilder/straße.png"),
+        ("images/../x.png", None),
+        ("..", None),
+        ("/etc/passwd", None),
+        ("C:/x.png", None),
+        ("c:x.png", None),
+        ("images\\x.png", None),
+        ("x\x00.png", None),
+        ("", None),
+        (".", None),
+    ],
+)
+def test_image_paths_in_a_manifest_are_canonical_or_refused(
+    name: str, canonical: str | None
+) -> None:
+    assert manifests.safe_relative_path(name) == canonical

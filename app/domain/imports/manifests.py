@@ -145,8 +145,15 @@ class MediaSource(Protocol):
         """The file's bytes, or None when there is no such file."""
 
 
+# Parts that start with a letter, digit or "_", joined by single slashes: a path in
+# canonical form already (no "." or ".." part, nothing absolute), as most are.
+_PLAIN_PATH = re.compile(r"[\w-][\w.-]*(?:/[\w-][\w.-]*)*", re.ASCII)
+
+
 def safe_relative_path(name: str) -> str | None:
     """The path in canonical form, or None if it could point outside its folder."""
+    if _PLAIN_PATH.fullmatch(name):
+        return name
     if not name or "\\" in name or "\x00" in name:
         return None
     path = PurePosixPath(name)
@@ -626,7 +633,7 @@ def _stage_images(
             held = known([d for _, _, d in batch]) if known and media_dir else {}
             for path, read, sha in batch:
                 image = held.get(sha)
-                done = stage_known(staging_dir, media_dir, image) if image and media_dir else None
+                done = stage_known(media_dir, image) if image and media_dir else None
                 if done is not None:
                     staged[path] = done
                     report()

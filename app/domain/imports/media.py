@@ -341,9 +341,13 @@ class StagedImage:
     width: int
     height: int
     byte_size: int
-    original: Path
-    thumbnail: Path
-    in_store: bool = False  # the media store holds its files already: nothing to move
+    # In the staging folder; None when the media store holds its files already.
+    original: Path | None
+    thumbnail: Path | None
+
+    @property
+    def in_store(self) -> bool:
+        return self.original is None
 
 
 def stage_image(
@@ -403,7 +407,7 @@ def known_images(session: Session, digests: list[str]) -> dict[str, KnownImage]:
     return found
 
 
-def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> StagedImage | None:
+def stage_known(media_dir: Path, image: KnownImage) -> StagedImage | None:
     """A stored image as if staged, without decoding it again; None when its files are
     missing from the store (then it is checked and staged anew)."""
     extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == image.content_type)
@@ -422,9 +426,8 @@ def stage_known(staging_dir: Path, media_dir: Path, image: KnownImage) -> Staged
         width=image.width,
         height=image.height,
         byte_size=image.byte_size,
-        original=staging_dir / f"{image.sha256}.{extension}",
-        thumbnail=staging_dir / f"{image.sha256}.thumb.png",
-        in_store=True,
+        original=None,
+        thumbnail=None,
     )
 
 
@@ -486,8 +489,8 @@ def place_staged(media_dir: Path, images: Iterable[StagedImage]) -> None:
     folders: set[Path] = set()
     done: set[str] = set()
     for image in images:
-        if image.in_store or image.sha256 in done:
-            continue
+        if image.original is None or image.thumbnail is None or image.sha256 in done:
+            continue  # in the store already
         done.add(image.sha256)
         original = media_dir / "originals" / image.sha256[:2] / f"{image.sha256}.{image.extension}"
         _move_into_place(image.original, original, folders)

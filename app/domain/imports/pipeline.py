@@ -653,7 +653,7 @@ def preview_import(
 
 def _thumbnail_uri(image: StagedImage, media_dir: Path) -> str | None:
     for path in (image.thumbnail, thumbnail_path(media_dir, image.sha256)):
-        if path.exists():
+        if path is not None and path.exists():
             return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
     return None
 
