@@ -4,10 +4,11 @@
     .venv/bin/python bench/import_bench.py --mode text [--batch 1000]
     .venv/bin/python bench/import_bench.py --mode record [--batch 1000]
     .venv/bin/python bench/import_bench.py --mode push [--batch 1000]
+    .venv/bin/python bench/import_bench.py --mode image --saves 4 [--save-pause 0.5]
 
 Modes, each on a project of its kind (labels 0-9, --error-rate of the rows wrong):
   - image: a CSV manifest and a zip of distinct 32×32 PNGs, `POST .../import`; then the
-    same files again (nothing new: every image is still checked);
+    same files again (nothing new; the same zip, so no image is read again);
   - text: a CSV manifest (id, label, prediction, confidence, text and a `source`
     metadata column), `POST .../import` in one request or, with --batch K, in requests
     of K rows into the same run;
@@ -305,8 +306,9 @@ class Savers:
 
     ERRORS = 200
 
-    def __init__(self, base: str, database: Database, count: int) -> None:
+    def __init__(self, base: str, database: Database, count: int, pause: float = 0.0) -> None:
         self.base = base
+        self.pause = pause
         self.latencies: list[float] = []
         self.refused = 0
         self.stop = threading.Event()
@@ -375,6 +377,8 @@ class Savers:
                 if not answer.is_error:
                     versions[error] = answer.json()["version"]
                 turn += 1
+                if self.pause:
+                    self.stop.wait(self.pause)
 
     def summary(self) -> str:
         if not self.latencies:
@@ -403,7 +407,7 @@ def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) ->
             project = create_project(session, lead, name="Bench", kind=kind, labels=LABELS)
             project_id = project.id
             token = create_token(session, lead, "bench").secret
-        savers = Savers(base, database, args.saves) if args.saves else None
+        savers = Savers(base, database, args.saves, args.save_pause) if args.saves else None
         database.dispose()
         idle = peak_memory_mib(server.pid)
         print(f"  server VmHWM after start-up: {idle:.0f} MiB", flush=True)
@@ -458,6 +462,12 @@ def main() -> None:
         type=int,
         default=0,
         help="annotators saving on another project of the server during each import",
+    )
+    parser.add_argument(
+        "--save-pause",
+        type=float,
+        default=0.0,
+        help="seconds each annotator waits between saves (default 0: a tight loop)",
     )
     parser.add_argument("--error-rate", type=float, default=0.1)
     parser.add_argument(

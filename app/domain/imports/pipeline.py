@@ -10,6 +10,7 @@ written, in one write transaction of the pipeline's own.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import random
 import secrets
@@ -702,11 +703,26 @@ def run_import(
                 manifest.media_digest,
                 {r.image_path: r.image.sha256 for r in manifest.rows if r.image and r.image_path},
             )
-        with database.transaction() as session:
+        with _collector_paused(), database.transaction() as session:
             project = _locked_project(session, project_id)
             summary = _apply(session, project, manifest, options, progress, planned)
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
     return summary
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while the import holds the write lock: building a
+    large import's rows set off full collections over all of its objects, a third of
+    the write's time (10,000 rows: 0.1 s of 0.3 s). Reference counting still frees
+    what the import drops; the collector resumes, and catches up, right after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _refresh_statistics(database: Database, inserted: int) -> None:
