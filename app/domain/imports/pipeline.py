@@ -434,8 +434,8 @@ def _apply(
     progress: Progress | None = None,
     planned: _Planned | None = None,
 ) -> ImportSummary:
-    """Write a checked manifest (its images placed in the store) in the caller's
-    transaction, or refuse it whole.
+    """Write a checked manifest (its images, files and media rows, in the store already)
+    in the caller's transaction, or refuse it whole.
 
     `planned`, made in an earlier (read) transaction, is written as is when the project's
     data did not change since; otherwise the import is planned again here.
@@ -459,11 +459,6 @@ def _apply(
         session.flush()
     elif plan.evaluated is not None and run.evaluated != plan.evaluated:
         run.evaluated = plan.evaluated
-
-    # The images are in the media store already (`run_import` placed them before this
-    # transaction): a failed commit leaves an unreferenced file (harmless,
-    # content-addressed), never a row pointing at a missing file.
-    store_staged(session, [r.image for r in manifest.rows if r.image is not None])
 
     existing, stored_predictions = stored.samples, stored.predictions
     new_rows: list[ManifestRow] = []
@@ -696,7 +691,14 @@ def run_import(
         # known to be accepted, so a refused one stores no file. (Should the project
         # change in between, the write plans again; a refusal then leaves the files
         # unreferenced.)
-        place_staged(media_dir, (r.image for r in manifest.rows if r.image is not None))
+        images = [r.image for r in manifest.rows if r.image is not None]
+        place_staged(media_dir, images)
+        # The media rows too, in a transaction of their own: like the files, they are
+        # facts about content, harmless if the import's write then fails, and
+        # thousands of them need not hold the lock the write holds.
+        if images:
+            with database.transaction() as session:
+                store_staged(session, images)
         if manifest.media_digest is not None:
             record_archive(
                 media_dir,
