@@ -71,6 +71,7 @@ def _run(footer: Tally) -> RunFiguresOut:
 
 
 def comparison_out(comparison: Comparison) -> ComparisonOut:
+    rate = comparison.error_rate_change
     return ComparisonOut(
         a=_run(comparison.a),
         b=_run(comparison.b),
@@ -88,6 +89,13 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
             for c in comparison.causes
         ],
         label_errors=ShareChangeOut.model_validate(change_fields(comparison.label_errors)),
+        error_rate_change=rate.value if rate else None,
+        error_rate_change_low=rate.low if rate else None,
+        error_rate_change_high=rate.high if rate else None,
+        error_rate_trend=comparison.error_rate_trend.value,
+        fixed=list(comparison.errors.fixed),
+        new=list(comparison.errors.new),
+        stayed=list(comparison.errors.stayed),
     )
 
 
@@ -109,7 +117,11 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
         "`trend` (and `change`, the same value) says `fell` when that interval is all "
         "below 0, `rose` when all above 0, `unclear` otherwise. A cause "
         "created during the second review was not looked for in the first: its 0 there "
-        "means 'not marked', not 'absent'. " + FILTERS_DOC + " (applied to both runs)"
+        "means 'not marked', not 'absent'. On top: the change of the error rate with its "
+        "interval, and which errors were `fixed` (wrong in a, right in b), `new` (right "
+        "in a, wrong in b) and `stayed` wrong, over the samples both runs hold. "
+        + FILTERS_DOC
+        + " (applied to both runs' tallies; not to fixed, new and stayed)"
     ),
     responses={
         **RUN_ERRORS,

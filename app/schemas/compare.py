@@ -169,6 +169,13 @@ class ComparisonOut(BaseModel):
                     "trend_difference_low": -0.79,
                     "trend_difference_high": 0.57,
                 },
+                "error_rate_change": -0.025,
+                "error_rate_change_low": -0.0434,
+                "error_rate_change_high": -0.0069,
+                "error_rate_trend": "fell",
+                "fixed": ["s0012", "s0107"],
+                "new": ["s0450"],
+                "stayed": ["s0003"],
             }
         }
     )
@@ -178,3 +185,22 @@ class ComparisonOut(BaseModel):
     filtered: bool
     causes: list[CauseChangeOut]
     label_errors: ShareChangeOut
+    error_rate_change: float | None = Field(
+        description="b - a of the error rates (errors of the evaluated samples); null "
+        "when a run's evaluated count is unknown"
+    )
+    error_rate_change_low: float | None = Field(
+        description="Its 95% interval (MOVER on the two Wilson intervals; conservative, "
+        "since both runs are scored on the same samples)"
+    )
+    error_rate_change_high: float | None
+    error_rate_trend: TrendOut = Field(
+        description="`fell` when the interval is all below 0, `rose` when all above, "
+        "`unclear` otherwise"
+    )
+    fixed: list[str] = Field(
+        description="Sample ids wrong in a and right in b, over the samples both runs hold "
+        "(unfiltered)"
+    )
+    new: list[str] = Field(description="Sample ids right in a and wrong in b")
+    stayed: list[str] = Field(description="Sample ids wrong in both runs")

@@ -13,7 +13,14 @@ from app.domain.analysis.compare import ShareChange
 from app.schemas.compare import ShareChangeOut
 from tests.conftest import sign_in
 from tests.domain.test_compare import TwoRuns, share_changes, two_runs
-from tests.factories import bearer, make_project, make_user
+from tests.factories import (
+    bearer,
+    make_prediction,
+    make_project,
+    make_run,
+    make_sample,
+    make_user,
+)
 from tests.routes import url
 
 
@@ -75,6 +82,13 @@ def test_each_cause_in_both_runs_and_the_change(client: TestClient, session: Ses
     label_errors = body["label_errors"]
     assert (label_errors["a"]["count"], label_errors["b"]["count"]) == (0, 0)
     assert label_errors["change"] == "unclear"
+
+    # On top: the error rate's change (20 % to 10 % of 200), and what became of the
+    # errors (none shared: each run's errors are samples of their own here).
+    assert body["error_rate_change"] == pytest.approx(-0.1)
+    assert body["error_rate_change_low"] < -0.1 < body["error_rate_change_high"] < 0
+    assert body["error_rate_trend"] == "fell"
+    assert (body["fixed"], body["new"], body["stayed"]) == ([], [], [])
 
 
 def test_without_error_rates_the_trend_is_in_share(client: TestClient, session: Session) -> None:
@@ -170,3 +184,27 @@ def test_who_may_compare(client: TestClient, session: Session) -> None:
     )
     sign_in(client, runs.annotator.username)
     assert client.get(path, params=params).status_code == 200
+
+
+def test_fixed_new_and_stayed_errors_are_listed_by_sample_id(
+    client: TestClient, session: Session
+) -> None:
+    lead = make_user(session)
+    project = make_project(session, lead)
+    before = make_run(session, project, name="v1", evaluated=10)
+    after = make_run(session, project, name="v2", evaluated=10)
+    for name, (was, now) in {"a": (True, False), "b": (False, True), "c": (True, True)}.items():
+        sample = make_sample(session, project, external_id=name, label="cat")
+        make_prediction(session, before, sample, label="dog" if was else "cat")
+        make_prediction(session, after, sample, label="dog" if now else "cat")
+    session.flush()
+    response = client.get(
+        url(client, "api_compare", project_id=project.id),
+        params={"runs": "v1,v2"},
+        headers=bearer(session, lead),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["fixed"], body["new"], body["stayed"]) == (["a"], ["b"], ["c"])
+    assert body["error_rate_change"] == pytest.approx(0.0)
+    assert body["error_rate_trend"] == "unclear"

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.compare import (
+    ErrorChanges,
     Estimate,
     ShareChange,
     Side,
@@ -243,3 +244,59 @@ def test_a_run_with_nothing_examined_has_no_difference(session: Session) -> None
     assert blurry.b.share.total == 0
     assert (blurry.difference, blurry.points_difference) == (None, None)
     assert blurry.trend is Trend.UNCLEAR
+
+
+def test_fixed_new_and_stayed_errors_over_the_samples_both_runs_hold(session: Session) -> None:
+    """s1 fixed, s2 and s3 stayed wrong, s4 newly wrong, s5 right in both; s6 is only in
+    the second run, so it is none of the three."""
+    lead = make_user(session)
+    project = make_project(session, lead)
+    samples = {
+        name: make_sample(session, project, external_id=name, label="cat")
+        for name in ("s1", "s2", "s3", "s4", "s5", "s6")
+    }
+    before = make_run(session, project, name="v1", evaluated=5)
+    after = make_run(session, project, name="v2", evaluated=6)
+    for name, wrong in {"s1": True, "s2": True, "s3": True, "s4": False, "s5": False}.items():
+        make_prediction(session, before, samples[name], label="dog" if wrong else "cat")
+    for name, wrong in {
+        "s1": False,
+        "s2": True,
+        "s3": True,
+        "s4": True,
+        "s5": False,
+        "s6": True,
+    }.items():
+        make_prediction(session, after, samples[name], label="dog" if wrong else "cat")
+    session.flush()
+    comparison = compare_runs(session, get_access(session, lead, project.id), "v1,v2")
+    assert comparison.errors == ErrorChanges(fixed=("s1",), new=("s4",), stayed=("s2", "s3"))
+    # 3 of 5 wrong, then 4 of 6: Wilson intervals (0.2307, 0.8824) and (0.3000, 0.9032),
+    # MOVER difference 0.0667 in (-0.3961, 0.5052): no claim either way.
+    change = comparison.error_rate_change
+    assert change is not None
+    assert (round(change.value, 4), round(change.low, 4), round(change.high, 4)) == (
+        0.0667,
+        -0.3961,
+        0.5052,
+    )
+    assert comparison.error_rate_trend is Trend.UNCLEAR
+
+
+def test_the_error_rate_fell_when_its_interval_is_below_zero(session: Session) -> None:
+    runs = two_runs(session)  # 40 of 200 wrong, then 20 of 200
+    comparison = compare_runs(session, _access(session, runs), "v1,v2")
+    change = comparison.error_rate_change
+    assert change is not None
+    assert (round(change.value, 4), round(change.low, 4), round(change.high, 4)) == (
+        -0.1,
+        -0.1699,
+        -0.03,
+    )
+    assert comparison.error_rate_trend is Trend.FELL
+    # Different samples in each run: nothing to call fixed, new or stayed.
+    assert comparison.errors == ErrorChanges((), (), ())
+
+    unknown = compare_runs(session, _access(session, two_runs(session, evaluated=None)), "v1,v2")
+    assert unknown.error_rate_change is None
+    assert unknown.error_rate_trend is Trend.UNCLEAR

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
 
 from app.domain.analysis.sheet import CauseColumn, Tally, load_run
 from app.domain.analysis.tally import Ceiling, Share, wilson
@@ -30,6 +31,7 @@ from app.domain.analysis.views import Filters, tally
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.models import Prediction, Run, Sample
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,70 @@ class CauseChange(ShareChange):
 
 
 @dataclass(frozen=True)
+class ErrorChanges:
+    """What became of the errors, over the samples both runs hold (external ids, sorted):
+    the question a new model version answers first."""
+
+    fixed: tuple[str, ...]  # wrong in a, right in b
+    new: tuple[str, ...]  # right in a, wrong in b
+    stayed: tuple[str, ...]  # wrong in both
+
+
+NO_CHANGES = ErrorChanges((), (), ())
+
+
+@dataclass(frozen=True)
 class Comparison:
     a: Tally
     b: Tally
     causes: tuple[CauseChange, ...]
     label_errors: ShareChange
     filtered: bool
+    errors: ErrorChanges = NO_CHANGES
+
+    @property
+    def error_rate_change(self) -> Estimate | None:
+        """b - a of the error rates (errors of the evaluated samples), with its MOVER
+        interval; None when a run's evaluated count is unknown."""
+        a, b = error_rate_estimate(self.a), error_rate_estimate(self.b)
+        return None if a is None or b is None else mover_difference(a, b)
+
+    @property
+    def error_rate_trend(self) -> Trend:
+        return trend_of(self.error_rate_change)
+
+
+def error_rate_estimate(footer: Tally) -> Estimate | None:
+    """The run's error rate with its 95% Wilson interval over the evaluated samples."""
+    evaluated = footer.evaluated
+    if not evaluated or footer.errors > evaluated:
+        return None
+    rate = wilson(footer.errors, evaluated)
+    return Estimate(footer.errors / evaluated, rate.low, rate.high)
+
+
+def error_changes(session: Session, run_a: Run, run_b: Run) -> ErrorChanges:
+    """Fixed, new and stayed errors: one query over the two runs' errors, joined on the
+    sample (samples only one run holds are in none of the three)."""
+    a, b = aliased(Prediction), aliased(Prediction)
+    fixed: list[str] = []
+    new: list[str] = []
+    stayed: list[str] = []
+    rows = session.execute(
+        select(Sample.external_id, a.is_error, b.is_error)
+        .join(a, a.sample_id == Sample.id)
+        .join(b, b.sample_id == Sample.id)
+        .where(a.run_id == run_a.id, b.run_id == run_b.id, or_(a.is_error, b.is_error))
+        .order_by(Sample.external_id)
+    )
+    for external_id, wrong_before, wrong_now in rows:
+        if wrong_before and wrong_now:
+            stayed.append(external_id)
+        elif wrong_before:
+            fixed.append(external_id)
+        else:
+            new.append(external_id)
+    return ErrorChanges(tuple(fixed), tuple(new), tuple(stayed))
 
 
 def parse_run_pair(value: str) -> tuple[str, str]:
@@ -207,7 +267,17 @@ def compare_runs(
     first, second = parse_run_pair(runs)
     project = access.project
     run_a, run_b = resolve_run(session, project, first), resolve_run(session, project, second)
-    return compare_tallies(
+    return compare_pair(session, access, run_a, run_b, filters)
+
+
+def compare_pair(
+    session: Session, access: ProjectAccess, run_a: Run, run_b: Run, filters: Filters = Filters()
+) -> Comparison:
+    """Two runs of the project, each tallied over the same filters, and what became of
+    their errors (over the whole runs: the filters pick examined errors)."""
+    project = access.project
+    comparison = compare_tallies(
         tally(session, load_run(session, project, run_a), filters),
         tally(session, load_run(session, project, run_b), filters),
     )
+    return replace(comparison, errors=error_changes(session, run_a, run_b))
