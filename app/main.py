@@ -32,6 +32,7 @@ from app.web import (
     admin,
     auth,
     causes,
+    compare,
     imports,
     live,
     media,
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(team.router)
     app.include_router(causes.router)
     app.include_router(runs.router)
+    app.include_router(compare.router)
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(imports.router)
