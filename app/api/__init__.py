@@ -9,6 +9,7 @@ from app.api import (
     causes,
     compare,
     exports,
+    health,
     imports,
     me,
     media,
@@ -32,6 +33,7 @@ for module in (
     exports,
     tally,
     compare,
+    health,
     media,
 ):
     router.include_router(module.router)

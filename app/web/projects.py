@@ -8,6 +8,7 @@ from starlette.responses import Response
 from app.dependencies import CurrentUser, ProjectAccessDep, SessionDep, SettingsDep
 from app.domain.accounts.site import may_create_projects
 from app.domain.analysis.dashboard import summary
+from app.domain.analysis.health import set_health
 from app.domain.projects.access import visible_projects
 from app.domain.projects.causes import cause_counts, cause_groups
 from app.domain.projects.runs import home_run, runs_of
@@ -52,5 +53,6 @@ def project_page(
         "tab": "overview",
         "imported": imported_notice(settings.media_path, access, imported),
         "board": summary(session, access, run.name) if run is not None else None,
+        "health": set_health(session, access, run.name) if run is not None else None,
     }
     return render(request, "project.html", context)

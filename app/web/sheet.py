@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
+from app.domain.analysis.health import set_health
 from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
 from app.domain.analysis.views import (
@@ -121,6 +122,7 @@ def dashboard_page(request: Request, run: str, access: LeadAccess, session: Sess
         "project": access.project,
         "board": dashboard(session, access, run),
         "runs": runs_of(session, access.project),
+        "health": set_health(session, access, run),
     }
     return render(request, "dashboard.html", context, fragment="dashboard_live")
 

@@ -1,0 +1,58 @@
+"""Is the eyeball set still fit for error analysis? For notebooks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import ApiProject, RunName
+from app.api.responses import RUN_ERRORS
+from app.dependencies import SessionDep
+from app.domain.analysis.health import Health, set_health
+from app.schemas.health import HealthOut, WornOutOut
+
+router = APIRouter(tags=["tally"])
+
+
+def health_out(health: Health) -> HealthOut:
+    worn = health.worn_out
+    return HealthOut(
+        run=health.run,
+        errors=health.errors,
+        evaluated=health.evaluated,
+        error_rate=health.error_rate,
+        size_for_100=health.size_for_100,
+        reading=health.reading.value,
+        worn_out=None
+        if worn is None
+        else WornOutOut(
+            before=worn.before,
+            after=worn.after,
+            eyeball_before=worn.eyeball_before,
+            eyeball_after=worn.eyeball_after,
+            blackbox_before=worn.blackbox_before,
+            blackbox_after=worn.blackbox_after,
+            eyeball_gain=worn.eyeball_gain,
+            blackbox_gain=worn.blackbox_gain,
+            z=worn.z,
+            p_value=worn.p_value,
+            likely=worn.likely,
+        ),
+    )
+
+
+@router.get(
+    "/projects/{project_id}/runs/{run}/health",
+    name="api_health",
+    response_model=HealthOut,
+    summary="Is the eyeball set big enough, and not worn out?",
+    description=(
+        "`run` is a run's name or `latest`. The errors the eyeball set shows at this run, "
+        "the set size that would show ~100 (the method's target), the method's reading of "
+        "the count, and, when this run and an earlier one report a blackbox-validation "
+        "error, whether the eyeball error fell clearly more than the blackbox error (a "
+        "one-sided two-proportion z-test at 5 %): then the eyeball set is likely overfit."
+    ),
+    responses=RUN_ERRORS,
+)
+def health(run: RunName, access: ApiProject, session: SessionDep) -> HealthOut:
+    return health_out(set_health(session, access, run))
