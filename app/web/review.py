@@ -17,6 +17,7 @@ from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
 from app.domain.review import screen as review
+from app.domain.review.carried import carried_verdict
 from app.errors import status_of
 from app.models import AnnotationStatus, Run
 from app.templating import is_htmx, path_for, render
@@ -104,6 +105,12 @@ def _context(
         "revisits_asked": None,
         "similar": [],
         "new_cause_name": "",
+        # Only while this annotator has marked nothing: then it is a suggestion to take.
+        "carried": (
+            carried_verdict(session, access.project, run, offer.sample.id)
+            if not state.cause_ids and not state.label_error
+            else None
+        ),
     }
     context.update(extra)
     return context

@@ -197,9 +197,10 @@
   });
 
   document.addEventListener("click", function (event) {
-    var el = event.target.closest("[data-finish], [data-undo], [data-use-cause], [data-add-anyway], [data-restore], [data-zoom]");
+    var el = event.target.closest("[data-finish], [data-undo], [data-use-cause], [data-add-anyway], [data-restore], [data-zoom], [data-accept-carried]");
     if (!el) return;
-    if (el.dataset.finish) finish(el.dataset.finish);
+    if (el.hasAttribute("data-accept-carried")) takeCarried();
+    else if (el.dataset.finish) finish(el.dataset.finish);
     else if (el.hasAttribute("data-undo")) undo();
     else if (el.dataset.useCause) {
       var box = form().querySelector('input[name=cause][value="' + el.dataset.useCause + '"]');
@@ -213,6 +214,25 @@
   });
 
   function undo() { queueAction(root.dataset.undoUrl); }
+
+  // An earlier run's verdict on this sample, offered while nothing is marked: taking it
+  // ticks its causes (and label error) as this annotator's own, saved like any change.
+  function takeCarried() {
+    var carried = document.getElementById("carried");
+    if (!carried) return;
+    carried.dataset.causeIds.split(",").filter(Boolean).forEach(function (id) {
+      var box = form().querySelector('input[name=cause][value="' + CSS.escape(id) + '"]');
+      if (box && !box.checked) { box.checked = true; toggleCause(box); }
+    });
+    if (carried.dataset.labelError) {
+      field("label_error").checked = true;
+      if (carried.dataset.suggestedLabel && !field("suggested_label").value) {
+        field("suggested_label").value = carried.dataset.suggestedLabel;
+      }
+    }
+    carried.remove();
+    changed(0);
+  }
 
   // Capture phase: runs before the site-wide layer, which then sees defaultPrevented.
   document.addEventListener("keydown", function (event) {
@@ -260,6 +280,9 @@
     else if (key === "s") field("skip_reason").focus();
     else if (key === "u") finish("unsure");
     else if (key === "z") zoom();
+    // A cause that had the key "a" before it was reserved keeps it.
+    else if (key === "a" && document.getElementById("carried") &&
+             !form().querySelector('input[data-cause-key="a"]')) takeCarried();
     else {
       var box = form().querySelector('input[data-cause-key="' + CSS.escape(key.toLowerCase()) + '"]');
       if (box) { box.checked = !box.checked; toggleCause(box); changed(0); } else handled = false;

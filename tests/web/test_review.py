@@ -11,13 +11,16 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.domain import verdicts
 from app.domain.imports.media import prepare_image, store_image
-from app.models import Cause, Prediction, Project, Run
+from app.models import AnnotationStatus, Cause, Prediction, Project, Run, Sample, User
 from tests.conftest import sign_in
 from tests.factories import (
+    make_annotation,
     make_cause,
     make_prediction,
     make_project,
@@ -405,3 +408,36 @@ def test_a_save_sent_without_scripts_is_kept_and_leads_back_to_the_screen(
     assert response.status_code == 303
     assert response.headers["location"] == url
     assert checked(soup(client.get(url).text)) == [blurry]
+
+
+def test_an_error_that_stayed_wrong_offers_the_earlier_verdict_until_marked(
+    client: TestClient, world: World, session: Session
+) -> None:
+    """r1's consensus on s0 (Dark) is offered on r2's review screen, counts for nothing
+    there, and goes once the annotator marks the error."""
+    annotator = session.scalar(select(User).where(User.username == "ann"))
+    assert annotator is not None
+    dark = world.causes[1]
+    done = AnnotationStatus.DONE
+    make_annotation(session, world.errors[0], annotator, status=done, causes=[dark])
+    r2 = make_run(session, world.project, name="r2")
+    sample = session.get(Sample, world.errors[0].sample_id)
+    assert sample is not None
+    again = make_prediction(session, r2, sample, label="dog")
+    session.flush()
+    sign_in(client, "ann")
+    url = f"/projects/{world.project.id}/runs/r2/errors/s0"
+    page = soup(client.get(url).text)
+    carried = page.select_one("#carried")
+    assert carried is not None
+    assert "In run r1" in carried.get_text(" ", strip=True)
+    assert "Dark" in carried.get_text()
+    assert carried["data-cause-ids"] == str(dark.id)
+    assert checked(page) == []  # a suggestion: nothing ticked, nothing stored
+    assert verdicts.stored(session, [again.id]) == {}
+
+    form = {"version": 0, "cause": [str(dark.id)]}
+    status, doc, _ = post(client, save_url(url), token_of(str(page)), form)
+    assert status == 200
+    assert checked(doc) == [str(dark.id)]
+    assert doc.select_one("#carried") is None

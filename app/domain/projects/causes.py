@@ -31,7 +31,7 @@ AUTO_KEYS = tuple("123456789")
 # `key=AUTO_KEY` gives a new cause the next free digit; `key=None` gives it none.
 AUTO_KEY = "auto"
 # Letters the review screen uses for its own commands; a cause cannot take them.
-RESERVED_KEYS = frozenset("lncsuzgh?")
+RESERVED_KEYS = frozenset("lncsuzgha?")
 # Names at least this alike (difflib ratio on their folded form) are offered instead.
 SIMILARITY = 0.85
 
