@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api import (
     auth,
+    bias_variance,
     causes,
     compare,
     exports,
@@ -34,6 +35,7 @@ for module in (
     tally,
     compare,
     health,
+    bias_variance,
     media,
 ):
     router.include_router(module.router)

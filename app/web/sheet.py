@@ -28,6 +28,7 @@ from app.domain.review.annotations import Draft
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
 from app.templating import is_htmx, path_for, render
+from app.web.bias_variance import panel as bias_panel
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,12 +118,15 @@ def label_corrections_download(run: str, access: ProjectAccessDep, session: Sess
 
 @router.get("/projects/{project_id}/runs/{run}/dashboard", name="dashboard")
 def dashboard_page(request: Request, run: str, access: LeadAccess, session: SessionDep) -> Response:
+    board = dashboard(session, access, run)
+    runs = runs_of(session, access.project)
     context = {
         "access": access,
         "project": access.project,
-        "board": dashboard(session, access, run),
-        "runs": runs_of(session, access.project),
+        "board": board,
+        "runs": runs,
         "health": set_health(session, access, run),
+        "bias": bias_panel(board.data.run, runs),
     }
     return render(request, "dashboard.html", context, fragment="dashboard_live")
 

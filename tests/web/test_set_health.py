@@ -110,3 +110,60 @@ def test_the_health_of_a_run_for_notebooks(client: TestClient, session: Session)
         url(client, "api_health", project_id=project.id, run="v9"), headers=bearer(session, lead)
     )
     assert missing.status_code == 404
+
+
+def test_the_dashboard_breaks_the_runs_error_into_bias_and_variance(
+    app: FastAPI, client: TestClient, session: Session
+) -> None:
+    lead = make_user(session, "lead1")
+    project = make_project(session, lead)
+    run_with_errors(
+        session,
+        project,
+        "v1",
+        3,
+        evaluated=100,
+        human_error=0.01,
+        training_error=0.05,
+        blackbox_error=0.08,
+    )
+    sign_in(client, "lead1")
+    html = BeautifulSoup(
+        client.get(path_for(app, "dashboard", project_id=project.id, run="v1")).text,
+        "html.parser",
+    )
+    terms = {
+        str(row["data-term"]): row.select("td")[0].get_text(strip=True)
+        for row in html.select("#bias-terms tr[data-term]")
+    }
+    assert terms == {
+        "avoidable_bias": "+4.00",
+        "variance": "+3.00",
+        "validation_overfit": "missing",
+    }
+    advice = html.select_one("#bias-advice")
+    assert advice is not None
+    assert "Largest: avoidable bias" in advice.get_text()
+    assert "a bigger model" in advice.get_text()
+    assert len(html.select("#bias-variance svg.stack rect")) == 3  # human, bias, variance
+
+    response = client.get(
+        url(client, "api_bias_variance", project_id=project.id, run="v1"),
+        headers=bearer(session, lead),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["augmented"], body["largest"]) == (False, "avoidable_bias")
+    assert [t["term"] for t in body["terms"]] == [
+        "avoidable_bias",
+        "variance",
+        "validation_overfit",
+    ]
+    assert body["terms"][0]["value"] == pytest.approx(0.04)
+    assert body["terms"][2] == {
+        "term": "validation_overfit",
+        "label": "Overfitting the validation sets",
+        "value": None,
+        "missing": ["test_error"],
+    }
+    assert body["next_steps"][0] == "a bigger model"
