@@ -34,6 +34,7 @@ from app.web import (
     causes,
     compare,
     imports,
+    label_suspects,
     live,
     media,
     project_settings,
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(causes.router)
     app.include_router(runs.router)
     app.include_router(compare.router)
+    app.include_router(label_suspects.router)
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(imports.router)

@@ -12,6 +12,7 @@ from app.api import (
     exports,
     health,
     imports,
+    label_suspects,
     me,
     media,
     predictions,
@@ -36,6 +37,7 @@ for module in (
     compare,
     health,
     bias_variance,
+    label_suspects,
     media,
 ):
     router.include_router(module.router)

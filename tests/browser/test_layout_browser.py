@@ -41,6 +41,7 @@ ADMIN, ADMIN_PASSWORD = "root", "layout-check-admin"
 ROLES = ["root", "lead", "alice"]
 # Routes that are not pages a person looks at.
 NOT_PAGES = {"openapi", "project_events", "sheet_csv", "sheet_xlsx", "label_corrections"}
+NOT_PAGES |= {"label_suspects_csv"}
 # The pages' images: files, checked by tests/web/test_media.py.
 NOT_PAGES |= {"media_original", "media_thumbnail"}
 # The one page the demo cannot open: an import job's progress needs an upload, and

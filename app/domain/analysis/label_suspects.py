@@ -1,0 +1,91 @@
+"""Hunting label errors: the samples whose given label the model finds least likely.
+
+The idea behind confident learning: where a run carries class probabilities, a sample
+whose label gets a low probability is more often wrongly labelled than one the model
+agrees with. Ranked by that probability, lowest first, "the N most suspicious" is a
+budget for a label check. Over every prediction of the run that has probabilities,
+correct ones too: a wrong label the model "got right" is a label error just the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.projects.access import ProjectAccess
+from app.domain.projects.runs import resolve_run
+from app.models import Prediction, Run, Sample
+
+BUDGET_SHARE = 0.05  # the default budget: the 5 % most suspicious
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Suspect:
+    rank: int
+    external_id: str
+    label: str
+    prediction: str
+    p_label: float  # the model's probability of the given label
+    is_error: bool
+
+
+@dataclass(frozen=True)
+class Suspects:
+    run: Run
+    ranked: int  # predictions with probabilities: the pool the ranking is over
+    suspects: tuple[Suspect, ...]  # the first `limit` of them
+
+    @property
+    def default_budget(self) -> int:
+        return max(1, math.ceil(BUDGET_SHARE * self.ranked)) if self.ranked else 0
+
+
+def label_suspects(
+    session: Session, access: ProjectAccess, run_name: str, limit: int | None = None
+) -> Suspects:
+    """The run's most suspicious labels, lowest probability of the given label first
+    (ties by sample id); `limit` None gives the default budget (5 %)."""
+    run = resolve_run(session, access.project, run_name)
+    rows = session.execute(
+        select(
+            Sample.external_id,
+            Sample.label,
+            Prediction.label.label("prediction"),
+            Prediction.probs,
+            Prediction.is_error,
+        )
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.run_id == run.id, Prediction.probs.is_not(None))
+    ).all()
+    scored = sorted(
+        (
+            (float(r.probs.get(r.label, 0.0)), r.external_id, r)
+            for r in rows
+            if isinstance(r.probs, dict) and r.probs
+        ),
+        key=lambda item: (item[0], item[1]),
+    )
+    pool = Suspects(run, len(scored), ())
+    count = pool.default_budget if limit is None else max(0, min(limit, MAX_LIMIT))
+    suspects = tuple(
+        Suspect(rank, external_id, r.label, r.prediction, p, r.is_error)
+        for rank, (p, external_id, r) in enumerate(scored[:count], start=1)
+    )
+    return Suspects(run, len(scored), suspects)
+
+
+def suspects_csv(result: Suspects) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "sample_id", "label", "prediction", "p_label", "is_error"])
+    for s in result.suspects:
+        writer.writerow(
+            [s.rank, s.external_id, s.label, s.prediction, f"{s.p_label:.4f}", int(s.is_error)]
+        )
+    return out.getvalue()
