@@ -42,6 +42,7 @@ from app.web import (
     review,
     runs,
     sheet,
+    slices,
     team,
 )
 
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(runs.router)
     app.include_router(compare.router)
     app.include_router(label_suspects.router)
+    app.include_router(slices.router)
     app.include_router(account.router)
     app.include_router(admin.router)
     app.include_router(imports.router)
