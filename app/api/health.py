@@ -22,21 +22,8 @@ def health_out(health: Health) -> HealthOut:
         error_rate=health.error_rate,
         size_for_100=health.size_for_100,
         reading=health.reading.value,
-        worn_out=None
-        if worn is None
-        else WornOutOut(
-            before=worn.before,
-            after=worn.after,
-            eyeball_before=worn.eyeball_before,
-            eyeball_after=worn.eyeball_after,
-            blackbox_before=worn.blackbox_before,
-            blackbox_after=worn.blackbox_after,
-            eyeball_gain=worn.eyeball_gain,
-            blackbox_gain=worn.blackbox_gain,
-            z=worn.z,
-            p_value=worn.p_value,
-            likely=worn.likely,
-        ),
+        # Field for field the domain's `WornOut`, its derived figures included.
+        worn_out=None if worn is None else WornOutOut.model_validate(worn, from_attributes=True),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.domain.analysis.bias_variance import Breakdown, Term, breakdown
+from app.domain.analysis.bias_variance import TERM_LABELS, Breakdown, Term, breakdown
 from app.models import Run
 
 BAR_WIDTH = 560.0
@@ -76,7 +76,6 @@ def panel(run: Run, runs: list[Run]) -> Panel:
             if p.term is term and p.value is not None
         )
         if coords:
-            label = next(p.label for _, b in history for p in b.parts if p.term is term)
-            lines.append(Line(label, _css(term), coords))
+            lines.append(Line(TERM_LABELS[term], _css(term), coords))
     labels = tuple((i * step, name) for i, (name, _) in enumerate(history))
     return Panel(result, tuple(segments), tuple(lines), labels, top)

@@ -43,14 +43,14 @@ def test_the_set_that_would_show_100_errors() -> None:
     assert size_for(100, None) is None
 
 
-def _run(name: str, evaluated: int | None, blackbox: float | None) -> Run:
-    return Run(name=name, evaluated=evaluated, blackbox_error=blackbox)
+def _run(name: str, evaluated: int | None, blackbox: float | None, errors: int) -> Run:
+    return Run(name=name, evaluated=evaluated, blackbox_error=blackbox, errors=errors)
 
 
 def test_worn_out_when_the_eyeball_error_fell_clearly_more_than_the_blackbox_error() -> None:
     # 10 % -> 6 % on the eyeball set (1,000 samples each), 12 % -> 11.5 % on the blackbox
     # set: the eyeball error fell 4 points, the blackbox error 0.5. z = 0.035 / 0.0121.
-    worn = worn_out_test(_run("v1", 1000, 0.12), 100, _run("v2", 1000, 0.115), 60)
+    worn = worn_out_test(_run("v1", 1000, 0.12, 100), _run("v2", 1000, 0.115, 60))
     assert worn is not None
     assert worn.eyeball_gain == pytest.approx(0.04)
     assert worn.blackbox_gain == pytest.approx(0.005)
@@ -59,15 +59,15 @@ def test_worn_out_when_the_eyeball_error_fell_clearly_more_than_the_blackbox_err
     assert worn.likely
 
     # 10 % -> 8 % against 0.5 points: z = 1.17, p = 0.12, not clear enough.
-    fine = worn_out_test(_run("v1", 1000, 0.12), 100, _run("v2", 1000, 0.115), 80)
+    fine = worn_out_test(_run("v1", 1000, 0.12, 100), _run("v2", 1000, 0.115, 80))
     assert fine is not None
     assert fine.z == pytest.approx(1.1727, abs=1e-4)
     assert fine.p_value == pytest.approx(0.1205, abs=1e-4)
     assert not fine.likely
 
     # Without a reported blackbox error, or a count, there is nothing to test.
-    assert worn_out_test(_run("v1", 1000, None), 100, _run("v2", 1000, 0.1), 60) is None
-    assert worn_out_test(_run("v1", None, 0.12), 100, _run("v2", 1000, 0.1), 60) is None
+    assert worn_out_test(_run("v1", 1000, None, 100), _run("v2", 1000, 0.1, 60)) is None
+    assert worn_out_test(_run("v1", None, 0.12, 100), _run("v2", 1000, 0.1, 60)) is None
 
 
 def test_a_runs_health_reads_its_stored_counts(session: Session) -> None:

@@ -86,15 +86,15 @@ class WornOut:
         return self.p_value < WORN_OUT_ALPHA
 
 
-def worn_out_test(before: Run, before_errors: int, after: Run, after_errors: int) -> WornOut | None:
-    """The test between two runs; None unless both have an evaluated count and a
-    reported blackbox error."""
+def worn_out_test(before: Run, after: Run) -> WornOut | None:
+    """The test between two runs, on their stored error counts; None unless both have an
+    evaluated count and a reported blackbox error."""
     if not before.evaluated or not after.evaluated:
         return None
     if before.blackbox_error is None or after.blackbox_error is None:
         return None
-    p_a, n_a = before_errors / before.evaluated, before.evaluated
-    p_b, n_b = after_errors / after.evaluated, after.evaluated
+    p_a, n_a = before.errors / before.evaluated, before.evaluated
+    p_b, n_b = after.errors / after.evaluated, after.evaluated
     spread = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
     excess = (p_a - p_b) - (before.blackbox_error - after.blackbox_error)
     if spread == 0:
@@ -138,7 +138,7 @@ def set_health(session: Session, access: ProjectAccess, run_name: str) -> Health
     runs = runs_of(session, project)  # oldest first
     earlier = runs[: [r.id for r in runs].index(run.id)]
     reported = [r for r in earlier if r.blackbox_error is not None and r.evaluated]
-    worn = worn_out_test(reported[-1], reported[-1].errors, run, run.errors) if reported else None
+    worn = worn_out_test(reported[-1], run) if reported else None
     return Health(
         run=run.name,
         errors=run.errors,

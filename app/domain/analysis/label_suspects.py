@@ -43,7 +43,12 @@ class Suspects:
 
     @property
     def default_budget(self) -> int:
-        return max(1, math.ceil(BUDGET_SHARE * self.ranked)) if self.ranked else 0
+        return budget_for(self.ranked)
+
+
+def budget_for(ranked: int) -> int:
+    """The default budget: the 5 % most suspicious, at least one."""
+    return max(1, math.ceil(BUDGET_SHARE * ranked)) if ranked else 0
 
 
 def label_suspects(
@@ -71,8 +76,7 @@ def label_suspects(
         ),
         key=lambda item: (item[0], item[1]),
     )
-    pool = Suspects(run, len(scored), ())
-    count = pool.default_budget if limit is None else max(0, min(limit, MAX_LIMIT))
+    count = budget_for(len(scored)) if limit is None else max(0, min(limit, MAX_LIMIT))
     suspects = tuple(
         Suspect(rank, external_id, r.label, r.prediction, p, r.is_error)
         for rank, (p, external_id, r) in enumerate(scored[:count], start=1)

@@ -272,13 +272,6 @@ class _Planned:
     stored: _Stored
 
 
-def plan_import(
-    session: Session, project: Project, manifest: Manifest, options: ImportOptions
-) -> ImportPlan:
-    """Compare a checked manifest with the project; conflicts become problems. Writes nothing."""
-    return _plan(session, project, manifest, options)[0]
-
-
 def _plan(
     session: Session, project: Project, manifest: Manifest, options: ImportOptions
 ) -> tuple[ImportPlan, _Stored]:
@@ -555,20 +548,13 @@ class Upload:
 ProblemsOf = Callable[[list[Problem]], list[Problem]]
 
 
-def _project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound("No such project.")
-    return project
-
-
-def _locked_project(session: Session, project_id: int) -> Project:
-    """The project, its row locked on PostgreSQL until the write ends, so imports into one
-    project write one after the other and each sees the data version the one before left
-    (NO KEY UPDATE: saves, which only reference the row, are not held up)."""
-    project = session.scalar(
-        select(Project).where(Project.id == project_id).with_for_update(key_share=True)
-    )
+def _project(session: Session, project_id: int, *, lock: bool = False) -> Project:
+    """The project; with `lock`, its row locked on PostgreSQL until the write ends, so
+    imports into one project write one after the other and each sees the data version
+    the one before left (NO KEY UPDATE: saves, which only reference the row, are not
+    held up)."""
+    query = select(Project).where(Project.id == project_id)
+    project = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if project is None:
         raise NotFound("No such project.")
     return project
@@ -706,7 +692,7 @@ def run_import(
                 {r.image_path: r.image.sha256 for r in manifest.rows if r.image and r.image_path},
             )
         with _collector_paused(), database.transaction() as session:
-            project = _locked_project(session, project_id)
+            project = _project(session, project_id, lock=True)
             summary = _apply(session, project, manifest, options, progress, planned)
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
     return summary
