@@ -160,6 +160,10 @@ class Project(Base):
     # (`runs.data_changed`): an import planned at one version may write that plan as is
     # while the version is unchanged, instead of planning again under the write lock.
     data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The order errors are offered in: "random" (the fixed random order, so the reviewed
+    # part is a random sample) or "suspects" (lowest probability of the given label
+    # first, to hunt label errors; the reviewed part is then no random sample).
+    review_order: Mapped[str] = mapped_column(String(16), default="random", server_default="random")
 
     @property
     def is_archived(self) -> bool:
@@ -313,6 +317,36 @@ class Prediction(Base):
     in_review: Mapped[bool] = mapped_column(Boolean, default=False)
     # Position in the project's fixed random review order.
     review_order: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The model's probability of the sample's given label (`label_suspects.p_label`),
+    # stored at import because labels never change: ranks suspected label errors.
+    p_label: Mapped[float | None] = mapped_column(Float)
+
+
+class LabelCheck(Base):
+    """A correctly classified prediction queued for a label check (the label audit).
+
+    Fixing labels only where the model was wrong biases the error rate down; a random
+    sample of the correct ones, checked, estimates the label errors the model agreed
+    with. `label_wrong` is None until someone checked it.
+    """
+
+    __tablename__ = "label_check"
+    __table_args__ = (Index("ix_label_check_queue", "run_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    prediction_id: Mapped[int] = mapped_column(
+        ForeignKey("prediction.id", ondelete="CASCADE"), unique=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # in the audit's random order
+    label_wrong: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    suggested_label: Mapped[str | None] = mapped_column(String(255), default=None)
+    checker_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), default=None
+    )
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CauseGroup(Base):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import verdicts
 from app.domain.accounts.users import create_user
+from app.domain.analysis.label_suspects import p_label
 from app.domain.imports.media import prepare_image, store_image
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
@@ -92,6 +93,7 @@ def make_prediction(
         "in_review": label != sample.label,
     }
     values.update(overrides)
+    values.setdefault("p_label", p_label(values.get("probs"), sample.label))  # as imports do
     prediction = Prediction(
         project_id=run.project_id, run_id=run.id, sample_id=sample.id, label=label, **values
     )

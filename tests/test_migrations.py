@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import column, func, insert, inspect, select, table
+from sqlalchemy import JSON, column, func, insert, inspect, select, table, update
 from sqlalchemy.orm import Session
 
 from app import schema
@@ -148,6 +148,12 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
                     [{"annotation_id": annotation_id, "cause_id": c.id} for c in causes],
                 )
             first, second = ids[0], ids[1]
+            prediction_0001 = table("prediction", column("id"), column("probs", JSON()))
+            session.execute(
+                update(prediction_0001)
+                .where(prediction_0001.c.id == first)
+                .values(probs={"cat": 0.25, "dog": 0.75})
+            )
             blurry_id, dark_id = blurry.id, dark.id
             ann_id, bob_id = ann.id, bob.id
 
@@ -169,6 +175,17 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
 
             # 0005: the project's data version starts at 0.
             assert session.scalar(select(Project.data_version)) == 0
+            # 0006: each prediction's probability of its given label, from its probs;
+            # the review order random; no label audit yet.
+            p_labels = dict(session.execute(select(Prediction.id, Prediction.p_label)).all())
+            assert p_labels == {first: 0.25, second: None, ids[2]: None}
+            assert session.scalar(select(Project.review_order)) == "random"
+
+        schema.downgrade(engine, "0005")
+        assert "label_check" not in inspect(engine).get_table_names()
+        assert "p_label" not in {c["name"] for c in inspect(engine).get_columns("prediction")}
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(table("prediction"))) == 3
 
         schema.downgrade(engine, "0004")
         with Session(engine) as session:  # the project is kept

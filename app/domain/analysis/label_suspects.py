@@ -46,6 +46,15 @@ class Suspects:
         return budget_for(self.ranked)
 
 
+def p_label(probs: dict[str, float] | None, label: str) -> float | None:
+    """The model's probability of the given label: None without probabilities, 0 for
+    a label the model gave no probability (it found it impossible)."""
+    if not isinstance(probs, dict) or not probs:
+        return None
+    value = probs.get(label, 0.0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def budget_for(ranked: int) -> int:
     """The default budget: the 5 % most suspicious, at least one."""
     return max(1, math.ceil(BUDGET_SHARE * ranked)) if ranked else 0

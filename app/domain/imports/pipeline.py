@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain import verdicts
+from app.domain.analysis.label_suspects import p_label
 from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.imports.bulk import batches, insert_rows
@@ -504,6 +505,7 @@ def _apply(
                     "label": row.prediction,
                     "confidence": row.confidence,
                     "probs": row.probs,
+                    "p_label": p_label(row.probs, row.label),
                     "is_error": row.is_error,
                     "in_review": everyone and row.is_error,
                 }
