@@ -93,6 +93,13 @@ class GroupKind(enum.StrEnum):
     SINGLE = "single"
 
 
+class ReviewOrder(enum.StrEnum):
+    """The order errors are offered in (stored as a string on the project)."""
+
+    RANDOM = "random"  # the fixed random order: the reviewed part is a random sample
+    SUSPECTS = "suspects"  # lowest probability of the given label first
+
+
 class AnnotationStatus(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     DONE = "done"

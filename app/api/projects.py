@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -120,15 +121,7 @@ def patch_project(body: ProjectPatch, access: ApiLeadAccess, session: SessionDep
     if body.archived is False:
         restore_project(session, access)
     if changes:
-        project = access.project
-        values = {
-            "name": project.name,
-            "kind": project.kind.value,
-            "description": project.description,
-            "labels": list(project.labels),
-            "overlap": project.overlap,
-            "annotators_may_add_causes": project.annotators_may_add_causes,
-        }
+        values = asdict(ProjectFields.of(access.project))
         update_project(session, access, ProjectFields.checked(**(values | changes)))
     if body.archived:
         archive_project(session, access)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,11 @@ from app.models import Project, ProjectRole
 
 Kind = Literal["image", "text", "record"]
 Role = Literal["lead", "annotator"]
+ReviewOrderName = Literal["random", "suspects"]
+REVIEW_ORDER_HELP = (
+    "The order errors are offered in: `random` (a random sample is reviewed first) or "
+    "`suspects` (lowest model probability of the given label first, to hunt label errors)"
+)
 
 
 class ProjectIn(BaseModel):
@@ -33,6 +38,7 @@ class ProjectIn(BaseModel):
     labels: list[str] = Field(default_factory=list, description="The label vocabulary, if fixed")
     overlap: int = Field(1, description="How many people review each error (1-20)")
     annotators_may_add_causes: bool = False
+    review_order: ReviewOrderName = Field("random", description=REVIEW_ORDER_HELP)
 
 
 class ProjectPatch(BaseModel):
@@ -49,6 +55,7 @@ class ProjectPatch(BaseModel):
     labels: list[str] | None = None
     overlap: int | None = None
     annotators_may_add_causes: bool | None = None
+    review_order: ReviewOrderName | None = Field(None, description=REVIEW_ORDER_HELP)
     archived: bool | None = None
 
 
@@ -63,6 +70,7 @@ class ProjectOut(BaseModel):
                 "labels": ["cat", "dog", "other"],
                 "overlap": 1,
                 "annotators_may_add_causes": False,
+                "review_order": "random",
                 "archived": False,
                 "created_at": "2026-11-30T09:12:00Z",
                 "role": "lead",
@@ -77,6 +85,7 @@ class ProjectOut(BaseModel):
     labels: list[str]
     overlap: int
     annotators_may_add_causes: bool
+    review_order: ReviewOrderName
     archived: bool
     created_at: datetime
     role: Role | None = Field(description="The caller's role; null for an admin off the team")
@@ -91,6 +100,7 @@ class ProjectOut(BaseModel):
             labels=list(project.labels),
             overlap=project.overlap,
             annotators_may_add_causes=project.annotators_may_add_causes,
+            review_order=cast(ReviewOrderName, project.review_order),
             archived=project.is_archived,
             created_at=project.created_at,
             role=role.value if role is not None else None,

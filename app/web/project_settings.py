@@ -46,12 +46,13 @@ def _values_of(project: Project) -> dict[str, str]:
         "labels": "\n".join(project.labels),
         "overlap": str(project.overlap),
         "annotators_may_add_causes": "on" if project.annotators_may_add_causes else "",
+        "review_order": project.review_order,
     }
 
 
 @router.get("/projects/new", name="project_new")
 def project_new(request: Request, user: ProjectStarter) -> Response:
-    values = {"kind": SampleKind.IMAGE.value, "overlap": "1"}
+    values = {"kind": SampleKind.IMAGE.value, "overlap": "1", "review_order": "random"}
     context = {"values": values, "errors": {}, "kinds": KIND_CHOICES}
     return render(request, "project_new.html", context)
 

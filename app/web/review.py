@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep, writes_on_get
+from app.domain.analysis.label_suspects import suspicion_of
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import SimilarCauseExists, cause_groups, may_add_causes
@@ -91,6 +92,7 @@ def _context(
         "image": blob,
         "record_fields": review.record_fields(offer.sample),
         "probabilities": review.top_probabilities(offer.prediction, offer.sample),
+        "suspicion": suspicion_of(session, offer.prediction) if page else None,
         "revisit": revisit,
         "state": state,
         "version": version,

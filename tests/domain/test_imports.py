@@ -288,6 +288,12 @@ def test_probs_may_be_a_list_in_the_order_of_the_labels(session: Session, tmp_pa
     )
     probs = session.scalars(select(Prediction.probs)).all()
     assert probs == [{"cat": 0.25, "dog": 0.75}] * 5
+    # Each prediction's probability of its given label is stored, for ranking suspects.
+    stored = session.execute(
+        select(Sample.label, Prediction.p_label).join(Sample, Sample.id == Prediction.sample_id)
+    ).all()
+    assert stored
+    assert all(p == {"cat": 0.25, "dog": 0.75}[label] for label, p in stored)
     wrong = [dict(r, probs=[1.0]) for r in BASE[:1]]
     other = make_project(session, labels=["cat", "dog"])
     problems = refused(

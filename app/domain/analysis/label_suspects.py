@@ -14,7 +14,7 @@ import io
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.projects.access import ProjectAccess
@@ -64,33 +64,67 @@ def label_suspects(
     session: Session, access: ProjectAccess, run_name: str, limit: int | None = None
 ) -> Suspects:
     """The run's most suspicious labels, lowest probability of the given label first
-    (ties by sample id); `limit` None gives the default budget (5 %)."""
+    (ties by sample id); `limit` None gives the default budget (5 %). Reads only the
+    rows shown, by the probability stored at import."""
     run = resolve_run(session, access.project, run_name)
+    scored = Prediction.run_id == run.id, Prediction.p_label.is_not(None)
+    ranked = session.scalar(select(func.count()).select_from(Prediction).where(*scored)) or 0
+    count = budget_for(ranked) if limit is None else max(0, min(limit, MAX_LIMIT))
     rows = session.execute(
         select(
             Sample.external_id,
             Sample.label,
             Prediction.label.label("prediction"),
-            Prediction.probs,
+            Prediction.p_label,
             Prediction.is_error,
         )
         .join(Sample, Sample.id == Prediction.sample_id)
-        .where(Prediction.run_id == run.id, Prediction.probs.is_not(None))
+        .where(*scored)
+        .order_by(Prediction.p_label, Sample.external_id)
+        .limit(count)
     ).all()
-    scored = sorted(
-        (
-            (float(r.probs.get(r.label, 0.0)), r.external_id, r)
-            for r in rows
-            if isinstance(r.probs, dict) and r.probs
-        ),
-        key=lambda item: (item[0], item[1]),
-    )
-    count = budget_for(len(scored)) if limit is None else max(0, min(limit, MAX_LIMIT))
     suspects = tuple(
-        Suspect(rank, external_id, r.label, r.prediction, p, r.is_error)
-        for rank, (p, external_id, r) in enumerate(scored[:count], start=1)
+        Suspect(rank, r.external_id, r.label, r.prediction, float(r.p_label), r.is_error)
+        for rank, r in enumerate(rows, start=1)
     )
-    return Suspects(run, len(scored), suspects)
+    return Suspects(run, ranked, suspects)
+
+
+@dataclass(frozen=True)
+class Suspicion:
+    """One prediction's place in its run's ranking of suspected label errors."""
+
+    p_label: float
+    rank: int  # 1 = the most suspicious
+    ranked: int  # predictions of the run with probabilities
+
+    @property
+    def in_budget(self) -> bool:
+        return self.rank <= budget_for(self.ranked)
+
+
+def suspicion_of(session: Session, prediction: Prediction) -> Suspicion | None:
+    """Where this prediction stands among its run's suspects, by the same order as
+    `label_suspects`; None without probabilities."""
+    if prediction.p_label is None:
+        return None
+    scored = Prediction.run_id == prediction.run_id, Prediction.p_label.is_not(None)
+    ranked = session.scalar(select(func.count()).select_from(Prediction).where(*scored)) or 0
+    external_id = select(Sample.external_id).where(Sample.id == prediction.sample_id)
+    before = session.scalar(
+        select(func.count())
+        .select_from(Prediction)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(
+            *scored,
+            (Prediction.p_label < prediction.p_label)
+            | (
+                (Prediction.p_label == prediction.p_label)
+                & (Sample.external_id < external_id.scalar_subquery())
+            ),
+        )
+    )
+    return Suspicion(prediction.p_label, (before or 0) + 1, ranked)
 
 
 def suspects_csv(result: Suspects) -> str:

@@ -23,6 +23,7 @@ from app.models import (
     Membership,
     Project,
     ProjectRole,
+    ReviewOrder,
     Sample,
     SampleKind,
     User,
@@ -49,6 +50,7 @@ class ProjectFields:
     labels: list[str] = field(default_factory=list)
     overlap: int = 1
     annotators_may_add_causes: bool = False
+    review_order: ReviewOrder = ReviewOrder.RANDOM
 
     @classmethod
     def checked(
@@ -60,6 +62,7 @@ class ProjectFields:
         labels: list[str] | None = None,
         overlap: int = 1,
         annotators_may_add_causes: bool = False,
+        review_order: str = ReviewOrder.RANDOM.value,
         problems: dict[str, str] | None = None,
     ) -> ProjectFields:
         """Every problem at once, keyed by field, so a form (or an API caller) sees them all;
@@ -75,6 +78,11 @@ class ProjectFields:
             sample_kind = SampleKind.IMAGE
         if "overlap" not in problems and not 1 <= overlap <= MAX_OVERLAP:
             problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+        try:
+            order = ReviewOrder(review_order)
+        except ValueError:
+            problems["review_order"] = "Pick an order: random, or suspected label errors first."
+            order = ReviewOrder.RANDOM
         if problems:
             raise InvalidInput(problems)
         return cls(
@@ -84,6 +92,20 @@ class ProjectFields:
             labels=clean_labels(labels or []),
             overlap=overlap,
             annotators_may_add_causes=annotators_may_add_causes,
+            review_order=order,
+        )
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectFields:
+        """The project's settings as they are, to change some of them."""
+        return cls(
+            name=project.name,
+            kind=project.kind,
+            description=project.description,
+            labels=list(project.labels),
+            overlap=project.overlap,
+            annotators_may_add_causes=project.annotators_may_add_causes,
+            review_order=ReviewOrder(project.review_order),
         )
 
     @classmethod
@@ -101,6 +123,7 @@ class ProjectFields:
             labels=parse_labels(form.get("labels", "")),
             overlap=overlap,
             annotators_may_add_causes=form.get("annotators_may_add_causes") in {"on", "true", "1"},
+            review_order=form.get("review_order", ReviewOrder.RANDOM.value),
             problems=problems,
         )
 
@@ -124,6 +147,7 @@ def start_project(session: Session, creator: User, fields: ProjectFields) -> Pro
         labels=fields.labels,
         overlap=fields.overlap,
         annotators_may_add_causes=fields.annotators_may_add_causes,
+        review_order=fields.review_order,
     )
 
 
@@ -156,6 +180,7 @@ def update_project(session: Session, access: ProjectAccess, fields: ProjectField
     overlap_changed = project.overlap != fields.overlap
     project.overlap = fields.overlap
     project.annotators_may_add_causes = fields.annotators_may_add_causes
+    project.review_order = fields.review_order.value
     session.flush()
     if overlap_changed:
         # "Done" means as many finished reviews as the overlap: every verdict may move.
@@ -224,6 +249,7 @@ def create_project(
     labels: list[str] | None = None,
     overlap: int = 1,
     annotators_may_add_causes: bool = False,
+    review_order: ReviewOrder = ReviewOrder.RANDOM,
     queue_seed: int | None = None,
 ) -> Project:
     """A new project with its creator as lead and an empty default cause group."""
@@ -244,6 +270,7 @@ def create_project(
         labels=clean_labels(labels or []),
         overlap=overlap,
         annotators_may_add_causes=annotators_may_add_causes,
+        review_order=review_order.value,
         queue_seed=queue_seed if queue_seed is not None else random.SystemRandom().randrange(2**31),
     )
     session.add(project)

@@ -33,7 +33,9 @@ from app.models import (
     AnnotationStatus,
     Cause,
     Prediction,
+    Project,
     ReviewLease,
+    ReviewOrder,
     Run,
     Sample,
     utcnow,
@@ -103,7 +105,11 @@ def _leased_by_others(user_id: int, now: datetime) -> ScalarSelect[int]:
     )
 
 
-def _in_order(query: Select[Prediction]) -> Select[Prediction]:
+def _in_order(query: Select[Prediction], project: Project) -> Select[Prediction]:
+    if project.review_order == ReviewOrder.SUSPECTS:
+        # Lowest probability of the given label first; errors without probabilities
+        # follow in the random order.
+        query = query.order_by(case((Prediction.p_label.is_(None), 1), else_=0), Prediction.p_label)
     return query.order_by(
         case((Prediction.review_order.is_(None), 1), else_=0),
         Prediction.review_order,
@@ -121,7 +127,8 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
             under_review(run)
             .join(ReviewLease, ReviewLease.prediction_id == Prediction.id)
             .where(ReviewLease.user_id == user_id, ReviewLease.expires_at > now)
-            .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
+            .where(~exists().where(mine, Annotation.status.in_(FINISHED))),
+            access.project,
         ).limit(1)
     )
     if held is not None:
@@ -129,7 +136,9 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
 
     # 2. Revisits a lead asked for, before new work: they were asked for on purpose.
     revisit = session.scalar(
-        _in_order(under_review(run).where(exists().where(mine, Annotation.needs_revisit))).limit(1)
+        _in_order(
+            under_review(run).where(exists().where(mine, Annotation.needs_revisit)), access.project
+        ).limit(1)
     )
     if revisit is not None:
         return _offer(session, revisit, revisit=True)
@@ -143,7 +152,8 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
             under_review(run)
             .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
             .where(started | (_done_by_others(user_id) + leased < access.project.overlap))
-            .order_by(case((started, 0), else_=1), case((leased > 0, 1), else_=0))
+            .order_by(case((started, 0), else_=1), case((leased > 0, 1), else_=0)),
+            access.project,
         ).limit(1)
     )
     if fresh is None:
