@@ -21,11 +21,13 @@ from app.domain.accounts.users import (
     revoke_token,
     set_password,
 )
+from app.domain.analysis.health import run_health
 from app.domain.errors import DomainError
 from app.domain.imports import demo
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
 from app.domain.projects.access import find_project
+from app.domain.projects.runs import resolve_run
 from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
@@ -281,6 +283,9 @@ def import_command(
             for problem in exc.problems:
                 typer.echo(f"  {problem}", err=True)
             raise typer.Exit(code=1) from None
+        with database.transaction(read_only=True) as session:
+            imported = find_project(session, project)
+            health = run_health(session, imported, resolve_run(session, imported, summary.run))
     rate = "unknown" if summary.error_rate is None else f"{summary.error_rate:.1%}"
     typer.echo(
         f"Imported run {summary.run!r}: {summary.rows} rows, {summary.errors} errors "
@@ -290,6 +295,7 @@ def import_command(
     )
     if summary.seed is not None:
         typer.echo(f"Review sample drawn with seed {summary.seed}.")
+    typer.echo(health.advice)
 
 
 def main() -> None:

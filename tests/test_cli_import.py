@@ -59,6 +59,7 @@ def test_import_from_a_folder_and_from_a_zip(tmp_path: Path) -> None:
     )
     assert first.returncode == 0, first.stderr
     assert "Imported run 'manifest': 30 rows, 12 errors (error rate 40.0%)" in first.stdout
+    assert "The eyeball set shows 12 errors: very small; about 100 need 250 samples" in first.stdout
     assert "5 errors under review" in first.stdout
     assert "Review sample drawn with seed 9." in first.stdout
 

@@ -42,6 +42,10 @@ def project_page(
 ) -> Response:
     project = access.project
     run = home_run(session, project)
+    notice = imported_notice(settings.media_path, access, imported)
+    # Just after an import, the set's health as the imported run sees it: the size advice
+    # belongs with the import's summary.
+    health_run = notice["run"] if notice else run.name if run is not None else None
     context = {
         "access": access,
         "project": project,
@@ -51,8 +55,8 @@ def project_page(
         "cause_groups": cause_groups(session, project),
         "cause_counts": cause_counts(session, project),
         "tab": "overview",
-        "imported": imported_notice(settings.media_path, access, imported),
+        "imported": notice,
         "board": summary(session, access, run.name) if run is not None else None,
-        "health": set_health(session, access, run.name) if run is not None else None,
+        "health": set_health(session, access, health_run) if health_run is not None else None,
     }
     return render(request, "project.html", context)

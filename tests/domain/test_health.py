@@ -95,3 +95,12 @@ def test_a_runs_health_reads_its_stored_counts(session: Session) -> None:
     first = set_health(session, access, "v1")
     assert first.worn_out is None  # no earlier run to compare with
     assert (first.reading, first.size_for_100) == (Reading.ROUGH, 1_000)
+    # The same advice in a sentence, as the command line prints it after an import.
+    assert (
+        health.advice
+        == "The eyeball set shows 12 errors: very small; about 100 need 3,334 samples at 3.0%."
+    )
+    assert (
+        first.advice == "The eyeball set shows 40 errors: a rough idea of the causes; "
+        "about 100 need 1,000 samples at 10.0%."
+    )

@@ -142,6 +142,10 @@ def test_a_lead_previews_confirms_and_lands_on_the_project(
     home = soup(client.get(landing).text)
     notice = " ".join(one(home, "#imported").get_text(" ", strip=True).split())
     assert notice.startswith("Imported run resnet-v1 : 12 rows, 5 errors (error rate 41.7%)")
+    # With the summary, what the imported run says of the eyeball set's size.
+    advice = " ".join(one(home, "#set-size").get_text(" ", strip=True).split())
+    assert "The eyeball set shows 5 errors at run resnet-v1: very small" in advice
+    assert "an eyeball set of 240 samples would show about 100" in advice
     progress = " ".join(one(home, "#progress").get_text(" ", strip=True).split())
     assert "5 errors in 12 evaluated samples" in progress
     assert "0 of 5 errors under review are done" in progress

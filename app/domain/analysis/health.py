@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run, runs_of
-from app.models import Run
+from app.models import Project, Run
 
 ERRORS_WANTED = 100  # errors an eyeball set should show
 BANNER_BELOW = 50  # fewer errors than a good idea of the causes: say so
@@ -128,12 +128,28 @@ class Health:
     def too_small(self) -> bool:
         return self.errors < BANNER_BELOW
 
+    @property
+    def advice(self) -> str:
+        """The size advice in one plain sentence, for a terminal."""
+        plural = "" if self.errors == 1 else "s"
+        reading = self.reading.value
+        text = f"The eyeball set shows {self.errors} error{plural}: {reading}"
+        text += "" if self.reading is Reading.VERY_SMALL else " of the causes"
+        if self.size_for_100:
+            rate = f"{self.error_rate:.1%}" if self.error_rate is not None else ""
+            text += f"; about 100 need {self.size_for_100:,} samples at {rate}"
+        elif self.error_rate is None:
+            text += "; give the run its evaluated count to know how large the set should be"
+        return text + "."
+
 
 def set_health(session: Session, access: ProjectAccess, run_name: str) -> Health:
     """The eyeball set as this run sees it; the run's errors and counts are stored on it
     (kept by every import), so this reads one row per run."""
-    project = access.project
-    run = resolve_run(session, project, run_name)
+    return run_health(session, access.project, resolve_run(session, access.project, run_name))
+
+
+def run_health(session: Session, project: Project, run: Run) -> Health:
     rate = run.errors / run.evaluated if run.evaluated else None
     runs = runs_of(session, project)  # oldest first
     earlier = runs[: [r.id for r in runs].index(run.id)]
