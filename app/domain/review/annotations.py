@@ -32,6 +32,7 @@ from app.models import (
     CauseGroup,
     GroupKind,
     Prediction,
+    Project,
     Sample,
     User,
     utcnow,
@@ -162,6 +163,15 @@ def state_of(session: Session, annotation: Annotation | None) -> AnnotationState
     )
 
 
+def suggested_label_problem(project: Project, label: str, suggested: str) -> str | None:
+    """What is wrong with suggesting `suggested` for a sample labelled `label`, if anything."""
+    if project.labels and suggested not in project.labels:
+        return f"'{suggested}' is not one of the project's labels."
+    if suggested == label:
+        return "The suggested label is the current label."
+    return None
+
+
 def _checked_state(
     session: Session,
     access: ProjectAccess,
@@ -205,12 +215,8 @@ def _checked_state(
         suggested = None
     elif suggested is not None:
         sample_label = session.scalar(select(Sample.label).where(Sample.id == prediction.sample_id))
-        if project.labels and suggested not in project.labels:
-            raise InvalidInput(
-                {"suggested_label": f"'{suggested}' is not one of the project's labels."}
-            )
-        if suggested == sample_label:
-            raise InvalidInput({"suggested_label": "The suggested label is the current label."})
+        if problem := suggested_label_problem(project, sample_label or "", suggested):
+            raise InvalidInput({"suggested_label": problem})
     if len(draft.note) > MAX_NOTE:
         raise InvalidInput({"note": f"Keep the note under {MAX_NOTE:,} characters."})
     return AnnotationState(
