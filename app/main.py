@@ -34,6 +34,7 @@ from app.web import (
     causes,
     compare,
     imports,
+    label_audit,
     label_suspects,
     live,
     media,
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(runs.router)
     app.include_router(compare.router)
     app.include_router(label_suspects.router)
+    app.include_router(label_audit.router)
     app.include_router(slices.router)
     app.include_router(account.router)
     app.include_router(admin.router)

@@ -12,6 +12,7 @@ from app.api import (
     exports,
     health,
     imports,
+    label_audit,
     label_suspects,
     me,
     media,
@@ -38,6 +39,7 @@ for module in (
     health,
     bias_variance,
     label_suspects,
+    label_audit,
     media,
 ):
     router.include_router(module.router)

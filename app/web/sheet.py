@@ -25,6 +25,7 @@ from app.domain.errors import InvalidInput
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
+from app.domain.review.label_audit import audit_of
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
 from app.templating import is_htmx, path_for, render
@@ -127,6 +128,7 @@ def dashboard_page(request: Request, run: str, access: LeadAccess, session: Sess
         "runs": runs,
         "health": set_health(session, access, run),
         "bias": bias_panel(board.data.run, runs),
+        "audit": audit_of(session, board.data.run),
     }
     return render(request, "dashboard.html", context, fragment="dashboard_live")
 

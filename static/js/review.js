@@ -158,29 +158,6 @@
     }
   }
 
-  // Zoomed: a large image at its full resolution (scroll to pan); a tiny one at the
-  // largest whole multiple that fits, so every pixel is a crisp square.
-  function zoom() {
-    var button = document.getElementById("zoom");
-    var img = document.getElementById("media-image");
-    if (!button || !img) return;
-    var frame = document.getElementById("media");
-    var on = button.getAttribute("aria-pressed") !== "true";
-    if (on) {
-      var caption = frame.querySelector("figcaption");
-      var room = frame.clientHeight - (caption ? caption.offsetHeight : 0);
-      var fit = Math.min(frame.clientWidth / img.naturalWidth, room / img.naturalHeight);
-      var scale = Math.max(1, Math.floor(fit));
-      img.width = img.naturalWidth * scale;
-      img.height = img.naturalHeight * scale;
-    } else {
-      img.width = img.naturalWidth;
-      img.height = img.naturalHeight;
-    }
-    button.setAttribute("aria-pressed", on ? "true" : "false");
-    frame.classList.toggle("zoomed", on);
-  }
-
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (!form() || !form().contains(el)) return;
@@ -210,7 +187,7 @@
       queueAction(root.dataset.newCauseUrl, { allow_similar: "1" });
     } else if (el.dataset.restore) {
       queueAction(root.dataset.restoreUrl, { event: el.dataset.restore });
-    } else if (el.hasAttribute("data-zoom")) zoom();
+    } else if (el.hasAttribute("data-zoom")) Eyeball.zoom();
   });
 
   function undo() { queueAction(root.dataset.undoUrl); }
@@ -279,7 +256,7 @@
     else if (key === "c" && field("new_cause")) field("new_cause").focus();
     else if (key === "s") field("skip_reason").focus();
     else if (key === "u") finish("unsure");
-    else if (key === "z") zoom();
+    else if (key === "z") Eyeball.zoom();
     // A cause that had the key "a" before it was reserved keeps it.
     else if (key === "a" && document.getElementById("carried") &&
              !form().querySelector('input[data-cause-key="a"]')) takeCarried();
