@@ -96,6 +96,12 @@ def main() -> None:
         metavar="SHARE",
         help="flip this share of the eyeball labels to another digit (needs --out)",
     )
+    parser.add_argument(
+        "--noise-seed",
+        type=int,
+        default=NOISE_SEED,
+        help="which samples are flipped, and to what (another draw of the same noise)",
+    )
     args = parser.parse_args()
     out: Path = args.out.resolve()
     if not 0 <= args.label_noise < 1:
@@ -110,7 +116,7 @@ def main() -> None:
     train, blackbox, eyeball, test = np.split(order, bounds)
 
     given = y[eyeball].copy()  # the eyeball labels as the manifest gives them
-    flipped = flip_labels(given, args.label_noise)
+    flipped = flip_labels(given, args.label_noise, args.noise_seed)
 
     (out / "images").mkdir(parents=True, exist_ok=True)
     for index in eyeball:
@@ -168,7 +174,7 @@ def main() -> None:
     if flipped.size:
         noise = {
             "share": args.label_noise,
-            "seed": NOISE_SEED,
+            "seed": args.noise_seed,
             "flipped": [
                 {
                     "id": sample_id(eyeball[i]),
@@ -184,13 +190,13 @@ def main() -> None:
         )
 
 
-def flip_labels(labels: np.ndarray, share: float) -> np.ndarray:
+def flip_labels(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
     """Give a known `share` of the samples another digit, chosen uniformly among the nine
     others, in place; the positions flipped, sorted."""
     count = round(share * len(labels))
     if not count:
         return np.array([], dtype=int)
-    rng = np.random.default_rng(NOISE_SEED)
+    rng = np.random.default_rng(seed)
     positions = np.sort(rng.choice(len(labels), size=count, replace=False))
     labels[positions] = (labels[positions] + rng.integers(1, CLASSES, size=count)) % CLASSES
     return positions
