@@ -77,7 +77,7 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
             return
         if only_if_empty and not demo.database_is_empty(session):
             return
-    typer.echo("Loading the demo project (1,000 handwritten digits, 114 errors)...")
+    typer.echo("Loading the demo project (1,000 handwritten digits, two model versions)...")
     sign_ins = demo.load_demo(database, settings.media_path)
     if sign_ins:
         demo.save_sign_ins(settings.data_dir, sign_ins)

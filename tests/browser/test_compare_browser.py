@@ -1,64 +1,32 @@
-"""The demo's run and a second version of the model, in Chromium at 1366×768: a lead
-compares them (the error rate's change on screen at once, a fixed error opening from
-its link); an annotator takes an error's earlier verdict with one key."""
+"""The demo's two versions of the model, in Chromium at 1366×768: a lead compares them
+(the error rate's change on screen at once, the generator's fixed / new / stayed
+counts, a fixed error opening from its link); an annotator takes an error's earlier
+verdict with one key."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.db import Database
-from app.domain.imports.demo import DEMO_DIR, read_sign_ins
-from app.domain.imports.manifests import FolderMedia, Limits
-from app.domain.imports.pipeline import ImportOptions, Upload, run_import
+from app.domain.imports.demo import DEMO_CHANGES, DEMO_DIR, DEMO_RUNS, read_sign_ins
 from tests.conftest import DemoData, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1366, "height": 768}
-
-
-def second_version() -> bytes:
-    """The demo's eyeball set as a better model might score it: half its errors fixed,
-    a few correct samples now wrong."""
-    with (DEMO_DIR / "manifest.csv").open(encoding="utf-8") as manifest:
-        rows = list(csv.DictReader(manifest))
-    rng = random.Random(3)
-    for row in rows:
-        wrong = row["prediction"] != row["label"]
-        if wrong and rng.random() < 0.5:
-            row["prediction"] = row["label"]
-        elif not wrong and rng.random() < 0.03:
-            row["prediction"] = str((int(row["label"]) + 1) % 10)
-        row["probs"] = ""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
+CHANGES = json.loads((DEMO_DIR / DEMO_CHANGES).read_text(encoding="utf-8"))
+FIRST, SECOND = (
+    json.loads((DEMO_DIR / info).read_text(encoding="utf-8"))["name"] for _, info in DEMO_RUNS
+)
 
 
 @pytest.fixture
 def server(tmp_path: Path, demo_data: DemoData) -> Iterator[LiveServer]:
-    data_dir = demo_data.copy_to(tmp_path / "data")
-    database = Database.from_url(f"sqlite:///{data_dir / 'eyeball.db'}")
-    evaluated = json.loads((DEMO_DIR / "run.json").read_text(encoding="utf-8"))["evaluated"]
-    run_import(
-        database,
-        1,
-        Upload(io.BytesIO(second_version()), "v2.csv", FolderMedia(DEMO_DIR, Limits())),
-        ImportOptions(run="v2", evaluated=evaluated),
-        data_dir / "media",
-    )
-    database.dispose()
-    server = start_server(data_dir, args=["--demo"])
+    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
     try:
         yield server
     finally:
@@ -94,8 +62,8 @@ def test_a_lead_sees_what_the_new_version_fixed_and_opens_a_fixed_error(
     assert rate["y"] + rate["height"] <= VIEWPORT["height"]
     assert counts["y"] + counts["height"] <= VIEWPORT["height"]
     assert "fell" in page.locator("#rate-change").inner_text()
-    fixed = int(page.locator("#error-changes li").first.locator("strong").inner_text())
-    assert fixed > 0
+    counts = [int(n) for n in page.locator("#error-changes li strong").all_inner_texts()]
+    assert counts == [len(CHANGES[key]) for key in ("fixed", "new", "stayed")]
 
     first = page.locator("#fixed .sample-links a").first
     name = first.inner_text()
@@ -108,7 +76,7 @@ def test_a_lead_sees_what_the_new_version_fixed_and_opens_a_fixed_error(
     )
     assert hit == name, "the link is covered"
     first.click()
-    page.wait_for_url(f"**/runs/logreg-120/errors/{name}")
+    page.wait_for_url(f"**/runs/{FIRST}/errors/{name}")
     assert name in page.locator("main").inner_text()
     page.screenshot(path=str(screenshots / "fixed-error.png"))
     page.context.close()
@@ -123,7 +91,7 @@ def test_an_annotator_takes_the_earlier_runs_verdict_with_one_key(
     page.goto(server.base_url + "/projects/1/compare")
     name = page.locator("#stayed .sample-links a").first.inner_text()
     # The first run: alice marks the first cause and finishes.
-    page.goto(f"{server.base_url}/projects/1/runs/logreg-120/errors/{name}")
+    page.goto(f"{server.base_url}/projects/1/runs/{FIRST}/errors/{name}")
     first_cause = page.locator("input[name=cause]").first
     cause_id = first_cause.get_attribute("value")
     page.keyboard.press("1")
@@ -131,11 +99,12 @@ def test_an_annotator_takes_the_earlier_runs_verdict_with_one_key(
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: name not in url)
 
-    # The same sample, still wrong in v2: the verdict is offered, nothing ticked.
-    page.goto(f"{server.base_url}/projects/1/runs/v2/errors/{name}")
+    # The same sample, still wrong in the second version: the verdict is offered,
+    # nothing ticked.
+    page.goto(f"{server.base_url}/projects/1/runs/{SECOND}/errors/{name}")
     carried = page.locator("#carried")
     expect(carried).to_be_visible()
-    expect(carried).to_contain_text("In run logreg-120")
+    expect(carried).to_contain_text(f"In run {FIRST}")
     box = carried.bounding_box()
     assert box is not None
     assert box["y"] + box["height"] <= VIEWPORT["height"], "the suggestion is off screen"

@@ -169,18 +169,23 @@ def demo_ids(data_dir: Path, username: str) -> dict[str, str]:
             assert row is not None, query
             return str(row[0])
 
+        # The demo has two runs, both with errors under review: take the first run's.
+        run_id = one("SELECT id FROM run ORDER BY id LIMIT 1")
         return {
             "project_id": one("SELECT id FROM project ORDER BY id LIMIT 1"),
             "run": one("SELECT name FROM run ORDER BY id LIMIT 1"),
             "run_name": one("SELECT name FROM run ORDER BY id LIMIT 1"),
-            "run_id": one("SELECT id FROM run ORDER BY id LIMIT 1"),
+            "run_id": run_id,
             "cause_id": one("SELECT id FROM cause ORDER BY id LIMIT 1"),
             "prediction_id": one(
-                "SELECT id FROM prediction WHERE in_review ORDER BY review_order LIMIT 1"
+                "SELECT id FROM prediction WHERE in_review AND run_id = ?"
+                " ORDER BY review_order LIMIT 1",
+                run_id,
             ),
             "external_id": one(
                 "SELECT s.external_id FROM prediction p JOIN sample s ON s.id = p.sample_id"
-                " WHERE p.in_review ORDER BY p.review_order LIMIT 1"
+                " WHERE p.in_review AND p.run_id = ? ORDER BY p.review_order LIMIT 1",
+                run_id,
             ),
             "user_id": one("SELECT id FROM user_account WHERE username = 'alice'"),
             "token_id": one(

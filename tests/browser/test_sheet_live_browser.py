@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import schema
 from app.config import Settings
@@ -29,9 +30,10 @@ from app.db import Database
 from app.domain.accounts.users import get_user_by_username
 from app.domain.imports.demo import DEMO_PROJECT, DemoSignIn, load_demo, read_sign_ins
 from app.domain.projects.access import get_access
+from app.domain.projects.runs import home_run
 from app.domain.review.annotations import Draft, save
 from app.main import create_app
-from app.models import AnnotationStatus, Cause, Prediction, Project
+from app.models import AnnotationStatus, Cause, Prediction, Project, Run
 from tests.conftest import DemoData, free_port, start_server
 
 pytestmark = pytest.mark.browser
@@ -45,6 +47,15 @@ class Demo:
     lead_password: str
 
 
+def watched_run(session: Session, project_id: int) -> Run:
+    """The demo's run the lead watches: the one its project opens on (it has two)."""
+    project = session.get(Project, project_id)
+    assert project is not None
+    run = home_run(session, project)
+    assert run is not None
+    return run
+
+
 def seed(database: Database) -> int:
     """A third of the loaded demo's errors annotated by alice and bob; the project's id."""
     rng = random.Random(5)
@@ -53,7 +64,7 @@ def seed(database: Database) -> int:
         causes = list(session.scalars(select(Cause.id).where(Cause.project_id == project.id)))
         errors = session.scalars(
             select(Prediction)
-            .where(Prediction.project_id == project.id, Prediction.in_review)
+            .where(Prediction.run_id == watched_run(session, project.id).id, Prediction.in_review)
             .order_by(Prediction.review_order)
         ).all()
         for i, error in enumerate(errors[1:40]):
@@ -132,7 +143,10 @@ def open_as_lead(browser: Any, demo: Demo, path: str, problems: list[str]) -> An
 
 
 def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
-    base = f"/projects/{demo.project_id}/runs/latest"
+    with demo.database.transaction() as session:
+        run = watched_run(session, demo.project_id)
+        run_id, run_name = run.id, run.name
+    base = f"/projects/{demo.project_id}/runs/{run_name}"
     problems: list[str] = []
     sheet = open_as_lead(browser, demo, base + "/sheet", problems)
     board = open_as_lead(browser, demo, base + "/dashboard", problems)
@@ -144,7 +158,7 @@ def check_live_updates(browser: Any, demo: Demo, screenshots: Path) -> None:
             assert cause is not None
             error = session.scalars(
                 select(Prediction)
-                .where(Prediction.project_id == demo.project_id, Prediction.in_review)
+                .where(Prediction.run_id == run_id, Prediction.in_review)
                 .order_by(Prediction.review_order)
             ).first()
             assert error is not None

@@ -16,7 +16,8 @@ from app.db import Database
 from app.domain.accounts.users import create_user, get_user_by_username
 from app.domain.imports.manifests import FolderMedia, Limits
 from app.domain.imports.pipeline import ImportOptions, Upload, run_import
-from app.domain.projects.runs import resolve_run
+from app.domain.projects.access import get_access
+from app.domain.projects.runs import resolve_run, set_default_run
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
 from app.models import (
@@ -29,6 +30,14 @@ from app.models import (
 )
 
 DEMO_DIR = PROJECT_ROOT / "demo" / "digits"
+# Two versions of the model on the same eyeball set (demo/generate.py): a manifest and
+# its run's name, description and metrics each. changes.json says what became of the
+# first one's errors in the second.
+DEMO_RUNS: tuple[tuple[str, str], ...] = (
+    ("manifest.csv", "run.json"),
+    ("manifest-v2.csv", "run-v2.json"),
+)
+DEMO_CHANGES = "changes.json"
 DEMO_PROJECT = "Handwritten digits (demo)"
 DEMO_USERS: tuple[tuple[str, str, ProjectRole], ...] = (
     ("lead", "Dana Lead", ProjectRole.LEAD),
@@ -62,25 +71,52 @@ def database_is_empty(session: Session) -> bool:
 
 
 def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
-    """Create the demo users, project, causes, run and errors. Returns the new sign-ins."""
-    run_info: dict[str, Any] = json.loads((demo_dir / "run.json").read_text(encoding="utf-8"))
+    """Create the demo users, project and causes, and import each model version as a run
+    (oldest first, so `latest` is the newest). Returns the new sign-ins."""
+    versions = [(manifest, _run_info(demo_dir, info)) for manifest, info in DEMO_RUNS]
     with database.transaction() as session:
-        sign_ins, project_id = _team_and_causes(session, run_info)
-    # The demo goes through the same import as everyone's data: one way in.
+        sign_ins, project_id = _team_and_causes(session, versions[0][1])
     try:
-        with (demo_dir / "manifest.csv").open("rb") as manifest:
-            summary = run_import(
-                database,
-                project_id,
-                Upload(manifest, "manifest.csv", FolderMedia(demo_dir, Limits())),
-                ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
-                media_dir,
-            )
+        for manifest, run_info in versions:
+            _import_run(database, project_id, demo_dir, manifest, run_info, media_dir)
     except Exception:
-        # No half-made demo: without its run it would only be in the way of the next try.
+        # No half-made demo: without its runs it would only be in the way of the next try.
         with database.transaction() as session:
             session.execute(delete(Project).where(Project.id == project_id))
         raise
+    with database.transaction() as session:
+        # The project opens on the first version, the one to analyse; the next one is
+        # there to compare with it (and to review with the first one's verdicts carried).
+        lead = get_user_by_username(session, DEMO_USERS[0][0])
+        assert lead is not None
+        access = get_access(session, lead, project_id)
+        first = resolve_run(session, access.project, versions[0][1]["name"])
+        set_default_run(session, access, first.id)
+    return sign_ins
+
+
+def _run_info(demo_dir: Path, name: str) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((demo_dir / name).read_text(encoding="utf-8"))
+    return info
+
+
+def _import_run(
+    database: Database,
+    project_id: int,
+    demo_dir: Path,
+    manifest_name: str,
+    run_info: dict[str, Any],
+    media_dir: Path,
+) -> None:
+    # The demo goes through the same import as everyone's data: one way in.
+    with (demo_dir / manifest_name).open("rb") as manifest:
+        summary = run_import(
+            database,
+            project_id,
+            Upload(manifest, manifest_name, FolderMedia(demo_dir, Limits())),
+            ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
+            media_dir,
+        )
     with database.transaction() as session:
         project = session.get(Project, project_id)
         assert project is not None
@@ -89,7 +125,6 @@ def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) ->
         for key, value in run_info["metrics"].items():
             if key in METRIC_FIELDS:
                 setattr(run, key, value)
-    return sign_ins
 
 
 def _team_and_causes(session: Session, run_info: dict[str, Any]) -> tuple[list[DemoSignIn], int]:
