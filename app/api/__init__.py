@@ -15,6 +15,7 @@ from app.api import (
     label_suspects,
     me,
     media,
+    pipeline,
     predictions,
     projects,
     run_errors,
@@ -38,6 +39,7 @@ for module in (
     health,
     bias_variance,
     label_suspects,
+    pipeline,
     media,
 ):
     router.include_router(module.router)

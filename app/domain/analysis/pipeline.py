@@ -58,24 +58,32 @@ class Level:
             return None
         return self.human_accuracy - self.accuracy
 
+    @property
+    def near_human(self) -> bool:
+        return self.gap is not None and self.gap <= NEAR_HUMAN
+
 
 @dataclass(frozen=True)
 class Comparison:
     modules: tuple[Level, ...]
     whole: Level  # from the run's eyeball error rate and its reported human-level error
+    near_human: float = NEAR_HUMAN  # the threshold, for pages that state it
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return (*self.modules, self.whole)
 
     @property
     def missing(self) -> tuple[str, ...]:
         """What lacks an accuracy or a human level, so the warning cannot be judged."""
-        return tuple(level.name for level in (*self.modules, self.whole) if level.gap is None)
+        return tuple(level.name for level in self.levels if level.gap is None)
 
     @property
     def decomposition_suspect(self) -> bool | None:
         """Every module near human level while the whole is poor; None when unknown."""
         if self.missing or not self.modules:
             return None
-        near = all((m.gap or 0.0) <= NEAR_HUMAN for m in self.modules)
-        return near and (self.whole.gap or 0.0) > POOR_WHOLE
+        return all(m.near_human for m in self.modules) and (self.whole.gap or 0.0) > POOR_WHOLE
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ AMBIGUOUS_TEST = (
 )
 
 
+# The method's test, as the review screen puts it beside the modules.
+BLAME_TEST = "Replace this module's output with a perfect one: does the rest get it right?"
+
+
 def blame_test(module: str) -> str:
     """The method's test for one module, shown wherever a person blames it."""
     return (
@@ -166,6 +170,16 @@ class PipelineInfo:
     @property
     def module_cause_ids(self) -> frozenset[int]:
         return frozenset(m.cause_id for m in self.modules)
+
+    @property
+    def blames(self) -> frozenset[int]:
+        """The causes that blame a part (the modules and the design), not the mark."""
+        design = {self.design_cause_id} if self.design_cause_id is not None else set()
+        return self.module_cause_ids | design
+
+    @property
+    def test(self) -> str:
+        return BLAME_TEST
 
 
 def pipeline_of(session: Session, project: Project) -> PipelineInfo | None:
