@@ -399,6 +399,57 @@ class Cause(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class Pipeline(Base):
+    """A project whose model is a chain of modules (detector -> classifier): each error is
+    blamed on the module whose perfect output would have set it right. The blame is
+    marked with causes of one group, so the sheet, its filters, its consensus and its
+    ceilings treat it like any other cause; these rows say which causes are the modules
+    and which are "pipeline design" and the "ambiguous" mark."""
+
+    __tablename__ = "pipeline"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(ForeignKey("cause_group.id", ondelete="CASCADE"))
+    # SET NULL: a lead may delete an unused cause on the causes page; the pipeline stays.
+    design_cause_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cause.id", ondelete="SET NULL"), default=None
+    )
+    ambiguous_cause_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cause.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PipelineModule(Base):
+    """One module of a project's pipeline. Its name is its cause's name (one name, renamed
+    in one place); its accuracies, when known, set it beside people doing its sub-task."""
+
+    __tablename__ = "pipeline_module"
+    __table_args__ = (
+        CheckConstraint(
+            "accuracy IS NULL OR (accuracy >= 0 AND accuracy <= 1)",
+            name="accuracy_in_unit_interval",
+        ),
+        CheckConstraint(
+            "human_accuracy IS NULL OR (human_accuracy >= 0 AND human_accuracy <= 1)",
+            name="human_accuracy_in_unit_interval",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("pipeline.project_id", ondelete="CASCADE"), index=True
+    )
+    # CASCADE: a module whose cause was deleted (possible only while unused) is gone too.
+    cause_id: Mapped[int] = mapped_column(ForeignKey("cause.id", ondelete="CASCADE"), unique=True)
+    position: Mapped[int] = mapped_column(Integer)  # in the chain, input side first
+    # The module's own measured accuracy on its sub-task, and people's on the same task.
+    accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+    human_accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+
+
 class Annotation(Base):
     """One person's verdict on one error; a lead's adjudication is a row of its own kind."""
 

@@ -18,6 +18,8 @@ from app.models import (
     CauseGroup,
     GroupKind,
     Membership,
+    Pipeline,
+    PipelineModule,
     Prediction,
     Project,
     ProjectRole,
@@ -202,5 +204,53 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
         assert not {"error_verdict", "verdict_cause", "run_annotator_cause_verdicts"} & tables
         with Session(engine) as session:
             assert session.scalar(select(func.count()).select_from(Annotation)) == 3
+    finally:
+        engine.dispose()
+
+
+def test_the_pipeline_revision_adds_its_tables_and_its_downgrade_keeps_the_causes(
+    empty_database_url: str,
+) -> None:
+    """0007 adds the pipeline and its modules; going back drops them and nothing else:
+    the blame causes stay causes, with the annotations that mark them."""
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine)
+        with Session(engine) as session, session.begin():
+            lead = make_user(session)
+            project = _project_0001(session, lead, annotators=[], overlap=1)
+            group = CauseGroup(project_id=project.id, name="Module to blame", position=1)
+            session.add(group)
+            session.flush()
+            detector = make_cause(session, project, "detector", group=group)
+            design = make_cause(session, project, "Pipeline design", group=group)
+            session.add(
+                Pipeline(project_id=project.id, group_id=group.id, design_cause_id=design.id)
+            )
+            session.flush()
+            session.add(
+                PipelineModule(
+                    project_id=project.id,
+                    cause_id=detector.id,
+                    position=0,
+                    accuracy=0.97,
+                    human_accuracy=0.975,
+                )
+            )
+        with Session(engine) as session:
+            stored = session.scalars(select(PipelineModule)).one()
+            assert (stored.accuracy, stored.human_accuracy) == (0.97, 0.975)
+
+        schema.downgrade(engine, "0006")
+        tables = set(inspect(engine).get_table_names())
+        assert not {"pipeline", "pipeline_module"} & tables
+        with Session(engine) as session:
+            names: set[str] = set(
+                session.scalars(select(column("name")).select_from(table("cause")))
+            )
+            assert names == {"detector", "Pipeline design"}
+
+        schema.upgrade(engine)  # and up again over the data left behind
+        assert {"pipeline", "pipeline_module"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

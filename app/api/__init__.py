@@ -16,6 +16,7 @@ from app.api import (
     label_suspects,
     me,
     media,
+    pipeline,
     predictions,
     projects,
     run_errors,
@@ -40,6 +41,7 @@ for module in (
     bias_variance,
     label_suspects,
     label_audit,
+    pipeline,
     media,
 ):
     router.include_router(module.router)

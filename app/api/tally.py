@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.api.deps import ApiProject, RunName, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
-from app.domain.analysis.sheet import Tally, open_run
+from app.domain.analysis.sheet import CauseTally, Tally, open_run
 from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
 from app.domain.analysis.views import open_slice, parse_view
 from app.domain.analysis.views import tally as sheet_tally
@@ -35,25 +35,25 @@ def _points(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
 
+def cause_tally_out(cause: CauseTally) -> CauseTallyOut:
+    c = cause.ceiling
+    return CauseTallyOut(
+        cause=cause.column.name,
+        group=cause.column.group,
+        archived=cause.column.archived,
+        count=cause.share.count,
+        share=cause.share.value,
+        share_low=cause.share.low,
+        share_high=cause.share.high,
+        ceiling_points=_points(c.gain) if c else None,
+        ceiling_points_low=_points(c.gain_low) if c else None,
+        ceiling_points_high=_points(c.gain_high) if c else None,
+        error_rate_if_fixed=c.rate_if_fixed if c else None,
+    )
+
+
 def tally_out(footer: Tally) -> TallyOut:
-    causes = []
-    for cause in footer.causes:
-        c = cause.ceiling
-        causes.append(
-            CauseTallyOut(
-                cause=cause.column.name,
-                group=cause.column.group,
-                archived=cause.column.archived,
-                count=cause.share.count,
-                share=cause.share.value,
-                share_low=cause.share.low,
-                share_high=cause.share.high,
-                ceiling_points=_points(c.gain) if c else None,
-                ceiling_points_low=_points(c.gain_low) if c else None,
-                ceiling_points_high=_points(c.gain_high) if c else None,
-                error_rate_if_fixed=c.rate_if_fixed if c else None,
-            )
-        )
+    causes = [cause_tally_out(cause) for cause in footer.causes]
     agreement = [
         AgreementOut(
             cause=cause.column.name,

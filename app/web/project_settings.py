@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from app.dependencies import (
@@ -16,6 +17,16 @@ from app.dependencies import (
 )
 from app.domain.errors import DomainError
 from app.domain.projects.access import ProjectAccess
+from app.domain.projects.pipeline import (
+    AMBIGUOUS_NAME,
+    DESIGN_NAME,
+    GROUP_NAME,
+    MAX_MODULES,
+    PipelineFields,
+    PipelineInfo,
+    declare_pipeline,
+    pipeline_of,
+)
 from app.domain.projects.settings import (
     ProjectFields,
     archive_project,
@@ -50,6 +61,33 @@ def _values_of(project: Project) -> dict[str, str]:
     }
 
 
+def _percent_text(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:g}"
+
+
+def _pipeline_values(info: PipelineInfo | None) -> dict[str, str]:
+    """The pipeline form's rows: each module, then blank rows to add more."""
+    values: dict[str, str] = {}
+    modules = info.modules if info else ()
+    for row, module in enumerate(modules):
+        prefix = f"module-{row}-"
+        values[prefix + "id"] = str(module.id)
+        values[prefix + "name"] = module.name
+        values[prefix + "accuracy"] = _percent_text(module.accuracy)
+        values[prefix + "human"] = _percent_text(module.human_accuracy)
+    for row in range(len(modules), min(max(len(modules) + 1, 3), MAX_MODULES)):
+        values[f"module-{row}-name"] = ""
+    return values
+
+
+def _rows(values: dict[str, str]) -> list[int]:
+    return sorted(
+        int(key.split("-")[1])
+        for key in values
+        if key.startswith("module-") and key.endswith("-name") and key.split("-")[1].isdigit()
+    )
+
+
 @router.get("/projects/new", name="project_new")
 def project_new(request: Request, user: ProjectStarter) -> Response:
     values = {"kind": SampleKind.IMAGE.value, "overlap": "1", "review_order": "random"}
@@ -72,12 +110,17 @@ def project_create(
 
 def _settings_page(
     request: Request,
+    session: Session,
     access: ProjectAccess,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    pipeline_values: dict[str, str] | None = None,
+    pipeline_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    pipeline = pipeline_of(session, access.project)
+    shown = pipeline_values if pipeline_values is not None else _pipeline_values(pipeline)
     context: dict[str, Any] = {
         "access": access,
         "project": access.project,
@@ -85,13 +128,18 @@ def _settings_page(
         "errors": errors or {},
         "kinds": KIND_CHOICES,
         "tab": "settings",
+        "pipeline": pipeline,
+        "pipeline_values": shown,
+        "pipeline_rows": _rows(shown),
+        "pipeline_errors": pipeline_errors or {},
+        "pipeline_names": {"group": GROUP_NAME, "design": DESIGN_NAME, "ambiguous": AMBIGUOUS_NAME},
     }
     return render(request, "project_settings.html", context, status_code=status_code)
 
 
 @router.get("/projects/{project_id}/settings", name="project_settings")
-def project_settings(request: Request, access: LeadAccess) -> Response:
-    return _settings_page(request, access)
+def project_settings(request: Request, access: LeadAccess, session: SessionDep) -> Response:
+    return _settings_page(request, session, access)
 
 
 @router.post("/projects/{project_id}/settings", name="project_settings_save")
@@ -102,9 +150,36 @@ def project_settings_save(
         update_project(session, access, ProjectFields.from_form(form))
     except DomainError as exc:
         return _settings_page(
-            request, access, values=form, errors=field_errors(exc), status_code=status_of(exc)
+            request,
+            session,
+            access,
+            values=form,
+            errors=field_errors(exc),
+            status_code=status_of(exc),
         )
     flash(request, "Settings saved.")
+    return see_other(request, "project_settings", project_id=access.project.id)
+
+
+@router.post("/projects/{project_id}/pipeline", name="project_pipeline_save")
+def project_pipeline_save(
+    request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        pipeline = declare_pipeline(session, access, PipelineFields.from_form(form))
+    except DomainError as exc:
+        return _settings_page(
+            request,
+            session,
+            access,
+            pipeline_values=form,
+            pipeline_errors=field_errors(exc, "modules"),
+            status_code=status_of(exc),
+        )
+    if pipeline is None:
+        flash(request, "The project declares no pipeline now; the blame causes are archived.")
+    else:
+        flash(request, f"Pipeline saved: {pipeline.chain}. Blame it in “{pipeline.group_name}”.")
     return see_other(request, "project_settings", project_id=access.project.id)
 
 

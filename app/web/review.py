@@ -14,6 +14,7 @@ from app.domain.analysis.label_suspects import suspicion_of
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import SimilarCauseExists, cause_groups, may_add_causes
+from app.domain.projects.pipeline import pipeline_of
 from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
 from app.domain.review import queue
@@ -97,6 +98,8 @@ def _context(
         "state": state,
         "version": version,
         "cause_groups": cause_groups(session, access.project),
+        # Its group is shown with the method's test, and a module's key blames it alone.
+        "pipeline": pipeline_of(session, access.project),
         "may_add_causes": may_add_causes(access),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep
 from app.domain.analysis.dashboard import dashboard, summary
 from app.domain.analysis.health import set_health
+from app.domain.analysis.pipeline import blame_of
 from app.domain.analysis.sheet import error_row, open_run
 from app.domain.analysis.sheet_export import label_corrections_csv, sheet_csv, sheet_xlsx
 from app.domain.analysis.views import (
@@ -129,6 +130,7 @@ def dashboard_page(request: Request, run: str, access: LeadAccess, session: Sess
         "health": set_health(session, access, run),
         "bias": bias_panel(board.data.run, runs),
         "audit": audit_of(session, board.data.run),
+        "pipeline": blame_of(session, access.project, board.tally),
     }
     return render(request, "dashboard.html", context, fragment="dashboard_live")
 

@@ -158,6 +158,21 @@
     }
   }
 
+  // In the pipeline's group a module's key blames it alone, the usual case; Shift+key
+  // adds a second module. The "ambiguous" mark and every other group toggle as usual.
+  function pressCause(box, adding) {
+    var group = box.closest("fieldset");
+    if (!adding && box.hasAttribute("data-blames") && group && group.dataset.blame === "true") {
+      var blamed = Array.prototype.slice.call(group.querySelectorAll("input[data-blames]"));
+      var alone = box.checked && blamed.every(function (other) { return other === box || !other.checked; });
+      blamed.forEach(function (other) { other.checked = false; });
+      box.checked = !alone;
+    } else {
+      box.checked = !box.checked;
+      toggleCause(box);
+    }
+  }
+
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (!form() || !form().contains(el)) return;
@@ -261,8 +276,11 @@
     else if (key === "a" && document.getElementById("carried") &&
              !form().querySelector('input[data-cause-key="a"]')) takeCarried();
     else {
-      var box = form().querySelector('input[data-cause-key="' + CSS.escape(key.toLowerCase()) + '"]');
-      if (box) { box.checked = !box.checked; toggleCause(box); changed(0); } else handled = false;
+      var wanted = key.toLowerCase();
+      // Shift+1 types "!": the key's place on the keyboard says which digit it was.
+      if (event.shiftKey && /^Digit[1-9]$/.test(event.code || "")) wanted = event.code.slice(5);
+      var box = form().querySelector('input[data-cause-key="' + CSS.escape(wanted) + '"]');
+      if (box) { pressCause(box, event.shiftKey); changed(0); } else handled = false;
     }
     if (handled) event.preventDefault();
   }, true);
