@@ -188,6 +188,9 @@ def demo_ids(data_dir: Path, username: str) -> dict[str, str]:
                 run_id,
             ),
             "user_id": one("SELECT id FROM user_account WHERE username = 'alice'"),
+            "check_id": one(
+                "SELECT id FROM label_check WHERE run_id = ? ORDER BY position LIMIT 1", run_id
+            ),
             "token_id": one(
                 "SELECT t.id FROM api_token t JOIN user_account u ON u.id = t.user_id"
                 " WHERE u.username = ?",

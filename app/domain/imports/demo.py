@@ -20,6 +20,7 @@ from app.domain.projects.access import get_access
 from app.domain.projects.runs import resolve_run, set_default_run
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
+from app.domain.review.label_audit import queue_audit
 from app.models import (
     METRIC_FIELDS,
     Cause,
@@ -53,6 +54,7 @@ DEMO_CAUSES: tuple[tuple[str, str], ...] = (
     ("Unusual style", "A real way of writing the digit that is rare in the training set."),
 )
 SIGN_INS_FILE = "demo_sign_ins.json"
+DEMO_AUDIT = 50  # correct predictions of the first run queued for a label check
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) ->
         access = get_access(session, lead, project_id)
         first = resolve_run(session, access.project, versions[0][1]["name"])
         set_default_run(session, access, first.id)
+        # A label audit under way, so the demo shows where its correct predictions stand.
+        queue_audit(session, access, first, DEMO_AUDIT)
     return sign_ins
 
 
