@@ -63,3 +63,47 @@ def test_a_metadata_typo_keeps_the_table_and_the_fixed_filter_applies(
     expect(count(page)).to_contain_text(f"of {heavy} matching the filters")
     expect(page.locator("#filter-problems")).to_have_count(0)
     page.screenshot(path=screenshots / "2-fixed.png")
+
+
+def test_the_address_follows_each_filter_once_through_back_and_reload(
+    page: Any, screenshots: Path
+) -> None:
+    # The sheet itself, not its live row updates or event stream.
+    sheet = re.compile(r"/runs/[^/?]+/sheet(\?|$)")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if sheet.search(r.url) else None)
+    label, meta = page.locator("select[name=label]"), page.get_by_label("Metadata")
+
+    label.select_option("8")
+    expect(page).to_have_url(re.compile(r"[?&]label=8(&|$)"))
+    expect(count(page)).to_contain_text("matching the filters")
+    by_label = count(page).inner_text()
+    assert len(asked) == 1
+
+    # Typed, then "Filter" clicked: the field's change and the submit are one request.
+    meta.fill("heavy_ink=yes")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"[?&]meta=heavy_ink%3Dyes(&|$)"))
+    expect(count(page)).not_to_have_text(by_label)
+    by_both = count(page).inner_text()
+    assert len(asked) == 2, asked
+    assert "label=8" in page.url
+
+    # Back: the previous filter, in the address, the form and the table alike.
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"meta=heavy_ink"))
+    expect(page).to_have_url(re.compile(r"[?&]label=8(&|$)"))
+    expect(meta).to_have_value("")
+    expect(label).to_have_value("8")
+    expect(count(page)).to_have_text(by_label)
+    page.screenshot(path=screenshots / "1-back.png")
+
+    # Forward, then reload: the latest filter, as a shared link would show it.
+    page.go_forward()
+    expect(page).to_have_url(re.compile(r"[?&]meta=heavy_ink%3Dyes(&|$)"))
+    expect(meta).to_have_value("heavy_ink=yes")
+    page.reload()
+    expect(meta).to_have_value("heavy_ink=yes")
+    expect(label).to_have_value("8")
+    expect(count(page)).to_have_text(by_both)
+    page.screenshot(path=screenshots / "2-reloaded.png")
