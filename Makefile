@@ -16,12 +16,19 @@ PYTEST_WORKERS ?= auto
 
 .PHONY: run test lint format bench clean
 
+# pip runs quietly (its full log would bury the sign-ins printed after it), so each step
+# says what it is doing and that the first install takes a few minutes.
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Eyeball needs Python 3.11 or newer on PATH (python3.11, python3.12, ...)."; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "Setting up Eyeball in $(VENV) with $(PYTHON) (once; later runs start at once)."
+	@echo "[1/3] Creating the virtual environment..."
+	@$(PYTHON) -m venv $(VENV)
+	@echo "[2/3] Updating pip..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "[3/3] Installing Eyeball and its tools (a few minutes the first time)..."
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+	@echo "Installed."
 
 run: $(STAMP)
 	$(BIN)/eyeball serve --demo --host $(HOST) --port $(PORT)

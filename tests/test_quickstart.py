@@ -35,13 +35,13 @@ def test_make_run_serves_the_demo_with_printed_sign_ins(tmp_path: Path) -> None:
 
         output = server.output()
         assert f"http://127.0.0.1:{port}" in output
-        printed = dict(re.findall(r"^\s+(lead|alice|bob)\s+(\S+)\s+\(", output, flags=re.M))
+        printed = dict(re.findall(r"^\s+(lead|alice|bob|admin)\s+(\S+)\s+\(", output, flags=re.M))
         kept = {
             s["username"]: s["password"]
             for s in json.loads((tmp_path / "data" / "demo_sign_ins.json").read_text())
         }
         assert printed == kept
-        assert set(printed) == {"lead", "alice", "bob"}
+        assert set(printed) == {"lead", "alice", "bob", "admin"}
 
         with httpx.Client(base_url=server.base_url) as browser:
             token = re.search(r'name="csrftoken" value="([^"]+)"', browser.get("/sign-in").text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
@@ -25,11 +26,18 @@ class TokenRefused(SignInRequired):
     """A bearer token was sent but is unknown, revoked or its owner deactivated."""
 
 
-def _token(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip() or None
+# Declared, not only read: /openapi.json then names the scheme on every operation that
+# takes a caller, and /docs gets its "Authorize" button. Without auto_error a call with
+# no token falls through to the signed-in browser (reads only), and the refusal keeps
+# this API's own 401 with its message.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIToken",
+    bearerFormat="eyb_…",
+    description="An API token: create one on My account, with `eyeball token create`, "
+    "or with POST /api/v1/auth/token. Sent as `Authorization: Bearer <token>`.",
+)
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
 def _browser_user(request: Request, session: Session) -> User | None:
@@ -44,16 +52,18 @@ def _browser_user(request: Request, session: Session) -> User | None:
     return user
 
 
-def get_api_user(request: Request, session: SessionDep, database: DatabaseDep) -> User:
-    user = _caller(request, session, database)
+def get_api_user(
+    request: Request, session: SessionDep, database: DatabaseDep, token: BearerToken
+) -> User:
+    secret = (token.credentials.strip() or None) if token is not None else None
+    user = _caller(request, session, database, secret)
     # A one-time password was meant for one sign-in; a token must not make it last forever.
     if user.must_change_password:
         raise PasswordChangeRequired()
     return user
 
 
-def _caller(request: Request, session: Session, database: DatabaseDep) -> User:
-    secret = _token(request)
+def _caller(request: Request, session: Session, database: DatabaseDep, secret: str | None) -> User:
     if secret is not None:
         # Recording the token's last use is a write; it gets its own short write
         # transaction so read-only requests keep their non-blocking one.

@@ -17,6 +17,7 @@ from app.domain.accounts.users import (
     update_profile,
 )
 from app.domain.errors import DomainError, NotFound
+from app.domain.projects.access import example_project
 from app.errors import status_of
 from app.models import ApiToken, User
 from app.templating import flash, render
@@ -41,6 +42,7 @@ def _page(
         "errors": errors or {},
         "values": values or {"display_name": user.display_name},
         "issued": issued,
+        "example_project": example_project(session, user) if issued else None,
         "api_base": str(request.base_url).rstrip("/") + "/api/v1",
     }
     return render(request, "account.html", context, status_code=status_code)

@@ -21,6 +21,7 @@ from app.domain.analysis.views import (
     open_sheet,
     open_slice,
     parse_view,
+    read_view,
 )
 from app.domain.errors import InvalidInput
 from app.domain.projects.runs import runs_of
@@ -45,16 +46,19 @@ def view_of(params: QueryParams) -> tuple[Filters, Sort, int]:
 def sheet_page(
     request: Request, run: str, access: ProjectAccessDep, session: SessionDep
 ) -> Response:
-    filters, sort, page = view_of(request.query_params)
+    params = request.query_params
+    filters, sort, page, problems = read_view(params, params.getlist)
     view = open_sheet(session, access, run, filters, sort, page)
     context = {
         "access": access,
         "project": access.project,
         "view": view,
+        "problems": problems,
         "runs": runs_of(session, access.project),
         "statuses": list(ErrorStatus),
     }
-    return render(request, "sheet.html", context, fragment="sheet_table")
+    status = 422 if problems else 200
+    return render(request, "sheet.html", context, fragment="sheet_table", status_code=status)
 
 
 def _ids(value: str | None, name: str) -> list[int]:

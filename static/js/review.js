@@ -51,6 +51,10 @@
     var fresh = holder.querySelector("#annotation");
     if (!fresh) return;
     var focusedId = document.activeElement && form().contains(document.activeElement) ? document.activeElement.id : null;
+    // A lead restoring from the history reads the result there: keep it open.
+    var history = document.getElementById("history");
+    var freshHistory = fresh.querySelector("#history");
+    if (history && freshHistory && history.open) freshHistory.open = true;
     form().replaceWith(fresh);
     if (window.htmx) window.htmx.process(fresh);
     var next = fresh.querySelector("[data-use-cause]") || (focusedId && document.getElementById(focusedId));
@@ -201,7 +205,10 @@
     } else if (el.hasAttribute("data-add-anyway")) {
       queueAction(root.dataset.newCauseUrl, { allow_similar: "1" });
     } else if (el.dataset.restore) {
-      queueAction(root.dataset.restoreUrl, { event: el.dataset.restore });
+      // Someone else's annotation is restored over its own version, not this form's.
+      var restore = { event: el.dataset.restore };
+      if (el.dataset.restoreVersion) restore.version = el.dataset.restoreVersion;
+      queueAction(root.dataset.restoreUrl, restore);
     } else if (el.hasAttribute("data-zoom")) Eyeball.zoom();
   });
 

@@ -1,6 +1,7 @@
 """The API keeps the contract it publishes at /openapi.json.
 
-(a) Every /api/v1 operation has a summary, a description and an example.
+(a) Every /api/v1 operation has a summary, a description and an example, and names
+the bearer scheme when it takes a caller.
 (b) Schemathesis fuzzes every operation with an admin's token over a project with
 data, on SQLite and PostgreSQL: no 5xx, no undocumented status code, no body that
 breaks its own schema.
@@ -127,6 +128,29 @@ def test_the_documentation_check_finds_what_is_missing() -> None:
         }
     }
     assert undocumented(openapi) == [f"POST {API}/bare: no description, no example"]
+
+
+def test_the_bearer_token_is_a_declared_security_scheme() -> None:
+    """/docs shows its "Authorize" button, and each operation that takes a caller says so."""
+    openapi = published_openapi()
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes == {
+        "APIToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "eyb_…",
+            "description": schemes["APIToken"]["description"],
+        }
+    }
+    assert "Authorization: Bearer" in schemes["APIToken"]["description"]
+    public = {f"POST {API}/auth/token"}
+    for path, operations in openapi["paths"].items():
+        if not path.startswith(API):
+            continue
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            wanted: list[dict[str, list[str]]] = [] if name in public else [{"APIToken": []}]
+            assert operation.get("security", []) == wanted, name
 
 
 # --- (b) fuzzing ---------------------------------------------------------------------

@@ -231,3 +231,41 @@ def test_a_stale_tab_is_refused_and_shows_the_fresh_state(
         alice.expect(second.locator("#save-state")).to_have_attribute("data-state", "saved")
     finally:
         alice.close()
+
+
+def test_a_lead_restores_an_annotators_earlier_state(
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+) -> None:
+    # A server of its own: the other tests here leave alice's first errors marked.
+    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    alice = Screen(browser, server, "alice")
+    lead = Screen(browser, server, "lead")
+    try:
+        alice.open(server.base_url + "/projects/1/review")
+        url = alice.page.url
+        alice.press("2")
+        alice.saved()
+        alice.press("2", "5")  # untick, then another cause: the first state is worth restoring
+        alice.saved()
+        alice.expect(alice.toggle("Unusual style")).to_be_checked()
+
+        # A freshly loaded page, the lead having no annotation of their own on this error.
+        lead.open(url)
+        history = lead.page.locator("#history")
+        history.locator("summary").click()
+        oldest = history.locator("li").last
+        lead.expect(oldest).to_contain_text("added Faint or broken strokes")
+        oldest.get_by_role("button", name="Restore").click()
+        lead.expect(lead.page.locator("#annotation-message")).to_have_text("Restored.")
+        lead.expect(lead.page.locator("#save-state")).to_have_attribute("data-state", "saved")
+        lead.expect(history.locator("li").first).to_contain_text("restore")
+        lead.expect(history).to_have_attribute("open", "")
+        lead.page.screenshot(path=screenshots / "restored.png")
+
+        alice.open(url)
+        alice.expect(alice.toggle("Faint or broken strokes")).to_be_checked()
+        alice.expect(alice.toggle("Unusual style")).not_to_be_checked()
+    finally:
+        alice.close()
+        lead.close()
+        server.stop()

@@ -54,6 +54,16 @@ def test_demo_loads_the_generated_eyeball_set(session: Session, tmp_path: Path) 
     assert roles == {"lead": "lead", "alice": "annotator", "bob": "annotator"}
     for sign_in in sign_ins:
         assert authenticate(session, sign_in.username, sign_in.password) is not None
+    # The admin, who may create the accounts a lead then adds to the team, is printed too.
+    assert [(s.username, s.role) for s in sign_ins] == [
+        ("lead", "lead"),
+        ("alice", "annotator"),
+        ("bob", "annotator"),
+        ("admin", "site admin"),
+    ]
+    admin = authenticate(session, "admin", sign_ins[-1].password)
+    assert admin is not None
+    assert admin.is_admin
 
     # Both versions score the same eyeball set: one sample per digit, one image each.
     samples = select(func.count()).select_from(Sample).where(Sample.project_id == project.id)

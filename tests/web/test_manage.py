@@ -543,6 +543,19 @@ def test_password_change_keeps_this_session_and_ends_the_others(
         assert other.get("/").status_code == 303
 
 
+def test_without_a_run_the_token_page_shows_no_snippet_that_would_fail(
+    client: TestClient, team: dict[str, Any]
+) -> None:
+    sign_in(client, "lead")  # leads "Pets" (with a run); "Elsewhere" is not theirs
+    doc = soup(post(client, url(client, "token_create"), {"token_name": "a"}).text)
+    assert f"/projects/{team['project'].id}/runs/latest/" in one(doc, "#token-snippet").get_text()
+    client.cookies.clear()
+    sign_in(client, team["outsider"].username)  # only "Elsewhere", which has no run
+    doc = soup(post(client, url(client, "token_create"), {"token_name": "b"}).text)
+    assert doc.select_one("#token-snippet") is None
+    assert one(doc, "#token-env").get_text().startswith("export EYEBALL_TOKEN='eyb_")
+
+
 def test_tokens_are_shown_once_with_the_pandas_line_then_listed_and_revoked(
     client: TestClient, team: dict[str, Any]
 ) -> None:
@@ -554,16 +567,15 @@ def test_tokens_are_shown_once_with_the_pandas_line_then_listed_and_revoked(
     doc = soup(created.text)
     secret = one(doc, "#token-secret").get_text()
     assert secret.startswith("eyb_")
+    # The token goes into the environment; the snippet reads it from there and names
+    # a real project of the user's that has a run (tests/test_notebooks.py runs both).
+    assert one(doc, "#token-env").get_text() == f"export EYEBALL_TOKEN='{secret}'"
     snippet = one(doc, "#token-snippet").get_text()
+    assert secret not in snippet
+    assert 'TOKEN = os.environ["EYEBALL_TOKEN"]' in snippet
     assert 'pd.read_csv(url, storage_options={"Authorization": f"Bearer {TOKEN}"})' in snippet
-    assert f'TOKEN = "{secret}"' in snippet
-    # The line points at the real export route, and the page at the API's reference.
-    export = url(
-        client,
-        "api_annotations_csv",
-        project_id="PROJECT_ID",
-        run="latest",
-    )
+    project = team["project"]
+    export = url(client, "api_annotations_csv", project_id=project.id, run="latest")
     assert f'url = "http://testserver{export}"' in snippet
     assert doc.select_one("#tokens a[href='/docs']") is not None
     assert (

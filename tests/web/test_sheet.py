@@ -114,6 +114,41 @@ def test_bad_query_parameters_get_a_message_not_a_crash(
     assert client.get(url(client, "sheet", project_id=f.project.id, run="v9")).status_code == 404
 
 
+def test_a_filter_typo_keeps_the_table_and_says_what_is_wrong(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    sign_in(client, "lead")
+    every = soup(client.get(sheet_url(client, f)).text).select("#sheet tbody tr")
+    for headers in ({"HX-Request": "true"}, {}):
+        response = client.get(sheet_url(client, f) + "?meta=time&label=cat", headers=headers)
+        assert response.status_code == 422
+        doc = soup(response.text)
+        # The table is there, filtered by what parsed (the label), not by the typo.
+        table = one(doc, "#sheet-table")
+        assert "Filter metadata as key=value" in one(table, "#filter-problems").get_text()
+        assert len(table.select("#sheet tbody tr")) == len(every)
+        assert "meta=" not in table["data-live-url"]
+    field = one(doc, 'input[name="meta"]')
+    assert (field["value"], field["aria-invalid"]) == ("time", "true")
+
+
+def test_the_metadata_filter_offers_the_runs_keys_and_values(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    sign_in(client, "lead")
+    doc = soup(client.get(sheet_url(client, f)).text)
+    field = one(doc, 'input[name="meta"]')
+    options = one(doc, f"datalist#{field['list']}").select("option")
+    night = len(
+        soup(client.get(sheet_url(client, f) + "?meta=time%3Dnight").text).select("#sheet tbody tr")
+    )
+    offered = {o["value"]: o.get_text(strip=True) for o in options}
+    assert offered["time=night"] == f"{night} errors"
+    assert set(offered) == {"time=night", "time=day"}
+
+
 @pytest.mark.parametrize("name", ["sheet", "sheet_csv", "sheet_xlsx", "tally_summary"])
 def test_non_members_are_told_nothing_exists(
     client: TestClient, session: Session, name: str

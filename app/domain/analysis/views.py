@@ -12,25 +12,23 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     and_,
     case,
-    cast,
     exists,
     false,
     func,
-    literal,
     or_,
     select,
 )
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import get_user_by_username
+from app.domain.analysis.metadata import MetaKey, meta_text, metadata_counts
 from app.domain.analysis.sheet import (
     CauseTally,
     ErrorRow,
@@ -88,6 +86,17 @@ class Filters:
     @classmethod
     def parse(cls, params: Mapping[str, Any], getlist: Callable[[str], list[str]]) -> Filters:
         """From query parameters (the same names on the page, the exports and the API)."""
+        filters, problems = cls.read(params, getlist)
+        if problems:
+            raise InvalidInput(problems)
+        return filters
+
+    @classmethod
+    def read(
+        cls, params: Mapping[str, Any], getlist: Callable[[str], list[str]]
+    ) -> tuple[Filters, dict[str, str]]:
+        """The filters that parse, and what is wrong with each one that does not (left
+        out): the sheet page shows the problem above the table it still shows."""
         problems: dict[str, str] = {}
         causes: set[int] = set()
         for raw in getlist("cause"):
@@ -116,9 +125,7 @@ class Filters:
                 problems["meta"] = "Filter metadata as key=value."
             else:
                 meta_key, meta_value = key.strip(), value.strip()
-        if problems:
-            raise InvalidInput(problems)
-        return cls(
+        filters = cls(
             causes=frozenset(causes),
             label=params.get("label") or None,
             predicted=params.get("prediction") or None,
@@ -130,6 +137,7 @@ class Filters:
             no_cause=_flag(params.get("no_cause")),
             disagreements=_flag(params.get("disagreements")),
         )
+        return filters, problems
 
     def query(self) -> list[tuple[str, str]]:
         """Back to query parameters, for links that keep the filters."""
@@ -194,28 +202,6 @@ class Filters:
     @property
     def needs_sample(self) -> bool:
         return self.label is not None or self.meta_key is not None
-
-
-def meta_text(dialect: str, key: str) -> ColumnElement[str]:
-    """A sample's metadata value under `key` as the text Python's `str()` gives it, so a
-    filter `light=night`, `size=3` or `flag=True` matches on both databases."""
-    if dialect == "postgresql":
-        value = Sample.meta.op("->")(key)
-        kind = func.json_typeof(value)
-        text_value = Sample.meta.op("->>")(key)
-        return case(
-            (kind == "boolean", func.initcap(text_value)),
-            (kind == "null", literal("None")),
-            else_=text_value,
-        )
-    path = '$."' + key.replace('"', '""') + '"'
-    kind = func.json_type(Sample.meta, path)
-    return case(
-        (kind == "true", literal("True")),
-        (kind == "false", literal("False")),
-        (kind == "null", literal("None")),
-        else_=cast(func.json_extract(Sample.meta, path), String),
-    )
 
 
 def with_ids(
@@ -521,6 +507,7 @@ class SheetPage:
     tally: Tally
     labels: list[str]  # the true labels of the run's errors under review (filter choices)
     predicted: list[str]  # the predicted labels among them
+    metadata: list[MetaKey]  # their metadata keys and values, with counts
 
     @property
     def first(self) -> int:
@@ -539,18 +526,19 @@ def _ordered_ids(session: Session, data: RunData, filters: Filters, sort: Sort) 
     )
 
 
-# The filter's label choices of recent runs, by what they are derived from: only an
+# The filters' choices of recent runs, by what they are derived from: only an
 # import adds errors or changes labels, and it moves the run's `last_import_at` and its
 # counts. Reading them is a DISTINCT over every error of the run, the one part of a
 # sheet page that would otherwise grow with the run.
-_CHOICES: OrderedDict[tuple[Any, ...], tuple[list[str], list[str]]] = OrderedDict()
+_CHOICES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CHOICES_KEPT = 64
 _CHOICES_LOCK = threading.Lock()
+_T = TypeVar("_T")
 
 
-def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]]:
-    """The true and the predicted labels that occur among the run's errors under review."""
+def _cached(session: Session, data: RunData, what: str, compute: Callable[[], _T]) -> _T:
     key = (
+        what,
         session.get_bind().engine.url.render_as_string(),
         data.run.id,
         data.run.created_at,  # an id SQLite hands out again after a run is deleted
@@ -561,18 +549,36 @@ def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]
     with _CHOICES_LOCK:
         if key in _CHOICES:
             _CHOICES.move_to_end(key)
-            return _CHOICES[key]
-    base = select().select_from(Prediction).where(is_under_review(data.run.id))
-    truths = session.scalars(
-        base.add_columns(Sample.label).join(Sample, Sample.id == Prediction.sample_id).distinct()
-    )
-    predicted = session.scalars(base.add_columns(Prediction.label).distinct())
-    choices = sorted(truths), sorted(predicted)
+            found: _T = _CHOICES[key]
+            return found
+    choices = compute()
     with _CHOICES_LOCK:
         _CHOICES[key] = choices
         while len(_CHOICES) > _CHOICES_KEPT:
             _CHOICES.popitem(last=False)
     return choices
+
+
+def label_choices(session: Session, data: RunData) -> tuple[list[str], list[str]]:
+    """The true and the predicted labels that occur among the run's errors under review."""
+
+    def compute() -> tuple[list[str], list[str]]:
+        base = select().select_from(Prediction).where(is_under_review(data.run.id))
+        truths = session.scalars(
+            base.add_columns(Sample.label)
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .distinct()
+        )
+        predicted = session.scalars(base.add_columns(Prediction.label).distinct())
+        return sorted(truths), sorted(predicted)
+
+    return _cached(session, data, "labels", compute)
+
+
+def metadata_choices(session: Session, data: RunData) -> list[MetaKey]:
+    """The metadata keys and values the run's errors under review carry, with counts
+    (only an import writes metadata, so they are cached like the labels)."""
+    return _cached(session, data, "metadata", lambda: metadata_counts(session, data.run.id))
 
 
 def _page(
@@ -617,6 +623,7 @@ def sheet_page(
         tally=footer,
         labels=labels,
         predicted=predicted,
+        metadata=metadata_choices(session, data),
     )
 
 
@@ -649,7 +656,7 @@ def live_update(
     if ids != shown or [c.id for c in data.columns] != columns:
         return LiveUpdate(sheet_page(session, data, filters, sort, page), False, [])
     rows = rows_of(session, data.run, [i for i in ids if i in set(changed)])
-    counts = SheetPage(data, filters, sort, [], footer.rows, page, pages, footer, [], [])
+    counts = SheetPage(data, filters, sort, [], footer.rows, page, pages, footer, [], [], [])
     return LiveUpdate(counts, True, rows)
 
 
@@ -688,10 +695,27 @@ def parse_view(
     params: Mapping[str, Any], getlist: Callable[[str], list[str]]
 ) -> tuple[Filters, Sort, int]:
     """Filters, sort and page from query parameters: the same on every sheet URL and the API."""
+    filters, sort, page, problems = read_view(params, getlist)
+    if problems:
+        raise InvalidInput(problems)
+    return filters, sort, page
+
+
+def read_view(
+    params: Mapping[str, Any], getlist: Callable[[str], list[str]]
+) -> tuple[Filters, Sort, int, dict[str, str]]:
+    """As `parse_view`, but a part that does not parse is left out and said what is wrong
+    with: a typo in one filter keeps the sheet on screen, with the reason above it."""
+    filters, problems = Filters.read(params, getlist)
+    try:
+        sort = Sort.parse(params.get("sort"))
+    except InvalidInput as exc:
+        sort = Sort()
+        problems.update(exc.fields)
     page = str(params.get("page") or "1")
     if not page.isdigit():
-        raise InvalidInput({"page": "The page is a number."})
-    return Filters.parse(params, getlist), Sort.parse(params.get("sort")), int(page)
+        problems["page"] = "The page is a number."
+    return filters, sort, int(page) if page.isdigit() else 1, problems
 
 
 def open_sheet(

@@ -45,6 +45,10 @@ DEMO_USERS: tuple[tuple[str, str, ProjectRole], ...] = (
     ("alice", "Alice Annotator", ProjectRole.ANNOTATOR),
     ("bob", "Bob Annotator", ProjectRole.ANNOTATOR),
 )
+# A site admin too, on no team: only an admin creates accounts, so without one a new
+# lead could not add a person to the demo's team without the terminal.
+DEMO_ADMIN = ("admin", "Ada Admin")
+ADMIN_ROLE = "site admin"
 # A first guess at the causes; the method expects more to be found while reviewing.
 DEMO_CAUSES: tuple[tuple[str, str], ...] = (
     ("Ambiguous shape", "Even a person could read it as the predicted digit."),
@@ -141,6 +145,11 @@ def _team_and_causes(session: Session, run_info: dict[str, Any]) -> tuple[list[D
             user = create_user(session, username, password, display_name=display_name)
             sign_ins.append(DemoSignIn(username, password, role.value))
         users.append((user, role))
+    username, display_name = DEMO_ADMIN
+    if get_user_by_username(session, username) is None:
+        password = secrets.token_urlsafe(9)
+        create_user(session, username, password, display_name=display_name, admin=True)
+        sign_ins.append(DemoSignIn(username, password, ADMIN_ROLE))
 
     lead = users[0][0]
     project = create_project(

@@ -12,6 +12,7 @@ from app.models import (
     Membership,
     Project,
     ProjectRole,
+    Run,
     User,
 )
 
@@ -91,6 +92,18 @@ def visible_projects(
         query = query.where(Project.archived_at.is_(None))
     rows = session.execute(query.order_by(func.lower(Project.name))).all()
     return [(project, member_role) for project, member_role in rows]
+
+
+def example_project(session: Session, user: User) -> Project | None:
+    """The first project (by name) the user may open that has a run: the one a snippet
+    shown to them can name, so that it runs as shown (`runs/latest` needs a run)."""
+    projects = [project for project, _ in visible_projects(session, user)]
+    with_runs = set(
+        session.scalars(
+            select(Run.project_id).where(Run.project_id.in_([p.id for p in projects])).distinct()
+        )
+    )
+    return next((p for p in projects if p.id in with_runs), None)
 
 
 def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:

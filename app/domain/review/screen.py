@@ -68,6 +68,12 @@ class HistoryEntry:
     actor: str
     annotator: str
     summary: str
+    # A restore names the version of the annotation it overwrites, which is the
+    # annotator's, not the lead's: the lead's own form tracks only the lead's version.
+    version: int
+    # The lead's own review annotation: its newest version is the one the form holds
+    # (autosaves move it on without re-rendering this history).
+    mine: bool
 
 
 def _summary(before: ann.AnnotationState | None, after: ann.AnnotationState) -> str:
@@ -106,12 +112,12 @@ def error_history(
     """Who changed what on this error, newest first (leads only: it names people)."""
     access.require_lead()
     rows = session.execute(
-        select(AnnotationEvent, Annotation.annotator_id)
+        select(AnnotationEvent, Annotation.annotator_id, Annotation.version, Annotation.kind)
         .join(Annotation, Annotation.id == AnnotationEvent.annotation_id)
         .where(Annotation.prediction_id == prediction.id)
         .order_by(AnnotationEvent.id.desc())
     ).all()
-    user_ids = {event.actor_id for event, _ in rows} | {owner for _, owner in rows}
+    user_ids = {row[0].actor_id for row in rows} | {row[1] for row in rows}
     names = {
         u.id: u.shown_name
         for u in session.scalars(select(User).where(User.id.in_([i for i in user_ids if i])))
@@ -125,8 +131,10 @@ def error_history(
                 ann.AnnotationState.from_json(event.before) if event.before else None,
                 ann.AnnotationState.from_json(event.after),
             ),
+            version=version,
+            mine=owner == access.user.id and kind == AnnotationKind.REVIEW,
         )
-        for event, owner in rows
+        for event, owner, version, kind in rows
     ]
 
 

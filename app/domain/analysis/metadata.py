@@ -1,0 +1,107 @@
+"""Samples' metadata as the sheet filters it: a value's text, and what a run's errors carry.
+
+A filter `key=value` compares text, so a value is read as the text Python's `str()`
+gives it on both databases (`True`, `None`, `3`, `night`). The choices the sheet
+offers are read with the same conversion, so every value offered matches as shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, String, case, cast, func, literal, literal_column, select
+from sqlalchemy.orm import Session
+
+from app.domain.review.status import is_under_review
+from app.models import Prediction, Sample
+
+# Per key, the most common values offered: a key such as a file name or a score has as
+# many values as samples, and a list of thousands helps nobody pick.
+VALUES_OFFERED = 30
+
+
+@dataclass(frozen=True)
+class MetaValue:
+    value: str
+    errors: int  # the run's errors under review whose sample has it
+
+
+@dataclass(frozen=True)
+class MetaKey:
+    key: str
+    values: tuple[MetaValue, ...]  # most common first, at most VALUES_OFFERED
+    distinct: int  # how many values the key has in all
+
+
+def _as_text(
+    dialect: str, kind: ColumnElement[str], text_value: ColumnElement[str]
+) -> ColumnElement[str]:
+    """A JSON value as Python's `str()` of it, from its JSON type and its text."""
+    if dialect == "postgresql":
+        return case(
+            (kind == "boolean", func.initcap(text_value)),
+            (kind == "null", literal("None")),
+            else_=text_value,
+        )
+    return case(
+        (kind == "true", literal("True")),
+        (kind == "false", literal("False")),
+        (kind == "null", literal("None")),
+        else_=text_value,
+    )
+
+
+def meta_text(dialect: str, key: str) -> ColumnElement[str]:
+    """A sample's metadata value under `key` as text, so a filter `light=night`, `size=3`
+    or `flag=True` matches on both databases."""
+    if dialect == "postgresql":
+        value = Sample.meta.op("->")(key)
+        return _as_text(dialect, func.json_typeof(value), Sample.meta.op("->>")(key))
+    path = '$."' + key.replace('"', '""') + '"'
+    return _as_text(
+        dialect,
+        func.json_type(Sample.meta, path),
+        cast(func.json_extract(Sample.meta, path), String),
+    )
+
+
+def metadata_counts(session: Session, run_id: int) -> list[MetaKey]:
+    """The metadata keys of the run's errors under review, each with its values and how
+    many errors carry each: one grouped query over every key of every sample."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # json_each refuses anything but an object, wherever the WHERE would drop it.
+        meta = case(
+            (func.json_typeof(Sample.meta) == "object", Sample.meta),
+            else_=literal_column("'{}'::json"),
+        )
+        each = func.json_each(meta).table_valued("key", "value")
+        # `#>> '{}'`: the value's text, unquoted for a string, as `->>` gives it.
+        text_value = each.c.value.op("#>>", return_type=String)(literal_column("'{}'"))
+        value = _as_text(dialect, func.json_typeof(each.c.value), text_value)
+        objects_only: list[ColumnElement[bool]] = []
+    else:
+        each = func.json_each(Sample.meta).table_valued("key", "value", "type")
+        value = _as_text(dialect, each.c.type, cast(each.c.value, String))
+        # A scalar or an array would give rows without a key, or numbered ones.
+        objects_only = [func.json_type(Sample.meta) == "object"]
+    key = each.c.key
+    rows = session.execute(
+        select(key, value, func.count())
+        .select_from(Prediction)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .join(each, literal(True))
+        .where(is_under_review(run_id), *objects_only)
+        .group_by(key, value)
+    ).all()
+    by_key: dict[str, list[MetaValue]] = {}
+    for name, text, errors in rows:
+        by_key.setdefault(str(name), []).append(MetaValue(str(text), int(errors)))
+    return [
+        MetaKey(
+            name,
+            tuple(sorted(values, key=lambda v: (-v.errors, v.value))[:VALUES_OFFERED]),
+            len(values),
+        )
+        for name, values in sorted(by_key.items())
+    ]
