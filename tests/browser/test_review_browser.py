@@ -350,3 +350,28 @@ def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
         assert page.locator("input[name=cause]:checked").count() == 0
     finally:
         bob.close()
+
+
+def test_zoom_never_makes_a_small_image_smaller(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    lead = Screen(browser, server, "lead")
+    page = lead.page
+    image = page.locator("#media-image")
+    # Unzoomed, the image is scaled to fit its box ("object-fit: contain").
+    shown_width = """img => Math.min(img.clientWidth / img.naturalWidth,
+                                     img.clientHeight / img.naturalHeight) * img.naturalWidth"""
+    try:
+        lead.open(server.base_url + "/projects/1/review")
+        natural = image.evaluate("img => img.naturalWidth")
+        before = image.evaluate(shown_width)
+        assert natural < before, "the demo's digits are tiny: shown larger than they are"
+        lead.press("z")
+        lead.expect(page.locator("#media")).to_have_class(re.compile("zoomed"))
+        box = image.bounding_box()
+        assert box is not None
+        assert box["width"] >= before, f"zoomed {box['width']}px, unzoomed {before}px"
+        assert box["width"] % natural == 0, "every pixel a whole number of screen pixels"
+        page.screenshot(path=screenshots / "zoomed.png")
+    finally:
+        lead.close()

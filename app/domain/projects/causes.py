@@ -24,6 +24,7 @@ from app.models import (
     GroupKind,
     Project,
     ProjectRole,
+    SampleKind,
     utcnow,
 )
 
@@ -34,6 +35,13 @@ AUTO_KEY = "auto"
 RESERVED_KEYS = frozenset("lncsuzgha?")
 # Names at least this alike (difflib ratio on their folded form) are offered instead.
 SIMILARITY = 0.85
+# A typical cause for what the project's samples are: the example where a name is typed
+# (a text project has no "Blurry").
+CAUSE_EXAMPLES = {
+    SampleKind.IMAGE: "Blurry",
+    SampleKind.TEXT: "Sarcasm",
+    SampleKind.RECORD: "Missing value",
+}
 
 
 def fold(name: str) -> str:
@@ -107,6 +115,10 @@ def _group_for(session: Session, project: Project, group_id: int | None) -> Caus
     if group is None:  # every project is created with one; a lead may have removed it
         raise NotFound("The project has no cause group yet; create one first.")
     return group
+
+
+def cause_example(project: Project) -> str:
+    return CAUSE_EXAMPLES[project.kind]
 
 
 def may_add_causes(access: ProjectAccess) -> bool:
