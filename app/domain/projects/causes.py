@@ -337,16 +337,24 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
 def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
     """Hide a cause from review; its annotations, history and exports keep it.
 
-    Its key is freed so a live cause can take it.
+    Its key is freed so a live cause can take it, and remembered for unarchiving.
     """
     access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     if cause.archived_at is None:
         cause.archived_at = utcnow()
-        cause.key = None
+        cause.archived_key, cause.key = cause.key, None
         session.flush()
         _announce(session, cause, "archived")
     return cause
+
+
+def _key_if_free(session: Session, project_id: int, key: str | None) -> str | None:
+    """`key` if no cause of the project holds it now (a live one may have taken it)."""
+    if key is None:
+        return None
+    held = session.scalar(select(Cause.id).where(Cause.project_id == project_id, Cause.key == key))
+    return key if held is None else None
 
 
 def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
@@ -355,6 +363,8 @@ def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> C
     if cause.archived_at is not None:
         cause.archived_at = None
         cause.position = _end_of(session, cause.group_id)
+        cause.key = _key_if_free(session, cause.project_id, cause.archived_key)
+        cause.archived_key = None
         session.flush()
         _announce(session, cause, "unarchived")
     return cause
