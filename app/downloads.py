@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from starlette.responses import Response
@@ -18,12 +19,31 @@ from starlette.responses import Response
 # Windows' reserved ones, quotes and control characters. Whitespace becomes '_' too.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# File systems allow 255 bytes a name; the filters' part stays well inside that.
+_FILTER_NAME_MAX = 80
 
 
-def export_filename(project_id: int, run_name: str, what: str) -> str:
-    """`eyeball-<project>-<run>-<what>`, e.g. `eyeball-3-v2-sheet.csv`."""
-    run = _UNSAFE.sub("_", run_name).strip("._") or "run"
-    return f"eyeball-{project_id}-{run}-{what}"
+def export_filename(
+    project_id: int,
+    run_name: str,
+    what: str,
+    filtered_by: Sequence[tuple[str, str]] = (),
+) -> str:
+    """`eyeball-<project>-<run>-<what>`, e.g. `eyeball-3-v2-sheet.csv`; a filtered slice
+    names its filters (the query parameters) before the extension, so it is not saved
+    over the whole sheet: `eyeball-3-v2-sheet-cause-12_status-done.csv`."""
+    run = _safe(run_name) or "run"
+    if not filtered_by:
+        return f"eyeball-{project_id}-{run}-{what}"
+    stem, dot, extension = what.rpartition(".")
+    # A flag's value is always "1": its name says it all.
+    parts = [name if value == "1" else f"{name}-{value}" for name, value in filtered_by]
+    label = _safe("_".join(parts).replace("=", "-"))[:_FILTER_NAME_MAX].rstrip("._-")
+    return f"eyeball-{project_id}-{run}-{stem}-{label}{dot}{extension}"
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("._")
 
 
 def content_disposition(filename: str) -> str:

@@ -397,6 +397,8 @@ class Cause(Base):
     )
     # A cause that was ever used is archived, never deleted: history refers to it.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Its key while archived (the key itself is freed): given back on unarchiving.
+    archived_key: Mapped[str | None] = mapped_column(String(1), default=None)
 
 
 class Pipeline(Base):

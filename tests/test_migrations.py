@@ -15,6 +15,7 @@ from app.models import (
     Annotation,
     AnnotationCause,
     AnnotationStatus,
+    Cause,
     CauseGroup,
     GroupKind,
     Membership,
@@ -82,6 +83,27 @@ def test_upgrade_to_head_matches_models_and_downgrades_to_empty(empty_database_u
         engine.dispose()
 
 
+def _cause_0001(session: Session, project: Project, name: str) -> Cause:
+    """A cause as revision 0001 stored it (past the model, which knows later columns);
+    returned as a transient `Cause` that carries only its id."""
+    fields = ("id", "project_id", "group_id", "name", "description", "position", "created_at")
+    cause_0001 = table("cause", *(column(c) for c in fields))
+    group_id = session.scalar(select(CauseGroup.id).where(CauseGroup.project_id == project.id))
+    cause_id = session.execute(
+        insert(cause_0001)
+        .values(
+            project_id=project.id,
+            group_id=group_id,
+            name=name,
+            description="",
+            position=0,
+            created_at=utcnow(),
+        )
+        .returning(cause_0001.c.id)
+    ).scalar_one()
+    return Cause(id=cause_id)
+
+
 def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_cleanly(
     empty_database_url: str,
 ) -> None:
@@ -108,7 +130,10 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
                 )
                 .returning(run_0001.c.id)
             ).scalar_one()
-            blurry, dark = make_cause(session, project), make_cause(session, project)
+            blurry, dark = (
+                _cause_0001(session, project, "blurry"),
+                _cause_0001(session, project, "dark"),
+            )
             samples = [make_sample(session, project, label="cat") for _ in range(3)]
             ids = [
                 session.execute(

@@ -116,7 +116,7 @@ def spreadsheet_csv(
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
     view = open_slice(session, access, run, filters, sort)
-    name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
+    name = export_filename(access.project.id, view.data.run.name, "sheet.csv", filters.query())
     return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
 
@@ -133,5 +133,5 @@ def spreadsheet_xlsx(
 ) -> Response:
     filters, sort, _ = parse_view(params, params.getlist)
     view = open_slice(session, access, run, filters, sort)
-    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
+    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx", filters.query())
     return attachment(sheet_xlsx(view), XLSX, name)

@@ -13,7 +13,12 @@ from app.dependencies import LeadAccess, ProjectAccessDep, SessionDep, writes_on
 from app.domain.analysis.label_suspects import suspicion_of
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.projects.access import ProjectAccess
-from app.domain.projects.causes import SimilarCauseExists, cause_groups, may_add_causes
+from app.domain.projects.causes import (
+    SimilarCauseExists,
+    cause_example,
+    cause_groups,
+    may_add_causes,
+)
 from app.domain.projects.pipeline import pipeline_of
 from app.domain.projects.runs import home_run, resolve_run
 from app.domain.review import annotations as ann
@@ -101,6 +106,7 @@ def _context(
         # Its group is shown with the method's test, and a module's key blames it alone.
         "pipeline": pipeline_of(session, access.project),
         "may_add_causes": may_add_causes(access),
+        "new_cause_example": cause_example(access.project),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (
             review.error_history(session, access, offer.prediction) if access.can_lead else []

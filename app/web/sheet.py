@@ -101,7 +101,7 @@ def sheet_csv_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_slice(session, access, run, filters, sort)
-    name = export_filename(access.project.id, view.data.run.name, "sheet.csv")
+    name = export_filename(access.project.id, view.data.run.name, "sheet.csv", filters.query())
     return attachment(sheet_csv(view), "text/csv; charset=utf-8", name)
 
 
@@ -111,7 +111,7 @@ def sheet_xlsx_download(
 ) -> Response:
     filters, sort, _ = view_of(request.query_params)
     view = open_slice(session, access, run, filters, sort)
-    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx")
+    name = export_filename(access.project.id, view.data.run.name, "sheet.xlsx", filters.query())
     return attachment(sheet_xlsx(view), XLSX, name)
 
 

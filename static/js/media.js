@@ -3,8 +3,9 @@ var Eyeball = window.Eyeball || (window.Eyeball = {});
 (function () {
   "use strict";
 
-  // Zoomed: a large image at its full resolution (scroll to pan); a tiny one at the
-  // largest whole multiple that fits, so every pixel is a crisp square.
+  // Zoomed: a large image at its full resolution (scroll to pan); a small one at the
+  // smallest whole multiple of its pixels at least as large as it is shown unzoomed, so
+  // every pixel is a crisp square and zooming never shrinks it (rounding down did).
   Eyeball.zoom = function () {
     var button = document.getElementById("zoom");
     var img = document.getElementById("media-image");
@@ -12,10 +13,9 @@ var Eyeball = window.Eyeball || (window.Eyeball = {});
     var frame = document.getElementById("media");
     var on = button.getAttribute("aria-pressed") !== "true";
     if (on) {
-      var caption = frame.querySelector("figcaption");
-      var room = frame.clientHeight - (caption ? caption.offsetHeight : 0);
-      var fit = Math.min(frame.clientWidth / img.naturalWidth, room / img.naturalHeight);
-      var scale = Math.max(1, Math.floor(fit));
+      // Unzoomed the image fills its box, scaled to fit ("object-fit: contain").
+      var shown = Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight);
+      var scale = Math.max(1, Math.ceil(shown));
       img.width = img.naturalWidth * scale;
       img.height = img.naturalHeight * scale;
     } else {

@@ -21,6 +21,7 @@
   var retryTimer = null;
   var debounceTimer = null;
   var refreshWanted = false;
+  var askedNoCause = false;  // "done" with nothing marked was pressed once
 
   function form() { return document.getElementById("annotation"); }
   function field(name) { return form().querySelector('[name="' + name + '"]'); }
@@ -39,6 +40,7 @@
   }
 
   function changed(delay) {
+    if (askedNoCause) askNoCause(false);
     dirty = true;
     show("saving", "Saving…");
     clearTimeout(debounceTimer);
@@ -147,7 +149,20 @@
     pump();
   }
 
+  // Done with nothing marked is most often a stray Enter: ask once, in the page; the
+  // second Enter (or click) means it. Any other change takes the question back.
+  function nothingMarked() {
+    return !form().querySelector("input[name=cause]:checked") && !field("label_error").checked;
+  }
+
+  function askNoCause(on) {
+    askedNoCause = on;
+    document.getElementById("no-cause-ask").hidden = !on;
+  }
+
   function finish(status) {
+    if (status === "done" && !askedNoCause && nothingMarked()) { askNoCause(true); return; }
+    askNoCause(false);
     field("status").value = status;
     field("advance").value = "next";
     changed(0);
@@ -160,6 +175,16 @@
         if (other !== box) other.checked = false;
       });
     }
+  }
+
+  // A keyboard user never sees a tooltip: the cause last focused or toggled is defined
+  // in the sidebar's always-visible head.
+  function define(box) {
+    var line = document.getElementById("cause-definition");
+    var name = box.closest("label").querySelector("span");
+    var strong = document.createElement("strong");
+    strong.textContent = name ? name.textContent : "";
+    line.replaceChildren(strong, ": " + (box.dataset.description || "no definition yet (leads add one on the causes page)"));
   }
 
   // In the pipeline's group a module's key blames it alone, the usual case; Shift+key
@@ -181,8 +206,13 @@
     var el = event.target;
     if (!form() || !form().contains(el)) return;
     if (el.name === "new_cause" || el.name === "skip_reason") return;
-    if (el.name === "cause") toggleCause(el);
+    if (el.name === "cause") { toggleCause(el); define(el); }
     changed(el.tagName === "TEXTAREA" || el.type === "text" ? 300 : 0);
+  });
+
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (el.name === "cause" && form() && form().contains(el)) define(el);
   });
 
   document.addEventListener("input", function (event) {
@@ -287,7 +317,7 @@
       // Shift+1 types "!": the key's place on the keyboard says which digit it was.
       if (event.shiftKey && /^Digit[1-9]$/.test(event.code || "")) wanted = event.code.slice(5);
       var box = form().querySelector('input[data-cause-key="' + CSS.escape(wanted) + '"]');
-      if (box) { pressCause(box, event.shiftKey); changed(0); } else handled = false;
+      if (box) { pressCause(box, event.shiftKey); define(box); changed(0); } else handled = false;
     }
     if (handled) event.preventDefault();
   }, true);

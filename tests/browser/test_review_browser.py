@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.imports.demo import read_sign_ins
+from app.domain.imports.demo import DEMO_CAUSES, read_sign_ins
 from tests.conftest import DemoData, LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -269,3 +269,147 @@ def test_a_lead_restores_an_annotators_earlier_state(
         alice.close()
         lead.close()
         server.stop()
+
+
+def _in_view_and_on_top(page: Any, selector: str) -> None:
+    """The element is wholly inside the viewport and nothing covers its centre."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    assert box["x"] >= 0, f"{selector} starts off screen: {box}"
+    assert box["y"] >= 0, f"{selector} starts off screen: {box}"
+    assert box["x"] + box["width"] <= LAPTOP["width"], f"{selector} is cut off: {box}"
+    assert box["y"] + box["height"] <= LAPTOP["height"], f"{selector} is below the fold: {box}"
+    hit = page.evaluate(
+        """(selector) => {
+            const el = document.querySelector(selector);
+            const r = el.getBoundingClientRect();
+            return el.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+        }""",
+        selector,
+    )
+    assert hit, f"something covers {selector}"
+
+
+def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+) -> None:
+    # Its own server: the causes added here would shift the keys other tests expect.
+    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    lead = Screen(browser, live, "lead")
+    page = lead.page
+    try:
+        lead.open(live.base_url + "/projects/1/review")
+        # The key hints are keycaps beside their field's name, not full-width bars.
+        for field in ("note", "new-cause", "skip-reason"):
+            hint = page.locator(f"label.field[for='{field}'] kbd").bounding_box()
+            assert hint is not None, f"the {field} key hint is not rendered"
+            assert hint["width"] < 40, f"the {field} key hint is a bar: {hint}"
+
+        for name in ("Pen slipped", "Ink blot", "Two digits in one box", "Scanner noise"):
+            lead.press("c")
+            page.keyboard.type(name)
+            lead.press("Enter")
+            lead.saved()
+            lead.expect(lead.toggle(name)).to_be_checked()
+        # Wherever the panel is scrolled, the verdict and the save state are at hand.
+        for scrolled in ("el => el.scrollTop = el.scrollHeight", "el => el.scrollTop = 0"):
+            page.locator(".review-side").evaluate(scrolled)
+            _in_view_and_on_top(page, "#finish-done")
+            _in_view_and_on_top(page, "#save-state")
+        page.locator(".review-side").evaluate("el => el.scrollTop = el.scrollHeight")
+        page.screenshot(path=screenshots / "causes-added-scrolled-down.png")
+        page.locator("#finish-done").click()
+        lead.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+        lead.expect(page.locator("#my-progress")).to_have_text(re.compile(r"^1 / "))
+    finally:
+        lead.close()
+        live.stop()
+
+
+def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_shortcuts(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    lead = Screen(browser, server, "lead")
+    page = lead.page
+    definition = page.locator("#cause-definition")
+    try:
+        lead.open(server.base_url + "/projects/1/review")
+        lead.toggle("Faint or broken strokes").focus()
+        lead.expect(definition).to_be_visible()
+        lead.expect(definition).to_have_text(
+            "Faint or broken strokes: Parts of the digit are missing or too light to see."
+        )
+        lead.press("4")  # a focused checkbox leaves the keys to the review
+        lead.saved()
+        lead.expect(definition).to_contain_text("Off-centre or cut off: The digit is shifted")
+        page.screenshot(path=screenshots / "1-definition-after-key.png")
+
+        lead.press("?")
+        sheet = page.locator("#cause-definitions")
+        lead.expect(sheet).to_be_visible()
+        for name, description in DEMO_CAUSES:
+            lead.expect(sheet.locator("dt", has_text=name)).to_be_visible()
+            lead.expect(sheet.locator("dd", has_text=description)).to_be_visible()
+        page.screenshot(path=screenshots / "2-shortcuts-with-definitions.png")
+        lead.press("Escape")
+    finally:
+        lead.close()
+
+
+def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    bob = Screen(browser, server, "bob")
+    page = bob.page
+    ask = page.locator("#no-cause-ask")
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        first_url = page.url
+        bob.expect(ask).to_be_hidden()
+        bob.press("Enter")
+        bob.expect(ask).to_be_visible()
+        bob.expect(ask).to_contain_text("no cause fits")
+        assert page.url == first_url
+        page.screenshot(path=screenshots / "1-asked.png")
+        # Any change takes the question back; asked again, the second Enter finishes.
+        bob.press("2")
+        bob.expect(ask).to_be_hidden()
+        bob.saved()
+        bob.press("2")
+        bob.saved()
+        bob.press("Enter")
+        bob.expect(ask).to_be_visible()
+        bob.press("Enter")
+        bob.expect(page).not_to_have_url(first_url)
+        bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+        bob.press("ArrowLeft")
+        bob.expect(page).to_have_url(first_url)
+        bob.expect(page.locator("#status")).to_have_text("done")
+        assert page.locator("input[name=cause]:checked").count() == 0
+    finally:
+        bob.close()
+
+
+def test_zoom_never_makes_a_small_image_smaller(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    lead = Screen(browser, server, "lead")
+    page = lead.page
+    image = page.locator("#media-image")
+    # Unzoomed, the image is scaled to fit its box ("object-fit: contain").
+    shown_width = """img => Math.min(img.clientWidth / img.naturalWidth,
+                                     img.clientHeight / img.naturalHeight) * img.naturalWidth"""
+    try:
+        lead.open(server.base_url + "/projects/1/review")
+        natural = image.evaluate("img => img.naturalWidth")
+        before = image.evaluate(shown_width)
+        assert natural < before, "the demo's digits are tiny: shown larger than they are"
+        lead.press("z")
+        lead.expect(page.locator("#media")).to_have_class(re.compile("zoomed"))
+        box = image.bounding_box()
+        assert box is not None
+        assert box["width"] >= before, f"zoomed {box['width']}px, unzoomed {before}px"
+        assert box["width"] % natural == 0, "every pixel a whole number of screen pixels"
+        page.screenshot(path=screenshots / "zoomed.png")
+    finally:
+        lead.close()

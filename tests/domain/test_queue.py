@@ -299,6 +299,20 @@ def test_progress_counts_mine_and_the_teams(session: Session, team: Team) -> Non
     assert (bobs.my_done, bobs.my_total) == (0, 2)  # overlap 1: alice's two are taken
 
 
+def test_my_total_stays_the_same_when_i_skip_or_am_unsure(session: Session, team: Team) -> None:
+    project, run, (alice, _, _) = team
+    make_errors(session, project, run, 4)
+    alice_access = access_of(session, alice, project)
+    assert queue.progress(session, alice_access, run).my_total == 4
+    for status in (AnnotationStatus.SKIPPED, AnnotationStatus.UNSURE, AnnotationStatus.DONE):
+        offer = queue.next_error(session, alice_access, run)
+        assert offer is not None
+        finish(session, alice_access, offer.prediction, status)
+        mine = queue.progress(session, alice_access, run)
+        assert mine.my_total == 4, f"after {status.value}"
+    assert mine.my_done == 1
+
+
 def test_only_errors_under_review_are_served(session: Session, team: Team) -> None:
     project, run, (alice, *_) = team
     right = make_sample(session, project, label="cat")

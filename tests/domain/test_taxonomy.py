@@ -147,6 +147,24 @@ def test_archive_hides_from_review_keeps_history_and_frees_the_key(session: Sess
     assert [c.name for c in causes.taxonomy(session, access.project).active] == ["dark", "blurry"]
 
 
+def test_unarchiving_gives_the_key_back_unless_a_live_cause_took_it(session: Session) -> None:
+    access, _, _ = setup(session)
+    blurry, dark = (causes.create_cause(session, access, n) for n in ("blurry", "dark"))
+    assert (blurry.key, dark.key) == ("1", "2")
+    causes.archive_cause(session, access, blurry.id)
+    causes.unarchive_cause(session, access, blurry.id)
+    assert blurry.key == "1"
+
+    causes.archive_cause(session, access, blurry.id)
+    causes.archive_cause(session, access, dark.id)
+    fox = causes.create_cause(session, access, "fox")  # takes the first free key, "1"
+    causes.unarchive_cause(session, access, blurry.id)
+    causes.unarchive_cause(session, access, dark.id)
+    assert fox.key == "1"
+    assert dark.key == "2"
+    assert blurry.key is None  # its key is fox's now
+
+
 def test_only_unused_causes_can_be_deleted(session: Session) -> None:
     access, _, _ = setup(session)
     used, unused = (causes.create_cause(session, access, n) for n in ("blurry", "dark"))

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain import verdicts
 from app.domain.imports.media import prepare_image, store_image
-from app.models import AnnotationStatus, Cause, Prediction, Project, Run, Sample, User
+from app.models import (
+    AnnotationStatus,
+    Cause,
+    Prediction,
+    Project,
+    Run,
+    Sample,
+    SampleKind,
+    User,
+)
 from tests.conftest import sign_in
 from tests.factories import (
     make_annotation,
@@ -444,3 +453,30 @@ def test_an_error_that_stayed_wrong_offers_the_earlier_verdict_until_marked(
     assert status == 200
     assert checked(doc) == [str(dark.id)]
     assert doc.select_one("#carried") is None
+
+
+def test_a_fresh_error_is_not_started_and_in_progress_once_touched(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "ann")
+    url, page = open_next(client, world.project)
+    assert one(soup(page), "#status").get_text() == "not started"
+    status, doc, _ = post(
+        client, save_url(url), token_of(page), {"version": "0", "cause": world.causes[0].id}
+    )
+    assert status == 200
+    assert one(doc, "#status").get_text() == "in progress"
+
+
+@pytest.mark.parametrize(
+    ("kind", "example"),
+    [(SampleKind.IMAGE, "e.g. Blurry"), (SampleKind.TEXT, "e.g. Sarcasm")],
+)
+def test_the_new_cause_example_fits_the_projects_kind(
+    client: TestClient, world: World, session: Session, kind: SampleKind, example: str
+) -> None:
+    world.project.kind = kind
+    session.flush()
+    sign_in(client, "lead")
+    _, page = open_next(client, world.project)
+    assert one(soup(page), "#new-cause")["placeholder"] == example

@@ -398,3 +398,25 @@ def test_a_live_update_sends_the_whole_table_when_the_pages_rows_changed(
     assert not table.select("[hx-swap-oob] [hx-swap-oob]"), "no swap nested in another"
     opened = client.get(sheet_url(client, f, "sheet_live"), follow_redirects=False)
     assert opened.status_code == 303  # opened as a page, it is the sheet
+
+
+@pytest.mark.parametrize("name", ["sheet_csv", "sheet_xlsx"])
+def test_a_filtered_download_is_named_after_its_filters(
+    client: TestClient, session: Session, name: str
+) -> None:
+    f = build(session)
+    sign_in(client, "ann")
+    extension = name.removeprefix("sheet_")
+
+    def saved_as(query: str) -> str:
+        response = client.get(sheet_url(client, f, name) + query)
+        assert response.status_code == 200
+        return response.headers["content-disposition"]
+
+    whole = saved_as("")
+    assert f'filename="eyeball-{f.project.id}-v1-sheet.{extension}"' in whole
+    sliced = saved_as("?disagreements=1&status=done&meta=source%3Dcam")
+    assert (
+        f'filename="eyeball-{f.project.id}-v1-sheet-status-done_meta-source-cam_disagreements'
+        f'.{extension}"'
+    ) in sliced

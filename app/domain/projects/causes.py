@@ -24,6 +24,7 @@ from app.models import (
     GroupKind,
     Project,
     ProjectRole,
+    SampleKind,
     utcnow,
 )
 
@@ -34,6 +35,13 @@ AUTO_KEY = "auto"
 RESERVED_KEYS = frozenset("lncsuzgha?")
 # Names at least this alike (difflib ratio on their folded form) are offered instead.
 SIMILARITY = 0.85
+# A typical cause for what the project's samples are: the example where a name is typed
+# (a text project has no "Blurry").
+CAUSE_EXAMPLES = {
+    SampleKind.IMAGE: "Blurry",
+    SampleKind.TEXT: "Sarcasm",
+    SampleKind.RECORD: "Missing value",
+}
 
 
 def fold(name: str) -> str:
@@ -107,6 +115,10 @@ def _group_for(session: Session, project: Project, group_id: int | None) -> Caus
     if group is None:  # every project is created with one; a lead may have removed it
         raise NotFound("The project has no cause group yet; create one first.")
     return group
+
+
+def cause_example(project: Project) -> str:
+    return CAUSE_EXAMPLES[project.kind]
 
 
 def may_add_causes(access: ProjectAccess) -> bool:
@@ -325,16 +337,24 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
 def archive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
     """Hide a cause from review; its annotations, history and exports keep it.
 
-    Its key is freed so a live cause can take it.
+    Its key is freed so a live cause can take it, and remembered for unarchiving.
     """
     access.require_open_lead()
     cause = get_cause(session, access, cause_id)
     if cause.archived_at is None:
         cause.archived_at = utcnow()
-        cause.key = None
+        cause.archived_key, cause.key = cause.key, None
         session.flush()
         _announce(session, cause, "archived")
     return cause
+
+
+def _key_if_free(session: Session, project_id: int, key: str | None) -> str | None:
+    """`key` if no cause of the project holds it now (a live one may have taken it)."""
+    if key is None:
+        return None
+    held = session.scalar(select(Cause.id).where(Cause.project_id == project_id, Cause.key == key))
+    return key if held is None else None
 
 
 def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
@@ -343,6 +363,8 @@ def unarchive_cause(session: Session, access: ProjectAccess, cause_id: int) -> C
     if cause.archived_at is not None:
         cause.archived_at = None
         cause.position = _end_of(session, cause.group_id)
+        cause.key = _key_if_free(session, cause.project_id, cause.archived_key)
+        cause.archived_key = None
         session.flush()
         _announce(session, cause, "unarchived")
     return cause

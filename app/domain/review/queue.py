@@ -59,7 +59,7 @@ class Offer:
 @dataclass(frozen=True)
 class QueueProgress:
     my_done: int
-    my_total: int  # what I finished plus what the queue can still give me
+    my_total: int  # what I finished (done, skipped, unsure) plus what the queue can still give me
     team_done: int  # errors examined: see review.status
     total: int  # errors under review in the run
 
@@ -311,6 +311,18 @@ def progress(
         )
         or 0
     )
+    # Skipped and unsure count in the total as finished by me: a skip must not make the
+    # total shrink (it leaves `still_mine` without joining `my_done`).
+    my_finished = (
+        session.scalar(
+            select(func.count()).select_from(
+                under_review(run)
+                .where(exists().where(mine, Annotation.status.in_(FINISHED)))
+                .subquery()
+            )
+        )
+        or 0
+    )
     still_mine = (
         session.scalar(
             select(func.count()).select_from(
@@ -324,7 +336,7 @@ def progress(
     )
     team_done = examined_errors(session, run)
     return QueueProgress(
-        my_done=my_done, my_total=my_done + still_mine, team_done=team_done, total=total
+        my_done=my_done, my_total=my_finished + still_mine, team_done=team_done, total=total
     )
 
 
