@@ -79,16 +79,6 @@ class Settings(BaseSettings):
         description="Most rows one manifest (or push) may hold; larger sets are imported in "
         "several parts into the same run.",
     )
-    max_manifest_line_chars: int = Field(
-        default=4 * 1024**2,
-        ge=1,
-        description="Longest line of a manifest, in characters.",
-    )
-    max_field_chars: int = Field(
-        default=1024**2,
-        ge=1,
-        description="Longest text one manifest cell or JSON value may hold, in characters.",
-    )
     max_body_bytes: int = Field(
         default=1024**2,
         ge=1,

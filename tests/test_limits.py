@@ -8,8 +8,10 @@ seen in the temporary folder, pointed at one of the test's own.
 
 from __future__ import annotations
 
+import io
 import socket
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.domain.imports.manifests import Limits, MediaRefused, ZipMedia, read_manifest
 from app.models import SampleKind
 from tests.conftest import csrf_token, sign_in, start_server
 from tests.factories import bearer, make_project, make_user
@@ -265,3 +268,55 @@ def test_a_real_server_refuses_an_anonymous_gigabyte_at_once(tmp_path: Path) -> 
         assert list(spool.iterdir()) == []
     finally:
         server.stop()
+
+
+# --- an import's own limits: counted on what inflates and what is read ----------------
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_zip_entry_is_stopped_at_its_limit_while_it_inflates() -> None:
+    limits = Limits(max_entry_bytes=1024**2, max_bytes=3 * 1024**2)
+    media = ZipMedia(io.BytesIO(_zip({"zeros.png": bytes(2 * 1024**2)})), limits)
+    with pytest.raises(MediaRefused, match="over the limit of 1,048,576 per file"):
+        media.read("zeros.png")
+    # The whole zip's limit is counted across entries too.
+    several = {f"{i}.png": bytes(900 * 1024) for i in range(4)}
+    media = ZipMedia(io.BytesIO(_zip(several)), Limits(max_bytes=4 * 1024**2))
+    for name in list(several)[:3]:
+        assert media.read(name) is not None
+    media._limits = Limits(max_bytes=3 * 1024**2)  # as if the headers had lied
+    with pytest.raises(MediaRefused):
+        media.read("3.png")
+
+
+def test_a_damaged_zip_entry_is_a_problem_not_a_crash() -> None:
+    data = bytearray(_zip({"a.png": b"abc" * 10_000}))
+    start = data.index(b"a.png") + len(b"a.png")  # the entry's deflated bytes follow
+    data[start + 10 : start + 40] = b"\xff" * 30
+    media = ZipMedia(io.BytesIO(bytes(data)), Limits())
+    with pytest.raises(MediaRefused, match="damaged"):
+        media.read("a.png")
+
+
+def test_a_manifest_over_the_row_limit_stops_with_a_numbered_problem(tmp_path: Path) -> None:
+    rows = [{"id": f"t{i}", "label": "a", "prediction": "b", "text": "x"} for i in range(6)]
+    manifest = read_manifest(
+        io.BytesIO(csv_bytes(rows)),
+        "m.csv",
+        kind=SampleKind.TEXT,
+        labels=[],
+        media=None,
+        staging_dir=tmp_path,
+        limits=Limits(max_rows=5),
+    )
+    assert len(manifest.rows) == 5
+    assert [str(p) for p in manifest.problems] == [
+        "line 7: the manifest has more than 5 rows; import it in several parts into the same run"
+    ]
