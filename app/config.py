@@ -67,6 +67,31 @@ class Settings(BaseSettings):
         description="Largest total uncompressed size of an imported images zip or folder (bytes).",
     )
 
+    max_zip_entry_bytes: int = Field(
+        default=256 * 1024**2,
+        ge=1,
+        description="Largest single file of an imported images zip or folder, uncompressed "
+        "(bytes); counted while it inflates.",
+    )
+    max_manifest_rows: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most rows one manifest (or push) may hold; larger sets are imported in "
+        "several parts into the same run.",
+    )
+    max_body_bytes: int = Field(
+        default=1024**2,
+        ge=1,
+        description="Largest request body of every route but an import's upload and a push "
+        "(bytes); counted as it arrives.",
+    )
+    max_upload_bytes: int = Field(
+        default=5 * 1024**3,
+        ge=1,
+        description="Largest import upload, manifest and images together (bytes); counted "
+        "as it arrives, and only read once the sender is known to be the project's lead.",
+    )
+
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:
         if not self.database_url:

@@ -59,7 +59,7 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _error_response(request: Request, status: int, message: str) -> Response:
+def error_response(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
@@ -104,7 +104,7 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return _error_response(request, status_of(exc), exc.message)
+    return error_response(request, status_of(exc), exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -122,7 +122,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             if message == UNREADABLE_BODY
             else f"The request body cannot be read: {message}"
         )
-    response = _error_response(request, status, message)
+    response = error_response(request, status, message)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -138,7 +138,7 @@ def describe_validation_errors(exc: RequestValidationError) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return _error_response(request, 422, describe_validation_errors(exc))
+    return error_response(request, 422, describe_validation_errors(exc))
 
 
 # What FastAPI says when a body cannot be decoded at all (not UTF-8, say).
@@ -171,12 +171,12 @@ def _document_error_bodies(app: FastAPI) -> None:
 async def _integrity_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IntegrityError)
     log.warning("refused by the database: %s", exc.orig)
-    return _error_response(request, 409, integrity.describe(exc))
+    return error_response(request, 409, integrity.describe(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_response(
+    return error_response(
         request, 500, "Eyeball hit an unexpected error. Nothing you saved before was lost."
     )
 

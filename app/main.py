@@ -25,6 +25,7 @@ from app.dependencies import SessionDep
 from app.domain.imports.media import stop_workers
 from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
+from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
 from app.live import Hub, listen_postgres
 from app.templating import STATIC_DIR, environment, templates
 from app.web import (
@@ -216,16 +217,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return JSONResponse({"status": "ok"})
 
     secret = settings.resolved_secret_key()
+    # Innermost: sees the scope the router fills in (see `RouteBodyLimit`).
+    app.add_middleware(RouteBodyLimit)
     # Added last = outermost: CSRF checks run before the session is even decoded.
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
-        session_cookie="eyeball_session",
+        session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age,
         same_site="lax",
         https_only=settings.https,
     )
     app.add_middleware(CSRFMiddleware, secret=secret, secure=settings.https)
+    # Outside the CSRF check, which reads form bodies: nothing reads past a limit.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     logging.getLogger("eyeball").setLevel(logging.INFO)
     return app

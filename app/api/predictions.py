@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message
 
 from app.api.deps import ApiOpenLeadAccess, RunName
 from app.api.responses import LEADS_ONLY, UNAUTHORIZED, problem
-from app.config import Settings
 from app.dependencies import DatabaseDep, SessionDep, SettingsDep, own_transactions
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
 from app.errors import status_of
+from app.limits import BodyClass, takes_body
 from app.schemas.imports import ImportSummaryOut, RefusedImportOut
 from app.schemas.predictions import PredictionsIn
 
@@ -31,39 +24,15 @@ def _too_large(limit: int) -> str:
     )
 
 
-class _BodyLimitedRoute(APIRoute):
-    """Refuses a body over the limit before FastAPI reads it into memory.
-
-    The limit comes from the app's settings, so it is looked up per request.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            settings: Settings = request.app.state.settings
-            limit = body_limit(settings.max_zip_bytes)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                return JSONResponse({"detail": _too_large(limit)}, status_code=413)
-            receive = request.receive
-            received = 0
-
-            async def counted() -> Message:
-                nonlocal received
-                message = await receive()
-                received += len(message.get("body", b""))
-                if received > limit:
-                    # Raised while FastAPI reads the body; the app's handler answers in JSON.
-                    raise HTTPException(413, _too_large(limit))
-                return message
-
-            return await handler(Request(request.scope, counted))
-
-        return limited
+# Held in memory while it is checked, so below the images-zip limit (see `body_limit`).
+PUSHES = BodyClass(
+    limit=lambda settings: body_limit(settings.max_zip_bytes),
+    too_large=_too_large,
+    signed_in_only=True,
+)
 
 
-router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
+router = APIRouter(tags=["import"])
 
 
 @router.post(
@@ -108,6 +77,7 @@ router = APIRouter(tags=["import"], route_class=_BodyLimitedRoute)
     },
 )
 @own_transactions
+@takes_body(PUSHES)
 def push_run_predictions(
     run: RunName,
     body: PredictionsIn,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -67,3 +69,51 @@ class RefusedImportOut(BaseModel):
 
     detail: str
     problems: list[ProblemOut] | None = None
+
+
+def _optional_integer(description: str) -> dict[str, Any]:
+    return {
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, {"type": "null"}],
+        "description": description,
+    }
+
+
+# The import's multipart body, written out: the route reads the form itself, after the
+# caller's token is checked, so FastAPI has no File() parameters to document it from.
+IMPORT_FORM: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "title": "ImportForm",
+                "type": "object",
+                "required": ["manifest"],
+                "properties": {
+                    "manifest": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "CSV or JSONL manifest",
+                    },
+                    "images": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Zip of the images (image projects)",
+                    },
+                    "run": {
+                        "type": "string",
+                        "default": "",
+                        "description": "Run name; default: the manifest's file name",
+                        "example": "resnet50-v2",
+                    },
+                    "evaluated": _optional_integer(
+                        "Samples evaluated, when only errors are listed"
+                    ),
+                    "sample_errors": _optional_integer(
+                        "Review a random sample of this many errors"
+                    ),
+                    "seed": _optional_integer("Seed of that sample"),
+                },
+            }
+        }
+    },
+}

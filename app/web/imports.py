@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import DatabaseDep, OpenLeadAccess, SessionDep, SettingsDep
@@ -26,9 +27,11 @@ from app.domain.imports.jobs import (
 )
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import runs_of
 from app.errors import status_of
+from app.limits import UPLOADS, takes_body, upload_form
 from app.models import SampleKind
 from app.templating import is_htmx, render
 
@@ -71,40 +74,55 @@ def import_page(request: Request, access: OpenLeadAccess, session: SessionDep) -
 
 
 def _whole_number(value: str, field: str, problems: dict[str, str]) -> int | None:
-    text = value.strip()
-    if not text:
+    if not value.strip():
         return None
-    if not text.isdigit():
+    number = whole_number(value)
+    if number is None:
         problems[field] = "Give a whole number, or leave it empty."
-        return None
-    return int(text)
+    return number
 
 
-def _given(upload: UploadFile | None) -> bool:
-    return upload is not None and bool(upload.filename)
+def _file(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    return value if isinstance(value, UploadFile) and value.filename else None
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def _upload(
+    request: Request, access: OpenLeadAccess, settings: SettingsDep
+) -> AsyncIterator[FormData]:
+    """The upload, read only once `access` found the sender to be the project's lead:
+    FastAPI solves that first, and a route without File() parameters leaves the body
+    unread until here. Its files are closed when the request ends."""
+    async with upload_form(request, settings) as form:
+        yield form
+
+
+UploadForm = Annotated[FormData, Depends(_upload)]
 
 
 @router.post("/projects/{project_id}/import", name="import_upload")
+@takes_body(UPLOADS)
 def import_upload(
     request: Request,
     access: OpenLeadAccess,
     session: SessionDep,
     settings: SettingsDep,
     database: DatabaseDep,
-    manifest: Annotated[UploadFile | None, File()] = None,
-    images: Annotated[UploadFile | None, File()] = None,
-    folder: Annotated[list[UploadFile] | None, File()] = None,
-    run: Annotated[str, Form()] = "",
-    evaluated: Annotated[str, Form()] = "",
-    sample_errors: Annotated[str, Form()] = "",
-    seed: Annotated[str, Form()] = "",
+    posted: UploadForm,
 ) -> Response:
-    form = {"run": run, "evaluated": evaluated, "sample_errors": sample_errors, "seed": seed}
+    manifest, images = _file(posted, "manifest"), _file(posted, "images")
+    folder_files = [f for f in posted.getlist("folder") if isinstance(f, UploadFile) and f.filename]
+    run = _field(posted, "run")
+    form = {name: _field(posted, name) for name in ("run", "evaluated", "sample_errors", "seed")}
     problems: dict[str, str] = {}
     if manifest is None or not manifest.filename:
         problems["manifest"] = "Choose the manifest (CSV or JSONL)."
-    folder_files = [f for f in folder or [] if f.filename]
-    if _given(images) and folder_files:
+    if images is not None and folder_files:
         problems["images"] = "Give the images as a zip or as a folder, not both."
     options = {
         name: _whole_number(value, name, problems) for name, value in form.items() if name != "run"
@@ -118,13 +136,13 @@ def import_upload(
         access.project,
         access.user.id,
         manifest_name=Path(manifest.filename).name,
-        images="zip" if _given(images) else "folder" if folder_files else None,
+        images="zip" if images is not None else "folder" if folder_files else None,
         options=ImportOptions(run=run.strip() or Path(manifest.filename).stem, **options),
     )
     limits = Limits.from_settings(settings)
     try:
         save_manifest(job_dir, manifest.file)
-        if images is not None and _given(images):
+        if images is not None:
             save_images_zip(job_dir, images.file)
         upload = FolderUpload(job_dir, limits)
         for file in folder_files:

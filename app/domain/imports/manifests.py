@@ -15,6 +15,7 @@ import math
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,6 +42,9 @@ MAX_TEXT_LENGTH = 255  # ids and labels: the columns' size in the schema
 PROBS_TOLERANCE = 0.01
 DEFAULT_MAX_ZIP_ENTRIES = 100_000
 DEFAULT_MAX_ZIP_BYTES = 4 * 1024**3
+DEFAULT_MAX_ENTRY_BYTES = 256 * 1024**2
+DEFAULT_MAX_ROWS = 200_000
+_INFLATE_CHUNK = 1 << 20
 PREVIEW_ROWS = 10
 # PostgreSQL cannot store a NUL character in text; SQLite would, so both refuse it.
 NUL = "\x00"
@@ -77,6 +81,8 @@ class Limits:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     max_entries: int = DEFAULT_MAX_ZIP_ENTRIES
     max_bytes: int = DEFAULT_MAX_ZIP_BYTES
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -84,7 +90,14 @@ class Limits:
             max_image_pixels=settings.max_image_pixels,
             max_entries=settings.max_zip_entries,
             max_bytes=settings.max_zip_bytes,
+            max_entry_bytes=settings.max_zip_entry_bytes,
+            max_rows=settings.max_manifest_rows,
         )
+
+
+class MediaRefused(ValueError):
+    """An image file that cannot be read as given (too large once inflated, encrypted,
+    damaged); the message says why, for the manifest line that names it."""
 
 
 @dataclass(slots=True)  # a large import holds one per row
@@ -142,7 +155,8 @@ class MediaSource(Protocol):
         a re-import of the same file then reads none of its images."""
 
     def read(self, name: str) -> bytes | None:
-        """The file's bytes, or None when there is no such file."""
+        """The file's bytes, or None when there is no such file; `MediaRefused` when it
+        cannot be read as given (over a limit once inflated, encrypted, damaged)."""
 
 
 # Parts that start with a letter, digit or "_", joined by single slashes: a path in
@@ -178,6 +192,8 @@ class ZipMedia:
 
     def __init__(self, file: str | Path | IO[bytes], limits: Limits) -> None:
         self._file = file
+        self._limits = limits
+        self._inflated = 0  # bytes inflated so far, against `max_bytes`
         self._problems: list[Problem] = []
         self._entries: dict[str, zipfile.ZipInfo] = {}
         self._prefix: str | None = None
@@ -236,14 +252,36 @@ class ZipMedia:
             info = self._entries.get(self._prefix + name)
         if info is None:
             return None
-        # zipfile stops at the declared size and checks the CRC, so an entry cannot
-        # inflate past what was counted against the limit above.
-        with self._zip.open(info) as entry:
-            return entry.read()
+        # The sizes in a zip's headers are the sender's word: the limits are counted on
+        # what actually inflates, a chunk at a time, so a lying entry stops at the limit.
+        limit = min(self._limits.max_entry_bytes, self._limits.max_bytes - self._inflated)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with self._zip.open(info) as entry:
+                while chunk := entry.read(_INFLATE_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise MediaRefused(_too_large(size, self._limits))
+                    chunks.append(chunk)
+        except RuntimeError as exc:  # zipfile's word for an encrypted entry
+            raise MediaRefused("the zip entry is encrypted; send it without a password") from exc
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+            raise MediaRefused(f"the zip entry is damaged or cannot be unpacked ({exc})") from exc
+        finally:
+            self._inflated += size
+        return b"".join(chunks)
 
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
+
+
+def _too_large(size: int, limits: Limits) -> str:
+    return (
+        f"unpacks to more than {min(size, limits.max_entry_bytes):,} bytes, over the limit "
+        f"of {limits.max_entry_bytes:,} per file or {limits.max_bytes:,} for the whole zip"
+    )
 
 
 def _sha256_of(stream: IO[bytes]) -> str:
@@ -278,8 +316,8 @@ class FolderMedia:
             return None
         if not path.resolve().is_relative_to(self._root):
             return None
-        if path.stat().st_size > self._limits.max_bytes:
-            return None
+        if path.stat().st_size > min(self._limits.max_bytes, self._limits.max_entry_bytes):
+            raise MediaRefused(_too_large(path.stat().st_size, self._limits))
         return path.read_bytes()
 
 
@@ -540,6 +578,17 @@ def read_manifest(
     columns: dict[str, None] = {}
     first_line: dict[str, int] = {}
     for line, values in _records(stream, fmt, problems):
+        if len(rows) >= limits.max_rows:
+            # Stop reading: every row is held until the import is written.
+            problems.append(
+                Problem(
+                    line,
+                    None,
+                    f"the manifest has more than {limits.max_rows:,} rows; import it in "
+                    "several parts into the same run",
+                )
+            )
+            break
         for name in values:
             columns.setdefault(name, None)
         row = checker.row(line, values)
@@ -625,7 +674,11 @@ def _stage_images(
                 if path in recorded:
                     batch.append((path, None, recorded[path]))
                     continue
-                data = media.read(path)
+                try:
+                    data = media.read(path)
+                except MediaRefused as exc:
+                    refused(path, str(exc))
+                    continue
                 if data is None:
                     missing(path)
                     continue
@@ -638,11 +691,20 @@ def _stage_images(
                     staged[path] = done
                     report()
                     continue
-                data = read if read is not None else media.read(path)
+                try:
+                    data = read if read is not None else media.read(path)
+                except MediaRefused as exc:
+                    refused(path, str(exc))
+                    continue
                 if data is None:
                     missing(path)
                 else:
                     yield path, data
+
+    def refused(path: str, why: str) -> None:
+        problems.append(Problem(first_line[path], "image", f"{path!r}: {why}"))
+        staged[path] = None
+        report()
 
     def missing(path: str) -> None:
         problems.append(Problem(first_line[path], "image", f"no file {path!r} in the images"))
