@@ -53,6 +53,9 @@
     var fresh = holder.querySelector("#annotation");
     if (!fresh) return;
     var focusedId = document.activeElement && form().contains(document.activeElement) ? document.activeElement.id : null;
+    // Enter in the new-cause field blurs it, so focus there means the user came back
+    // to type another name (perhaps not a letter yet): it stays theirs through the swap.
+    var typedCause = focusedId === "new-cause" ? document.activeElement.value : null;
     // A lead restoring from the history reads the result there: keep it open.
     var history = document.getElementById("history");
     var freshHistory = fresh.querySelector("#history");
@@ -60,7 +63,11 @@
     form().replaceWith(fresh);
     if (window.htmx) window.htmx.process(fresh);
     var next = fresh.querySelector("[data-use-cause]") || (focusedId && document.getElementById(focusedId));
-    if (next && next.id !== "new-cause") next.focus();
+    if (typedCause !== null && fresh.querySelector("#new-cause")) {
+      var again = fresh.querySelector("#new-cause");
+      again.value = typedCause;
+      again.focus();
+    } else if (next && next.id !== "new-cause") next.focus();
   }
 
   function versionFrom(html) {
@@ -279,7 +286,10 @@
       if (event.key !== "Enter" || el.tagName === "TEXTAREA") return;
       event.preventDefault();
       if (el.name === "new_cause") {
-        if (el.value.trim()) queueAction(root.dataset.newCauseUrl);
+        // The name goes with the request and the field empties at once, so a second
+        // name typed before the answer arrives is the user's, and survives the swap.
+        if (el.value.trim()) queueAction(root.dataset.newCauseUrl, { new_cause: el.value });
+        el.value = "";
         el.blur();
       } else if (el.name === "skip_reason") {
         el.blur();
@@ -332,6 +342,14 @@
     if (event.target !== form()) return;
     if (busy() || (typingInto(document.activeElement) && form().contains(document.activeElement))) {
       event.preventDefault();
+      refreshWanted = true;
+    }
+  });
+  // ...nor when its answer comes back while someone started typing or saving here.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.target !== form()) return;
+    if (busy() || (typingInto(document.activeElement) && form().contains(document.activeElement))) {
+      event.detail.shouldSwap = false;
       refreshWanted = true;
     }
   });

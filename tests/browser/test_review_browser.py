@@ -357,8 +357,10 @@ def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_sh
 
 
 def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
-    browser: Any, server: LiveServer, screenshots: Path
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
 ) -> None:
+    # Its own server: on the module's, bob may hold an error another test marked.
+    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
     bob = Screen(browser, server, "bob")
     page = bob.page
     ask = page.locator("#no-cause-ask")
@@ -388,6 +390,7 @@ def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
         assert page.locator("input[name=cause]:checked").count() == 0
     finally:
         bob.close()
+        server.stop()
 
 
 def test_zoom_never_makes_a_small_image_smaller(
