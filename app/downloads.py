@@ -18,16 +18,28 @@ from starlette.responses import Response
 # Windows' reserved ones, quotes and control characters. Whitespace becomes '_' too.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# A run name is free text of any length; a file name is kept well under the 255 bytes
+# most file systems allow.
+RUN_NAME_CHARS = 80
+
+
+def _visible(text: str) -> str:
+    # Unicode's controls, format characters (a right-to-left override turns
+    # `sheet<U+202E>xslx.exe` into what looks like an .xlsx), lone surrogates and
+    # private-use characters have no place in a file name.
+    return "".join(c for c in text if unicodedata.category(c)[0] != "C")
 
 
 def export_filename(project_id: int, run_name: str, what: str) -> str:
     """`eyeball-<project>-<run>-<what>`, e.g. `eyeball-3-v2-sheet.csv`."""
-    run = _UNSAFE.sub("_", run_name).strip("._") or "run"
+    run = _UNSAFE.sub("_", run_name)
+    run = _visible(run)[:RUN_NAME_CHARS].strip("._") or "run"
     return f"eyeball-{project_id}-{run}-{what}"
 
 
 def content_disposition(filename: str) -> str:
     """An `attachment` header value that carries any Unicode file name."""
+    filename = _visible(filename)
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
     fallback = _NOT_ASCII_SAFE.sub("_", ascii_name)
     if fallback == filename:
@@ -35,10 +47,10 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+def attachment_headers(filename: str) -> dict[str, str]:
     """A file to save, never cached: it holds a project's annotations."""
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"},
-    )
+    return {"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"}
+
+
+def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers=attachment_headers(filename))

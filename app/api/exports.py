@@ -12,7 +12,7 @@ from app.api.responses import RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain.analysis import annotation_export
 from app.domain.analysis.annotation_export import request_export
-from app.downloads import content_disposition, export_filename
+from app.downloads import attachment_headers, export_filename
 
 router = APIRouter(tags=["annotations"])
 
@@ -79,7 +79,7 @@ def _export(
     return StreamingResponse(
         annotation_export.stream(database.reader, export, fmt),
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": content_disposition(name)},
+        headers=attachment_headers(name),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.inert import inert, inert_text
 from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, row_of
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
@@ -331,14 +332,15 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+        return inert_text(json.dumps(value, ensure_ascii=False))
+    return inert(value)
 
 
 def csv_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    # The header holds cause names (`cause:<name>`): inert like the cells.
+    writer.writerow([inert_text(name) for name in header])
     for page in rows:
         for row in page:
             writer.writerow([_csv_cell(row[name]) for name in header])
