@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
-from app.domain.accounts.users import authenticate
+from app.domain.accounts.users import authenticate, end_sign_ins
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -57,6 +57,10 @@ def sign_in(
 
 
 @router.post("/sign-out", name="sign_out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    # Clearing the cookie only empties this browser's copy; a copy taken earlier would
+    # stay valid for the cookie's lifetime, so the sign-in is ended on the server too.
+    if user is not None:
+        end_sign_ins(session, user)
     request.session.clear()
     return RedirectResponse(request.app.url_path_for("sign_in"), status_code=303)
