@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import Database
 from app.domain.accounts.admin import require_admin
 from app.domain.accounts.site import require_may_create_projects
+from app.domain.accounts.users import signed_in_user
 from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.settings import require_may_delete
 from app.errors import PasswordChangeRequired, SignInRequired
@@ -70,15 +71,12 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_optional_user(request: Request, session: SessionDep) -> User | None:
-    user_id = request.session.get(SESSION_USER)
-    if user_id is None:
+    if request.session.get(SESSION_USER) is None:
         return None
-    user = session.get(User, user_id)
-    if (
-        user is None
-        or not user.is_active
-        or user.session_epoch != request.session.get(SESSION_EPOCH)
-    ):
+    user = signed_in_user(
+        session, request.session.get(SESSION_USER), request.session.get(SESSION_EPOCH)
+    )
+    if user is None:
         request.session.clear()
         return None
     request.state.user = user

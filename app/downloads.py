@@ -19,8 +19,18 @@ from starlette.responses import Response
 # Windows' reserved ones, quotes and control characters. Whitespace becomes '_' too.
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\s]+')
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-# File systems allow 255 bytes a name; the filters' part stays well inside that.
+# A run name is free text of any length; a file name is kept well under the 255 bytes
+# most file systems allow.
+RUN_NAME_CHARS = 80
+# The filters' part stays well inside that too.
 _FILTER_NAME_MAX = 80
+
+
+def _visible(text: str) -> str:
+    # Unicode's controls, format characters (a right-to-left override turns
+    # `sheet<U+202E>xslx.exe` into what looks like an .xlsx), lone surrogates and
+    # private-use characters have no place in a file name.
+    return "".join(c for c in text if unicodedata.category(c)[0] != "C")
 
 
 def export_filename(
@@ -32,7 +42,7 @@ def export_filename(
     """`eyeball-<project>-<run>-<what>`, e.g. `eyeball-3-v2-sheet.csv`; a filtered slice
     names its filters (the query parameters) before the extension, so it is not saved
     over the whole sheet: `eyeball-3-v2-sheet-cause-12_status-done.csv`."""
-    run = _safe(run_name) or "run"
+    run = _visible(_UNSAFE.sub("_", run_name))[:RUN_NAME_CHARS].strip("._") or "run"
     if not filtered_by:
         return f"eyeball-{project_id}-{run}-{what}"
     stem, dot, extension = what.rpartition(".")
@@ -43,11 +53,12 @@ def export_filename(
 
 
 def _safe(text: str) -> str:
-    return _UNSAFE.sub("_", text).strip("._")
+    return _visible(_UNSAFE.sub("_", text)).strip("._")
 
 
 def content_disposition(filename: str) -> str:
     """An `attachment` header value that carries any Unicode file name."""
+    filename = _visible(filename)
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
     fallback = _NOT_ASCII_SAFE.sub("_", ascii_name)
     if fallback == filename:
@@ -55,10 +66,10 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+def attachment_headers(filename: str) -> dict[str, str]:
     """A file to save, never cached: it holds a project's annotations."""
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"},
-    )
+    return {"Content-Disposition": content_disposition(filename), "Cache-Control": "no-store"}
+
+
+def attachment(body: str | bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers=attachment_headers(filename))

@@ -13,7 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from app.domain import integrity
-from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+)
 from app.templating import is_htmx, render
 
 log = logging.getLogger("eyeball")
@@ -25,6 +32,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PermissionDenied: 403,
     Conflict: 409,
     InvalidInput: 422,
+    TooManyRequests: 429,
 }
 
 
@@ -43,6 +51,7 @@ TITLES = {
     409: "Conflict",
     413: "Too large",
     422: "Please check your input",
+    429: "Too many attempts",
     500: "Something went wrong",
 }
 
@@ -104,7 +113,10 @@ async def _password_change_required(request: Request, exc: Exception) -> Respons
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return error_response(request, status_of(exc), exc.message)
+    response = error_response(request, status_of(exc), exc.message)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -92,6 +92,20 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+class _PagePaths:
+    """Every path but the API's, for asgi-csrf's `always_protect`.
+
+    asgi-csrf lets a request without cookies through unchecked: with no session there
+    seems nothing to forge. But a sign-in form posted from another site to a browser
+    with no cookie of ours would sign the victim into the attacker's account (login
+    CSRF), so page routes are checked with or without cookies. The sign-in page sets
+    the token's cookie, so a real visitor always has one.
+    """
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and not path.startswith(API_PREFIX)
+
+
 class CSRFMiddleware:
     """Datasette's asgi-csrf (double-submit cookie), skipped for the bearer-token API."""
 
@@ -101,6 +115,7 @@ class CSRFMiddleware:
             app,
             signing_secret=secret,
             cookie_secure=secure,
+            always_protect=_PagePaths(),
             # The API authenticates by bearer token only and ignores cookies,
             # so a forged cross-site request carries no credentials there.
             skip_if_scope=lambda scope: scope["path"].startswith(API_PREFIX),
@@ -108,6 +123,12 @@ class CSRFMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(API_PREFIX):
+            # asgi-csrf skips its check whenever an `Authorization: Bearer` header is
+            # sent; pages authenticate by cookie alone and never read the header, so a
+            # forged form could otherwise act with the victim's cookie by adding one.
+            headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+            scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
 
 

@@ -576,6 +576,21 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class SignInFailure(Base):
+    """One failed sign-in (page or token route), counted per account and per client
+    address by `app.domain.accounts.throttle`. In the database, not in memory, so the
+    limit holds across every worker; rows older than the window are deleted as new
+    failures come in."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "account:<username as folded>" or "address:<client IP>".
+    key: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class ErrorVerdict(Base):
     """What the sheet shows of one error, as the one rule (`sheet.judge`) decides it.
 

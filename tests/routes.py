@@ -14,3 +14,23 @@ def url(client: TestClient, name: str, /, **params: Any) -> str:
     # TestClient types its app as any ASGI callable; ours is always the Eyeball app.
     assert isinstance(app, Starlette)
     return str(app.url_path_for(name, **params))
+
+
+def named_paths(client: TestClient) -> list[tuple[str, str]]:
+    """(name, path template) of every route of the app, pages and API alike, for tests
+    that hold every route of a kind to one rule (a route added later included)."""
+    app = client.app
+    assert isinstance(app, Starlette)
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: Any, prefix: str) -> None:
+        for route in routes:
+            # FastAPI keeps an included router whole (its routes and its prefix).
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes, prefix + route.include_context.prefix)
+            elif isinstance(getattr(route, "path", None), str) and hasattr(route, "name"):
+                found.append((route.name, prefix + route.path))
+
+    walk(app.routes, "")
+    return found

@@ -248,3 +248,47 @@ def test_changes_reach_pages_on_every_worker_on_postgresql(
     finally:
         server.stop()
         database.dispose()
+
+
+def test_a_stream_closes_when_its_user_is_removed_from_the_project(tmp_path: Path) -> None:
+    from app.domain.projects.team import remove_member
+
+    with (
+        sqlite_server(tmp_path) as (base, database, project_id),
+        listening(signed_in(base, "ann"), project_id) as events,
+    ):
+        with database.transaction() as session:
+            lead = get_access(session, _user(session, "lead"), project_id)
+            remove_member(session, lead, _user(session, "ann").id)
+        next_event(events, "ended")
+        # The stream is over: a change made now reaches no one.
+        with database.transaction() as session:
+            live.announce(session, project_id, "cause", cause=5, name="dark")
+        with pytest.raises(AssertionError, match="no 'cause' event"):
+            next_event(events, "cause", within=0.3)
+
+
+def test_a_stream_closes_when_its_user_is_deactivated(tmp_path: Path) -> None:
+    from app.domain.accounts.admin import set_active
+
+    with sqlite_server(tmp_path) as (base, database, project_id):
+        with database.transaction() as session:
+            make_user(session, "root", admin=True)
+        with listening(signed_in(base, "ann"), project_id) as events:
+            with database.transaction() as session:
+                set_active(session, _user(session, "root"), _user(session, "ann").id, active=False)
+            next_event(events, "ended")
+
+
+def test_a_stream_sends_nothing_after_its_sign_in_ended_elsewhere(tmp_path: Path) -> None:
+    """The check before each event holds even with no `access` announcement (an admin who
+    is not on the team, whose streams are not told)."""
+    with sqlite_server(tmp_path) as (base, database, project_id):
+        with database.transaction() as session:
+            make_user(session, "root", admin=True)
+        with listening(signed_in(base, "root"), project_id) as events:
+            with database.transaction() as session:
+                _user(session, "root").session_epoch += 1
+            with database.transaction() as session:
+                live.announce(session, project_id, "cause", cause=5, name="dark")
+            next_event(events, "ended")

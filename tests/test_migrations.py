@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import JSON, column, func, insert, inspect, select, table, update
@@ -277,5 +278,28 @@ def test_the_pipeline_revision_adds_its_tables_and_its_downgrade_keeps_the_cause
 
         schema.upgrade(engine)  # and up again over the data left behind
         assert {"pipeline", "pipeline_module"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_0009_adds_the_sign_in_failures_and_takes_them_away(empty_database_url: str) -> None:
+    from app.domain.accounts import throttle
+
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine, "0008")
+        assert "sign_in_failure" not in inspect(engine).get_table_names()
+        schema.upgrade(engine, "0009")
+        with Session(engine) as session, session.begin():
+            attempt = throttle.Attempt("ada", "10.0.0.1")
+            for _ in range(throttle.PER_ACCOUNT):
+                throttle.record_failure(session, attempt)
+        with Session(engine) as session, pytest.raises(throttle.TooManySignIns):
+            throttle.check(session, attempt)
+
+        schema.downgrade(engine, "0008")
+        assert "sign_in_failure" not in inspect(engine).get_table_names()
+        schema.upgrade(engine)  # and up again: the downgrade left nothing behind
+        assert "sign_in_failure" in inspect(engine).get_table_names()
     finally:
         engine.dispose()

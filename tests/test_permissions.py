@@ -19,7 +19,7 @@ from app.models import SampleKind, utcnow
 from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer, make_user
 from tests.pages import one, soup
-from tests.routes import url
+from tests.routes import named_paths, url
 from tests.sheet_data import Fixture, build
 
 LEADS_ONLY = "Only the project's leads can do this."
@@ -144,3 +144,73 @@ def test_who_may_start_projects_is_said_once(
     with pytest.raises(PermissionDenied) as refused:
         start_project(session, nora, ProjectFields(name="Cars", kind=SampleKind.IMAGE))
     assert refused.value.message == STARTERS
+
+
+# What an annotator may download: their own annotations, and files holding no one's
+# annotations (the model's label suspects). Every other download carries everyone's marks.
+ANNOTATOR_DOWNLOADS = {
+    "api_annotations_csv",
+    "api_annotations_jsonl",
+    "api_annotations_json",
+    "label_suspects_csv",
+}
+
+
+def download_routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every file a run can be downloaded as, on the pages and in the API."""
+    return sorted(
+        (name, path)
+        for name, path in named_paths(client)
+        if "{run}" in path and path.endswith((".csv", ".xlsx", ".json", ".jsonl"))
+    )
+
+
+def _download(client: TestClient, session: Session, who: str, path: str) -> Any:
+    if path.startswith("/api/"):
+        return client.get(path, headers=bearer(session, who))
+    client.cookies.clear()
+    sign_in(client, who)
+    return client.get(path)
+
+
+def _refusal(response: Any, api: bool) -> str:
+    assert response.status_code == 403
+    return api_refusal(response) if api else one(soup(response.text), "#error p").get_text()
+
+
+def test_annotators_download_their_own_work_and_leads_everything(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    routes = download_routes(client)
+    names = {name for name, _ in routes}
+    assert {"sheet_csv", "sheet_xlsx", "label_corrections", "api_spreadsheet_xlsx"} <= names
+    assert names >= ANNOTATOR_DOWNLOADS
+    for name, path in routes:
+        target = path.format(project_id=f.project.id, run="v1")
+        as_ann = _download(client, session, "ann", target)
+        if name in ANNOTATOR_DOWNLOADS:
+            assert as_ann.status_code == 200, name
+            # bob marked e1, e2 and e5: nothing of his reaches ann.
+            assert b"bob" not in as_ann.content, name
+        else:
+            assert _refusal(as_ann, target.startswith("/api/")) == LEADS_ONLY, name
+        as_lead = _download(client, session, "lead", target)
+        assert as_lead.status_code == 200, name
+        if name.startswith("api_annotations"):
+            assert b"bob" in as_lead.content, name  # a lead's export holds everyone's
+
+
+def test_an_annotators_annotation_export_is_their_rows_only(
+    client: TestClient, session: Session, f: Fixture
+) -> None:
+    headers = bearer(session, "ann")
+    path = url(client, "api_annotations_json", project_id=f.project.id, run="v1")
+    records = client.get(path, headers=headers).json()
+    assert {r["annotator"] for r in records} == {"ann"}
+    assert sorted(r["sample_id"] for r in records) == ["e1", "e2", "e3", "e4", "e5"]
+    consensus = client.get(
+        url(client, "api_annotations_csv", project_id=f.project.id, run="v1"),
+        params={"consensus": "true"},
+        headers=headers,
+    )
+    assert api_refusal(consensus) == LEADS_ONLY

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
 
 from app.api.responses import problem
 from app.dependencies import SessionDep
-from app.domain.accounts.users import authenticate, create_token
-from app.errors import PasswordChangeRequired, SignInRequired
+from app.domain.accounts import throttle
+from app.domain.accounts.users import create_token
+from app.errors import PasswordChangeRequired
 from app.schemas.auth import TokenIn, TokenOut
 
 router = APIRouter(tags=["account"])
@@ -25,13 +27,25 @@ router = APIRouter(tags=["account"])
             "The password is a one-time password: choose your own first",
             "Choose a new password on My account before using Eyeball.",
         ),
+        429: problem(
+            "Too many failed sign-ins for this account or from this address (see Retry-After)",
+            "Too many failed sign-ins. Try again in 15 minutes.",
+        ),
     },
 )
-def create_api_token(body: TokenIn, session: SessionDep) -> TokenOut:
+def create_api_token(
+    body: TokenIn, request: Request, session: SessionDep
+) -> TokenOut | JSONResponse:
     """Send it back as `Authorization: Bearer <token>`. It is stored hashed: keep it safe."""
-    user = authenticate(session, body.username, body.password)
+    attempt = throttle.Attempt(body.username, request.client.host if request.client else None)
+    user = throttle.sign_in(session, attempt, body.password)
     if user is None:
-        raise SignInRequired("Wrong username or password.")
+        # Answered, not raised: the failure just counted is committed with the request.
+        return JSONResponse(
+            {"detail": "Wrong username or password."},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if user.must_change_password:
         raise PasswordChangeRequired()
     issued = create_token(session, user, body.name)

@@ -12,7 +12,7 @@ from starlette.datastructures import ImmutableMultiDict
 from app.dependencies import SESSION_EPOCH, SESSION_USER, DatabaseDep, SessionDep
 from app.domain.accounts.admin import require_admin
 from app.domain.accounts.site import require_may_create_projects
-from app.domain.accounts.users import user_for_token
+from app.domain.accounts.users import signed_in_user, user_for_token
 from app.domain.analysis.views import with_ids
 from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.settings import require_may_delete
@@ -41,15 +41,9 @@ BearerToken = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_sche
 
 
 def _browser_user(request: Request, session: Session) -> User | None:
-    user_id = request.session.get(SESSION_USER)
-    user = session.get(User, user_id) if user_id is not None else None
-    if (
-        user is None
-        or not user.is_active
-        or user.session_epoch != request.session.get(SESSION_EPOCH)
-    ):
-        return None
-    return user
+    return signed_in_user(
+        session, request.session.get(SESSION_USER), request.session.get(SESSION_EPOCH)
+    )
 
 
 def get_api_user(

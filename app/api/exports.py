@@ -12,7 +12,7 @@ from app.api.responses import RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain.analysis import annotation_export
 from app.domain.analysis.annotation_export import request_export
-from app.downloads import content_disposition, export_filename
+from app.downloads import attachment_headers, export_filename
 
 router = APIRouter(tags=["annotations"])
 
@@ -55,7 +55,9 @@ DESCRIPTION = (
     "has a 0/1 column `cause:<name>` (the spreadsheet's columns: archived causes only "
     "while this run uses them); `causes` lists the names. Times are ISO 8601 in UTC. "
     "Rows come in review order, each error's annotations in the order they were made. "
-    "The body streams in constant memory whatever the run's size."
+    "The body streams in constant memory whatever the run's size. Leads and admins get "
+    "everyone's annotations; an annotator gets their own only, and `consensus=true` "
+    "(built from everyone's marks and notes) is for leads."
 )
 CSV_NOTES = (
     " CSV: UTF-8 with a header, readable by `pandas.read_csv(url)` without options; "
@@ -79,7 +81,7 @@ def _export(
     return StreamingResponse(
         annotation_export.stream(database.reader, export, fmt),
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": content_disposition(name)},
+        headers=attachment_headers(name),
     )
 
 

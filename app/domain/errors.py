@@ -38,3 +38,12 @@ class InvalidInput(DomainError):
         # no form, still learns exactly what to fix.
         super().__init__(message or " ".join(fields.values()))
         self.fields = fields
+
+
+class TooManyRequests(DomainError):
+    """Refused for now, without looking at the request; try again in `retry_after`
+    seconds (sent as `Retry-After`)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

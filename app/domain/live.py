@@ -18,6 +18,9 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 CHANNEL = "eyeball_live"
+# Someone's access may have ended (removed from the team, signed out, deactivated): open
+# streams re-check theirs. Pages never see this kind.
+ACCESS = "access"
 _PENDING = "eyeball_live_pending"
 
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
-from app.domain.accounts.users import authenticate
+from app.domain.accounts import throttle
+from app.domain.accounts.users import end_sign_ins
 from app.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -42,13 +43,19 @@ def sign_in(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     home = request.app.url_path_for("projects")
-    user = authenticate(session, username, password) if username and password else None
+    attempt = throttle.Attempt(username, request.client.host if request.client else None)
+    context = {"next": safe_next(next, home), "username": username}
+    try:
+        user = throttle.sign_in(session, attempt, password)
+    except throttle.TooManySignIns as exc:
+        response = render(
+            request, "sign_in.html", {**context, "error": exc.message}, status_code=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if user is None:
-        context = {
-            "next": safe_next(next, home),
-            "username": username,
-            "error": "Wrong username or password.",
-        }
+        # Answered, not raised: the failure just counted is committed with the request.
+        context["error"] = "Wrong username or password."
         return render(request, "sign_in.html", context, status_code=400)
     request.session.clear()
     request.session[SESSION_USER] = user.id
@@ -57,6 +64,10 @@ def sign_in(
 
 
 @router.post("/sign-out", name="sign_out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, user: OptionalUser, session: SessionDep) -> Response:
+    # Clearing the cookie only empties this browser's copy; a copy taken earlier would
+    # stay valid for the cookie's lifetime, so the sign-in is ended on the server too.
+    if user is not None:
+        end_sign_ins(session, user)
     request.session.clear()
     return RedirectResponse(request.app.url_path_for("sign_in"), status_code=303)

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
 
-from app.dependencies import ProjectAccessDep
+from app.db import Database
+from app.dependencies import SESSION_EPOCH, SESSION_USER, ProjectAccessDep
+from app.domain.live import ACCESS
+from app.domain.projects.access import may_still_watch
 from app.live import Hub
 
 router = APIRouter(include_in_schema=False)
+
+# A stream re-checks its access before every event it sends, on every `access`
+# announcement (removal, sign-out, deactivation), and at least this often when quiet:
+# the safety net for a change that announces nothing (an admin made a member again).
+RECHECK_SECONDS = 30.0
 
 
 @router.get("/projects/{project_id}/events", name="project_events")
@@ -25,14 +35,30 @@ async def project_events(
     runs: a sheet would otherwise reload itself for every save in the project.
     """
     hub: Hub = request.app.state.hub
+    database: Database = request.app.state.database
     project_id = access.project.id
+    user_id, epoch = request.session.get(SESSION_USER), request.session.get(SESSION_EPOCH)
+
+    def allowed() -> bool:
+        with database.reader() as session:
+            return may_still_watch(session, user_id, epoch, project_id)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscription(project_id) as queue:
             # Tells the page (and tests) that nothing committed from now on is missed.
             yield ServerSentEvent(event="subscribed", data="{}")
             while True:
-                change = await queue.get()
+                try:
+                    change = await asyncio.wait_for(queue.get(), RECHECK_SECONDS)
+                except TimeoutError:
+                    change = None
+                if not await run_in_threadpool(allowed):
+                    # Ending the response closes the stream; the page's EventSource
+                    # reconnects, and is refused like any request of a lost sign-in.
+                    yield ServerSentEvent(event="ended", data="{}")
+                    return
+                if change is None or change.kind == ACCESS:
+                    continue
                 if run is not None and change.kind == "annotation" and change.data["run"] != run:
                     continue
                 yield ServerSentEvent(event=change.kind, data=json.dumps(change.data))

@@ -69,7 +69,7 @@ def test_the_api_refuses_strangers_and_bad_filters(client: TestClient, session: 
 
 def test_the_sheet_files_match_the_pages_downloads(client: TestClient, session: Session) -> None:
     f = build(session)
-    headers = bearer(session, "bob")
+    headers = bearer(session, "lead")
     csv_path = url(client, "api_spreadsheet_csv", project_id=f.project.id, run="v1")
     response = client.get(csv_path, headers=headers)
     assert response.status_code == 200

@@ -21,7 +21,7 @@ from app.domain.analysis.views import (
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import get_access
 from app.domain.review.status import ErrorStatus
-from tests.factories import make_prediction, make_sample
+from tests.factories import make_prediction, make_sample, make_user
 from tests.oracle import every_row, matches, tally_rows
 from tests.sheet_data import Fixture, build
 
@@ -138,8 +138,14 @@ def test_causes_and_annotators_may_be_named_instead_of_numbered(session: Session
         with_ids(session, f.project, [("cause", "fuzzy"), ("annotator", "nobody")])
     assert refused.value.fields == {
         "cause": "The project has no cause named 'fuzzy'.",
-        "annotator": "No user is called 'nobody'.",
+        "annotator": "The project has no annotator called 'nobody'.",
     }
+    # Someone who exists on the site but not in this project reads the same: a member
+    # cannot probe the site's usernames through the filter.
+    make_user(session, "olga")
+    with pytest.raises(InvalidInput) as refused:
+        with_ids(session, f.project, [("annotator", "olga")])
+    assert refused.value.fields == {"annotator": "The project has no annotator called 'olga'."}
 
 
 def test_bad_filters_and_sorts_are_refused_with_a_reason(session: Session) -> None:

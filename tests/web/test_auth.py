@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import set_password
 from tests.conftest import csrf_token, sign_in
-from tests.factories import make_user
+from tests.factories import PASSWORD, make_user
 from tests.pages import one
 from tests.routes import url
 
@@ -112,6 +112,32 @@ def test_forms_without_a_csrf_token_are_refused(client: TestClient, session: Ses
     assert response.status_code == 403
     assert "nothing was changed" in one(page(response.text), "[role=alert]").get_text()
     assert client.get("/").status_code == 200  # still signed in
+
+
+def test_a_sign_in_form_from_another_site_signs_no_one_in(
+    client: TestClient, session: Session
+) -> None:
+    """Login CSRF: the victim's browser has no cookie of ours, the form carries the
+    attacker's own credentials and a token the attacker got from our page."""
+    make_user(session, "mallory")
+    token = csrf_token(client)
+    client.cookies.clear()
+    response = client.post(
+        url(client, "sign_in_submit"),
+        data={"username": "mallory", "password": PASSWORD, "csrftoken": token, "next": "/"},
+    )
+    assert response.status_code == 403
+    assert client.get(url(client, "projects")).status_code == 303  # still signed out
+
+
+def test_a_bearer_header_does_not_skip_csrf_on_pages(client: TestClient, session: Session) -> None:
+    make_user(session, "ada")
+    sign_in(client, "ada")
+    response = client.post(
+        url(client, "sign_out"), data={}, headers={"Authorization": "Bearer eyb_anything"}
+    )
+    assert response.status_code == 403
+    assert client.get(url(client, "projects")).status_code == 200  # still signed in
 
 
 def test_htmx_requests_pass_csrf_with_the_header(client: TestClient, session: Session) -> None:

@@ -255,7 +255,7 @@ def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
 
 def test_the_csv_has_one_line_per_error_of_the_slice(client: TestClient, session: Session) -> None:
     f = build(session)
-    sign_in(client, "ann")
+    sign_in(client, "lead")
     response = client.get(sheet_url(client, f, "sheet_csv") + "?disagreements=1")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")

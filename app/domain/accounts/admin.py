@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts.users import create_user, hash_password
+from app.domain.accounts.users import create_user, end_sign_ins, hash_password
 from app.domain.errors import Conflict, NotFound, PermissionDenied
 from app.models import Membership, Project, ProjectRole, SiteRole, User
 
@@ -98,8 +98,7 @@ def reset_password(session: Session, actor: User, user_id: int) -> NewPassword:
     password = one_time_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True
-    user.session_epoch += 1
-    session.flush()
+    end_sign_ins(session, user)
     return NewPassword(user=user, password=password)
 
 
@@ -121,6 +120,9 @@ def set_active(session: Session, actor: User, user_id: int, *, active: bool) -> 
             raise Conflict("You cannot deactivate yourself; ask another admin.")
         if user.is_admin and not _other_active_admins(session, user):
             raise Conflict("The last active admin cannot be deactivated.")
+    if user.is_active and not active:
+        # Reactivation later must not bring back what was open at deactivation.
+        end_sign_ins(session, user)
     user.is_active = active
     session.flush()
     return user

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
-from app.models import ApiToken, SiteRole, User, utcnow
+from app.models import ApiToken, Membership, SiteRole, User, utcnow
 
 _hasher = PasswordHasher()
 
@@ -106,13 +107,50 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def signed_in_user(session: Session, user_id: object, epoch: object) -> User | None:
+    """The user a session cookie names, if that sign-in still stands.
+
+    A cookie is signed, not stored, so it cannot be deleted on the server: it carries
+    the user's `session_epoch` from when it was made, and `end_sign_ins` bumps the
+    epoch. The check is a read of the user's row, so it holds on every worker at once.
+    """
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.is_active or user.session_epoch != epoch:
+        return None
+    return user
+
+
+def end_sign_ins(session: Session, user: User) -> None:
+    """End every sign-in of `user` at once: every browser session and every API token.
+
+    For sign-out, a password change or reset, and deactivation. Tokens are revoked
+    rather than checked against the epoch, so a token list says why one stopped working
+    and reactivating the account revives neither tokens nor sessions.
+    """
+    user.session_epoch += 1
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    # Open live-update streams of this user re-check their access on this event (the
+    # stream of a project the user sees as an admin, not a member, at its next check).
+    projects = session.scalars(
+        select(Membership.project_id).where(
+            Membership.user_id == user.id, Membership.removed_at.is_(None)
+        )
+    )
+    for project_id in projects:
+        live.announce(session, project_id, live.ACCESS, user=user.id)
+    session.flush()
+
+
 def set_password(session: Session, user: User, password: str) -> None:
-    """Change the password and end every other sign-in of this user."""
+    """Change the password and end every sign-in and token of this user."""
     _check_password_rules(password)
     user.password_hash = hash_password(password)
-    user.session_epoch += 1
     user.must_change_password = False
-    session.flush()
+    end_sign_ins(session, user)
 
 
 @dataclass(frozen=True)
@@ -171,8 +209,8 @@ def update_profile(session: Session, user: User, display_name: str) -> User:
 def change_password(session: Session, user: User, *, current: str, new: str, repeated: str) -> None:
     """A person's own password change: they prove they know the current one.
 
-    Every other sign-in of this user ends; the caller keeps its own session going
-    by storing the new `session_epoch`.
+    Every other sign-in and every token of this user ends; the caller keeps its own
+    session going by storing the new `session_epoch`.
     """
     # Keys are form field names, not secrets (hence the noqa on S105 below).
     problems: dict[str, str] = {}

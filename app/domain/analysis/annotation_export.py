@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.inert import inert, inert_text
 from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, row_of
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
@@ -93,6 +94,8 @@ class ExportRequest:
     run_id: int
     run_name: str
     consensus: bool
+    # Whose annotations: None for everyone's (leads and admins), else an annotator's own.
+    annotator_id: int | None = None
 
     @property
     def kind(self) -> str:
@@ -102,8 +105,14 @@ class ExportRequest:
 def request_export(
     session: Session, access: ProjectAccess, run_name: str, *, consensus: bool = False
 ) -> ExportRequest:
+    """Leads and admins export everyone's annotations, and the consensus; anyone else on
+    the team exports their own annotations only (the consensus is built from everyone's
+    marks and notes, so it is for leads)."""
+    if consensus:
+        access.require_lead()
     run = resolve_run(session, access.project, run_name)
-    return ExportRequest(access.project.id, run.id, run.name, consensus)
+    own = None if access.can_lead else access.user.id
+    return ExportRequest(access.project.id, run.id, run.name, consensus, own)
 
 
 @dataclass(frozen=True)
@@ -190,10 +199,15 @@ class _Annotation:
     kind: AnnotationKind
 
 
-def _annotations(session: Session, prediction_ids: list[int]) -> dict[int, list[_Annotation]]:
-    """The page's annotations by prediction, each error's in the order they were made."""
+def _annotations(
+    session: Session, prediction_ids: list[int], annotator_id: int | None = None
+) -> dict[int, list[_Annotation]]:
+    """The page's annotations by prediction, each error's in the order they were made;
+    only `annotator_id`'s when given."""
     by_error: dict[int, list[_Annotation]] = defaultdict(list)
     for a, mark in annotations_of(session, prediction_ids):
+        if annotator_id is not None and a.annotator_id != annotator_id:
+            continue
         by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
     return by_error
 
@@ -240,7 +254,7 @@ def _rows(
     context: _Context,
     names: _CauseNames,
 ) -> list[ExportRow]:
-    annotations = _annotations(session, [p.id for p in page])
+    annotations = _annotations(session, [p.id for p in page], request.annotator_id)
     verdicts = stored(session, [p.id for p in page]) if request.consensus else {}
     out: list[ExportRow] = []
     for prediction in page:
@@ -331,14 +345,15 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, list):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+        return inert_text(json.dumps(value, ensure_ascii=False))
+    return inert(value)
 
 
 def csv_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
+    # The header holds cause names (`cause:<name>`): inert like the cells.
+    writer.writerow([inert_text(name) for name in header])
     for page in rows:
         for row in page:
             writer.writerow([_csv_cell(row[name]) for name in header])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.analysis.inert import inert_text
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.models import Prediction, Run, Sample
@@ -133,6 +134,13 @@ def suspects_csv(result: Suspects) -> str:
     writer.writerow(["rank", "sample_id", "label", "prediction", "p_label", "is_error"])
     for s in result.suspects:
         writer.writerow(
-            [s.rank, s.external_id, s.label, s.prediction, f"{s.p_label:.4f}", int(s.is_error)]
+            [
+                s.rank,
+                inert_text(s.external_id),
+                inert_text(s.label),
+                inert_text(s.prediction),
+                f"{s.p_label:.4f}",
+                int(s.is_error),
+            ]
         )
     return out.getvalue()

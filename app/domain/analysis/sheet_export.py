@@ -15,6 +15,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from app.domain.analysis.inert import inert, inert_text
 from app.domain.analysis.sheet import ErrorRow, RunData
 from app.domain.analysis.tally import Z95
 from app.domain.analysis.views import SheetSlice
@@ -28,7 +29,8 @@ def headers(data: RunData) -> list[str]:
 
 
 def _cells(data: RunData, row: ErrorRow) -> list[str | int | float | None]:
-    return [
+    # Every string here is someone's text (ids, labels, notes): inert in both formats.
+    cells: list[str | int | float | None] = [
         row.external_id,
         row.label,
         row.predicted,
@@ -41,6 +43,7 @@ def _cells(data: RunData, row: ErrorRow) -> list[str | int | float | None]:
         row.status.value,
         int(row.examined),
     ]
+    return [inert(v) for v in cells]
 
 
 def sheet_csv(page: SheetSlice) -> str:
@@ -51,7 +54,7 @@ def sheet_csv(page: SheetSlice) -> str:
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(headers(page.data))
+    writer.writerow([inert_text(name) for name in headers(page.data)])
     for row in page.rows:
         writer.writerow(["" if v is None else v for v in _cells(page.data, row)])
     return out.getvalue()
@@ -67,9 +70,8 @@ def label_corrections_csv(rows: Iterable[ErrorRow]) -> str:
             people = [m.annotator for m in row.finished if m.label_error]
             if row.adjudication is not None and row.adjudication.label_error:
                 people.append(f"{row.adjudication.annotator} (adjudicated)")
-            writer.writerow(
-                [row.external_id, row.label, row.suggested_label or "", ", ".join(people)]
-            )
+            cells = [row.external_id, row.label, row.suggested_label or "", ", ".join(people)]
+            writer.writerow([inert_text(cell) for cell in cells])
     return out.getvalue()
 
 
@@ -97,12 +99,12 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
     sheet.freeze_panes = "B2"
     sheet.append([_bold(sheet, name) for name in names])
     for row in page.rows:
-        sheet.append(_cells(data, row))
+        sheet.append([_text(sheet, v) if isinstance(v, str) else v for v in _cells(data, row)])
     first, last = 2, max(2, page.tally.rows + 1)
 
     filters = "&".join(f"{k}={v}" for k, v in page.filters.query()) or "none"
     for title, value in (
-        ("Run", data.run.name),
+        ("Run", _text(run, inert_text(data.run.name))),
         ("Evaluated samples", data.run.evaluated),
         ("Errors in the run", data.errors),
         # B4: the error rate; empty when the evaluated count is unknown.
@@ -110,7 +112,7 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
         # B5: every examined error of the run, also when this file holds a filtered
         # slice, because a ceiling is in points of the whole run's error rate.
         ("Examined errors in the run", page.tally.examined_in_run),
-        ("Filters", filters),
+        ("Filters", _text(run, inert_text(filters))),
         ("z (95%)", Z95),
     ):
         run.append([_bold(run, title), value])
@@ -156,8 +158,21 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
     return out.getvalue()
 
 
+# Excel's limit on a cell's text: a longer one makes it "repair" (empty) the workbook.
+XLSX_CELL_CHARS = 32767
+
+
+def _text(sheet: Any, value: str) -> Any:
+    """A string cell that is never a formula (nor an error code such as `#N/A`), whatever
+    it holds: only the footer's cells, written below, are formulas."""
+    cell = WriteOnlyCell(sheet, value=value[:XLSX_CELL_CHARS])
+    cell.data_type = "s"
+    return cell
+
+
 def _bold(sheet: Any, value: str) -> Any:
-    cell = WriteOnlyCell(sheet, value=value)
+    # Headers hold cause names, which are people's text.
+    cell = _text(sheet, inert_text(value))
     cell.font = Font(bold=True)
     return cell
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.domain.accounts.users import get_user_by_username
+from app.domain.accounts.users import normalize_username
 from app.domain.analysis.metadata import MetaKey, meta_text, metadata_counts
 from app.domain.analysis.sheet import (
     CauseTally,
@@ -54,6 +54,7 @@ from app.models import (
     Annotation,
     AnnotationKind,
     ErrorVerdict,
+    Membership,
     Prediction,
     Project,
     Sample,
@@ -226,15 +227,29 @@ def with_ids(
                 continue
             value = str(causes[fold(name)])
         elif key == "annotator" and name and not name.isdigit():
-            user = get_user_by_username(session, name)
-            if user is None:
-                problems["annotator"] = f"No user is called {name!r}."
+            user_id = _team_member_id(session, project, name)
+            if user_id is None:
+                problems["annotator"] = f"The project has no annotator called {name!r}."
                 continue
-            value = str(user.id)
+            value = str(user_id)
         resolved.append((key, value))
     if problems:
         raise InvalidInput(problems)
     return resolved
+
+
+def _team_member_id(session: Session, project: Project, username: str) -> int | None:
+    """Someone who is or was on this project's team, or annotated in it (an admin off the
+    team, a removed member). Never a site-wide lookup: any member can filter, and must
+    not learn from the answer which usernames exist elsewhere on the site."""
+    on_team = select(Membership.user_id).where(Membership.project_id == project.id)
+    annotated = select(Annotation.annotator_id).where(Annotation.project_id == project.id)
+    return session.scalar(
+        select(User.id).where(
+            User.username == normalize_username(username),
+            or_(User.id.in_(on_team), User.id.in_(annotated)),
+        )
+    )
 
 
 def _flag(value: Any) -> bool:
@@ -685,6 +700,9 @@ class SheetSlice:
 def open_slice(
     session: Session, access: ProjectAccess, run_name: str, filters: Filters, sort: Sort
 ) -> SheetSlice:
+    """A download of the sheet, for leads only: its rows carry every annotator's marks,
+    names and notes (an annotator's own work is in `annotation_export`)."""
+    access.require_lead()
     data = open_run(session, access, run_name)
     return SheetSlice(
         data, filters, sort, tally(session, data, filters), slice_rows(session, data, filters, sort)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.domain.accounts.users import signed_in_user
 from app.domain.errors import NotFound, PermissionDenied
 from app.models import (
     Membership,
@@ -116,6 +117,19 @@ def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:
     if role is None and not user.is_admin:
         raise NotFound("No such project.")
     return ProjectAccess(project=project, user=user, role=role)
+
+
+def may_still_watch(session: Session, user_id: object, epoch: object, project_id: int) -> bool:
+    """Whether a live-update stream opened by this sign-in may go on: it outlives the
+    request that checked access, so it asks again (signed out, deactivated, removed)."""
+    user = signed_in_user(session, user_id, epoch)
+    if user is None:
+        return False
+    try:
+        get_access(session, user, project_id)
+    except NotFound:
+        return False
+    return True
 
 
 def find_project(session: Session, key: str) -> Project:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.domain import verdicts
+from app.domain import live, verdicts
 from app.domain.accounts.users import get_user_by_username
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
@@ -113,6 +113,8 @@ def remove_member(session: Session, access: ProjectAccess, user_id: int) -> User
     if membership.role is ProjectRole.LEAD and not _other_leads(session, access, user_id):
         raise Conflict("The project's only lead cannot leave; make someone else lead first.")
     membership.removed_at = utcnow()
+    # Their open live-update stream of this project closes on this (app/web/live.py).
+    live.announce(session, access.project.id, live.ACCESS, user=user_id)
     session.flush()
     user = session.get(User, user_id)
     assert user is not None  # the membership's foreign key guarantees it
