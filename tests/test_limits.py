@@ -264,7 +264,9 @@ def test_a_real_server_refuses_an_anonymous_gigabyte_at_once(tmp_path: Path) -> 
                 f"Content-Length: {gigabyte}\r\n\r\n"
             ).encode()
             status = _answer_to(port, head, next(iter(Body(1024))))
-            assert status.split(b" ")[1] in {b"401", b"403", b"303"}, status
+            # Refused before the body is read: for want of a sign-in, or on a page route by
+            # the CSRF check, which may not read a body past the pre-routing limit.
+            assert status.split(b" ")[1] in {b"401", b"403", b"303", b"413"}, status
         assert list(spool.iterdir()) == []
     finally:
         server.stop()

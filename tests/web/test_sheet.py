@@ -405,7 +405,7 @@ def test_a_filtered_download_is_named_after_its_filters(
     client: TestClient, session: Session, name: str
 ) -> None:
     f = build(session)
-    sign_in(client, "ann")
+    sign_in(client, "lead")  # downloads are for leads
     extension = name.removeprefix("sheet_")
 
     def saved_as(query: str) -> str:
