@@ -31,6 +31,8 @@ from app.domain.projects.runs import resolve_run
 from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
+# Seconds a uvicorn worker may take to answer its supervisor (see `serve`).
+WORKER_HEALTHCHECK_SECONDS = 60
 db_cli = typer.Typer(help="Database schema (Alembic revisions).", no_args_is_help=True)
 user_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
 token_cli = typer.Typer(help="API tokens for notebooks.", no_args_is_help=True)
@@ -116,6 +118,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this
+        # many seconds; a worker still importing the app on a loaded machine does not
+        # yet, and at the default 5 s it was killed and restarted in a loop ("Child
+        # process died"), the server never coming up.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         proxy_headers=True,
         log_level="info",
     )
