@@ -278,9 +278,9 @@ def test_an_adjudication_is_confirmed_and_shown_on_the_leads_review_screen(
     assert response.headers["location"] == review  # back where the lead came from
     doc = soup(client.get(review).text)
     assert f"Final verdict for e2 saved: {f.b.name}; label error" in doc.get_text(" ", strip=True)
-    settled = one(doc, "#settled").get_text(" ", strip=True)
+    settled = " ".join(one(doc, "#settled").get_text(" ", strip=True).split())
     assert settled.startswith("adjudicated Settled by")
-    assert f"{f.b.name}; label error" in settled
+    assert f"{f.b.name} ; label error" in settled
     assert attr(one(doc, "#revise-adjudication"), "href").startswith(page)
     # An off-site `back` is ignored: the lead lands on the sheet's disagreements.
     again = client.post(
