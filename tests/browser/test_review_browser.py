@@ -326,6 +326,56 @@ def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
         live.stop()
 
 
+def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
+    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+) -> None:
+    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    bob = Screen(browser, live, "bob")
+    page = bob.page
+    held: list[Any] = []
+    try:
+        bob.open(live.base_url + "/projects/1/review")
+        url = page.url
+        # The first save's answer waits until bob is typing his note; a second key
+        # meanwhile queues behind it.
+        holding = True
+
+        def hold(route: Any) -> None:
+            if holding:
+                held.append(route)
+            else:
+                route.continue_()
+
+        page.route("**/annotation/**", hold)
+        with page.expect_request("**/annotation/**"):
+            bob.press("1")
+        while not held:  # the route's handler runs as Playwright dispatches
+            page.wait_for_timeout(20)
+        bob.press("2", "n")
+        page.keyboard.type("typed while saving")
+        bob.expect(page.locator("#save-state")).to_have_attribute("data-state", "saving")
+        assert len(held) == 1, "the second save went before the first was answered"
+        holding = False
+        held[0].continue_()
+
+        bob.saved()
+        note = page.locator("#note")
+        bob.expect(note).to_have_value("typed while saving")
+        bob.expect(note).to_be_focused()
+        bob.expect(page.locator("#status")).to_have_text("in progress")  # the panel is current
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+        page.screenshot(path=screenshots / "typed-while-saving.png")
+
+        bob.open(url)  # all of it stored, in order
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+        bob.expect(page.locator("#note")).to_have_value("typed while saving")
+    finally:
+        bob.close()
+        live.stop()
+
+
 def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_shortcuts(
     browser: Any, server: LiveServer, screenshots: Path
 ) -> None:
