@@ -376,6 +376,39 @@ def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
         live.stop()
 
 
+def test_a_change_made_after_signing_out_elsewhere_is_kept_and_saved_after_sign_in(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    bob = Screen(browser, server, "bob")
+    page = bob.page
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        url = page.url
+        other = bob.context.new_page()  # another tab signs out
+        other.goto(server.base_url + "/")
+        other.get_by_role("button", name="Sign out").click()
+        other.wait_for_url(re.compile(r"/sign-in"))
+
+        bob.press("1")
+        state = page.locator("#save-state")
+        bob.expect(state).to_have_attribute("data-state", "failed")
+        bob.expect(state).to_contain_text("you are signed out")
+        page.screenshot(path=screenshots / "signed-out.png")
+
+        password = next(s.password for s in read_sign_ins(server.data_dir) if s.username == "bob")
+        other.get_by_label("Username").fill("bob")
+        other.get_by_label("Password").fill(password)
+        other.keyboard.press("Enter")
+        other.wait_for_url(server.base_url + "/")
+        bob.press("2")  # the next key sends everything kept
+        bob.saved()
+        bob.open(url)
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+    finally:
+        bob.close()
+
+
 def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_shortcuts(
     browser: Any, server: LiveServer, screenshots: Path
 ) -> None:
