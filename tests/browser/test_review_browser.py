@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.domain.imports.demo import DEMO_CAUSES, read_sign_ins
+from app.domain.imports.demo import DEMO_CAUSES
+from tests.browser.pages import demo_password, sign_in, watch
 from tests.conftest import DemoData, LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,6 +27,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Ite
     live.stop()
 
 
+@pytest.fixture
+def own_server(demo_data: DemoData, tmp_path: Path) -> Iterator[LiveServer]:
+    """A demo server for one test, whose marks would shift what the others expect."""
+    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    yield live
+    live.stop()
+
+
 class Screen:
     """One person's browser context on the review screen."""
 
@@ -35,19 +44,8 @@ class Screen:
         self.expect = expect
         self.context = browser.new_context(viewport=LAPTOP)
         self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("pageerror", lambda exc: self.problems.append(str(exc)))
-        self.page.on(
-            "console", lambda m: self.problems.append(m.text) if "Refused to" in m.text else None
-        )
-        password = next(
-            s.password for s in read_sign_ins(server.data_dir) if s.username == username
-        )
-        self.page.goto(server.base_url + "/sign-in")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_url(server.base_url + "/")
+        self.problems = watch(self.page)
+        sign_in(self.page, server.base_url, username, demo_password(server.data_dir, username))
 
     def open(self, url: str) -> None:
         self.page.goto(url)
@@ -234,10 +232,10 @@ def test_a_stale_tab_is_refused_and_shows_the_fresh_state(
 
 
 def test_a_lead_restores_an_annotators_earlier_state(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # A server of its own: the other tests here leave alice's first errors marked.
-    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    server = own_server
     alice = Screen(browser, server, "alice")
     lead = Screen(browser, server, "lead")
     try:
@@ -268,7 +266,6 @@ def test_a_lead_restores_an_annotators_earlier_state(
     finally:
         alice.close()
         lead.close()
-        server.stop()
 
 
 def _in_view_and_on_top(page: Any, selector: str) -> None:
@@ -291,10 +288,10 @@ def _in_view_and_on_top(page: Any, selector: str) -> None:
 
 
 def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # Its own server: the causes added here would shift the keys other tests expect.
-    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    live = own_server
     lead = Screen(browser, live, "lead")
     page = lead.page
     try:
@@ -323,13 +320,12 @@ def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
         lead.expect(page.locator("#my-progress")).to_have_text(re.compile(r"^1 / "))
     finally:
         lead.close()
-        live.stop()
 
 
 def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
-    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    live = own_server
     bob = Screen(browser, live, "bob")
     page = bob.page
     held: list[Any] = []
@@ -373,7 +369,6 @@ def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
         bob.expect(page.locator("#note")).to_have_value("typed while saving")
     finally:
         bob.close()
-        live.stop()
 
 
 def test_a_change_made_after_signing_out_elsewhere_is_kept_and_saved_after_sign_in(
@@ -395,11 +390,7 @@ def test_a_change_made_after_signing_out_elsewhere_is_kept_and_saved_after_sign_
         bob.expect(state).to_contain_text("you are signed out")
         page.screenshot(path=screenshots / "signed-out.png")
 
-        password = next(s.password for s in read_sign_ins(server.data_dir) if s.username == "bob")
-        other.get_by_label("Username").fill("bob")
-        other.get_by_label("Password").fill(password)
-        other.keyboard.press("Enter")
-        other.wait_for_url(server.base_url + "/")
+        sign_in(other, server.base_url, "bob", demo_password(server.data_dir, "bob"))
         bob.press("2")  # the next key sends everything kept
         bob.saved()
         bob.open(url)
@@ -440,10 +431,10 @@ def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_sh
 
 
 def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # Its own server: on the module's, bob may hold an error another test marked.
-    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    server = own_server
     bob = Screen(browser, server, "bob")
     page = bob.page
     ask = page.locator("#no-cause-ask")
@@ -473,7 +464,6 @@ def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
         assert page.locator("input[name=cause]:checked").count() == 0
     finally:
         bob.close()
-        server.stop()
 
 
 def test_zoom_never_makes_a_small_image_smaller(
