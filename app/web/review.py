@@ -115,6 +115,8 @@ def _context(
         ),
         "message": None,
         "message_is_error": False,
+        # Only in a panel sent alone: the shortcut list's definitions come with it.
+        "oob_definitions": False,
         "revisits_asked": None,
         "similar": [],
         "new_cause_name": "",
@@ -149,7 +151,7 @@ def _fragment(
     return render(
         request,
         "review.html",
-        _context(session, access, run, offer, **extra),
+        _context(session, access, run, offer, oob_definitions=True, **extra),
         fragment="annotation",
         status_code=status_code,
         headers=headers,

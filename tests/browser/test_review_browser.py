@@ -315,6 +315,11 @@ def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
             _in_view_and_on_top(page, "#save-state")
         page.locator(".review-side").evaluate("el => el.scrollTop = el.scrollHeight")
         page.screenshot(path=screenshots / "causes-added-scrolled-down.png")
+        # The shortcut list's definitions include the causes just added.
+        lead.press("?")
+        listed = page.locator("#cause-definitions")
+        lead.expect(listed.locator("dt", has_text="Scanner noise")).to_be_visible()
+        lead.press("Escape")
         page.locator("#finish-done").click()
         lead.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
         lead.expect(page.locator("#my-progress")).to_have_text(re.compile(r"^1 / "))
