@@ -79,6 +79,19 @@ class Settings(BaseSettings):
         description="Most rows one manifest (or push) may hold; larger sets are imported in "
         "several parts into the same run.",
     )
+    max_manifest_line_chars: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Longest line of a manifest, in characters; read no further than that, "
+        "so a longer line is a numbered problem and reading stops.",
+    )
+    max_manifest_field_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=131_072,
+        description="Longest value of one manifest cell (a text sample, a metadata value), in "
+        "characters; at most 131,072, the CSV reader's own limit.",
+    )
     max_body_bytes: int = Field(
         default=1024**2,
         ge=1,

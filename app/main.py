@@ -27,6 +27,7 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
 from app.live import Hub, listen_postgres
+from app.routing import CheckedRoute
 from app.templating import STATIC_DIR, environment, templates
 from app.web import (
     account,
@@ -196,6 +197,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    # Routes declared on the app itself (below) meet the input rule like every router's.
+    app.router.route_class = CheckedRoute
     app.state.settings = settings
     app.state.database = db
     app.state.hub = hub

@@ -26,6 +26,7 @@ from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotatio
 from app.domain.verdicts import Mark
 from app.errors import status_of
 from app.models import AnnotationStatus
+from app.routing import CheckedRoute
 from app.schemas.run_errors import (
     AnnotationIn,
     AnnotationOut,
@@ -36,7 +37,7 @@ from app.schemas.run_errors import (
     StaleAnnotationOut,
 )
 
-router = APIRouter(tags=["annotations"])
+router = APIRouter(route_class=CheckedRoute, tags=["annotations"])
 
 
 def _mark_out(

@@ -105,18 +105,14 @@ class AnnotationIn(BaseModel):
 
     causes: list[str] = Field(default=[], description="Cause names of the project")
     label_error: bool = False
-    # No NUL characters: PostgreSQL text cannot store them.
     suggested_label: str | None = Field(
         default=None,
         max_length=255,
-        pattern=r"^[^\x00]*$",
         description="The right label, when label_error is true",
     )
-    note: str = Field(default="", pattern=r"^[^\x00]*$")
+    note: str = ""
     status: AnnotationStatusName = "done"
-    skip_reason: str = Field(
-        default="", pattern=r"^[^\x00]*$", description="Why, when the status is skipped"
-    )
+    skip_reason: str = Field(default="", description="Why, when the status is skipped")
     version: int = Field(
         ge=0, description="The version this change is based on: 0 for a new annotation"
     )

@@ -21,10 +21,11 @@ from app.domain.accounts.site import SiteSettings, site_settings, update_site_se
 from app.domain.errors import DomainError
 from app.errors import status_of
 from app.models import User
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False, prefix="/admin")
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False, prefix="/admin")
 
 
 def _users_page(

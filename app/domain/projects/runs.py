@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.names import clean_name, name_problem
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.status import RunProgress, run_progress
 from app.models import METRIC_FIELDS, Prediction, Project, Run
@@ -87,9 +88,8 @@ class RunFields:
         evaluated: int | None = None
         raw = form.get("evaluated", "").strip().replace(",", "").replace("_", "")
         if raw:
-            try:
-                evaluated = int(raw)
-            except ValueError:
+            evaluated = whole_number(raw)
+            if evaluated is None:
                 problems["evaluated"] = "A whole number of samples, or blank if unknown."
         metrics: dict[str, float | None] = {}
         for metric in METRIC_FIELDS:
