@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from alembic.script import ScriptDirectory
 
 from app.config import PROJECT_ROOT
