@@ -303,3 +303,49 @@ def test_0009_adds_the_sign_in_failures_and_takes_them_away(empty_database_url: 
         assert "sign_in_failure" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0011_gives_unused_one_time_passwords_an_end_and_takes_it_away(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    fields = ["username", "display_name", "password_hash", "role", "is_active"]
+    fields += ["session_epoch", "must_change_password", "created_at"]
+    user_0009 = table("user_account", column("id"), *(column(c) for c in fields))
+    try:
+        schema.upgrade(engine, "0009")
+        ids = {}
+        with Session(engine) as session, session.begin():
+            for name, waiting in (("waiting", True), ("settled", False)):
+                ids[name] = session.execute(
+                    insert(user_0009)
+                    .values(
+                        username=name,
+                        display_name="",
+                        password_hash="x",
+                        role="member",
+                        is_active=True,
+                        session_epoch=0,
+                        must_change_password=waiting,
+                        created_at=utcnow(),
+                    )
+                    .returning(user_0009.c.id)
+                ).scalar_one()
+        schema.upgrade(engine, "0011")
+        user_0011 = table("user_account", column("id"), column("one_time_password_expires_at"))
+        with Session(engine) as session:
+            given = dict(
+                session.execute(
+                    select(user_0011.c.id, user_0011.c.one_time_password_expires_at)
+                ).all()
+            )
+        assert given[ids["waiting"]] is not None  # a one-time password given before now ends
+        assert given[ids["settled"]] is None
+
+        schema.downgrade(engine, "0009")
+        assert "one_time_password_expires_at" not in {
+            c["name"] for c in inspect(engine).get_columns("user_account")
+        }
+        schema.upgrade(engine)  # and up again: the downgrade left nothing behind
+    finally:
+        engine.dispose()

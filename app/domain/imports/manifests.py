@@ -52,6 +52,7 @@ _INFLATE_CHUNK = 1 << 20
 PREVIEW_ROWS = 10
 # Longer runs of digits stay text (an id, say): a number has at most 18 digits.
 _INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_LONG_INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
 
 Progress = Callable[[str, int, int], None]
@@ -349,6 +350,8 @@ def _csv_value(value: str) -> Any:
         return None
     if _INT.fullmatch(text):
         return int(text)
+    if _LONG_INT.fullmatch(text):
+        return value  # a serial number, say: as a float it would lose its digits
     if _FLOAT.fullmatch(text):
         number = float(text)
         if math.isfinite(number):
