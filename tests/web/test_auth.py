@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.accounts.users import authenticate, get_user_by_username, set_password
 from app.main import create_app
-from app.models import utcnow
+from app.models import User, utcnow
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, make_user
 from tests.pages import one
@@ -221,5 +222,8 @@ def test_an_unused_one_time_password_expires(
     assert authenticate(session, "newbie", password) is None
     # A password of their own never expires (an admin's reset starts a new clock).
     set_password(session, newbie, "my own long password")
-    assert newbie.one_time_password_expires_at is None
     assert authenticate(session, "newbie", "my own long password") == newbie
+    assert (
+        session.scalar(select(User.one_time_password_expires_at).where(User.id == newbie.id))
+        is None
+    )
