@@ -40,5 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("user_account") as batch:
-        batch.drop_column("one_time_password_expires_at")
+    # Not in batch mode: on SQLite that rebuilds the table, and dropping the old one
+    # would cascade to every row that points at a user (annotations, memberships).
+    # SQLite 3.35+ drops a column in place.
+    op.drop_column("user_account", "one_time_password_expires_at")
