@@ -88,7 +88,10 @@ def test_a_downgrade_says_what_it_drops_and_asks_for_yes(
     everything = run("db", "downgrade", "base")
     assert everything.returncode == 1
     assert "Initial schema" in everything.stdout
-    assert everything.stdout.count("\n  00") == int(head)
+    every = list(ScriptDirectory.from_config(alembic_config()).walk_revisions())
+    assert [line.split()[0] for line in everything.stdout.splitlines()[1:]] == [
+        r.revision for r in every
+    ]
     assert run("db", "current").stdout.startswith(head)
 
     unknown = run("db", "downgrade", "nonsense")
@@ -97,4 +100,4 @@ def test_a_downgrade_says_what_it_drops_and_asks_for_yes(
 
     done = run("db", "downgrade", "--yes", "--", "-1")
     assert done.returncode == 0
-    assert run("db", "current").stdout.startswith(f"{int(head) - 1:04d}")
+    assert run("db", "current").stdout.startswith(f"{newest.down_revision}:")
