@@ -147,9 +147,36 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 
 @db_cli.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
-    """Undo revisions down to REVISION."""
+def db_downgrade(
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Where to go down to: a revision id (e.g. 0008), 'base' (nothing left), "
+            "or -N after '--' (e.g. `eyeball db downgrade -- -1`)."
+        ),
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Really undo them: without it, only say what would go.")
+    ] = False,
+) -> None:
+    """Say which revisions going down to REVISION undoes and what they drop; undo them
+    only with --yes. Undoing a revision drops its tables and columns WITH THEIR DATA."""
     with _opened(get_settings()) as database:
+        try:
+            plan = schema.downgrade_plan(database.engine, revision)
+        except schema.UnknownTarget as exc:
+            raise _fail(str(exc)) from None
+        if not plan:
+            typer.echo("Nothing to undo: the database is already at that revision.")
+            return
+        typer.echo(
+            f"Going down to {revision} undoes {len(plan)} revision(s), newest first; what "
+            "each added is dropped, with its data:"
+        )
+        for undone in plan:
+            typer.echo(f"  {undone.revision}  {undone.summary}")
+        if not yes:
+            raise _fail("Nothing was changed. Run again with --yes to undo these revisions.")
         schema.downgrade(database.engine, revision)
         typer.echo(f"Database at revision {schema.current_revision(database.engine) or 'base'}.")
 

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `eyeball serve` listens on.")
     https: bool = Field(
         default=False,
-        description="Set when served behind HTTPS: cookies get the Secure flag.",
+        description="Set when served behind HTTPS: cookies get the Secure flag, answers HSTS.",
     )
     session_max_age: int = Field(
         default=14 * 24 * 3600, description="Seconds a sign-in lasts without activity."
@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,
         description="How long an SQLite writer waits for another writer before giving up.",
+    )
+
+    one_time_password_hours: int = Field(
+        default=72,
+        ge=1,
+        description="Hours a one-time password (a new account's, a reset's) works if unused.",
     )
 
     max_image_pixels: int = Field(
@@ -78,6 +84,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Most rows one manifest (or push) may hold; larger sets are imported in "
         "several parts into the same run.",
+    )
+    max_manifest_line_chars: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Longest line of a manifest, in characters; read no further than that, "
+        "so a longer line is a numbered problem and reading stops.",
+    )
+    max_manifest_field_chars: int = Field(
+        default=100_000,
+        ge=1,
+        le=131_072,
+        description="Longest value of one manifest cell (a text sample, a metadata value), in "
+        "characters; at most 131,072, the CSV reader's own limit.",
     )
     max_body_bytes: int = Field(
         default=1024**2,

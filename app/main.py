@@ -27,6 +27,7 @@ from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
 from app.live import Hub, listen_postgres
+from app.routing import CheckedRoute
 from app.templating import STATIC_DIR, environment, templates
 from app.web import (
     account,
@@ -71,13 +72,18 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+# Behind HTTPS only (EYEBALL_HTTPS): browsers then refuse plain HTTP to the site for a
+# year, so a network attacker cannot downgrade a later visit. Sent over plain HTTP it
+# would be ignored by browsers, and wrong.
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class SecurityHeadersMiddleware:
     """Pure ASGI, so streamed responses (exports, server-sent events) pass untouched."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS_HEADER] if https else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,7 +92,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                message["headers"] = list(message.get("headers", [])) + self.headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -196,6 +202,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    # Routes declared on the app itself (below) meet the input rule like every router's.
+    app.router.route_class = CheckedRoute
     app.state.settings = settings
     app.state.database = db
     app.state.hub = hub
@@ -252,6 +260,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(CSRFMiddleware, secret=secret, secure=settings.https)
     # Outside the CSRF check, which reads form bodies: nothing reads past a limit.
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
     logging.getLogger("eyeball").setLevel(logging.INFO)
     return app

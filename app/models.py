@@ -128,6 +128,10 @@ class User(Base):
     # Bumped on a password change: sessions signed with an older epoch stop working.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the one-time password an admin gave stops working unused (None: no expiry).
+    one_time_password_expires_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

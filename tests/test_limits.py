@@ -24,7 +24,7 @@ from app.domain.imports.manifests import Limits, MediaRefused, ZipMedia, read_ma
 from app.models import SampleKind
 from tests.conftest import csrf_token, sign_in, start_server
 from tests.factories import bearer, make_project, make_user
-from tests.importing import csv_bytes, image_rows
+from tests.importing import csv_bytes, image_rows, jsonl_bytes
 from tests.routes import url
 
 BODY_LIMIT = 64 * 1024
@@ -322,3 +322,60 @@ def test_a_manifest_over_the_row_limit_stops_with_a_numbered_problem(tmp_path: P
     assert [str(p) for p in manifest.problems] == [
         "line 7: the manifest has more than 5 rows; import it in several parts into the same run"
     ]
+
+
+def _read(data: bytes, name: str, limits: Limits, tmp_path: Path) -> list[str]:
+    manifest = read_manifest(
+        io.BytesIO(data),
+        name,
+        kind=SampleKind.TEXT,
+        labels=[],
+        media=None,
+        staging_dir=tmp_path,
+        limits=limits,
+    )
+    return [str(p) for p in manifest.problems]
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])
+def test_a_line_over_the_limit_is_not_read_whole(tmp_path: Path, name: str) -> None:
+    rows = [{"id": f"t{i}", "label": "a", "prediction": "b", "text": "x"} for i in range(3)]
+    rows[1]["text"] = "y" * 5_000
+    data = csv_bytes(rows) if name == "m.csv" else jsonl_bytes(rows)
+    line = 3 if name == "m.csv" else 2
+    assert _read(data, name, Limits(max_line_chars=1_000), tmp_path) == [
+        f"line {line}: the line is longer than 1,000 characters; nothing after it was read"
+    ]
+
+
+@pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])
+def test_a_field_over_the_limit_is_a_problem_of_its_line_and_column(
+    tmp_path: Path, name: str
+) -> None:
+    rows = [{"id": f"t{i}", "label": "a", "prediction": "b", "text": "x"} for i in range(3)]
+    rows[2]["text"] = "z" * 600
+    data = csv_bytes(rows) if name == "m.csv" else jsonl_bytes(rows)
+    line = 4 if name == "m.csv" else 3
+    assert _read(data, name, Limits(max_field_chars=500), tmp_path) == [
+        f"line {line}, column 'text': longer than 500 characters"
+    ]
+
+
+def test_an_unterminated_csv_quote_is_a_problem_of_the_line_it_opens_on(tmp_path: Path) -> None:
+    data = b'id,label,prediction,text\nt1,a,b,"fine, quoted"\nt2,a,b,"never closed\nt3,a,b,x\n'
+    assert _read(data, "m.csv", Limits(), tmp_path) == [
+        "line 3: a quote opened on line 3 is never closed (it would take in every line after it)"
+    ]
+
+
+def test_a_name_held_twice_in_a_zip_refuses_the_zip() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.png", b"first")
+        with pytest.warns(UserWarning, match="Duplicate"):
+            archive.writestr("a.png", b"second")
+    media = ZipMedia(io.BytesIO(out.getvalue()), Limits())
+    assert [str(p) for p in media.problems()] == [
+        "column 'images': the zip holds 'a.png' twice; give each file one name"
+    ]
+    assert media.read("a.png") is None

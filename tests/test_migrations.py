@@ -32,6 +32,29 @@ from app.models import (
 from tests.factories import make_cause, make_sample, make_user
 
 
+def _user_0001(session: Session, username: str) -> User:
+    """A user as revision 0001 stored it (past the model, which knows later columns);
+    returned as a transient `User` that carries only its id."""
+    fields = ["username", "display_name", "password_hash", "role", "is_active"]
+    fields += ["session_epoch", "must_change_password", "created_at"]
+    user_0001 = table("user_account", column("id"), *(column(c) for c in fields))
+    user_id = session.execute(
+        insert(user_0001)
+        .values(
+            username=username,
+            display_name="",
+            password_hash="x",
+            role="member",
+            is_active=True,
+            session_epoch=0,
+            must_change_password=False,
+            created_at=utcnow(),
+        )
+        .returning(user_0001.c.id)
+    ).scalar_one()
+    return User(id=user_id)
+
+
 def _project_0001(session: Session, lead: User, *, annotators: list[User], overlap: int) -> Project:
     """A project as revision 0001 stored it (past the model, which knows later columns);
     returned as a transient `Project` that carries only its id, for the factories."""
@@ -115,7 +138,7 @@ def test_the_stored_verdicts_revisions_backfill_existing_runs_and_downgrade_clea
     try:
         schema.upgrade(engine, "0001")
         with Session(engine) as session, session.begin():
-            lead, ann, bob = (make_user(session) for _ in range(3))
+            lead, ann, bob = (_user_0001(session, name) for name in ("lead", "ann", "bob"))
             project = _project_0001(session, lead, annotators=[ann, bob], overlap=2)
             # Runs and predictions past the models, which know columns 0001 lacks.
             fields = ("id", "project_id", "name", "description", "created_at", "is_default")
@@ -301,5 +324,43 @@ def test_0009_adds_the_sign_in_failures_and_takes_them_away(empty_database_url: 
         assert "sign_in_failure" not in inspect(engine).get_table_names()
         schema.upgrade(engine)  # and up again: the downgrade left nothing behind
         assert "sign_in_failure" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_0011_gives_unused_one_time_passwords_an_end_and_takes_it_away(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    user_0009 = table("user_account", column("id"), column("must_change_password"))
+    try:
+        schema.upgrade(engine, "0009")
+        ids = {}
+        with Session(engine) as session, session.begin():
+            for name in ("waiting", "settled"):
+                ids[name] = _user_0001(session, name).id
+            session.execute(
+                update(user_0009)
+                .where(user_0009.c.id == ids["waiting"])
+                .values(must_change_password=True)
+            )
+        schema.upgrade(engine, "0011")
+        user_0011 = table("user_account", column("id"), column("one_time_password_expires_at"))
+        with Session(engine) as session:
+            given = dict(
+                session.execute(
+                    select(user_0011.c.id, user_0011.c.one_time_password_expires_at)
+                ).all()
+            )
+        assert given[ids["waiting"]] is not None  # a one-time password given before now ends
+        assert given[ids["settled"]] is None
+
+        schema.downgrade(engine, "0009")
+        assert "one_time_password_expires_at" not in {
+            c["name"] for c in inspect(engine).get_columns("user_account")
+        }
+        with Session(engine) as session:  # the users stay (no table rebuilt under them)
+            assert session.scalar(select(func.count()).select_from(user_0009)) == 2
+        schema.upgrade(engine)  # and up again: the downgrade left nothing behind
     finally:
         engine.dispose()

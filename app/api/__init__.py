@@ -23,8 +23,9 @@ from app.api import (
     runs,
     tally,
 )
+from app.routing import CheckedRoute
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(route_class=CheckedRoute, prefix="/api/v1")
 for module in (
     auth,
     me,

@@ -10,9 +10,10 @@ from app.dependencies import SessionDep
 from app.domain.accounts import throttle
 from app.domain.accounts.users import create_token
 from app.errors import PasswordChangeRequired
+from app.routing import CheckedRoute
 from app.schemas.auth import TokenIn, TokenOut
 
-router = APIRouter(tags=["account"])
+router = APIRouter(route_class=CheckedRoute, tags=["account"])
 
 
 @router.post(

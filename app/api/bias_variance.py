@@ -9,9 +9,10 @@ from app.api.responses import RUN_ERRORS
 from app.dependencies import SessionDep
 from app.domain.analysis.bias_variance import Breakdown, breakdown
 from app.domain.projects.runs import resolve_run
+from app.routing import CheckedRoute
 from app.schemas.bias_variance import BiasVarianceOut, TermOut
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 def breakdown_out(result: Breakdown) -> BiasVarianceOut:

@@ -10,9 +10,10 @@ from app.dependencies import SessionDep
 from app.domain.projects import causes as domain
 from app.domain.projects.access import ProjectAccess
 from app.models import Cause
+from app.routing import CheckedRoute
 from app.schemas.causes import CauseIn, CauseOut, CausePatch, MergeIn, MergeOut
 
-router = APIRouter(tags=["causes"])
+router = APIRouter(route_class=CheckedRoute, tags=["causes"])
 
 SIMILAR = problem(
     "A cause with the same or a similar name exists (send allow_similar for a similar one)",

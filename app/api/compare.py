@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import NO_NUL, ApiProject, ViewParams
+from app.api.deps import ApiProject, ViewParams
 from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.analysis.compare import Comparison, ShareChange, Side, compare_runs
 from app.domain.analysis.sheet import Tally
 from app.domain.analysis.views import Filters
+from app.routing import CheckedRoute
 from app.schemas.compare import (
     CauseChangeOut,
     ComparisonOut,
@@ -20,7 +21,7 @@ from app.schemas.compare import (
     SideOut,
 )
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 def _side(side: Side) -> SideOut:
@@ -137,7 +138,7 @@ def compare(
     access: ApiProject,
     session: SessionDep,
     runs: Annotated[
-        str, Query(pattern=NO_NUL, description="Two run names, `a,b`", examples=["v1,latest"])
+        str, Query(min_length=1, description="Two run names, `a,b`", examples=["v1,latest"])
     ],
 ) -> ComparisonOut:
     filters = Filters.parse(params, params.getlist)

@@ -13,8 +13,9 @@ from app.dependencies import DatabaseDep, SessionDep
 from app.domain.analysis import annotation_export
 from app.domain.analysis.annotation_export import request_export
 from app.downloads import attachment_headers, export_filename
+from app.routing import CheckedRoute
 
-router = APIRouter(tags=["annotations"])
+router = APIRouter(route_class=CheckedRoute, tags=["annotations"])
 
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",

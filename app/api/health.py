@@ -8,9 +8,10 @@ from app.api.deps import ApiProject, RunName
 from app.api.responses import RUN_ERRORS
 from app.dependencies import SessionDep
 from app.domain.analysis.health import Health, set_health
+from app.routing import CheckedRoute
 from app.schemas.health import HealthOut, WornOutOut
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 def health_out(health: Health) -> HealthOut:

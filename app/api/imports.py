@@ -20,9 +20,10 @@ from app.domain.numbers import MAX_INT, whole_number
 from app.errors import status_of
 from app.limits import UPLOADS, takes_body, upload_form
 from app.models import SampleKind
+from app.routing import CheckedRoute
 from app.schemas.imports import IMPORT_FORM, ImportSummaryOut, RefusedImportOut
 
-router = APIRouter(tags=["import"])
+router = APIRouter(route_class=CheckedRoute, tags=["import"])
 
 NUMBER_FIELDS = ("evaluated", "sample_errors", "seed")
 

@@ -11,8 +11,9 @@ from app.dependencies import SessionDep
 from app.domain.analysis.tally import Share
 from app.domain.projects.runs import resolve_run
 from app.domain.review import label_audit
+from app.routing import CheckedRoute
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 class ShareOut(BaseModel):

@@ -11,8 +11,9 @@ from app.api.deps import ApiProject, RunName
 from app.api.responses import RUN_ERRORS
 from app.dependencies import SessionDep
 from app.domain.analysis.label_suspects import MAX_LIMIT, label_suspects
+from app.routing import CheckedRoute
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 class SuspectOut(BaseModel):

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from app.api.deps import ApiUser
 from app.api.responses import UNAUTHORIZED
+from app.routing import CheckedRoute
 from app.schemas.me import UserOut
 
-router = APIRouter(tags=["account"])
+router = APIRouter(route_class=CheckedRoute, tags=["account"])
 
 
 @router.get(

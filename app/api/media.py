@@ -12,8 +12,9 @@ from app.api.responses import UNAUTHORIZED, problem
 from app.dependencies import SessionDep, SettingsDep
 from app.domain.imports.media import blob_visible_to
 from app.image_responses import original_response, thumbnail_response
+from app.routing import CheckedRoute
 
-router = APIRouter(tags=["media"])
+router = APIRouter(route_class=CheckedRoute, tags=["media"])
 
 Sha256 = Annotated[
     str,

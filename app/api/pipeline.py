@@ -9,9 +9,10 @@ from app.api.responses import PROJECT_ERRORS
 from app.api.tally import cause_tally_out
 from app.dependencies import SessionDep
 from app.domain.analysis.pipeline import Blamed, PipelineBlame, project_blame
+from app.routing import CheckedRoute
 from app.schemas.pipeline import BlamedOut, LevelOut, ModuleOut, PipelineOut, RunBlameOut
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 
 def _blamed(blamed: Blamed) -> BlamedOut:

@@ -13,6 +13,7 @@ from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
 from app.errors import status_of
 from app.limits import BodyClass, takes_body
+from app.routing import CheckedRoute
 from app.schemas.imports import ImportSummaryOut, RefusedImportOut
 from app.schemas.predictions import PredictionsIn
 
@@ -32,7 +33,7 @@ PUSHES = BodyClass(
 )
 
 
-router = APIRouter(tags=["import"])
+router = APIRouter(route_class=CheckedRoute, tags=["import"])
 
 
 @router.post(

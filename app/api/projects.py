@@ -39,10 +39,11 @@ from app.domain.projects.settings import (
 )
 from app.domain.projects.team import parse_role, remove_member_by_username, set_member_role, team_of
 from app.models import ProjectRole, User
+from app.routing import CheckedRoute
 from app.schemas.me import UserOut
 from app.schemas.projects import MemberIn, MemberOut, ProjectIn, ProjectOut, ProjectPatch, UserIn
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(route_class=CheckedRoute, tags=["projects"])
 
 Username = Annotated[str, Path(description="The person's username", examples=["grace"])]
 

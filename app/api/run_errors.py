@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, Response
 
@@ -15,6 +15,7 @@ from app.domain.analysis.error_pages import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     ErrorsPage,
+    SampleContent,
     annotate_error,
     cause_names_of,
     errors_page,
@@ -26,6 +27,7 @@ from app.domain.review.annotations import AnnotationState, Draft, StaleAnnotatio
 from app.domain.verdicts import Mark
 from app.errors import status_of
 from app.models import AnnotationStatus
+from app.routing import CheckedRoute
 from app.schemas.run_errors import (
     AnnotationIn,
     AnnotationOut,
@@ -36,7 +38,7 @@ from app.schemas.run_errors import (
     StaleAnnotationOut,
 )
 
-router = APIRouter(tags=["annotations"])
+router = APIRouter(route_class=CheckedRoute, tags=["annotations"])
 
 
 def _mark_out(
@@ -55,12 +57,18 @@ def _mark_out(
     )
 
 
-def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
+def _error_out(request: Request, page: ErrorsPage, row: ErrorRow) -> ErrorOut:
     annotations = [_mark_out(page, m, "review") for m in row.marks]
     if row.adjudication is not None:
         annotations.append(_mark_out(page, row.adjudication, "adjudication"))
+    content = page.content.get(row.prediction_id, SampleContent(None, None))
+    sha = row.image_sha256
     return ErrorOut(
         sample_id=row.external_id,
+        text=content.text,
+        record=content.record,
+        image_url=str(request.url_for("api_media_original", sha256=sha)) if sha else None,
+        thumbnail_url=str(request.url_for("api_media_thumbnail", sha256=sha)) if sha else None,
         label=row.label,
         prediction=row.predicted,
         confidence=row.confidence,
@@ -86,7 +94,9 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         "answer's `next_cursor` as `cursor` for the next page (it is null on the last). "
         "`causes`, `label_error` and `suggested_label` are the consensus (empty until the "
         "error is examined); `annotations` holds each person's own, adjudications included. "
-        + FILTERS_DOC
+        "Each error carries its sample's content as the review screen shows it: `text` "
+        "(text projects), `record` (record projects), or `image_url` and `thumbnail_url` "
+        "(image projects; fetched with the same token); the others are null. " + FILTERS_DOC
     ),
     responses={
         **RUN_ERRORS,
@@ -97,6 +107,7 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
     },
 )
 def list_errors(
+    request: Request,
     params: ViewParams,
     run: RunName,
     access: ApiProject,
@@ -110,7 +121,7 @@ def list_errors(
         run=page.data.run.name,
         matching=page.matching,
         next_cursor=page.next_cursor,
-        errors=[_error_out(page, row) for row in page.rows],
+        errors=[_error_out(request, page, row) for row in page.rows],
     )
 
 
@@ -136,7 +147,9 @@ def _state_out(session: Session, state: AnnotationState) -> AnnotationStateOut:
         "case, accents and spacing when no name is exact). `version` is the version the "
         "change is based on (0 for a first annotation; the answer gives the new one); when "
         "someone changed the annotation since, nothing is written and 409 returns the "
-        "current state. Always the caller's own annotation: nobody writes another's here. "
+        "current state. Without `version` the body is written over the current state, "
+        "whatever it is (as a PUT without If-Match). Always the caller's own annotation: "
+        "nobody writes another's here. "
         "Needs a bearer token (a browser session may only read)."
     ),
     responses={

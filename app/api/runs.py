@@ -9,9 +9,10 @@ from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.projects.runs import RunFields, create_run, run_table
 from app.domain.review.status import run_progress
+from app.routing import CheckedRoute
 from app.schemas.runs import RunIn, RunOut
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(route_class=CheckedRoute, tags=["runs"])
 
 
 @router.get(

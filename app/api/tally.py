@@ -15,9 +15,10 @@ from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
 from app.domain.analysis.views import open_slice, parse_view
 from app.domain.analysis.views import tally as sheet_tally
 from app.downloads import attachment, export_filename
+from app.routing import CheckedRoute
 from app.schemas.tally import AgreementOut, CauseTallyOut, LabelErrorsOut, TallyOut
 
-router = APIRouter(tags=["tally"])
+router = APIRouter(route_class=CheckedRoute, tags=["tally"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READ_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.numbers import MAX_INT
+
 AnnotationStatusName = Literal["in_progress", "done", "skipped", "unsure"]
 
 
@@ -28,6 +30,14 @@ class ErrorOut(BaseModel):
     """An error under review with the sheet's consensus and every annotation of it."""
 
     sample_id: str
+    text: str | None = Field(description="The whole text, in a text project; else null")
+    record: dict[str, object] | None = Field(
+        description="The record's fields, in a record project; else null"
+    )
+    image_url: str | None = Field(
+        description="GET it (with the token) for the image, in an image project; else null"
+    )
+    thumbnail_url: str | None = Field(description="The image's 256-pixel thumbnail; else null")
     label: str  # the ground truth as stored
     prediction: str
     confidence: float | None
@@ -51,6 +61,10 @@ class ErrorsPageOut(BaseModel):
                 "errors": [
                     {
                         "sample_id": "img_0042",
+                        "text": None,
+                        "record": None,
+                        "image_url": "https://eyeball.example/api/v1/media/9f86d081…",
+                        "thumbnail_url": "https://eyeball.example/api/v1/media/9f86d081…/thumbnail",
                         "label": "cat",
                         "prediction": "dog",
                         "confidence": 0.81,
@@ -105,20 +119,20 @@ class AnnotationIn(BaseModel):
 
     causes: list[str] = Field(default=[], description="Cause names of the project")
     label_error: bool = False
-    # No NUL characters: PostgreSQL text cannot store them.
     suggested_label: str | None = Field(
         default=None,
         max_length=255,
-        pattern=r"^[^\x00]*$",
         description="The right label, when label_error is true",
     )
-    note: str = Field(default="", pattern=r"^[^\x00]*$")
+    note: str = ""
     status: AnnotationStatusName = "done"
-    skip_reason: str = Field(
-        default="", pattern=r"^[^\x00]*$", description="Why, when the status is skipped"
-    )
-    version: int = Field(
-        ge=0, description="The version this change is based on: 0 for a new annotation"
+    skip_reason: str = Field(default="", description="Why, when the status is skipped")
+    version: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_INT,
+        description="The version this change is based on (0 for a new annotation): a stale "
+        "one is refused with 409. Left out, the change is written over the current state.",
     )
 
 

@@ -20,10 +20,11 @@ from app.domain.errors import DomainError, NotFound
 from app.domain.projects.access import example_project
 from app.errors import status_of
 from app.models import ApiToken, User
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 def _page(

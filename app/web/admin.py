@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.dependencies import AdminUser, SessionDep
+from app.dependencies import AdminUser, SessionDep, SettingsDep
 from app.domain.accounts.admin import (
     NewPassword,
     create_user_with_one_time_password,
@@ -21,10 +22,11 @@ from app.domain.accounts.site import SiteSettings, site_settings, update_site_se
 from app.domain.errors import DomainError
 from app.errors import status_of
 from app.models import User
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False, prefix="/admin")
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False, prefix="/admin")
 
 
 def _users_page(
@@ -52,7 +54,9 @@ def users_page(request: Request, user: AdminUser, session: SessionDep) -> Respon
 
 
 @router.post("/users", name="user_create")
-def user_create(request: Request, user: AdminUser, session: SessionDep, form: FormDep) -> Response:
+def user_create(
+    request: Request, user: AdminUser, session: SessionDep, settings: SettingsDep, form: FormDep
+) -> Response:
     try:
         created = create_user_with_one_time_password(
             session,
@@ -60,6 +64,7 @@ def user_create(request: Request, user: AdminUser, session: SessionDep, form: Fo
             form.get("username", ""),
             display_name=form.get("display_name", ""),
             admin=form.get("admin") == "on",
+            valid_for=timedelta(hours=settings.one_time_password_hours),
         )
     except DomainError as exc:
         return _users_page(
@@ -119,8 +124,12 @@ def user_reset_confirm(
 
 
 @router.post("/users/{user_id}/reset-password", name="user_reset")
-def user_reset(request: Request, user: AdminUser, session: SessionDep, user_id: int) -> Response:
-    return _users_page(request, session, user, new_password=reset_password(session, user, user_id))
+def user_reset(
+    request: Request, user: AdminUser, session: SessionDep, settings: SettingsDep, user_id: int
+) -> Response:
+    valid_for = timedelta(hours=settings.one_time_password_hours)
+    issued = reset_password(session, user, user_id, valid_for=valid_for)
+    return _users_page(request, session, user, new_password=issued)
 
 
 @router.get("/settings", name="site_settings")

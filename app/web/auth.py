@@ -10,9 +10,10 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
 from app.domain.accounts import throttle
 from app.domain.accounts.users import end_sign_ins
+from app.routing import CheckedRoute
 from app.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 def safe_next(target: str | None, fallback: str) -> str:

@@ -14,14 +14,16 @@ from starlette.responses import Response
 
 from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError, PermissionDenied
+from app.domain.numbers import whole_number
 from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess
 from app.errors import status_of
 from app.models import GroupKind
+from app.routing import CheckedRoute
 from app.templating import flash, is_htmx, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 GROUP_KINDS = [
     (GroupKind.MULTI.value, "Any number per error"),
@@ -108,7 +110,7 @@ def cause_create(
             access,
             form.get("name", ""),
             description=form.get("description", ""),
-            group_id=int(form["group_id"]) if form.get("group_id", "").isdigit() else None,
+            group_id=whole_number(form.get("group_id")),
             key=key or causes.AUTO_KEY,
             allow_similar=form.get("allow_similar") == "on",
         )
@@ -145,7 +147,7 @@ def cause_save(
             name=form.get("name", ""),
             description=form.get("description", ""),
             key=form.get("key", ""),
-            group_id=int(group) if group.isdigit() else 0,
+            group_id=whole_number(group) or 0,
             allow_similar=form.get("allow_similar") == "on",
         )
     except DomainError as exc:
@@ -249,7 +251,7 @@ def cause_merge(
     request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int, form: FormDep
 ) -> Response:
     target = form.get("target", "")
-    done = causes.merge_causes(session, access, cause_id, int(target) if target.isdigit() else 0)
+    done = causes.merge_causes(session, access, cause_id, whole_number(target) or 0)
     moved = f"{done.annotations} annotation{'s' if done.annotations != 1 else ''}"
     flash(
         request,

@@ -8,9 +8,10 @@ from starlette.responses import Response
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.analysis.compare import compare_pair
 from app.domain.projects.runs import resolve_run, runs_of
+from app.routing import CheckedRoute
 from app.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 LISTED = 100  # errors shown in each of fixed, new and stayed; the API lists them all
 

@@ -33,9 +33,10 @@ from app.domain.projects.runs import runs_of
 from app.errors import status_of
 from app.limits import UPLOADS, takes_body, upload_form
 from app.models import SampleKind
+from app.routing import CheckedRoute
 from app.templating import is_htmx, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 Background = Callable[[Callable[[], None]], None]
 

@@ -9,16 +9,18 @@ from starlette.responses import Response
 
 from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError, InvalidInput
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run, runs_of
 from app.domain.review import label_audit
 from app.domain.review import screen as review
 from app.errors import status_of
 from app.models import Run
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 def _audit_page(
@@ -57,9 +59,8 @@ def audit_queue(
     request: Request, run: str, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     found = resolve_run(session, access.project, run)
-    try:
-        size = int(form.get("size", "").strip())
-    except ValueError:
+    size = whole_number(form.get("size"))
+    if size is None:
         problems = {"size": "A whole number: how many correct predictions to check."}
         return _audit_page(
             request, session, access, found, values=form, errors=problems, status_code=422

@@ -11,9 +11,10 @@ from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.analysis.label_suspects import MAX_LIMIT, label_suspects, suspects_csv
 from app.domain.projects.runs import runs_of
 from app.downloads import attachment, export_filename
+from app.routing import CheckedRoute
 from app.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 Budget = Annotated[int | None, Query(ge=1, le=MAX_LIMIT)]
 

@@ -15,8 +15,9 @@ from app.dependencies import SESSION_EPOCH, SESSION_USER, ProjectAccessDep
 from app.domain.live import ACCESS
 from app.domain.projects.access import may_still_watch
 from app.live import Hub
+from app.routing import CheckedRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 # A stream re-checks its access before every event it sends, on every `access`
 # announcement (removal, sign-out, deactivation), and at least this often when quiet:

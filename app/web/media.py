@@ -8,8 +8,9 @@ from starlette.responses import Response
 from app.dependencies import CurrentUser, SessionDep, SettingsDep
 from app.domain.imports.media import blob_visible_to
 from app.image_responses import original_response, thumbnail_response
+from app.routing import CheckedRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 @router.get("/media/{sha256}", name="media_original")

@@ -16,6 +16,7 @@ from app.dependencies import (
     SessionDep,
 )
 from app.domain.errors import DomainError
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.pipeline import (
     AMBIGUOUS_NAME,
@@ -37,10 +38,11 @@ from app.domain.projects.settings import (
 )
 from app.errors import status_of
 from app.models import Project, SampleKind
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 KIND_CHOICES = [
     (SampleKind.IMAGE.value, "Images"),
@@ -81,11 +83,12 @@ def _pipeline_values(info: PipelineInfo | None) -> dict[str, str]:
 
 
 def _rows(values: dict[str, str]) -> list[int]:
-    return sorted(
-        int(key.split("-")[1])
+    rows = (
+        whole_number(key.split("-")[1])
         for key in values
-        if key.startswith("module-") and key.endswith("-name") and key.split("-")[1].isdigit()
+        if key.startswith("module-") and key.endswith("-name")
     )
+    return sorted(row for row in rows if row is not None)
 
 
 @router.get("/projects/new", name="project_new")

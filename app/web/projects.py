@@ -14,10 +14,11 @@ from app.domain.projects.causes import cause_counts, cause_groups
 from app.domain.projects.runs import home_run, runs_of
 from app.domain.projects.team import team_of
 from app.domain.review.status import run_progress
+from app.routing import CheckedRoute
 from app.templating import render
 from app.web.imports import imported_notice
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 @router.get("/", name="projects")

@@ -27,10 +27,11 @@ from app.domain.review import screen as review
 from app.domain.review.carried import carried_verdict
 from app.errors import status_of
 from app.models import AnnotationStatus, Run
+from app.routing import CheckedRoute
 from app.templating import is_htmx, path_for, render
 from app.web.auth import safe_next
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 class AnnotationForm:

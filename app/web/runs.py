@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from app.dependencies import OpenLeadAccess, ProjectAccessDep, SessionDep
 from app.domain.errors import DomainError
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import (
     METRIC_LABELS,
@@ -21,10 +22,11 @@ from app.domain.projects.runs import (
 )
 from app.errors import status_of
 from app.models import METRIC_FIELDS, Run
+from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 def _percent_text(value: float | None) -> str:
@@ -104,7 +106,7 @@ def run_default(
     request: Request, access: OpenLeadAccess, session: SessionDep, form: FormDep
 ) -> Response:
     raw = form.get("run_id", "")
-    chosen = set_default_run(session, access, int(raw) if raw.isdigit() else None)
+    chosen = set_default_run(session, access, whole_number(raw))
     flash(
         request,
         f"The project page now opens on “{chosen.name}”."

@@ -24,17 +24,19 @@ from app.domain.analysis.views import (
     read_view,
 )
 from app.domain.errors import InvalidInput
+from app.domain.numbers import whole_number
 from app.domain.projects.runs import runs_of
 from app.domain.review.adjudication import adjudicate
 from app.domain.review.annotations import Draft
 from app.domain.review.label_audit import audit_of
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
+from app.routing import CheckedRoute
 from app.templating import flash, is_htmx, path_for, render
 from app.web.auth import safe_next
 from app.web.bias_variance import panel as bias_panel
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -64,10 +66,10 @@ def sheet_page(
 
 def _ids(value: str | None, name: str) -> list[int]:
     # Not `prediction`: that is the sheet's filter on the predicted label.
-    parts = [p for p in (value or "").split(",") if p.strip()]
-    if not all(p.strip().isdigit() for p in parts):
+    ids = [whole_number(p) for p in (value or "").split(",") if p.strip()]
+    if None in ids:
         raise InvalidInput({name: "A comma-separated list of ids."})
-    return [int(p) for p in parts]
+    return [i for i in ids if i is not None]
 
 
 @router.get("/projects/{project_id}/runs/{run}/sheet/live", name="sheet_live")

@@ -8,9 +8,10 @@ from starlette.responses import Response
 from app.dependencies import ProjectAccessDep, SessionDep
 from app.domain.analysis.slices import Versus, slice_table
 from app.domain.projects.runs import runs_of
+from app.routing import CheckedRoute
 from app.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 
 @router.get("/projects/{project_id}/runs/{run}/slices", name="slices")

@@ -8,13 +8,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.domain.accounts.users import create_token, revoke_token
 from app.domain.projects.access import get_access
 from app.domain.projects.settings import archive_project
 from app.domain.review.annotations import find_annotation, state_of
-from app.models import AnnotationKind
+from app.models import AnnotationKind, SampleKind
 from tests.conftest import sign_in
-from tests.factories import bearer, make_project, make_run, make_user
+from tests.factories import (
+    bearer,
+    make_image,
+    make_prediction,
+    make_project,
+    make_run,
+    make_sample,
+    make_user,
+)
 from tests.routes import url
 from tests.sheet_data import Fixture, build
 
@@ -306,7 +315,8 @@ def test_the_put_never_touches_another_persons_annotation(
     [
         ("e6", {"causes": ["blury"], "version": 0}, 422, "no cause named 'blury'"),
         ("e6", {"causes": ["blurry", "fuzzy", "dim"], "version": 0}, 422, "'fuzzy', 'dim'"),
-        ("e6", {"causes": []}, 422, "version: Field required"),
+        # Without a version a PUT writes (see below); a version no column holds is refused.
+        ("e6", {"causes": [], "version": 2**31}, 422, "version"),
         ("e6", {"version": -1}, 422, "version"),
         ("e6", {"status": "finished", "version": 0}, 422, "status"),
         ("e6", {"version": 0, "colour": "red"}, 422, "colour"),
@@ -418,3 +428,64 @@ def test_cause_names_match_exactly_first_then_loosely(client: TestClient, sessio
     ambiguous = client.put(path, json={"causes": ["BLURRY"], "version": 2}, headers=headers)
     assert ambiguous.status_code == 422
     assert "'BLURRY' matches several causes" in ambiguous.json()["detail"]
+
+
+# --- the contract's edges: content with each error, a PUT without a version -------------
+
+
+def test_each_error_carries_its_samples_content(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session)
+    headers = bearer(session, lead)
+    blob = make_image(session, settings.media_path)
+    contents: dict[SampleKind, dict[str, Any]] = {
+        SampleKind.IMAGE: {"image_sha256": blob.sha256, "text": None},
+        SampleKind.TEXT: {"text": "the whole message, " * 40},
+        SampleKind.RECORD: {"text": None, "record": {"age": 41, "city": "Lyon"}},
+    }
+    for kind, content in contents.items():
+        project = make_project(session, lead, kind=kind, labels=["cat", "dog"])
+        run = make_run(session, project, name="v1")
+        make_prediction(
+            session, run, make_sample(session, project, external_id="e1", **content), label="dog"
+        )
+        path = url(client, "api_run_errors", project_id=project.id, run="v1")
+        (error,) = client.get(path, headers=headers).json()["errors"]
+        assert error["text"] == content.get("text")
+        assert error["record"] == content.get("record")
+        if kind is SampleKind.IMAGE:
+            # Absolute, fetched with the same token: the notebook sees what it pulls.
+            image = client.get(error["image_url"], headers=headers)
+            assert image.status_code == 200
+            assert image.headers["content-type"] == "image/png"
+            thumbnail = client.get(error["thumbnail_url"], headers=headers)
+            assert thumbnail.status_code == 200
+        else:
+            assert (error["image_url"], error["thumbnail_url"]) == (None, None)
+
+
+def test_a_put_without_a_version_writes_over_the_current_state(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    headers = bearer(session, "ann")
+    # ann's annotation of e1 is at version 1 (blurry): without a version, as HTTP without
+    # If-Match, the body is written over it.
+    response = client.put(
+        annotation_url(client, f, "e1"), json={"causes": ["dark"]}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["causes"], response.json()["version"]) == (["dark"], 2)
+    # A first annotation without a version is written too.
+    fresh = client.put(annotation_url(client, f, "e6"), json={"note": "new"}, headers=headers)
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["version"] == 1
+    # With a version it is checked: the one just replaced is stale now.
+    stale = client.put(
+        annotation_url(client, f, "e1"), json={"causes": ["blurry"], "version": 1}, headers=headers
+    )
+    assert stale.status_code == 409
+    assert stale.json()["version"] == 2
+    stored = state_of(session, find_annotation(session, f.errors["e1"].id, f.ann.id))
+    assert stored.cause_ids == (f.b.id,)  # dark, as written without a version

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.accounts.users import set_password
+from app.config import Settings
+from app.domain.accounts.users import authenticate, get_user_by_username, set_password
+from app.main import create_app
+from app.models import User, utcnow
 from tests.conftest import csrf_token, sign_in
 from tests.factories import PASSWORD, make_user
 from tests.pages import one
@@ -180,3 +186,44 @@ def test_bad_path_parameters_get_a_clear_page(client: TestClient, session: Sessi
     response = client.get("/projects/not-a-number")
     assert response.status_code == 422
     assert "project_id" in one(page(response.text), "#error").get_text()
+
+
+def test_hsts_is_sent_only_behind_https(client: TestClient, settings: Settings) -> None:
+    assert "strict-transport-security" not in client.get("/sign-in").headers
+    behind_https = settings.model_copy(update={"https": True})
+    app = create_app(behind_https, client.app.state.database)  # type: ignore[attr-defined]
+    with TestClient(app, base_url="https://testserver") as secure:
+        hsts = secure.get("/sign-in").headers["strict-transport-security"]
+    assert hsts == "max-age=31536000; includeSubDomains"
+
+
+def test_an_unused_one_time_password_expires(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    admin = make_user(session, "root", admin=True)
+    settings.one_time_password_hours = 2
+    assert sign_in(client, admin.username).status_code == 303
+    before = utcnow()
+    page = client.post(
+        url(client, "user_create"), data={"username": "newbie", "csrftoken": csrf_token(client)}
+    )
+    assert page.status_code == 200
+    doc = BeautifulSoup(page.text, "html.parser")
+    password = one(doc, "#otp").get_text()
+    assert "stops working on" in one(doc, "#one-time-password").get_text()
+    newbie = get_user_by_username(session, "newbie")
+    assert newbie is not None
+    assert newbie.one_time_password_expires_at is not None
+    assert before + timedelta(hours=2) <= newbie.one_time_password_expires_at
+    assert newbie.one_time_password_expires_at <= utcnow() + timedelta(hours=2)
+
+    assert authenticate(session, "newbie", password) == newbie
+    newbie.one_time_password_expires_at = utcnow() - timedelta(seconds=1)  # two hours later
+    assert authenticate(session, "newbie", password) is None
+    # A password of their own never expires (an admin's reset starts a new clock).
+    set_password(session, newbie, "my own long password")
+    assert authenticate(session, "newbie", "my own long password") == newbie
+    assert (
+        session.scalar(select(User.one_time_password_expires_at).where(User.id == newbie.id))
+        is None
+    )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import create_user, end_sign_ins, hash_password
 from app.domain.errors import Conflict, NotFound, PermissionDenied
-from app.models import Membership, Project, ProjectRole, SiteRole, User
+from app.models import Membership, Project, ProjectRole, SiteRole, User, utcnow
+
+# The default of EYEBALL_ONE_TIME_PASSWORD_HOURS (the admin pages pass the setting).
+ONE_TIME_VALID_FOR = timedelta(hours=72)
 
 
 class AdminsOnly(PermissionDenied):
@@ -68,9 +72,16 @@ class NewPassword:
 
 
 def create_user_with_one_time_password(
-    session: Session, actor: User, username: str, *, display_name: str = "", admin: bool = False
+    session: Session,
+    actor: User,
+    username: str,
+    *,
+    display_name: str = "",
+    admin: bool = False,
+    valid_for: timedelta = ONE_TIME_VALID_FOR,
 ) -> NewPassword:
-    """A new account whose first sign-in asks for a password of their own."""
+    """A new account whose first sign-in asks for a password of their own; the one-time
+    password stops working after `valid_for` if unused."""
     require_admin(actor)
     password = one_time_password()
     user = create_user(
@@ -81,6 +92,7 @@ def create_user_with_one_time_password(
         admin=admin,
         must_change_password=True,
     )
+    user.one_time_password_expires_at = utcnow() + valid_for
     return NewPassword(user=user, password=password)
 
 
@@ -92,12 +104,16 @@ def create_user_with_password(
     return create_user(session, username, password, admin=admin)
 
 
-def reset_password(session: Session, actor: User, user_id: int) -> NewPassword:
-    """A new one-time password; the old one and every sign-in of the user stop working."""
+def reset_password(
+    session: Session, actor: User, user_id: int, *, valid_for: timedelta = ONE_TIME_VALID_FOR
+) -> NewPassword:
+    """A new one-time password, working for `valid_for` if unused; the old one and every
+    sign-in of the user stop working."""
     user = get_user(session, actor, user_id)
     password = one_time_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True
+    user.one_time_password_expires_at = utcnow() + valid_for
     end_sign_ins(session, user)
     return NewPassword(user=user, password=password)
 

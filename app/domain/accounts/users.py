@@ -100,6 +100,9 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         return None
     if not user.is_active:
         return None
+    expires = user.one_time_password_expires_at
+    if user.must_change_password and expires is not None and utcnow() >= expires:
+        return None  # an unused one-time password that expired: an admin gives a new one
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
@@ -150,6 +153,7 @@ def set_password(session: Session, user: User, password: str) -> None:
     _check_password_rules(password)
     user.password_hash = hash_password(password)
     user.must_change_password = False
+    user.one_time_password_expires_at = None
     end_sign_ins(session, user)
 
 

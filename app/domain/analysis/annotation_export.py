@@ -364,9 +364,16 @@ def csv_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[b
         yield out.getvalue().encode()
 
 
+def _json_bytes(text: str) -> bytes:
+    """JSON text as UTF-8. A lone surrogate (kept in metadata stored before such input
+    was refused) only occurs inside a string, where backslashreplace writes it as the
+    JSON escape `\\udxxx` it came as: the file stays valid JSON, the value as typed."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 def jsonl_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
     for page in rows:
-        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in page).encode()
+        yield _json_bytes("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in page))
 
 
 def json_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[bytes]:
@@ -378,7 +385,7 @@ def json_chunks(header: list[str], rows: Iterator[list[ExportRow]]) -> Iterator[
         for row in page:
             parts.append(separator + json.dumps(row, ensure_ascii=False))
             separator = ",\n"
-        yield "".join(parts).encode()
+        yield _json_bytes("".join(parts))
     yield b"\n]\n"
 
 

@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.domain.analysis.sheet import ErrorRow, RunData, load_run, rows_of
 from app.domain.analysis.views import Filters, slice_query
 from app.domain.errors import InvalidInput, NotFound
+from app.domain.inputs import load_json
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold
 from app.domain.projects.runs import resolve_run
@@ -52,7 +54,8 @@ def decode_cursor(cursor: str, run: Run) -> OrderKey:
     )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        run_id, missing, position, prediction_id = json.loads(raw)
+        # The shared decoder: a cursor nested a thousand deep is refused, not a crash.
+        run_id, missing, position, prediction_id = load_json(raw)
     except (ValueError, TypeError, binascii.Error):
         raise refused from None
     if not (
@@ -76,6 +79,12 @@ def decode_cursor(cursor: str, run: Run) -> OrderKey:
 
 
 @dataclass(frozen=True)
+class SampleContent:
+    text: str | None
+    record: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class ErrorsPage:
     data: RunData
     rows: list[ErrorRow]  # this page, in review order
@@ -83,6 +92,8 @@ class ErrorsPage:
     next_cursor: str | None  # None on the last page
     usernames: dict[int, str]  # annotator id -> username, for the marks on this page
     cause_names: dict[int, str]
+    # prediction id -> the sample's whole text and record (the rows hold an excerpt only)
+    content: dict[int, SampleContent]
 
     def names(self, cause_ids: Iterable[int]) -> list[str]:
         """Cause names in the sheet's column order."""
@@ -138,6 +149,19 @@ def errors_page(
         if people
         else {}
     )
+    ids = [row.prediction_id for row in rows]
+    content = (
+        {
+            pid: SampleContent(text, record)
+            for pid, text, record in session.execute(
+                select(Prediction.id, Sample.text, Sample.record)
+                .join(Sample, Sample.id == Prediction.sample_id)
+                .where(Prediction.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
     return ErrorsPage(
         data=data,
         rows=rows,
@@ -145,6 +169,7 @@ def errors_page(
         next_cursor=next_cursor,
         usernames=usernames,
         cause_names={c.id: c.name for c in data.columns},
+        content=content,
     )
 
 
@@ -220,10 +245,11 @@ def annotate_error(
     cause_names: Sequence[str],
     draft: Draft,
     *,
-    expected_version: int,
+    expected_version: int | None,
 ) -> SavedAnnotation:
     """Store the caller's own review of one error, its causes given by name (any
-    `draft.cause_ids` are ignored). A stale version raises StaleAnnotation."""
+    `draft.cause_ids` are ignored). A stale version raises StaleAnnotation; None writes
+    over whatever version is current (HTTP's PUT without If-Match)."""
     # Before the names are checked: an archived project refuses every change alike.
     access.require_open()
     run = resolve_run(session, access.project, run_name)

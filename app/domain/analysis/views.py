@@ -46,6 +46,7 @@ from app.domain.analysis.tally import (
     wilson,
 )
 from app.domain.errors import InvalidInput
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
 from app.domain.review.status import is_under_review
@@ -102,15 +103,15 @@ class Filters:
         causes: set[int] = set()
         for raw in getlist("cause"):
             if raw.strip():
-                try:
-                    causes.add(int(raw))
-                except ValueError:
+                cause_id = whole_number(raw)
+                if cause_id is None:
                     problems["cause"] = f"'{raw}' is not a cause id."
+                else:
+                    causes.add(cause_id)
         annotator = None
         if params.get("annotator"):
-            try:
-                annotator = int(params["annotator"])
-            except ValueError:
+            annotator = whole_number(str(params["annotator"]))
+            if annotator is None:
                 problems["annotator"] = "The annotator is given by user id."
         status = None
         if params.get("status"):
@@ -219,14 +220,14 @@ def with_ids(
     resolved = []
     for key, value in items:
         name = value.strip()
-        if key == "cause" and name and not name.isdigit():
+        if key == "cause" and name and whole_number(name) is None:
             if causes is None:
                 causes = {fold(c.name): c.id for c in project_causes(session, project)}
             if fold(name) not in causes:
                 problems["cause"] = f"The project has no cause named {name!r}."
                 continue
             value = str(causes[fold(name)])
-        elif key == "annotator" and name and not name.isdigit():
+        elif key == "annotator" and name and whole_number(name) is None:
             user_id = _team_member_id(session, project, name)
             if user_id is None:
                 problems["annotator"] = f"The project has no annotator called {name!r}."
@@ -459,8 +460,7 @@ def _sort_keys(column: str, dialect: str) -> list[Any] | None:
     }
     if column in keys:
         return keys[column]()
-    if column.startswith("cause:") and column[6:].isdigit():
-        cause_id = int(column[6:])
+    if column.startswith("cause:") and (cause_id := whole_number(column[6:])) is not None:
         chosen = exists().where(
             VerdictCause.prediction_id == Prediction.id,
             VerdictCause.cause_id == cause_id,
@@ -730,10 +730,10 @@ def read_view(
     except InvalidInput as exc:
         sort = Sort()
         problems.update(exc.fields)
-    page = str(params.get("page") or "1")
-    if not page.isdigit():
+    page = whole_number(str(params.get("page") or "1"))
+    if page is None:
         problems["page"] = "The page is a number."
-    return filters, sort, int(page) if page.isdigit() else 1, problems
+    return filters, sort, page or 1, problems
 
 
 def open_sheet(

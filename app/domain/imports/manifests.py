@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 import re
 import stat
@@ -31,6 +30,7 @@ from app.domain.imports.media import (
     stage_images,
     stage_known,
 )
+from app.domain.inputs import JsonRefused, json_problem, load_json, parse_json, text_problem
 from app.models import SampleKind
 
 REQUIRED_COLUMNS = ("id", "label", "prediction")
@@ -44,13 +44,15 @@ DEFAULT_MAX_ZIP_ENTRIES = 100_000
 DEFAULT_MAX_ZIP_BYTES = 4 * 1024**3
 DEFAULT_MAX_ENTRY_BYTES = 256 * 1024**2
 DEFAULT_MAX_ROWS = 200_000
+DEFAULT_MAX_LINE_CHARS = 1_000_000
+# Python's CSV reader refuses a longer field by itself (csv.field_size_limit).
+MOST_FIELD_CHARS = 131_072
+DEFAULT_MAX_FIELD_CHARS = 100_000
 _INFLATE_CHUNK = 1 << 20
 PREVIEW_ROWS = 10
-# PostgreSQL cannot store a NUL character in text; SQLite would, so both refuse it.
-NUL = "\x00"
-NUL_PROBLEM = "contains a NUL character (\\u0000), which cannot be stored"
-
-_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+# Longer runs of digits stay text (an id, say): a number has at most 18 digits.
+_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
+_LONG_INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
 
 Progress = Callable[[str, int, int], None]
@@ -83,6 +85,8 @@ class Limits:
     max_bytes: int = DEFAULT_MAX_ZIP_BYTES
     max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -92,6 +96,8 @@ class Limits:
             max_bytes=settings.max_zip_bytes,
             max_entry_bytes=settings.max_zip_entry_bytes,
             max_rows=settings.max_manifest_rows,
+            max_line_chars=settings.max_manifest_line_chars,
+            max_field_chars=settings.max_manifest_field_chars,
         )
 
 
@@ -225,6 +231,10 @@ class ZipMedia:
             if stat.S_ISLNK(info.external_attr >> 16):
                 self._refuse(f"zip entry {info.filename!r} is a link; links are not accepted")
                 continue
+            if name in self._entries:
+                # Which one would win is the zip tool's accident: neither is taken.
+                self._refuse(f"the zip holds {name!r} twice; give each file one name")
+                continue
             self._entries[name] = info
         self._prefix = _single_top_folder(list(self._entries))
 
@@ -340,6 +350,8 @@ def _csv_value(value: str) -> Any:
         return None
     if _INT.fullmatch(text):
         return int(text)
+    if _LONG_INT.fullmatch(text):
+        return value  # a serial number, say: as a float it would lose its digits
     if _FLOAT.fullmatch(text):
         number = float(text)
         if math.isfinite(number):
@@ -347,26 +359,45 @@ def _csv_value(value: str) -> Any:
     return value
 
 
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _lines(text: IO[str], most: int) -> Iterator[str]:
+    """The manifest's lines, none held longer than `most` characters: a longer one
+    stops the reading (`_LineTooLong`) before it is read whole."""
+    number = 0
+    while line := text.readline(most + 1):
+        number += 1
+        if len(line.rstrip("\r\n")) > most:
+            raise _LineTooLong(number)
+        yield line
+
+
 def _records(
-    stream: IO[bytes], fmt: str, problems: list[Problem]
+    stream: IO[bytes], fmt: str, problems: list[Problem], limits: Limits
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    lines = _lines(text, limits.max_line_chars)
     try:
         if fmt == "jsonl":
-            for number, line in enumerate(text, start=1):
+            for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problems.append(Problem(number, None, f"not valid JSON ({exc.msg})"))
+                    value = parse_json(line)
+                except JsonRefused as exc:
+                    problems.append(Problem(number, None, str(exc)))
                     continue
                 if not isinstance(value, dict):
                     problems.append(Problem(number, None, "each line must be a JSON object"))
                     continue
                 yield number, value
             return
-        reader = csv.reader(text)
+        # strict: a quote that is never closed is an error, not a field that swallows
+        # every line after it.
+        reader = csv.reader(lines, strict=True)
         header = next(reader, None)
         if header is None:
             return
@@ -375,7 +406,15 @@ def _records(
         if duplicates:
             problems.append(Problem(1, None, f"repeated column names: {', '.join(duplicates)}"))
             return
-        for cells in reader:
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                problems.append(Problem(start, None, _csv_problem(exc, start)))
+                continue
             if not "".join(cells).strip():  # a blank line (a generator per row costs more)
                 continue
             if len(cells) != len(header):
@@ -388,12 +427,51 @@ def _records(
                 )
                 continue
             yield reader.line_num, dict(zip(header, cells, strict=True))
+    except _LineTooLong as exc:
+        problems.append(
+            Problem(
+                exc.line,
+                None,
+                f"the line is longer than {limits.max_line_chars:,} characters; nothing "
+                "after it was read",
+            )
+        )
     except UnicodeDecodeError:
         problems.append(Problem(None, None, "the manifest is not UTF-8 text"))
     except csv.Error as exc:
         problems.append(Problem(None, None, f"the CSV cannot be read ({exc})"))
     finally:
         text.detach()
+
+
+def _csv_problem(exc: csv.Error, start: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return (
+            f"a quote opened on line {start} is never closed (it would take in every line after it)"
+        )
+    if "field larger than field limit" in str(exc):
+        return f"a field is longer than {MOST_FIELD_CHARS:,} characters"
+    return f"the CSV cannot be read ({exc})"
+
+
+def _field_problems(line: int, values: dict[str, Any], limits: Limits) -> list[Problem]:
+    """The shared input rule (`app.domain.inputs`) and the field length, by column."""
+    problems = []
+    for column, value in values.items():
+        key_problem = text_problem(str(column))
+        if key_problem is not None:
+            problems.append(Problem(line, None, f"a column name {key_problem}"))
+            continue
+        if isinstance(value, str) and len(value) > limits.max_field_chars:
+            problems.append(
+                Problem(line, column, f"longer than {limits.max_field_chars:,} characters")
+            )
+            continue
+        found = json_problem(value)
+        if found is not None:
+            where, what = found
+            problems.append(Problem(line, column, f"{where}: {what}" if where else what))
+    return problems
 
 
 def _text(value: Any) -> str:
@@ -432,9 +510,6 @@ class _RowChecker:
         text = _text(value)
         if not text:
             self._problem(line, column, f"the {column} is missing")
-        elif NUL in text:
-            self._problem(line, column, NUL_PROBLEM)
-            return ""  # never looked up: PostgreSQL cannot even compare it
         elif len(text) > MAX_TEXT_LENGTH:
             self._problem(line, column, f"longer than {MAX_TEXT_LENGTH} characters")
         elif self.vocabulary and column != "id" and text not in self.vocabulary:
@@ -462,9 +537,10 @@ class _RowChecker:
             return None
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                self._problem(line, "probs", "not valid JSON (give an object label→probability)")
+                value = load_json(value)
+            except JsonRefused as exc:
+                why = "not valid JSON" if exc.syntax else str(exc)
+                self._problem(line, "probs", f"{why} (give an object label→probability)")
                 return None
         if isinstance(value, list):
             if not self.labels:
@@ -504,9 +580,9 @@ class _RowChecker:
     def _record(self, line: int, value: Any) -> dict[str, Any] | None:
         if isinstance(value, str) and value.strip():
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                self._problem(line, "record", "not valid JSON")
+                value = load_json(value)
+            except JsonRefused as exc:
+                self._problem(line, "record", "not valid JSON" if exc.syntax else str(exc))
                 return None
         if not isinstance(value, dict):
             self._problem(line, "record", "the record is missing (give a JSON object)")
@@ -535,8 +611,6 @@ class _RowChecker:
         elif self.kind is SampleKind.TEXT:
             if media is None or not str(media).strip():
                 self._problem(line, "text", "the text is missing")
-            elif NUL in str(media):
-                self._problem(line, "text", NUL_PROBLEM)
             row.text = None if media is None else str(media)
         else:
             row.record = self._record(line, media)
@@ -577,8 +651,10 @@ def read_manifest(
     rows: list[ManifestRow] = []
     columns: dict[str, None] = {}
     first_line: dict[str, int] = {}
-    for line, values in _records(stream, fmt, problems):
-        if len(rows) >= limits.max_rows:
+    seen = 0  # rows read, refused ones included: the limit bounds the problems too
+    for line, values in _records(stream, fmt, problems, limits):
+        seen += 1
+        if seen > limits.max_rows:
             # Stop reading: every row is held until the import is written.
             problems.append(
                 Problem(
@@ -589,6 +665,11 @@ def read_manifest(
                 )
             )
             break
+        refused = _field_problems(line, values, limits)
+        if refused:
+            # Such a row is not read further: no part of it may reach the database.
+            problems.extend(refused)
+            continue
         for name in values:
             columns.setdefault(name, None)
         row = checker.row(line, values)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import signed_in_user
 from app.domain.errors import NotFound, PermissionDenied
+from app.domain.numbers import whole_number
 from app.models import (
     Membership,
     Project,
@@ -134,7 +135,7 @@ def may_still_watch(session: Session, user_id: object, epoch: object, project_id
 
 def find_project(session: Session, key: str) -> Project:
     """A project by id or by name (any case), for the command line."""
-    project = session.get(Project, int(key)) if key.isdigit() else None
+    project = session.get(Project, number) if (number := whole_number(key)) is not None else None
     if project is None:
         project = session.scalar(select(Project).where(func.lower(Project.name) == key.lower()))
     if project is None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.names import clean_name, name_problem
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import (
     archive_cause,
@@ -99,7 +100,7 @@ class PipelineFields:
             modules.append(
                 ModuleFields(
                     row=row,
-                    id=int(raw_id) if raw_id.isdigit() else None,
+                    id=whole_number(raw_id),
                     name=clean_name(form.get(prefix + "name", "")),
                     accuracy=accuracies[0],
                     human_accuracy=accuracies[1],

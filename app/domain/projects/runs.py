@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.names import clean_name, name_problem
+from app.domain.numbers import MAX_INT, whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.status import RunProgress, run_progress
 from app.models import METRIC_FIELDS, Prediction, Project, Run
@@ -62,6 +63,8 @@ class RunFields:
             problems["name"] = problem
         if evaluated is not None and evaluated < 0:
             problems["evaluated"] = "A count cannot be negative."
+        elif evaluated is not None and evaluated > MAX_INT:
+            problems["evaluated"] = f"At most {MAX_INT:,} samples."
         given = dict(metrics or {})
         unknown = sorted(set(given) - set(METRIC_FIELDS))
         if unknown:
@@ -87,9 +90,8 @@ class RunFields:
         evaluated: int | None = None
         raw = form.get("evaluated", "").strip().replace(",", "").replace("_", "")
         if raw:
-            try:
-                evaluated = int(raw)
-            except ValueError:
+            evaluated = whole_number(raw)
+            if evaluated is None:
                 problems["evaluated"] = "A whole number of samples, or blank if unknown."
         metrics: dict[str, float | None] = {}
         for metric in METRIC_FIELDS:

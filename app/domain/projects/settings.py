@@ -14,6 +14,7 @@ from app.domain.accounts.admin import AdminsOnly, require_admin
 from app.domain.accounts.site import require_may_create_projects
 from app.domain.errors import Conflict, InvalidInput
 from app.domain.names import clean_name, name_problem
+from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.models import (
     Annotation,
@@ -111,11 +112,10 @@ class ProjectFields:
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> ProjectFields:
         problems: dict[str, str] = {}
-        try:
-            overlap = int(form.get("overlap", "1").strip() or "1")
-        except ValueError:
+        overlap_or_none = whole_number(form.get("overlap", "1").strip() or "1")
+        if overlap_or_none is None:
             problems["overlap"] = "A whole number: how many people review each error."
-            overlap = 1
+        overlap = overlap_or_none or 1
         return cls.checked(
             name=form.get("name", ""),
             kind=form.get("kind", ""),

@@ -254,14 +254,15 @@ def save(
     prediction: Prediction,
     draft: Draft,
     *,
-    expected_version: int,
+    expected_version: int | None,
     kind: AnnotationKind = AnnotationKind.REVIEW,
     action: str = "edit",
     annotator: User | None = None,
 ) -> SaveResult:
     """Store `draft` as `annotator`'s annotation (default: the acting user's own).
 
-    `expected_version` is the version the change was based on (0 for a new one).
+    `expected_version` is the version the change was based on (0 for a new one); None
+    (the API's PUT without a version) takes the current one, whatever it is.
     """
     owner = annotator or access.user
     if owner.id != access.user.id and not access.can_lead:
@@ -270,7 +271,7 @@ def save(
     annotation = find_annotation(session, prediction.id, owner.id, kind)
     before = state_of(session, annotation)
     current_version = annotation.version if annotation is not None else 0
-    if expected_version != current_version:
+    if expected_version is not None and expected_version != current_version:
         raise StaleAnnotation(before, current_version)
 
     after = _checked_state(session, access, prediction, draft, before)

@@ -1,0 +1,112 @@
+"""What any text or JSON sent to Eyeball may hold: the one rule, wherever it arrives.
+
+A form field, a query parameter, a path segment, a JSON body, a manifest cell, a pushed
+sample's record: each passes `text_problem` (strings) or `json_problem` (decoded JSON,
+keys included). JSON is decoded by `load_json` only. Refused, never stored:
+
+- a NUL character: PostgreSQL text cannot hold one (the driver fails, a 500), and SQLite
+  would keep a value that no other copy of the data can;
+- a lone surrogate (half of a UTF-16 pair, which JSON's `\\ud800` escape can carry): it is
+  not text, and no UTF-8 file (an export, a page) can be written with it;
+- in JSON: NaN and Infinity (not JSON: PostgreSQL refuses them, and so would any other
+  reader of an export), whole numbers beyond 64 bits, and nesting deeper than
+  `MAX_JSON_DEPTH` (which would exhaust the parser's stack here or PostgreSQL's).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+# Records and metadata are shallow; this leaves a notebook plenty of room.
+MAX_JSON_DEPTH = 32
+# The widest whole number a JSON column is read back as without loss (64-bit).
+MAX_JSON_INT = 2**63 - 1
+
+_BAD = re.compile("[\x00\ud800-\udfff]")
+
+
+class JsonRefused(ValueError):
+    """JSON that cannot be taken; the message says why (and where, when it can).
+    `syntax`: it is not JSON at all (rather than JSON holding what is refused)."""
+
+    def __init__(self, message: str, *, syntax: bool = False) -> None:
+        super().__init__(message)
+        self.syntax = syntax
+
+
+def text_problem(text: str) -> str | None:
+    """What makes `text` unstorable, or None when it is fine."""
+    found = _BAD.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    return f"contains a lone surrogate (\\u{ord(found.group()):04x}), which is not text"
+
+
+def json_problem(value: Any) -> tuple[str, str] | None:
+    """The first thing wrong in decoded JSON, as (where, what): `where` is a dotted path
+    such as `samples.3.metadata.colour` ('' for the value itself)."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > MAX_JSON_DEPTH:
+            return ".".join(path[:MAX_JSON_DEPTH]), f"nested deeper than {MAX_JSON_DEPTH} levels"
+        problem = _scalar_problem(item)
+        if problem is not None:
+            return ".".join(path), problem
+        if isinstance(item, dict):
+            for key, inner in reversed(item.items()):
+                key_problem = text_problem(str(key))
+                if key_problem is not None:
+                    return ".".join(path), f"a key {key_problem}"
+                stack.append((inner, (*path, str(key))))
+        elif isinstance(item, list):
+            stack.extend((inner, (*path, str(i))) for i, inner in reversed(list(enumerate(item))))
+    return None
+
+
+def _scalar_problem(item: Any) -> str | None:
+    if isinstance(item, str):
+        return text_problem(item)
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int) and abs(item) > MAX_JSON_INT:
+        return f"a whole number beyond ±{MAX_JSON_INT:,} (64 bits)"
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN or Infinity, which JSON cannot carry"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a JSON number")
+
+
+def parse_json(data: str | bytes) -> Any:
+    """Decoded JSON, or JsonRefused when it is not JSON, holds NaN or Infinity, or is too
+    deep or too long a number for the parser; the values are checked by `json_problem`."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonRefused(f"not valid JSON ({exc.msg})", syntax=True) from None
+    except RecursionError:
+        raise JsonRefused(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except JsonRefused:
+        raise
+    except UnicodeDecodeError:
+        raise JsonRefused("not UTF-8 text", syntax=True) from None
+    except ValueError:  # a number of more digits than Python will convert
+        raise JsonRefused("a number too long to read") from None
+
+
+def load_json(data: str | bytes) -> Any:
+    """Decoded JSON that passes `json_problem`, or JsonRefused saying what is wrong."""
+    value = parse_json(data)
+    problem = json_problem(value)
+    if problem is not None:
+        where, what = problem
+        raise JsonRefused(f"{where}: {what}" if where else what)
+    return value
