@@ -26,6 +26,7 @@ from app.domain.errors import DomainError
 from app.domain.imports import demo
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
+from app.domain.imports.store import media_store
 from app.domain.projects.access import find_project
 from app.domain.projects.runs import resolve_run
 from app.models import ApiToken, User
@@ -80,7 +81,7 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
         if only_if_empty and not demo.database_is_empty(session):
             return
     typer.echo("Loading the demo project (1,000 handwritten digits, two model versions)...")
-    sign_ins = demo.load_demo(database, settings.media_path)
+    sign_ins = demo.load_demo(database, media_store(settings))
     if sign_ins:
         demo.save_sign_ins(settings.data_dir, sign_ins)
 
@@ -281,7 +282,7 @@ def import_command(
                     project_id,
                     Upload(stream, manifest.name, media),
                     options,
-                    settings.media_path,
+                    media_store(settings),
                     limits=limits,
                     progress=report,
                 )
