@@ -20,11 +20,17 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, MetaData, create_engine, select
 
+from app import backups, schema
 from app.backups import MANIFEST
 from app.config import PROJECT_ROOT
+from app.db import Database
+from app.domain.imports.media import blob_original_key
 from app.domain.imports.store import files_in
+from app.models import MediaBlob
 from tests.conftest import EYEBALL, PostgresDatabases, start_server
+from tests.factories import make_image
 from tests.importing import png
+from tests.media_stores import media_settings, store_of
 
 pytestmark = pytest.mark.slow
 
@@ -312,3 +318,49 @@ def test_restore_refuses_an_installation_that_is_not_empty(
     nothing = with_files.eyeball("restore", str(tmp_path))
     assert nothing.returncode == 1
     assert "not a backup" in nothing.stderr
+
+
+def test_with_s3_a_backup_holds_the_index_and_a_local_backup_moves_into_a_bucket(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """In process and on SQLite: what differs here is the store, not the database."""
+    in_bucket = media_settings("s3", tmp_path / "s3", request)
+    on_disk = media_settings("local", tmp_path / "local", request)
+    blobs = {}
+    for settings in (in_bucket, on_disk):
+        settings.ensure_dirs()
+        database = Database.from_url(settings.database_url)
+        schema.upgrade(database.engine)
+        with database.transaction() as session:
+            blobs[settings.media_backend] = make_image(session, store_of(settings)).sha256
+        database.dispose()
+
+    kept = backups.backup(in_bucket, tmp_path / "of-s3")
+    assert kept.manifest["media"] == {
+        "backend": "s3",
+        "included": False,
+        "bucket": in_bucket.s3_bucket,
+        "endpoint_url": in_bucket.s3_endpoint_url,
+        "files": 0,
+    }
+    assert not (tmp_path / "of-s3" / backups.MEDIA_FOLDER).exists()
+    # Restored elsewhere, the index names the images the bucket still holds.
+    elsewhere = media_settings("s3", tmp_path / "elsewhere", request, s3_bucket=in_bucket.s3_bucket)
+    backups.restore(elsewhere, tmp_path / "of-s3")
+    database = Database.from_url(elsewhere.database_url)
+    with database.transaction(read_only=True) as session:
+        blob = session.get_one(MediaBlob, blobs["s3"])
+        assert store_of(elsewhere).exists(blob_original_key(blob))
+    database.dispose()
+
+    local = backups.backup(on_disk, tmp_path / "of-local")
+    assert local.media_files == 2  # the original and its thumbnail
+    into_bucket = media_settings("s3", tmp_path / "into-bucket", request)
+    moved = backups.restore(into_bucket, tmp_path / "of-local")
+    assert moved.media_files == 2
+    originals = {
+        p.relative_to(on_disk.media_path).as_posix(): p.read_bytes()
+        for p in files_in(on_disk.media_path)
+    }
+    store = store_of(into_bucket)
+    assert {key: store.read(key) for key in originals} == originals
