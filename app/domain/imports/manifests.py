@@ -28,6 +28,7 @@ from app.domain.imports.media import (
     KnownImages,
     StagedImage,
     archive_images,
+    known_keys,
     stage_images,
     stage_known,
 )
@@ -685,9 +686,15 @@ def _stage_images(
                     continue
                 batch.append((path, data, hashlib.sha256(data).hexdigest()))
             held = known([d for _, _, d in batch]) if known and store else {}
+            # Looked up together: a bucket answers many at once faster than one by one.
+            absent = (
+                store.missing([k for image in held.values() for k in known_keys(image)])
+                if store is not None
+                else set()
+            )
             for path, read, sha in batch:
                 image = held.get(sha)
-                done = stage_known(store, image) if image and store else None
+                done = stage_known(image, absent) if image else None
                 if done is not None:
                     staged[path] = done
                     report()

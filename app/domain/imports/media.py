@@ -397,15 +397,17 @@ def known_images(session: Session, digests: list[str]) -> dict[str, KnownImage]:
     return found
 
 
-def stage_known(store: MediaStore, image: KnownImage) -> StagedImage | None:
+def known_keys(image: KnownImage) -> tuple[str, str]:
+    """The keys of a stored image's original and thumbnail."""
+    return original_key(image.sha256, _extension(image.content_type)), thumbnail_key(image.sha256)
+
+
+def stage_known(image: KnownImage, missing: set[str]) -> StagedImage | None:
     """A stored image as if staged, without decoding it again; None when its files are
-    missing from the store (then it is checked and staged anew)."""
-    extension = _extension(image.content_type)
-    if not (
-        store.exists(original_key(image.sha256, extension))
-        and store.exists(thumbnail_key(image.sha256))
-    ):
+    `missing` from the store (then it is checked and staged anew)."""
+    if any(key in missing for key in known_keys(image)):
         return None
+    extension = _extension(image.content_type)
     return StagedImage(
         sha256=image.sha256,
         content_type=image.content_type,

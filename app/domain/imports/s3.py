@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from app.domain.imports.store import CACHE_CONTROL, CHUNK_BYTES, StoredFile
 
 # What S3 answers for a key that is not there (HEAD has no body, so only its status).
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# boto3's connection pool holds 10 connections by default: more would only queue.
+_LOOKUPS_AT_ONCE = 10
 
 
 def _missing(exc: ClientError) -> bool:
@@ -61,6 +64,15 @@ class S3MediaStore:
                 return False
             raise
         return True
+
+    def missing(self, keys: list[str]) -> set[str]:
+        # One HEAD per key, several at a time: a re-import of thousands of stored images
+        # would otherwise wait for each round trip in turn.
+        if not keys:
+            return set()
+        with ThreadPoolExecutor(max_workers=_LOOKUPS_AT_ONCE) as pool:
+            found = pool.map(self.exists, keys)
+            return {key for key, there in zip(keys, found, strict=True) if not there}
 
     def _get(self, key: str) -> Any:
         try:

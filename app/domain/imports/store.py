@@ -67,6 +67,10 @@ class MediaStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def missing(self, keys: list[str]) -> set[str]:
+        """Those of the keys the store does not hold."""
+        ...
+
     def read(self, key: str) -> bytes | None:
         """The whole file, or None when there is none."""
         ...
@@ -117,6 +121,9 @@ class LocalMediaStore:
 
     def exists(self, key: str) -> bool:
         return os.path.exists(self._path(key))
+
+    def missing(self, keys: list[str]) -> set[str]:
+        return {key for key in keys if not os.path.exists(self._path(key))}
 
     def read(self, key: str) -> bytes | None:
         try:
