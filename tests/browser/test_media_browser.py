@@ -63,6 +63,8 @@ def s3_site(tmp_path: Path, s3_server: S3Server) -> Iterator[tuple[LiveServer, s
 def test_thumbnails_and_images_load_from_the_bucket_by_signed_urls(
     browser: Any, s3_site: tuple[LiveServer, str, str], screenshots: Path
 ) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     server, endpoint, token = s3_site
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
@@ -70,6 +72,20 @@ def test_thumbnails_and_images_load_from_the_bucket_by_signed_urls(
     page.on("console", lambda m: refused.append(m.text) if "Refused to" in m.text else None)
     from_store: list[str] = []
     page.on("response", lambda r: from_store.append(r.url) if r.url.startswith(endpoint) else None)
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+    page.on(
+        "response", lambda r: failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None
+    )
+
+    def loaded(predicate: str) -> None:
+        # A function, not an expression: the page's CSP forbids eval, which Playwright
+        # uses for an expression it must poll. Generous: a loaded machine is slow.
+        try:
+            page.wait_for_function(predicate, timeout=120_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"the images did not load; failed requests: {failed}") from None
+
     try:
         page.goto(server.base_url + "/sign-in")
         page.get_by_label("Username").fill("lead")
@@ -102,8 +118,8 @@ def test_thumbnails_and_images_load_from_the_bucket_by_signed_urls(
         page.goto(server.base_url + str(sheet))
         thumbs = page.locator("#sheet tbody img")
         assert thumbs.count() == 6
-        page.wait_for_function(
-            "[...document.querySelectorAll('#sheet tbody img')]"
+        loaded(
+            "() => [...document.querySelectorAll('#sheet tbody img')]"
             ".every(i => i.complete && i.naturalWidth > 0)"
         )
         page.screenshot(path=screenshots / "sheet-thumbnails-from-s3.png")
@@ -117,8 +133,8 @@ def test_thumbnails_and_images_load_from_the_bucket_by_signed_urls(
         image = page.locator("#media-image")
         image.wait_for()
         # Null-safe: the review screen swaps its fragments in as they arrive.
-        page.wait_for_function(
-            "(i => i !== null && i.complete && i.naturalWidth === 96)"
+        loaded(
+            "() => (i => i !== null && i.complete && i.naturalWidth === 96)"
             "(document.querySelector('#media-image'))"
         )
         page.screenshot(path=screenshots / "review-image-from-s3.png")
