@@ -11,7 +11,7 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from app import schema
+from app import backups, schema
 from app.config import Settings, get_settings
 from app.db import Database
 from app.domain.accounts.users import (
@@ -26,6 +26,7 @@ from app.domain.errors import DomainError
 from app.domain.imports import demo
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
+from app.domain.imports.store import media_store
 from app.domain.projects.access import find_project
 from app.domain.projects.runs import resolve_run
 from app.models import ApiToken, User
@@ -80,7 +81,7 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
         if only_if_empty and not demo.database_is_empty(session):
             return
     typer.echo("Loading the demo project (1,000 handwritten digits, two model versions)...")
-    sign_ins = demo.load_demo(database, settings.media_path)
+    sign_ins = demo.load_demo(database, media_store(settings))
     if sign_ins:
         demo.save_sign_ins(settings.data_dir, sign_ins)
 
@@ -189,6 +190,55 @@ def db_current() -> None:
     head = schema.head_revision()
     state = "up to date" if current == head else f"behind (newest is {head})"
     typer.echo(f"{current or 'empty'}: {state}")
+
+
+@cli.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
+) -> None:
+    """Write a consistent snapshot of the database and the media, while Eyeball serves."""
+    settings = get_settings()
+    try:
+        done = backups.backup(settings, path)
+    except backups.BackupError as exc:
+        raise _fail(str(exc)) from None
+    manifest = done.manifest
+    typer.echo(
+        f"Backed up the {manifest['database']} database at revision "
+        f"{manifest['alembic_revision']} into {path}."
+    )
+    if manifest["media"]["included"]:
+        typer.echo(f"With {done.media_files} media files.")
+    else:
+        typer.echo(
+            f"The images are in the S3 bucket {manifest['media']['bucket']!r} and not in "
+            "this backup: back the bucket up by the store's own means (versioning, "
+            "replication or a copy of the bucket). The backup holds their index."
+        )
+
+
+@cli.command("restore")
+def restore_command(
+    path: Annotated[Path, typer.Argument(help="A folder written by `eyeball backup`.")],
+) -> None:
+    """Bring a backup back into an empty installation (empty database and media folder)."""
+    settings = get_settings()
+    try:
+        done = backups.restore(settings, path)
+    except backups.BackupError as exc:
+        raise _fail(str(exc)) from None
+    manifest = done.manifest
+    typer.echo(
+        f"Restored the backup of {manifest['created_at']} (Eyeball "
+        f"{manifest['eyeball_version']}, revision {manifest['alembic_revision']}), "
+        f"with {done.media_files} media files."
+    )
+    if not manifest["media"]["included"]:
+        typer.echo(
+            "Its images were in an S3 bucket: restore the bucket by the store's own means "
+            "and point EYEBALL_S3_BUCKET at it."
+        )
+    typer.echo("`eyeball serve` upgrades the database to this version's schema if needed.")
 
 
 @user_cli.command("create")
@@ -308,7 +358,7 @@ def import_command(
                     project_id,
                     Upload(stream, manifest.name, media),
                     options,
-                    settings.media_path,
+                    media_store(settings),
                     limits=limits,
                     progress=report,
                 )

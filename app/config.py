@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,39 @@ class Settings(BaseSettings):
     media_dir: Path | None = Field(
         default=None,
         description="Where images and thumbnails are stored. Default: DATA_DIR/media.",
+    )
+    media_backend: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where images and thumbnails are kept: `local` (the media folder) or "
+        "`s3` (any S3-compatible bucket; import jobs and staging stay in the media folder).",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="The S3-compatible store's URL, e.g. http://minio:9000. Empty means AWS S3.",
+    )
+    s3_bucket: str = Field(
+        default="", description="The bucket that holds the media (it must exist already)."
+    )
+    s3_access_key_id: str = Field(
+        default="",
+        description="Access key for the bucket. Empty means boto3's usual search "
+        "(AWS_ACCESS_KEY_ID, ~/.aws, an instance role).",
+    )
+    s3_secret_access_key: str = Field(
+        default="", description="Secret key that goes with S3_ACCESS_KEY_ID."
+    )
+    s3_region: str = Field(default="us-east-1", description="The bucket's region.")
+    media_signed_urls: bool = Field(
+        default=False,
+        description="With the s3 backend: after the access check, answer an image request "
+        "with a redirect (307) to a short-lived signed URL of the store instead of "
+        "streaming the bytes through Eyeball. The browser must reach S3_ENDPOINT_URL.",
+    )
+    media_signed_url_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="How long a signed image URL stays valid (seconds).",
     )
     secret_key: str = Field(
         default="",
@@ -117,6 +151,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'eyeball.db').resolve()}"
         if self.media_dir is None:
             self.media_dir = self.data_dir / "media"
+        if self.media_backend == "s3" and not self.s3_bucket:
+            raise ValueError("EYEBALL_MEDIA_BACKEND=s3 needs EYEBALL_S3_BUCKET")
         return self
 
     @property

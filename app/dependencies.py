@@ -13,6 +13,7 @@ from app.db import Database
 from app.domain.accounts.admin import require_admin
 from app.domain.accounts.site import require_may_create_projects
 from app.domain.accounts.users import signed_in_user
+from app.domain.imports.store import MediaStore, media_store
 from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.settings import require_may_delete
 from app.errors import PasswordChangeRequired, SignInRequired
@@ -51,6 +52,10 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_media_store(request: Request) -> MediaStore:
+    return media_store(get_settings_dep(request))
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     database = get_database(request)
@@ -66,6 +71,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+MediaStoreDep = Annotated[MediaStore, Depends(get_media_store)]
 # scope="function": the commit happens when the route returns, before anything is sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 

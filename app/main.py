@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
@@ -23,6 +24,7 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.dependencies import SessionDep
 from app.domain.imports.media import stop_workers
+from app.domain.imports.store import media_store, thumbnail_key
 from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
@@ -51,39 +53,65 @@ from app.web import (
 
 SWAGGER_UI_VERSION = "5.35.0"
 
-# Only our own files: htmx and our keyboard layer come from /static, never inline.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
 
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
+def content_security_policy(image_origin: str | None = None) -> str:
+    """Only our own files: htmx and our keyboard layer come from /static, never inline.
+    `image_origin`: the media store's, when images are redirected to its signed URLs."""
+    images = " ".join(["img-src 'self' data: blob:", *([image_origin] if image_origin else [])])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            images,
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def security_headers(image_origin: str | None = None) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-security-policy", content_security_policy(image_origin).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+    ]
+
+
+SECURITY_HEADERS = security_headers()
 # Behind HTTPS only (EYEBALL_HTTPS): browsers then refuse plain HTTP to the site for a
 # year, so a network attacker cannot downgrade a later visit. Sent over plain HTTP it
 # would be ignored by browsers, and wrong.
 HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
+def _signed_image_origin(settings: Settings) -> str | None:
+    """Where the browser fetches images when they are redirected to signed URLs."""
+    if not settings.media_signed_urls:
+        return None
+    signed = media_store(settings).signed_url(thumbnail_key("0" * 64), "image/png", 60)
+    if signed is None:
+        return None
+    parts = urlsplit(signed)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class SecurityHeadersMiddleware:
     """Pure ASGI, so streamed responses (exports, server-sent events) pass untouched."""
 
-    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers: list[tuple[bytes, bytes]] = SECURITY_HEADERS,
+        *,
+        https: bool = False,
+    ) -> None:
         self.app = app
-        self.headers = [*SECURITY_HEADERS, HSTS_HEADER] if https else SECURITY_HEADERS
+        self.headers = [*headers, HSTS_HEADER] if https else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -260,6 +288,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(CSRFMiddleware, secret=secret, secure=settings.https)
     # Outside the CSRF check, which reads form bodies: nothing reads past a limit.
     app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        headers=security_headers(_signed_image_origin(settings)),
+        https=settings.https,
+    )
     logging.getLogger("eyeball").setLevel(logging.INFO)
     return app

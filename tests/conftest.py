@@ -46,6 +46,7 @@ from tests.factories import (
     make_user,
 )
 from tests.hashing import use_cheap_hashing
+from tests.media_stores import MEDIA_BACKENDS, S3Server, media_settings, start_s3_server
 from tests.routes import url
 
 REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_ALL") == "1"
@@ -167,6 +168,23 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    yield from start_s3_server(free_port())
+
+
+@pytest.fixture(params=MEDIA_BACKENDS)
+def media_backend(request: pytest.FixtureRequest) -> str:
+    """For tests that take it: run once with each media store."""
+    return str(request.param)
+
+
+@pytest.fixture
+def stored_settings(media_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings with the media in the local folder, then in a bucket of its own."""
+    return media_settings(media_backend, tmp_path / "data", request)
+
+
+@pytest.fixture(scope="session")
 def built_apps() -> dict[tuple[object, ...], tuple[FastAPI, dict[str, Any]]]:
     return {}
 
@@ -186,7 +204,14 @@ def app(
     and the default background runner. The middleware keeps the signing key and cookie
     flags it was built with, so settings that differ there get an app of their own.
     """
-    key = (backend, settings.secret_key, settings.https, settings.session_max_age)
+    key = (
+        backend,
+        settings.secret_key,
+        settings.https,
+        settings.session_max_age,
+        # The Content-Security-Policy names the store's origin when images redirect there.
+        settings.media_signed_urls and settings.s3_endpoint_url,
+    )
     if key not in built_apps:
         built = create_app(settings, database)
         built_apps[key] = (built, dict(built.state._state))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -15,6 +14,7 @@ from app.domain import verdicts
 from app.domain.accounts.users import create_user
 from app.domain.analysis.label_suspects import p_label
 from app.domain.imports.media import prepare_image, store_image
+from app.domain.imports.store import MediaStore
 from app.domain.projects.settings import create_project
 from app.domain.projects.team import add_member
 from app.models import (
@@ -163,9 +163,10 @@ def bearer(session: Session, user: User | str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(session, owner, 'test').secret}"}
 
 
-def make_image(session: Session, media_dir: Path, size: tuple[int, int] = (300, 150)) -> MediaBlob:
+def make_image(
+    session: Session, store: MediaStore, size: tuple[int, int] = (300, 150)
+) -> MediaBlob:
     """An image stored as an import leaves it: its row, the original and the thumbnail."""
     out = io.BytesIO()
     Image.new("RGB", size, "orange").save(out, format="PNG")
-    media_dir.mkdir(parents=True, exist_ok=True)
-    return store_image(session, media_dir, prepare_image(out.getvalue()))
+    return store_image(session, store, prepare_image(out.getvalue()))

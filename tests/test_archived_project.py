@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain.errors import PermissionDenied
 from app.domain.imports.pipeline import ImportOptions, Upload, run_import
+from app.domain.imports.store import media_store
 from app.models import utcnow
 from tests.conftest import sign_in
 from tests.factories import bearer
@@ -129,7 +129,7 @@ def cli_import(client: TestClient, session: Session, f: Fixture, settings: Setti
             f.project.id,
             Upload(io.BytesIO(csv_bytes(rows)), "m.csv", zip_media(images_for(rows))),
             ImportOptions(run="v2"),
-            Path(settings.media_path),
+            media_store(settings),
         )
     return refused.value.message
 

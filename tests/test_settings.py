@@ -10,7 +10,7 @@ from app.config import PROJECT_ROOT, Settings
 
 def test_every_setting_is_documented() -> None:
     doc = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"`(EYEBALL_[A-Z_]+)`", doc))
+    documented = set(re.findall(r"`(EYEBALL_[A-Z0-9_]+)`", doc))
     expected = {f"EYEBALL_{name.upper()}" for name in Settings.model_fields}
     assert expected - documented == set(), "document these settings in docs/configuration.md"
     assert documented - expected == set(), "docs/configuration.md names settings that do not exist"
@@ -40,3 +40,9 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert len(first) >= 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert Settings(data_dir=tmp_path, secret_key="given").resolved_secret_key() == "given"
+
+
+def test_the_s3_backend_needs_a_bucket(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="EYEBALL_MEDIA_BACKEND=s3 needs EYEBALL_S3_BUCKET"):
+        Settings(data_dir=tmp_path, media_backend="s3")
+    assert Settings(data_dir=tmp_path, media_backend="s3", s3_bucket="b").s3_bucket == "b"

@@ -16,6 +16,7 @@ from app.dependencies import DatabaseDep, SettingsDep, own_transactions
 from app.domain.errors import InvalidInput
 from app.domain.imports.manifests import Limits, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
+from app.domain.imports.store import media_store
 from app.domain.numbers import MAX_INT, whole_number
 from app.errors import status_of
 from app.limits import UPLOADS, takes_body, upload_form
@@ -97,7 +98,7 @@ def import_run(
             access.project.id,
             Upload(manifest.file, name, media),
             options,
-            settings.media_path,
+            media_store(settings),
             limits=limits,
         )
     except ImportRefused as exc:

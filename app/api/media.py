@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 
 from app.api.deps import ApiUser
 from app.api.responses import UNAUTHORIZED, problem
-from app.dependencies import SessionDep, SettingsDep
+from app.dependencies import MediaStoreDep, SessionDep, SettingsDep
 from app.domain.imports.media import blob_visible_to
 from app.image_responses import original_response, thumbnail_response
 from app.routing import CheckedRoute
@@ -55,10 +55,15 @@ CACHING = (
     },
 )
 def original(
-    sha256: Sha256, request: Request, user: ApiUser, session: SessionDep, settings: SettingsDep
+    sha256: Sha256,
+    request: Request,
+    user: ApiUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: MediaStoreDep,
 ) -> Response:
     blob = blob_visible_to(session, user, sha256)
-    return original_response(request, settings.media_path, blob)
+    return original_response(request, settings, store, blob)
 
 
 @router.get(
@@ -77,7 +82,12 @@ def original(
     },
 )
 def thumbnail(
-    sha256: Sha256, request: Request, user: ApiUser, session: SessionDep, settings: SettingsDep
+    sha256: Sha256,
+    request: Request,
+    user: ApiUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: MediaStoreDep,
 ) -> Response:
     blob = blob_visible_to(session, user, sha256)
-    return thumbnail_response(request, settings.media_path, blob)
+    return thumbnail_response(request, settings, store, blob)

@@ -11,6 +11,7 @@ from app.dependencies import DatabaseDep, SessionDep, SettingsDep, own_transacti
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
 from app.domain.imports.pushes import MAX_BODY_BYTES, body_limit, push_predictions, run_to_push
+from app.domain.imports.store import media_store
 from app.errors import status_of
 from app.limits import BodyClass, takes_body
 from app.routing import CheckedRoute
@@ -100,7 +101,7 @@ def push_run_predictions(
             access.project.id,
             [sample.fields() for sample in body.samples],
             options,
-            settings.media_path,
+            media_store(settings),
             limits=Limits.from_settings(settings),
         )
     except ImportRefused as exc:

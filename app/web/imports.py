@@ -27,6 +27,7 @@ from app.domain.imports.jobs import (
 )
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions
+from app.domain.imports.store import media_store
 from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import runs_of
@@ -155,7 +156,8 @@ def import_upload(
         )
 
     project_id = access.project.id
-    _background(request)(lambda: check_job(database, media_dir, project_id, job.id, limits))
+    store = media_store(settings)
+    _background(request)(lambda: check_job(database, store, project_id, job.id, limits))
     url = request.app.url_path_for("import_job", project_id=project_id, job_id=job.id)
     return RedirectResponse(url, status_code=303)
 
@@ -189,12 +191,12 @@ def import_confirm(
     database: DatabaseDep,
     job_id: str,
 ) -> Response:
-    media_dir = settings.media_path
-    job = load_job(media_dir, job_id, access.project, access.user.id)
-    claim_job(media_dir, job)
+    store = media_store(settings)
+    job = load_job(store.folder, job_id, access.project, access.user.id)
+    claim_job(store.folder, job)
     limits = Limits.from_settings(settings)
     project_id = access.project.id
-    _background(request)(lambda: run_job(database, media_dir, project_id, job.id, limits))
+    _background(request)(lambda: run_job(database, store, project_id, job.id, limits))
     url = request.app.url_path_for("import_job", project_id=project_id, job_id=job.id)
     return RedirectResponse(url, status_code=303)
 

@@ -14,9 +14,16 @@ from app.domain.accounts.users import create_token, revoke_token
 from app.models import User
 from tests.conftest import sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
+from tests.media_stores import store_of
 from tests.routes import url
 
 ROUTES = ["api_media_original", "api_media_thumbnail"]
+
+
+@pytest.fixture
+def settings(stored_settings: Settings) -> Settings:
+    """Every test here runs with the media in the local folder, then in a bucket."""
+    return stored_settings
 
 
 @pytest.fixture
@@ -26,7 +33,7 @@ def member(session: Session) -> User:
 
 @pytest.fixture
 def image_sha(session: Session, settings: Settings, member: User) -> str:
-    blob = make_image(session, settings.media_path)
+    blob = make_image(session, store_of(settings))
     project = make_project(session, annotators=[member])
     make_sample(session, project, image_sha256=blob.sha256, text=None)
     return blob.sha256

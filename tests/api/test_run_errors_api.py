@@ -24,6 +24,7 @@ from tests.factories import (
     make_sample,
     make_user,
 )
+from tests.media_stores import store_of
 from tests.routes import url
 from tests.sheet_data import Fixture, build
 
@@ -438,7 +439,7 @@ def test_each_error_carries_its_samples_content(
 ) -> None:
     lead = make_user(session)
     headers = bearer(session, lead)
-    blob = make_image(session, settings.media_path)
+    blob = make_image(session, store_of(settings))
     contents: dict[SampleKind, dict[str, Any]] = {
         SampleKind.IMAGE: {"image_sha256": blob.sha256, "text": None},
         SampleKind.TEXT: {"text": "the whole message, " * 40},

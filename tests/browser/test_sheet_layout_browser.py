@@ -33,6 +33,7 @@ from app import schema
 from app.db import Database
 from app.domain.analysis.sheet import CauseColumn
 from app.domain.imports.media import prepare_image, store_image
+from app.domain.imports.store import LocalMediaStore
 from app.domain.projects.access import get_access
 from app.domain.review.annotations import Draft, save
 from app.models import AnnotationStatus, Cause, CauseGroup, GroupKind
@@ -131,7 +132,7 @@ def build(database: Database, media_dir: Path) -> tuple[int, dict[int, str], dic
         for i in range(ERRORS):
             blob = store_image(
                 session,
-                media_dir,
+                LocalMediaStore(media_dir),
                 prepare_image(thumbnail(((i * 53) % 256, (i * 97) % 256, (i * 31) % 256))),
             )
             sample = make_sample(

@@ -29,6 +29,7 @@ from app.config import Settings
 from app.db import Database
 from app.domain.accounts.users import get_user_by_username
 from app.domain.imports.demo import DEMO_PROJECT, DemoSignIn, load_demo, read_sign_ins
+from app.domain.imports.store import LocalMediaStore
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import home_run
 from app.domain.review.annotations import Draft, save
@@ -113,7 +114,7 @@ def postgres_demo(postgres: Any, tmp_path: Path) -> Iterator[Demo]:
     database = Database.from_url(url)
     data_dir = tmp_path / "data"
     schema.upgrade(database.engine)
-    password = lead_password(load_demo(database, data_dir / "media"))
+    password = lead_password(load_demo(database, LocalMediaStore(data_dir / "media")))
     project_id = seed(database)
     server = start_server(
         data_dir,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.domain.accounts.users import authenticate
 from app.domain.analysis.compare import compare_pair
 from app.domain.imports import demo
+from app.domain.imports.store import LocalMediaStore
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import home_run, resolve_run, runs_of
 from app.domain.projects.team import team_of
@@ -21,7 +22,7 @@ from tests.importing import database_of
 
 
 def test_demo_loads_the_generated_eyeball_set(session: Session, tmp_path: Path) -> None:
-    sign_ins = demo.load_demo(database_of(session), tmp_path)
+    sign_ins = demo.load_demo(database_of(session), LocalMediaStore(tmp_path))
     with (demo.DEMO_DIR / "manifest.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     expected_errors = sum(r["label"] != r["prediction"] for r in rows)
@@ -79,7 +80,7 @@ def test_comparing_the_demos_two_versions_gives_the_generators_fixed_new_and_sta
 ) -> None:
     """End to end on real data: both model versions imported as runs, compared by the
     app, against what demo/generate.py counted from the two models' predictions."""
-    demo.load_demo(database_of(session), tmp_path)
+    demo.load_demo(database_of(session), LocalMediaStore(tmp_path))
     expected = json.loads((demo.DEMO_DIR / demo.DEMO_CHANGES).read_text())
     infos = [json.loads((demo.DEMO_DIR / info).read_text()) for _, info in demo.DEMO_RUNS]
     project = session.scalars(select(Project).where(Project.name == demo.DEMO_PROJECT)).one()

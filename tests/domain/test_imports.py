@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.domain.imports import manifests, media, pipeline
 from app.domain.imports.demo import DEMO_DIR
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
@@ -30,6 +31,7 @@ from app.domain.imports.pipeline import (
     Upload,
     choose_for_review,
 )
+from app.domain.imports.store import LocalMediaStore, MediaStore, archive_key, thumbnail_key
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import RunFields, create_run, resolve_run
 from app.domain.review.status import run_progress
@@ -45,6 +47,7 @@ from tests.importing import (
     zip_bytes,
     zip_media,
 )
+from tests.media_stores import store_of
 
 TABLES = (Sample, Prediction, Run, MediaBlob)
 
@@ -61,7 +64,7 @@ def run_import(
     project: Project,
     manifest: bytes,
     media: MediaSource | None,
-    media_dir: Path,
+    media_dir: Path | MediaStore,
     *,
     name: str = "manifest.csv",
     limits: Limits | None = None,
@@ -74,7 +77,7 @@ def run_import(
             project.id,
             Upload(io.BytesIO(manifest), name, media),
             ImportOptions(**options),
-            media_dir,
+            LocalMediaStore(media_dir) if isinstance(media_dir, Path) else media_dir,
             limits=limits or Limits(),
         )
     finally:
@@ -763,9 +766,37 @@ def test_the_image_workers_leave_when_their_server_is_killed(tmp_path: Path) -> 
     assert not [pid for pid in workers if _alive(pid)], "workers outlived their server"
 
 
-def test_a_reimport_decodes_no_image_the_store_holds(
-    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def store(stored_settings: Settings) -> MediaStore:
+    """The local media folder, then a bucket on an S3-compatible server."""
+    return store_of(stored_settings)
+
+
+def test_an_import_stores_each_image_once_in_either_store(
+    session: Session, store: MediaStore
 ) -> None:
+    project = make_project(session)
+    rows = image_rows(4, 2)
+    images = images_for(rows)
+    # Two rows showing the same picture: one blob, one original, one thumbnail.
+    images[rows[3]["image"]] = images[rows[2]["image"]]
+    summary = run_import(session, project, csv_bytes(rows), zip_media(images), store)
+    assert summary.samples_created == 4
+    blobs = session.scalars(select(MediaBlob)).all()
+    assert len(blobs) == 3
+    for blob in blobs:
+        assert store.read(media.blob_original_key(blob)) in images.values()
+        assert store.exists(thumbnail_key(blob.sha256))
+    # Nothing is left staged once the import is done, nor kept on this disk for a bucket.
+    assert not [p for p in pipeline.staging_root(store.folder).rglob("*") if p.is_file()]
+    if store.local_root is None:
+        assert not (store.folder / "originals").exists()
+
+
+def test_a_reimport_decodes_no_image_the_store_holds(
+    session: Session, store: MediaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = store
     project = make_project(session)
     rows = image_rows(6, 2)
     run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
@@ -801,7 +832,10 @@ class CountedZip(ZipMedia):
         return super().read(name)
 
 
-def test_the_same_archive_again_reads_none_of_its_images(session: Session, tmp_path: Path) -> None:
+def test_the_same_archive_again_reads_none_of_its_images(
+    session: Session, store: MediaStore
+) -> None:
+    tmp_path = store
     project = make_project(session)
     rows = image_rows(6, 2)
     first = CountedZip(images_for(rows))
@@ -826,9 +860,10 @@ def test_the_same_archive_again_reads_none_of_its_images(session: Session, tmp_p
     assert len(repacked.reads) == 6
 
     # An unreadable record is as good as none.
-    for record in (tmp_path / media.ARCHIVES_FOLDER).rglob("*.json"):
-        record.write_text("{not json")
     broken = CountedZip(images_for(rows))
+    digest = broken.digest()
+    assert digest is not None
+    store.write(archive_key(digest), b"{not json", replace=True)
     run_import(session, project, csv_bytes(rows), broken, tmp_path, run="v4")
     assert len(broken.reads) == 6
     # A manifest naming an image the record lacks reads that one only.

@@ -8,6 +8,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.domain.imports.media import ImageRejected, prepare_image, store_image, thumbnail_path
+from app.domain.imports.store import LocalMediaStore
 
 
 def encode(image: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -68,8 +69,8 @@ def test_thumbnails_are_bounded_and_tiny_images_are_not_blown_up() -> None:
 
 def test_identical_images_are_stored_once(session: Session, tmp_path: Path) -> None:
     data = encode(Image.new("RGB", (16, 16), "purple"), "PNG")
-    first = store_image(session, tmp_path, prepare_image(data))
-    second = store_image(session, tmp_path, prepare_image(data))
+    first = store_image(session, LocalMediaStore(tmp_path), prepare_image(data))
+    second = store_image(session, LocalMediaStore(tmp_path), prepare_image(data))
     assert first is second
     originals = list((tmp_path / "originals").rglob("*.png"))
     assert len(originals) == 1

@@ -5,7 +5,6 @@ the command line and the demo call)."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.imports.pipeline import ImportOptions, Upload, run_import
+from app.domain.imports.store import media_store
 from app.models import Prediction, Project, Run, Sample, SampleKind
 from tests.conftest import sign_in
 from tests.factories import bearer, make_project, make_user
@@ -109,7 +109,7 @@ def test_every_way_in_stores_the_same_rows(
         domain.id,
         Upload(io.BytesIO(manifest), "v1.csv"),
         ImportOptions(run="v1"),
-        Path(settings.media_path),
+        media_store(settings),
     )
 
     expected = snapshot(session, domain)

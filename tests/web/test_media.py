@@ -15,14 +15,22 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.domain.imports.store import thumbnail_key
 from tests.conftest import sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
+from tests.media_stores import S3Server, store_of
 from tests.routes import url
 
 
 @pytest.fixture
+def settings(stored_settings: Settings) -> Settings:
+    """Every test here runs with the media in the local folder, then in a bucket."""
+    return stored_settings
+
+
+@pytest.fixture
 def image_sha(session: Session, settings: Settings) -> str:
-    blob = make_image(session, settings.media_path)
+    blob = make_image(session, store_of(settings))
     member = make_user(session, "member")
     project = make_project(session, annotators=[member])
     make_sample(session, project, image_sha256=blob.sha256, text=None)
@@ -82,11 +90,15 @@ def test_without_a_sign_in_the_page_route_sends_to_sign_in_even_with_a_token(
 
 
 def test_a_missing_file_is_a_clear_404_not_a_crash(
-    client: TestClient, image_sha: str, settings: Settings
+    client: TestClient, image_sha: str, settings: Settings, request: pytest.FixtureRequest
 ) -> None:
-    for path in Path(settings.media_path, "thumbs").rglob("*.png"):
-        path.unlink()
+    if settings.media_backend == "s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        s3.client.delete_object(Bucket=settings.s3_bucket, Key=thumbnail_key(image_sha))
+    else:
+        for path in Path(settings.media_path, "thumbs").rglob("*.png"):
+            path.unlink()
     sign_in(client, "member")
     response = client.get(f"/media/{image_sha}/thumbnail")
     assert response.status_code == 404
-    assert "missing from the media folder" in response.text
+    assert "missing from the media store" in response.text

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain import verdicts
 from app.domain.imports.media import prepare_image, store_image
+from app.domain.imports.store import LocalMediaStore
 from app.models import (
     AnnotationStatus,
     Cause,
@@ -61,7 +62,7 @@ def world(session: Session, settings: Settings) -> World:
     Image.new("L", (8, 8), 128).save(buffer, format="PNG")
     image = prepare_image(buffer.getvalue())
     settings.ensure_dirs()
-    store_image(session, settings.media_path, image)
+    store_image(session, LocalMediaStore(settings.media_path), image)
     errors = [
         make_prediction(
             session,

@@ -16,6 +16,7 @@ from app.db import Database
 from app.domain.accounts.users import create_user, get_user_by_username
 from app.domain.imports.manifests import FolderMedia, Limits
 from app.domain.imports.pipeline import ImportOptions, Upload, run_import
+from app.domain.imports.store import MediaStore
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import resolve_run, set_default_run
 from app.domain.projects.settings import create_project
@@ -76,7 +77,7 @@ def database_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(Project.id)))
 
 
-def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
+def load_demo(database: Database, store: MediaStore, demo_dir: Path = DEMO_DIR) -> list[DemoSignIn]:
     """Create the demo users, project and causes, and import each model version as a run
     (oldest first, so `latest` is the newest). Returns the new sign-ins."""
     versions = [(manifest, _run_info(demo_dir, info)) for manifest, info in DEMO_RUNS]
@@ -84,7 +85,7 @@ def load_demo(database: Database, media_dir: Path, demo_dir: Path = DEMO_DIR) ->
         sign_ins, project_id = _team_and_causes(session, versions[0][1])
     try:
         for manifest, run_info in versions:
-            _import_run(database, project_id, demo_dir, manifest, run_info, media_dir)
+            _import_run(database, project_id, demo_dir, manifest, run_info, store)
     except Exception:
         # No half-made demo: without its runs it would only be in the way of the next try.
         with database.transaction() as session:
@@ -114,7 +115,7 @@ def _import_run(
     demo_dir: Path,
     manifest_name: str,
     run_info: dict[str, Any],
-    media_dir: Path,
+    store: MediaStore,
 ) -> None:
     # The demo goes through the same import as everyone's data: one way in.
     with (demo_dir / manifest_name).open("rb") as manifest:
@@ -123,7 +124,7 @@ def _import_run(
             project_id,
             Upload(manifest, manifest_name, FolderMedia(demo_dir, Limits())),
             ImportOptions(run=run_info["name"], evaluated=run_info["evaluated"]),
-            media_dir,
+            store,
         )
     with database.transaction() as session:
         project = session.get(Project, project_id)

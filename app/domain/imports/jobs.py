@@ -39,6 +39,7 @@ from app.domain.imports.pipeline import (
     preview_import,
     run_import,
 )
+from app.domain.imports.store import MediaStore
 from app.models import Project
 
 JOBS_FOLDER = ".imports"
@@ -270,9 +271,10 @@ def _fail(media_dir: Path, job: ImportJob, exc: Exception) -> None:
 
 
 def check_job(
-    database: Database, media_dir: Path, project_id: int, job_id: str, limits: Limits
+    database: Database, store: MediaStore, project_id: int, job_id: str, limits: Limits
 ) -> None:
     """Read and check everything, and save the preview. Writes no rows. Runs in a thread."""
+    media_dir = store.folder
     folder = job_folder(media_dir, job_id)
     job = _read_job(media_dir, job_id)
     try:
@@ -282,7 +284,7 @@ def check_job(
                 project_id,
                 upload,
                 job.import_options,
-                media_dir,
+                store,
                 limits=limits,
                 progress=_Reporter(media_dir, job),
             )
@@ -348,9 +350,10 @@ def claim_job(media_dir: Path, job: ImportJob) -> None:
 
 
 def run_job(
-    database: Database, media_dir: Path, project_id: int, job_id: str, limits: Limits
+    database: Database, store: MediaStore, project_id: int, job_id: str, limits: Limits
 ) -> None:
     """Check again (the project may have changed since the preview) and import. In a thread."""
+    media_dir = store.folder
     folder = job_folder(media_dir, job_id)
     job = _read_job(media_dir, job_id)
     try:
@@ -360,7 +363,7 @@ def run_job(
                 project_id,
                 upload,
                 job.import_options,
-                media_dir,
+                store,
                 limits=limits,
                 progress=_Reporter(media_dir, job),
             )

@@ -27,9 +27,11 @@ from app.domain.imports.media import (
     KnownImages,
     StagedImage,
     archive_images,
+    known_keys,
     stage_images,
     stage_known,
 )
+from app.domain.imports.store import MediaStore
 from app.domain.inputs import JsonRefused, json_problem, load_json, parse_json, text_problem
 from app.models import SampleKind
 
@@ -634,7 +636,7 @@ def read_manifest(
     labels: list[str],
     media: MediaSource | None,
     staging_dir: Path,
-    media_dir: Path | None = None,
+    store: MediaStore | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
     known: KnownImages | None = None,
@@ -703,7 +705,7 @@ def read_manifest(
     if kind is SampleKind.IMAGE and rows and "image" in columns:
         digest = media.digest() if media is not None else None
         problems.extend(
-            _stage_images(rows, media, staging_dir, media_dir, limits, progress, known, digest)
+            _stage_images(rows, media, staging_dir, store, limits, progress, known, digest)
         )
     problems.sort(key=lambda p: (p.line or 0, p.column or ""))
     return Manifest(
@@ -719,7 +721,7 @@ def _stage_images(
     rows: list[ManifestRow],
     media: MediaSource | None,
     staging_dir: Path,
-    media_dir: Path | None,
+    store: MediaStore | None,
     limits: Limits,
     progress: Progress | None,
     known: KnownImages | None,
@@ -743,7 +745,7 @@ def _stage_images(
             progress("Checking images", len(staged), total)
 
     # An archive imported before: its images' digests are known without reading them.
-    recorded = archive_images(media_dir, digest) if media_dir is not None and digest else {}
+    recorded = archive_images(store, digest) if store is not None and digest else {}
 
     def unknown() -> Iterator[tuple[str, bytes]]:
         """The images to decode: those the store does not hold already, looked up a
@@ -764,10 +766,16 @@ def _stage_images(
                     missing(path)
                     continue
                 batch.append((path, data, hashlib.sha256(data).hexdigest()))
-            held = known([d for _, _, d in batch]) if known and media_dir else {}
+            held = known([d for _, _, d in batch]) if known and store else {}
+            # Looked up together: a bucket answers many at once faster than one by one.
+            absent = (
+                store.missing([k for image in held.values() for k in known_keys(image)])
+                if store is not None
+                else set()
+            )
             for path, read, sha in batch:
                 image = held.get(sha)
-                done = stage_known(media_dir, image) if image and media_dir else None
+                done = stage_known(image, absent) if image else None
                 if done is not None:
                     staged[path] = done
                     report()
@@ -795,7 +803,7 @@ def _stage_images(
     checked = stage_images(
         unknown(),
         staging_dir=staging_dir,
-        media_dir=media_dir,
+        media_dir=store.local_root if store is not None else None,
         max_pixels=limits.max_image_pixels,
         parallel=total >= PARALLEL_FROM,
     )

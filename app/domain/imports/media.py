@@ -1,6 +1,6 @@
 """Images: verified with Pillow, stored once by content hash, thumbnailed once.
 
-Layout under the media folder:
+Layout in the media store (a folder or a bucket, see `store`):
     originals/ab/abcdef....<ext>    the image as shown (EXIF orientation applied)
     thumbs/ab/abcdef....png         at most THUMBNAIL_SIZE pixels on the long side
 """
@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import re
 import select as io_select
-import tempfile
 import threading
 import time
 import warnings
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
 from app.domain.imports.bulk import insert_rows
+from app.domain.imports.store import MediaStore, archive_key, original_key, thumbnail_key
 from app.models import MediaBlob, Membership, Sample, User
 
 THUMBNAIL_SIZE = 256
@@ -188,7 +188,7 @@ def _staged_or_refused(
     data: bytes, max_pixels: int, staging_dir: Path, media_dir: Path | None
 ) -> StagedImage | str:
     """Prepare and stage one image (in a worker: the files are written there too), or
-    say why it is refused."""
+    say why it is refused. `media_dir`: the local store's folder, if the store is one."""
     try:
         prepared = prepare_image(data, max_pixels=max_pixels)
     except ImageRejected as exc:
@@ -253,30 +253,20 @@ def _thumbnail(image: Image.Image) -> bytes:
     return _encode_png(thumb)
 
 
-def original_path(media_dir: Path, blob: MediaBlob) -> Path:
-    extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == blob.content_type)
-    return media_dir / "originals" / blob.sha256[:2] / f"{blob.sha256}.{extension}"
+def _extension(content_type: str) -> str:
+    return next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == content_type)
+
+
+def blob_original_key(blob: MediaBlob) -> str:
+    return original_key(blob.sha256, _extension(blob.content_type))
 
 
 def thumbnail_path(media_dir: Path, sha256: str) -> Path:
-    return media_dir / "thumbs" / sha256[:2] / f"{sha256}.png"
+    """A thumbnail's file in a local media folder."""
+    return media_dir / thumbnail_key(sha256)
 
 
-def _write_atomically(path: Path, data: bytes, *, replace: bool = False) -> None:
-    if not replace and path.exists():
-        return  # content-addressed: same name, same bytes
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def store_image(session: Session, media_dir: Path, image: PreparedImage) -> MediaBlob:
+def store_image(session: Session, store: MediaStore, image: PreparedImage) -> MediaBlob:
     """Write the files (once per content) and return the blob row for them."""
     blob = session.get(MediaBlob, image.sha256)
     if blob is None:
@@ -288,8 +278,8 @@ def store_image(session: Session, media_dir: Path, image: PreparedImage) -> Medi
             byte_size=len(image.data),
         )
         session.add(blob)
-    _write_atomically(original_path(media_dir, blob), image.data)
-    _write_atomically(thumbnail_path(media_dir, image.sha256), image.thumbnail)
+    store.write(original_key(image.sha256, image.extension), image.data)
+    store.write(thumbnail_key(image.sha256), image.thumbnail)
     return blob
 
 
@@ -357,8 +347,8 @@ def stage_image(
     original = staging_dir / f"{image.sha256}.{image.extension}"
     thumbnail = staging_dir / f"{image.sha256}.thumb.png"
     stored = media_dir is not None and (
-        (media_dir / "originals" / image.sha256[:2] / original.name).exists()
-        and thumbnail_path(media_dir, image.sha256).exists()
+        (media_dir / original_key(image.sha256, image.extension)).exists()
+        and (media_dir / thumbnail_key(image.sha256)).exists()
     )
     # Content-addressed: an image stored by an earlier import needs no second copy.
     if not stored and not original.exists():
@@ -407,18 +397,17 @@ def known_images(session: Session, digests: list[str]) -> dict[str, KnownImage]:
     return found
 
 
-def stage_known(media_dir: Path, image: KnownImage) -> StagedImage | None:
+def known_keys(image: KnownImage) -> tuple[str, str]:
+    """The keys of a stored image's original and thumbnail."""
+    return original_key(image.sha256, _extension(image.content_type)), thumbnail_key(image.sha256)
+
+
+def stage_known(image: KnownImage, missing: set[str]) -> StagedImage | None:
     """A stored image as if staged, without decoding it again; None when its files are
-    missing from the store (then it is checked and staged anew)."""
-    extension = next(ext for ct, ext in ALLOWED_FORMATS.values() if ct == image.content_type)
-    # Plain strings: for a re-import of thousands of images, pathlib's parsing showed.
-    folder = os.path.join(media_dir, "originals", image.sha256[:2])
-    thumbs = os.path.join(media_dir, "thumbs", image.sha256[:2])
-    if not (
-        os.path.exists(os.path.join(folder, f"{image.sha256}.{extension}"))
-        and os.path.exists(os.path.join(thumbs, f"{image.sha256}.png"))
-    ):
+    `missing` from the store (then it is checked and staged anew)."""
+    if any(key in missing for key in known_keys(image)):
         return None
+    extension = _extension(image.content_type)
     return StagedImage(
         sha256=image.sha256,
         content_type=image.content_type,
@@ -434,21 +423,17 @@ def stage_known(media_dir: Path, image: KnownImage) -> StagedImage | None:
 # What an uploaded archive held, by its sha-256: each image's path and the sha-256 of its
 # bytes. A pure fact about those bytes (so shared by all projects), written once an
 # import of the archive is accepted; the same archive again then reads no image.
-ARCHIVES_FOLDER = "archives"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def _archive_path(media_dir: Path, digest: str) -> Path:
-    return media_dir / ARCHIVES_FOLDER / digest[:2] / f"{digest}.json"
-
-
-def archive_images(media_dir: Path, digest: str) -> dict[str, str]:
+def archive_images(store: MediaStore, digest: str) -> dict[str, str]:
     """The images (path -> sha-256) of the archive with this sha-256, as recorded by an
     earlier import; empty when none was, or the record is unreadable."""
     if not _SHA256.fullmatch(digest):
         return {}
     try:
-        recorded = json.loads(_archive_path(media_dir, digest).read_bytes())
+        kept = store.read(archive_key(digest))
+        recorded = json.loads(kept) if kept is not None else {}
     except (OSError, ValueError):
         return {}
     if not isinstance(recorded, dict):
@@ -460,41 +445,31 @@ def archive_images(media_dir: Path, digest: str) -> dict[str, str]:
     }
 
 
-def record_archive(media_dir: Path, digest: str, images: dict[str, str]) -> None:
+def record_archive(store: MediaStore, digest: str, images: dict[str, str]) -> None:
     """Keep what the archive with this sha-256 holds (path -> image sha-256)."""
     if not _SHA256.fullmatch(digest) or not images:
         return
-    known = archive_images(media_dir, digest)
+    known = archive_images(store, digest)
     if images.items() <= known.items():
         return
     # Replaced whole: a later manifest may name more of the archive's images.
     merged = json.dumps({**known, **images}, sort_keys=True).encode()
-    _write_atomically(_archive_path(media_dir, digest), merged, replace=True)
+    store.write(archive_key(digest), merged, replace=True)
 
 
-def _move_into_place(source: Path, target: Path, folders: set[Path]) -> None:
-    if target.exists():
-        return  # content-addressed: already there from an earlier import
-    if target.parent not in folders:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        folders.add(target.parent)
-    # The staging folder sits inside the media folder, so this is an atomic rename.
-    os.replace(source, target)
-
-
-def place_staged(media_dir: Path, images: Iterable[StagedImage]) -> None:
-    """Move staged images into the media store. Before the import's write transaction:
-    content-addressed files are harmless if it then fails, and thousands of renames must
-    not hold the database's write lock."""
-    folders: set[Path] = set()
+def place_staged(store: MediaStore, images: Iterable[StagedImage]) -> None:
+    """Move staged images into the media store (renames, or uploads to a bucket). Before
+    the import's write transaction: content-addressed files are harmless if it then
+    fails, and thousands of renames or uploads must not hold the database's write lock.
+    Before the media rows too: a row never names a file the store does not hold yet,
+    which is what lets a backup copy the files after its database snapshot."""
     done: set[str] = set()
     for image in images:
         if image.original is None or image.thumbnail is None or image.sha256 in done:
             continue  # in the store already
         done.add(image.sha256)
-        original = media_dir / "originals" / image.sha256[:2] / f"{image.sha256}.{image.extension}"
-        _move_into_place(image.original, original, folders)
-        _move_into_place(image.thumbnail, thumbnail_path(media_dir, image.sha256), folders)
+        store.put_file(original_key(image.sha256, image.extension), image.original)
+        store.put_file(thumbnail_key(image.sha256), image.thumbnail)
 
 
 def store_staged(session: Session, images: Iterable[StagedImage]) -> int:

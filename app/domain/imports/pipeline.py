@@ -49,8 +49,8 @@ from app.domain.imports.media import (
     place_staged,
     record_archive,
     store_staged,
-    thumbnail_path,
 )
+from app.domain.imports.store import MediaStore, thumbnail_key
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
 from app.domain.projects.runs import data_changed
@@ -568,7 +568,7 @@ def _check(
     upload: Upload,
     options: ImportOptions,
     staging: Path,
-    media_dir: Path,
+    store: MediaStore,
     limits: Limits,
     progress: Progress | None,
     problems_of: ProblemsOf | None,
@@ -584,7 +584,7 @@ def _check(
         labels=labels,
         media=upload.media,
         staging_dir=staging,
-        media_dir=media_dir,
+        store=store,
         limits=limits,
         progress=progress,
         known=lambda digests: _known(database, digests),
@@ -616,30 +616,33 @@ def preview_import(
     project_id: int,
     upload: Upload,
     options: ImportOptions,
-    media_dir: Path,
+    store: MediaStore,
     *,
     limits: Limits = Limits(),
     progress: Progress | None = None,
 ) -> Preview:
     """Read and check everything and say what the import would do. Writes nothing."""
-    with staging_folder(media_dir) as staging:
+    with staging_folder(store.folder) as staging:
         manifest, planned, kind = _check(
-            database, project_id, upload, options, staging, media_dir, limits, progress, None
+            database, project_id, upload, options, staging, store, limits, progress, None
         )
         # Read now: the staging folder goes when the check is done.
         thumbnails = {
             row.line: uri
             for row in manifest.rows[:PREVIEW_ROWS]
-            if row.image is not None and (uri := _thumbnail_uri(row.image, media_dir))
+            if row.image is not None and (uri := _thumbnail_uri(row.image, store))
         }
         return Preview(manifest, planned.plan, kind, thumbnails)
 
 
-def _thumbnail_uri(image: StagedImage, media_dir: Path) -> str | None:
-    for path in (image.thumbnail, thumbnail_path(media_dir, image.sha256)):
-        if path is not None and path.exists():
-            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-    return None
+def _thumbnail_uri(image: StagedImage, store: MediaStore) -> str | None:
+    if image.thumbnail is not None and image.thumbnail.exists():
+        data: bytes | None = image.thumbnail.read_bytes()
+    else:
+        data = store.read(thumbnail_key(image.sha256))
+    if data is None:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def run_import(
@@ -647,7 +650,7 @@ def run_import(
     project_id: int,
     upload: Upload,
     options: ImportOptions,
-    media_dir: Path,
+    store: MediaStore,
     *,
     limits: Limits = Limits(),
     progress: Progress | None = None,
@@ -661,14 +664,14 @@ def run_import(
     The images are checked before the write transaction opens, so however long that
     takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
     """
-    with staging_folder(media_dir) as staging:
+    with staging_folder(store.folder) as staging:
         manifest, planned, _ = _check(
             database,
             project_id,
             upload,
             options,
             staging,
-            media_dir,
+            store,
             limits,
             progress,
             problems_of,
@@ -680,7 +683,7 @@ def run_import(
         # change in between, the write plans again; a refusal then leaves the files
         # unreferenced.)
         images = [r.image for r in manifest.rows if r.image is not None]
-        place_staged(media_dir, images)
+        place_staged(store, images)
         # The media rows too, in a transaction of their own: like the files, they are
         # facts about content, harmless if the import's write then fails, and
         # thousands of them need not hold the lock the write holds.
@@ -689,7 +692,7 @@ def run_import(
                 store_staged(session, images)
         if manifest.media_digest is not None:
             record_archive(
-                media_dir,
+                store,
                 manifest.media_digest,
                 {r.image_path: r.image.sha256 for r in manifest.rows if r.image and r.image_path},
             )

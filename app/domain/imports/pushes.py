@@ -14,7 +14,6 @@ import binascii
 import io
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from app.domain.imports.pipeline import (
     Upload,
     run_import,
 )
+from app.domain.imports.store import MediaStore
 from app.domain.projects.runs import LATEST, resolve_run
 from app.models import Project, SampleKind
 
@@ -192,7 +192,7 @@ def push_predictions(
     project_id: int,
     samples: list[dict[str, Any]],
     options: ImportOptions,
-    media_dir: Path,
+    store: MediaStore,
     *,
     limits: Limits = Limits(),
 ) -> ImportSummary:
@@ -230,7 +230,7 @@ def push_predictions(
         project_id,
         Upload(io.BytesIO(manifest), MANIFEST_NAME, translation.media),
         options,
-        media_dir,
+        store,
         limits=limits,
         problems_of=in_push_terms,
     )

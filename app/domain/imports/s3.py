@@ -1,0 +1,137 @@
+"""The media store in any S3-compatible bucket (AWS S3, MinIO, Ceph, ...), through boto3."""
+
+from __future__ import annotations
+
+import mimetypes
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from app.domain.imports.store import CACHE_CONTROL, CHUNK_BYTES, StoredFile
+
+# What S3 answers for a key that is not there (HEAD has no body, so only its status).
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+# boto3's connection pool holds 10 connections by default: more would only queue.
+_LOOKUPS_AT_ONCE = 10
+
+
+def _missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in _MISSING
+
+
+class S3MediaStore:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        bucket: str,
+        endpoint_url: str | None,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        region: str | None,
+    ) -> None:
+        self._folder = folder
+        self.bucket = bucket
+        # A client is thread-safe (a session is not): one per store, shared by requests.
+        self._client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+            # Path-style addressing: MinIO and most self-hosted stores have no
+            # per-bucket host names. SigV4: what every current store accepts.
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def local_root(self) -> None:
+        return None
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    def missing(self, keys: list[str]) -> set[str]:
+        # One HEAD per key, several at a time: a re-import of thousands of stored images
+        # would otherwise wait for each round trip in turn.
+        if not keys:
+            return set()
+        with ThreadPoolExecutor(max_workers=_LOOKUPS_AT_ONCE) as pool:
+            found = pool.map(self.exists, keys)
+            return {key for key, there in zip(keys, found, strict=True) if not there}
+
+    def _get(self, key: str) -> Any:
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def read(self, key: str) -> bytes | None:
+        answer = self._get(key)
+        if answer is None:
+            return None
+        body = answer["Body"]
+        with body:
+            data: bytes = body.read()
+        return data
+
+    def write(self, key: str, data: bytes, *, replace: bool = False) -> None:
+        if not replace and self.exists(key):
+            return  # content-addressed: same name, same bytes
+        # One PUT is atomic in S3: a reader gets the old object or the new one.
+        self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=_content_type(key)
+        )
+
+    def put_file(self, key: str, source: Path) -> None:
+        if self.exists(key):
+            return  # the same sha-256 is not stored again
+        self._client.upload_file(
+            str(source), self.bucket, key, ExtraArgs={"ContentType": _content_type(key)}
+        )
+
+    def open(self, key: str) -> StoredFile | None:
+        answer = self._get(key)
+        if answer is None:
+            return None
+        body = answer["Body"]
+
+        def chunks() -> Any:
+            with body:
+                yield from body.iter_chunks(CHUNK_BYTES)
+
+        return StoredFile(size=int(answer["ContentLength"]), chunks=chunks())
+
+    def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                # Content-addressed, like Eyeball's own answers: kept by the browser.
+                "ResponseCacheControl": CACHE_CONTROL,
+            },
+            ExpiresIn=seconds,
+        )
+        return url
+
+
+def _content_type(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
