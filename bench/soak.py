@@ -568,7 +568,9 @@ def report(
             f"{percentile(ms, 99):.0f} | {max(ms):.0f} | {fails} | "
             f"{results.errors.get(kind, 0) - fails} |"
         )
-    return not failures and not unexpected and not lost
+    if not checked:
+        print("  no save was acknowledged: nothing was soaked")
+    return not failures and not unexpected and not lost and checked > 0
 
 
 def main() -> None:
