@@ -40,11 +40,12 @@ import json
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,7 @@ def annotator_loop(
             if not soak.stop.is_set():
                 soak.problem(f"{username}: {exc.__class__.__name__}: {exc}")
             person.url = None
+            soak.stop.wait(1)  # as a browser's retry does; not a tight loop on a dead server
 
 
 class Dashboard:
@@ -295,6 +297,7 @@ class Dashboard:
                 if not self.soak.stop.is_set():
                     self.soak.results.record("events", time.perf_counter() - started, False, None)
                     self.soak.problem(f"events: {exc.__class__.__name__}: {exc}")
+                    self.soak.stop.wait(1)  # an EventSource waits before it reconnects
 
     def on_event(self, kind: str, data: str, started: float) -> None:
         with self.soak.lock:
@@ -343,7 +346,11 @@ def importer_loop(soak: Soak, client: httpx.Client, files: Any, every: float) ->
 def rss_mib(process: psutil.Process) -> dict[str, float]:
     """RSS of the server and each of its workers, MiB."""
     out: dict[str, float] = {}
-    for p in [process, *process.children(recursive=True)]:
+    try:
+        processes = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return out
+    for p in processes:
         try:
             out[f"{p.pid}"] = p.memory_info().rss / 2**20
         except psutil.NoSuchProcess:
@@ -422,8 +429,11 @@ def soak_one(args: argparse.Namespace, backend: str) -> bool:
                 base,
                 server,
             ):
-                ok = _soak(args, backend, base, url, server.pid, files)
+                ok = _soak(args, backend, base, url, server, files)
                 log = (data_dir / "server.log").read_text(errors="replace")
+            kept = Path(tempfile.gettempdir()) / f"eyeball-soak-{backend}-server.log"
+            kept.write_text(log)
+            print(f"  server log kept in {kept}")
             logged = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
             print(f"  server log: {len(logged)} lines with ERROR or Traceback")
             for line in logged[:20]:
@@ -439,7 +449,12 @@ def soak_one(args: argparse.Namespace, backend: str) -> bool:
 
 
 def _soak(
-    args: argparse.Namespace, backend: str, base: str, url: str, pid: int, files: Any
+    args: argparse.Namespace,
+    backend: str,
+    base: str,
+    url: str,
+    process: subprocess.Popen[bytes],
+    files: Any,
 ) -> bool:
     project_id, token, names = prepare(url, args.annotators)
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=900)
@@ -456,7 +471,7 @@ def _soak(
     for client in [*people, *leads]:
         clients.append(httpx.Client(base_url=base, timeout=60, cookies=client.cookies))
         client.close()
-    server = psutil.Process(pid)
+    server = psutil.Process(process.pid)
     memory: list[tuple[float, dict[str, float]]] = [(0.0, rss_mib(server))]
     threads = [
         threading.Thread(
@@ -487,10 +502,21 @@ def _soak(
     for thread in threads:
         thread.start()
     end = started + args.minutes * 60
+    next_report = started + 60
     while time.monotonic() < end:
-        time.sleep(min(60.0, max(0.0, end - time.monotonic())))  # the soak's own clock
+        soak.stop.wait(min(5.0, max(0.0, end - time.monotonic())))  # the soak's own clock
+        if process.poll() is not None:
+            soak.problem(
+                f"the server exited with code {process.returncode} after "
+                f"{(time.monotonic() - started) / 60:.1f} min (a negative code is a signal)"
+            )
+            break
+        if time.monotonic() < next_report and time.monotonic() < end:
+            continue
+        next_report += 60
         memory.append((time.monotonic() - started, rss_mib(server)))
-        done = sum(1 for s in soak.saves.values() if s.done)
+        with soak.lock:
+            done = sum(1 for s in soak.saves.values() if s.done)
         print(
             f"  {(time.monotonic() - started) / 60:4.1f} min: {soak.saves_count} saves, "
             f"{done} errors finished, {sum(soak.results.failures.values())} errors, "
@@ -501,7 +527,8 @@ def _soak(
     for thread in threads:
         thread.join(timeout=90)
     elapsed = time.monotonic() - started
-    memory.append((elapsed, rss_mib(server)))
+    if process.poll() is None:
+        memory.append((elapsed, rss_mib(server)))
     checked, lost = lost_saves(soak, api)
     for client in [*clients, api, importer]:
         client.close()
@@ -568,6 +595,10 @@ def report(
             f"{percentile(ms, 99):.0f} | {max(ms):.0f} | {fails} | "
             f"{results.errors.get(kind, 0) - fails} |"
         )
+    if soak.problems:
+        print(f"  {len(soak.problems)} problems; the most frequent:")
+        for text, count in Counter(soak.problems).most_common(10):
+            print(f"    {count} x {text}")
     if not checked:
         print("  no save was acknowledged: nothing was soaked")
     return not failures and not unexpected and not lost and checked > 0
