@@ -21,29 +21,31 @@ Prints p50/p95/p99 latency per request kind, throughput and errors.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
-import secrets
-import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from live_server import eyeball_serve  # noqa: E402
+from review_traffic import (  # noqa: E402
+    PASSWORD,
+    Annotator,
+    Results,
+    cause_ids_on_page,
+    drop_postgres,
+    percentile,
+    postgres_database,
+    sign_in,
+)
 
 from app.db import Database  # noqa: E402
 from app.domain.accounts.users import create_user  # noqa: E402
@@ -51,24 +53,7 @@ from app.domain.imports.demo import DEMO_PROJECT  # noqa: E402
 from app.domain.projects.team import add_member  # noqa: E402
 from app.models import Cause, Project, ProjectRole  # noqa: E402
 
-PASSWORD = "bench password 123"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-KINDS = ("next", "page", "toggle", "done", "transport")
-
-
-@dataclass
-class Results:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, kind: str, seconds: float, ok: bool) -> None:
-        with self.lock:
-            self.latencies[kind].append(seconds)
-            if not ok:
-                self.errors[kind] += 1
+KINDS = ("next", "page", "toggle", "done")
 
 
 @contextmanager
@@ -105,93 +90,16 @@ def prepare(database_url: str, annotators: int) -> tuple[int, list[str], list[st
         database.dispose()
 
 
-def sign_in(base: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=60)
-    token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/sign-in").text)
-    assert token is not None
-    response = client.post(
-        "/sign-in",
-        data={"username": username, "password": PASSWORD, "csrftoken": token.group(1), "next": "/"},
-    )
-    assert response.status_code == 303, response.text
-    return client
-
-
-def annotate(
-    client: httpx.Client,
-    project_id: int,
-    errors: int,
-    results: Results,
-    cause_ids: list[str],
-    seed: int,
-) -> None:
+def annotate(annotator: Annotator, errors: int, results: Results, seed: int) -> None:
     try:
-        _annotate(client, project_id, errors, results, cause_ids, seed)
+        if not annotator.next():
+            return
+        while annotator.finished < errors and annotator.review_one():
+            pass
     except httpx.HTTPError as exc:
-        # A broken connection ends this annotator's run; it is counted, not hidden.
-        results.record("transport", 0.0, ok=False)
+        # A broken connection ends this annotator's run; it is counted (as an error of
+        # the request it broke), not hidden.
         print(f"    annotator {seed}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-
-
-def _annotate(
-    client: httpx.Client,
-    project_id: int,
-    errors: int,
-    results: Results,
-    cause_ids: list[str],
-    seed: int,
-) -> None:
-    import random
-
-    rng = random.Random(seed)
-    started = time.perf_counter()
-    response = client.get(f"/projects/{project_id}/review")
-    results.record("next", time.perf_counter() - started, response.status_code == 303)
-    url = response.headers.get("location")
-    for _ in range(errors):
-        if not url:
-            return
-        started = time.perf_counter()
-        page = client.get(url)
-        results.record("page", time.perf_counter() - started, page.status_code == 200)
-        if page.status_code != 200:
-            return
-        token = json.loads(re.search(r"hx-headers='([^']+)'", page.text).group(1))["x-csrftoken"]  # type: ignore[union-attr]
-        version = re.search(r'name="version" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
-        save_url = url.replace("/errors/", "/annotation/")
-        headers = {"x-csrftoken": token, "HX-Request": "true"}
-        chosen: list[str] = []
-        for cause in rng.sample(cause_ids, rng.randint(1, 3)):
-            chosen.append(cause)
-            started = time.perf_counter()
-            saved = client.post(
-                save_url, data={"version": version, "cause": chosen}, headers=headers
-            )
-            results.record("toggle", time.perf_counter() - started, saved.status_code == 200)
-            found = re.search(r'name="version" value="(\d+)"', saved.text)
-            if found:
-                version = found.group(1)
-        started = time.perf_counter()
-        done = client.post(
-            save_url,
-            data={"version": version, "cause": chosen, "status": "done", "advance": "next"},
-            headers=headers,
-        )
-        results.record("done", time.perf_counter() - started, done.status_code == 204)
-        url = done.headers.get("hx-redirect")
-        if url and "/errors/" not in url:
-            return  # the queue is empty for this annotator
-
-
-def cause_ids_on_page(client: httpx.Client, project_id: int) -> list[str]:
-    response = client.get(f"/projects/{project_id}/review", follow_redirects=True)
-    return re.findall(r'name="cause" value="(\d+)"', response.text)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def run_level(base: str, project_id: int, users: list[str], errors: int) -> None:
@@ -207,9 +115,11 @@ def run_level(base: str, project_id: int, users: list[str], errors: int) -> None
     results = Results()
     threads = [
         threading.Thread(
-            target=annotate, args=(client, project_id, errors, results, causes, i), daemon=True
+            target=annotate,
+            args=(Annotator(client, name, project_id, causes, results, i), errors, results, i),
+            daemon=True,
         )
-        for i, client in enumerate(clients)
+        for i, (name, client) in enumerate(zip(users, clients, strict=True))
     ]
     started = time.perf_counter()
     for thread in threads:
@@ -234,24 +144,6 @@ def run_level(base: str, project_id: int, users: list[str], errors: int) -> None
             f"p95 {percentile(ms, 95):7.1f} ms  p99 {percentile(ms, 99):7.1f} ms  "
             f"errors {results.errors.get(kind, 0)}"
         )
-
-
-def postgres_database() -> tuple[str, str]:
-    name = f"eyeball_bench_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
-        hide_password=False
-    )
-
-
-def drop_postgres(name: str) -> None:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def bench(backend: str, levels: list[int], errors: int) -> None:

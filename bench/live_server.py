@@ -24,11 +24,17 @@ def free_port() -> int:
 
 @contextmanager
 def eyeball_serve(
-    data_dir: Path, database_url: str | None = None, *, demo: bool = False
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    demo: bool = False,
+    port: int | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start the server on `data_dir` (and `database_url`, else its SQLite file); yields
-    its base URL and process once it answers, and stops it however the block ends."""
-    port = free_port()
+    """Start the server on `data_dir` (and `database_url`, else its SQLite file), on
+    `port` (else a free one) with `workers` uvicorn workers; yields its base URL and
+    process once it answers, and stops it however the block ends."""
+    port = port or free_port()
     env = {
         **os.environ,
         "EYEBALL_DATA_DIR": str(data_dir),
@@ -38,6 +44,8 @@ def eyeball_serve(
     if database_url:
         env["EYEBALL_DATABASE_URL"] = database_url
     command = [sys.executable, "-m", "app", "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     log_path = data_dir / "server.log"
     with log_path.open("a") as log:
         process = subprocess.Popen(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
 from app.api.deps import ApiProject, RunName
-from app.api.responses import RUN_ERRORS
+from app.api.responses import FOR_LEADS, RUN_ERRORS
 from app.dependencies import DatabaseDep, SessionDep
 from app.domain.analysis import annotation_export
 from app.domain.analysis.annotation_export import request_export
@@ -86,6 +86,12 @@ def _export(
     )
 
 
+# An annotator's export is their own annotations; the consensus is built from everyone's.
+CONSENSUS_FOR_LEADS = {
+    **FOR_LEADS,
+    "description": "consensus=true by an annotator of the project: the consensus is for leads",
+}
+
 ConsensusParam = Annotated[
     bool, Query(description="One row per error with the consensus, instead of per annotator")
 ]
@@ -97,7 +103,11 @@ ConsensusParam = Annotated[
     summary="Every annotation of the run as CSV, for pandas.read_csv",
     description=DESCRIPTION + CSV_NOTES,
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **RUN_ERRORS},
+    responses={
+        200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}},
+        **RUN_ERRORS,
+        403: CONSENSUS_FOR_LEADS,
+    },
 )
 def annotations_csv(
     run: RunName,
@@ -118,6 +128,7 @@ def annotations_csv(
     responses={
         200: {"content": {"application/x-ndjson": {"example": ROW_EXAMPLE}}},
         **RUN_ERRORS,
+        403: CONSENSUS_FOR_LEADS,
     },
 )
 def annotations_jsonl(
@@ -139,6 +150,7 @@ def annotations_jsonl(
     responses={
         200: {"content": {"application/json": {"example": [ROW_EXAMPLE]}}},
         **RUN_ERRORS,
+        403: CONSENSUS_FOR_LEADS,
     },
 )
 def annotations_json(

@@ -26,6 +26,11 @@ NOT_FOUND = problem(
 LEADS_ONLY = problem(
     "Only the project's leads (or admins) may; or the project is archived", LeadsOnly.MESSAGE
 )
+# Downloads that carry every annotator's marks and notes (an annotator gets a 403).
+FOR_LEADS = problem(
+    "The caller is an annotator of the project: this is for its leads (and admins)",
+    LeadsOnly.MESSAGE,
+)
 ADMINS_ONLY = problem("The caller is not a site admin", AdminsOnly.MESSAGE)
 INVALID = problem("The input breaks a rule; every problem is named", "Give the project a name.")
 PROJECT_ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 404: NOT_FOUND}

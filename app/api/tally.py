@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.api.deps import ApiProject, RunName, ViewParams
-from app.api.responses import FILTERS_DOC, RUN_ERRORS, problem
+from app.api.responses import FILTERS_DOC, FOR_LEADS, RUN_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.analysis.sheet import CauseTally, Tally, open_run
 from app.domain.analysis.sheet_export import sheet_csv, sheet_xlsx
@@ -110,7 +110,11 @@ def tally(params: ViewParams, run: RunName, access: ApiProject, session: Session
     summary="The sheet as CSV: one line per error, causes as 0/1 consensus marks",
     description=FILTERS_DOC + " sort=<column> or -<column>.",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}, **READ_ERRORS},
+    responses={
+        200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}},
+        **READ_ERRORS,
+        403: FOR_LEADS,
+    },
 )
 def spreadsheet_csv(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep
@@ -127,7 +131,7 @@ def spreadsheet_csv(
     summary="The sheet as an Excel workbook whose footer rows are formulas",
     description=FILTERS_DOC,
     response_class=Response,
-    responses={200: {"content": {XLSX: {}}}, **READ_ERRORS},
+    responses={200: {"content": {XLSX: {}}}, **READ_ERRORS, 403: FOR_LEADS},
 )
 def spreadsheet_xlsx(
     params: ViewParams, run: RunName, access: ApiProject, session: SessionDep

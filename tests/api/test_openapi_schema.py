@@ -2,9 +2,11 @@
 
 (a) Every /api/v1 operation has a summary, a description and an example, and names
 the bearer scheme when it takes a caller.
-(b) Schemathesis fuzzes every operation with an admin's token over a project with
-data, on SQLite and PostgreSQL: no 5xx, no undocumented status code, no body that
-breaks its own schema.
+(b) Schemathesis fuzzes every operation over a project with data, on SQLite and
+PostgreSQL, three times: with a site admin's token, an annotator's of the project, and
+the token of the lead of another project. Every time: no 5xx, no undocumented status
+code, no body that breaks its own schema; and the other project's lead gets nothing of
+this project (a 403 or a 404 whenever the path names it, never a 2xx).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session
 
 from tests.api import API, published_openapi
-from tests.factories import bearer, make_user
+from tests.factories import bearer, make_project, make_run, make_user
 from tests.sheet_data import build
 
 # Examples per operation: enough to reach every branch of the input checks, few enough
 # that the whole API is fuzzed in about a minute per backend. Raise it to hunt locally.
 MAX_EXAMPLES = int(os.environ.get("EYEBALL_FUZZ_EXAMPLES", "25"))
+# The other roles mostly meet the same input checks (then a refusal): fewer examples
+# each, so the three roles together stay within about twice the admin's time.
+ROLE_EXAMPLES = int(os.environ.get("EYEBALL_FUZZ_ROLE_EXAMPLES", "12"))
+MISSING_PROJECT = 10**6
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -157,12 +163,23 @@ def test_the_bearer_token_is_a_declared_security_scheme() -> None:
 
 
 class World:
-    """What the fuzzer may name: a project with data, its runs, causes, people and errors."""
+    """What the fuzzer may name: a project with data, its runs, causes, people and errors;
+    and who calls: a site admin, an annotator of the project (`ann`), or the lead of
+    another project with data of its own (`outsider`)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, role: str) -> None:
         f = build(session)
-        admin = make_user(session, "root", admin=True)
-        self.headers = bearer(session, admin)
+        self.role = role
+        self.project_id = f.project.id
+        if role == "admin":
+            caller = make_user(session, "root", admin=True)
+        elif role == "annotator":
+            caller = f.ann
+        else:
+            caller = make_user(session, "outsider")
+            other = make_project(session, caller, name="Elsewhere")
+            make_run(session, other, name="v1")
+        self.headers = bearer(session, caller)
         self.known: dict[str, list[Any]] = {
             "project_id": [f.project.id],
             "run": ["v1", "latest"],
@@ -174,7 +191,12 @@ class World:
 
 @pytest.fixture
 def fuzz_world(session: Session) -> World:
-    return World(session)
+    return World(session, "admin")
+
+
+@pytest.fixture(params=["annotator", "outsider"])
+def role_world(request: pytest.FixtureRequest, session: Session) -> World:
+    return World(session, request.param)
 
 
 @pytest.fixture
@@ -193,6 +215,31 @@ fuzz = (
 )
 
 
+def _fuzz(case: Any, world: World, app: FastAPI) -> None:
+    # Path parameters are mostly ones that exist, so the fuzzer reaches past the 404s
+    # into the bodies and filters; a third keep the generated value, for the 404s and
+    # 422s. Chosen from the generated value, so a failing example replays the same.
+    for name, value in (case.path_parameters or {}).items():
+        known = world.known.get(name)
+        pick = zlib.crc32(repr(value).encode())
+        if known and pick % 3:
+            case.path_parameters[name] = known[pick % len(known)]
+    response = case.call_and_validate(app=app, headers=world.headers, checks=CHECKS)
+    named = (case.path_parameters or {}).get("project_id")
+    if world.role != "outsider" or named != world.project_id or response.status_code in (403, 404):
+        return
+    # Any other answer to another project's lead (a body that does not parse, a token the
+    # fuzzer sent in its own way) must be the one a project that does not exist gets: it
+    # says nothing of this one. Never a 2xx.
+    said = f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    assert not 200 <= response.status_code < 300, f"another project's lead got in: {said}"
+    case.path_parameters["project_id"] = MISSING_PROJECT
+    elsewhere = case.call(app=app, headers=world.headers)
+    assert elsewhere.status_code == response.status_code, (
+        f"{said}, but {elsewhere.status_code} for a project that does not exist"
+    )
+
+
 @fuzz.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
@@ -204,12 +251,18 @@ fuzz = (
 def test_the_api_keeps_its_published_contract(
     case: Any, fuzz_world: World, fuzzed_app: FastAPI
 ) -> None:
-    # Path parameters are mostly ones that exist, so the fuzzer reaches past the 404s
-    # into the bodies and filters; a third keep the generated value, for the 404s and
-    # 422s. Chosen from the generated value, so a failing example replays the same.
-    for name, value in (case.path_parameters or {}).items():
-        known = fuzz_world.known.get(name)
-        pick = zlib.crc32(repr(value).encode())
-        if known and pick % 3:
-            case.path_parameters[name] = known[pick % len(known)]
-    case.call_and_validate(app=fuzzed_app, headers=fuzz_world.headers, checks=CHECKS)
+    _fuzz(case, fuzz_world, fuzzed_app)
+
+
+@fuzz.parametrize()
+@settings(
+    max_examples=ROLE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_the_contract_holds_for_an_annotator_and_another_projects_lead(
+    case: Any, role_world: World, fuzzed_app: FastAPI
+) -> None:
+    _fuzz(case, role_world, fuzzed_app)
