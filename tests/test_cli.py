@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from app.config import PROJECT_ROOT
+from tests.checkout import CHECKOUT
 
 
 def eyeball(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EYEBALL_DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=env,
         capture_output=True,
         text=True,
