@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import resources
+from app.db import Database
 
 MIGRATIONS_DIR = resources.MIGRATIONS
 
@@ -41,3 +45,27 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@lru_cache
+def _head() -> str | None:
+    # The revision files are those the process started with: read them once.
+    return head_revision()
+
+
+def not_ready(database: Database) -> str | None:
+    """Why this server cannot serve yet, or None: the database must answer and be at the
+    revision the code was written for."""
+    try:
+        # A read transaction: on SQLite it never waits behind a writer.
+        with database.reader() as session:
+            current = MigrationContext.configure(session.connection()).get_current_revision()
+    except SQLAlchemyError as exc:
+        return f"The database does not answer ({exc.__class__.__name__})."
+    head = _head()
+    if current != head:
+        return (
+            f"The database is at revision {current or 'none'}, the code needs {head}: "
+            "run `eyeball db upgrade`."
+        )
+    return None
