@@ -2,14 +2,15 @@
 
 The line holds the method, the route template (`/projects/{project_id}/sheet`, never the
 path as sent, whose parts may be names or tokens), the status, the duration in
-milliseconds and the signed-in user's id: never a header, a cookie, a query string or
-a body, so a token or a password cannot reach the log.
+milliseconds, the signed-in user's id and the worker's process id: never a header, a
+cookie, a query string or a body, so a token or a password cannot reach the log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ class RequestLogMiddleware:
             "status": status,
             "duration_ms": round(seconds * 1000, 1),
             "user_id": _user_id(scope),
+            # Which worker answered: with several, the one to look at.
+            "pid": os.getpid(),
         }
         log.info(json.dumps(line, separators=(",", ":")))
 

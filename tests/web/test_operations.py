@@ -178,7 +178,8 @@ def test_one_json_line_per_request_without_secrets(
         ("GET", "unmatched", 404),
     ]
     assert all(
-        set(line) == {"method", "route", "status", "duration_ms", "user_id"} for line in lines
+        set(line) == {"method", "route", "status", "duration_ms", "user_id", "pid"}
+        for line in lines
     )
     assert all(isinstance(line["duration_ms"], float) for line in lines)
     # Whoever the request turned out to be: nobody before signing in, ada after, by id.
