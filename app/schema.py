@@ -8,13 +8,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import resources
 from app.db import Database
 
 MIGRATIONS_DIR = resources.MIGRATIONS
+# Any fixed number of our own, the same in every process ("eyeball" in ASCII).
+MIGRATION_LOCK = 0x657965_62616C6C
 
 
 def alembic_config() -> Config:
@@ -26,6 +28,12 @@ def alembic_config() -> Config:
 def _with_connection(engine: Engine, action: str, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Servers started together (several hosts, or a migrate job beside `serve`)
+            # take turns, the lock held until this transaction ends: the next one finds
+            # the schema where the first left it instead of creating the same tables.
+            # SQLite needs nothing: its writer lock already lets one in at a time.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         getattr(command, action)(config, revision)
 

@@ -1,4 +1,4 @@
-"""A real `eyeball serve` for the benchmarks: one process, on a free port."""
+"""A real `eyeball serve` for the benchmarks, on a free port (one worker unless asked)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def free_port() -> int:
 
 @contextmanager
 def eyeball_serve(
-    data_dir: Path, database_url: str | None = None, *, demo: bool = False
+    data_dir: Path, database_url: str | None = None, *, demo: bool = False, workers: int = 1
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start the server on `data_dir` (and `database_url`, else its SQLite file); yields
     its base URL and process once it answers, and stops it however the block ends."""
@@ -37,7 +37,7 @@ def eyeball_serve(
     }
     if database_url:
         env["EYEBALL_DATABASE_URL"] = database_url
-    command = [sys.executable, "-m", "app", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
     log_path = data_dir / "server.log"
     with log_path.open("a") as log:
         process = subprocess.Popen(

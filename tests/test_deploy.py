@@ -162,6 +162,33 @@ def _claim_and_save(client: httpx.Client, project_id: int, cause_id: int) -> str
 
 
 @pytest.mark.slow
+def test_migrations_started_together_take_turns(
+    postgres: PostgresDatabases, tmp_path: Path
+) -> None:
+    # Two hosts (or a migrate job and a server) upgrading one empty database at once.
+    env = {
+        **os.environ,
+        "EYEBALL_DATABASE_URL": postgres.create(),
+        "EYEBALL_DATA_DIR": str(tmp_path),
+    }
+    command = _installed(compose()["services"]["migrate"]["command"])
+    runs = [
+        subprocess.Popen(
+            command,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=180)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(outputs)
+    assert len({output.strip() for output in outputs}) == 1  # all at the same revision
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_images_start_up_serves_three_workers_on_postgresql(
     postgres: PostgresDatabases, tmp_path: Path
