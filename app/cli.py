@@ -132,6 +132,9 @@ def serve(
             # and the worker was killed and restarted in a loop ("Child process died").
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             proxy_headers=True,
+            # The client's address (sign-in limits, who may read /metrics) comes from
+            # X-Forwarded-For only when the proxy sending it is one of these.
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             log_level="info",
             log_config=logging_config(),
             # app.request_log writes one JSON line per request instead.

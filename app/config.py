@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         ge=1,
         description="uvicorn worker processes `eyeball serve` starts (PostgreSQL for more than 1).",
     )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Addresses of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto `eyeball serve` believes (comma-separated, or * for any).",
+    )
     https: bool = Field(
         default=False,
         description="Set when served behind HTTPS: cookies get the Secure flag.",

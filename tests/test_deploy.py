@@ -20,6 +20,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from app import metrics
+from app.config import Settings
 from app.db import Database
 from app.domain.accounts.users import create_token, get_user_by_username, revoke_token
 from app.models import Prediction, Run
@@ -330,3 +332,20 @@ def test_the_images_start_up_serves_three_workers_on_postgresql(
     assert len({line["pid"] for line in lines}) > 1, "requests were served by several workers"
     assert PASSWORD not in log
     assert secret not in log
+
+
+def test_the_deploy_guide_lists_every_metric_and_only_real_settings() -> None:
+    guide = (CHECKOUT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\s*\| `(eyeball_[a-z_]+)", guide, flags=re.M))
+    exposed = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        # The `_created` timestamps that prometheus_client adds in one process are not ours.
+        if family.name.startswith("eyeball_") and not family.name.endswith("_created")
+    }
+    assert documented == exposed
+    named = set(re.findall(r"`(EYEBALL_[A-Z0-9_]+)`", guide))
+    settings = {f"EYEBALL_{name.upper()}" for name in Settings.model_fields}
+    compose_only = {"EYEBALL_BIND", "EYEBALL_HTTP_PORT", "EYEBALL_VERSION"}
+    # The media settings belong to the object-store half of issue 17.
+    assert named - settings - compose_only - MEDIA_SETTINGS == set()
