@@ -19,6 +19,7 @@ TEMPLATE_DIR = resources.TEMPLATES
 STATIC_DIR = resources.STATIC
 HTMX_VERSION = "2.0.11"
 HTMX_SSE_VERSION = "2.2.4"
+IDIOMORPH_VERSION = "0.8.0"
 
 
 def is_htmx(request: Request) -> bool:
@@ -66,6 +67,7 @@ def _common_context(request: Request) -> dict[str, Any]:
         "csrf_token": make_token if make_token is not None else (lambda: ""),
         "htmx_version": HTMX_VERSION,
         "htmx_sse_version": HTMX_SSE_VERSION,
+        "idiomorph_version": IDIOMORPH_VERSION,
     }
 
 

@@ -28,6 +28,7 @@ from app.domain.review.carried import carried_verdict
 from app.errors import status_of
 from app.models import AnnotationStatus, Run
 from app.templating import is_htmx, path_for, render
+from app.web.auth import safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -99,6 +100,7 @@ def _context(
         "record_fields": review.record_fields(offer.sample),
         "probabilities": review.top_probabilities(offer.prediction, offer.sample),
         "suspicion": suspicion_of(session, offer.prediction) if page else None,
+        "settled": review.adjudication_of(session, access, offer.prediction) if page else None,
         "revisit": revisit,
         "state": state,
         "version": version,
@@ -370,7 +372,6 @@ def review_revisit(
     back: Annotated[str, Form()] = "",
 ) -> Response:
     marked = review.ask_revisit(session, access, cause)
-    target = back if back.startswith("/") and not back.startswith("//") else None
-    target = target or str(request.app.url_path_for("project", project_id=access.project.id))
+    target = safe_next(back, str(request.app.url_path_for("project", project_id=access.project.id)))
     separator = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{separator}revisits={marked}", status_code=303)

@@ -30,7 +30,8 @@ from app.domain.review.annotations import Draft
 from app.domain.review.label_audit import audit_of
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
-from app.templating import is_htmx, path_for, render
+from app.templating import flash, is_htmx, path_for, render
+from app.web.auth import safe_next
 from app.web.bias_variance import panel as bias_panel
 
 router = APIRouter(include_in_schema=False)
@@ -182,6 +183,7 @@ def adjudicate_submit(
     label_error: Annotated[bool, Form()] = False,
     suggested_label: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
 ) -> Response:
     draft = Draft(
         cause_ids=frozenset(cause or ()),
@@ -189,6 +191,13 @@ def adjudicate_submit(
         suggested_label=suggested_label,
         note=note,
     )
-    adjudicate(session, access, run, prediction_id, draft, expected_version=version)
-    target = request.app.url_path_for("sheet", project_id=access.project.id, run=run)
-    return RedirectResponse(target + "?disagreements=1", status_code=303)
+    result = adjudicate(session, access, run, prediction_id, draft, expected_version=version)
+    causes = ", ".join(result.state.cause_names) or "no cause"
+    label = "; label error" if result.state.label_error else ""
+    flash(
+        request,
+        f"Final verdict for {result.external_id} saved: "
+        f"{causes}{label}. It overrides the vote on the sheet.",
+    )
+    sheet_url = request.app.url_path_for("sheet", project_id=access.project.id, run=run)
+    return RedirectResponse(safe_next(back, f"{sheet_url}?disagreements=1"), status_code=303)

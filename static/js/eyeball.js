@@ -3,10 +3,15 @@
 (function () {
   "use strict";
 
+  // Keys belong to a field only while text goes into it: a focused checkbox (a cause
+  // toggled by click) leaves them to the page. The review screen asks the same.
+  var Eyeball = window.Eyeball || (window.Eyeball = {});
   function typingInto(target) {
     if (!target || !target.closest) return false;
+    if (target.matches && target.matches("input[type=checkbox], input[type=radio]")) return false;
     return Boolean(target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']"));
   }
+  Eyeball.typingInto = typingInto;
 
   var pendingG = false;
 

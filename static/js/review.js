@@ -1,42 +1,87 @@
-// The review screen: keys, and autosave that never drops a change.
+// The review screen: its keys, and autosave that never drops a change.
 //
-// Every save sends the whole state of the annotation form (saves replace, they do not
-// patch), so the pending queue only needs "the latest state is not saved yet" plus
-// the explicit actions (undo, new cause). Requests go one at a time, each naming the
-// version the previous one returned. A save that fails on the network or with a
-// server error stays pending and is retried with backoff until it goes through; a
-// save the server refuses (changed elsewhere, invalid) shows why with the fresh state.
+// htmx does the requests: every save and action is an htmx request from the annotation
+// form, sent one at a time in order (the form's hx-sync "queue all", so each names the
+// version the one before it returned), its answer morphed into the form (idiomorph keeps
+// focus and what is being typed) and its new version taken out of band. What is ours:
+// the keymap, and retrying until saved. Saves send the whole state of the form (saves
+// replace, they do not patch), so a save retried or queued sends the state as it is
+// when it goes. A save that fails on the network or with a server error is sent again
+// with backoff until it goes through; one the server refuses (changed elsewhere,
+// invalid) shows why, with the fresh state.
 (function () {
   "use strict";
 
   var root = document.getElementById("review");
   if (!root) return;
 
-  var csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+  var REQUEST = "x-eyeball-request";   // names each of our requests, to follow it
+  var REFUSALS = [403, 404, 409, 422];  // answered with the panel and the reason
   var stateLine = document.getElementById("save-state");
+  var pending = new Map();  // our requests not answered yet, by id: {url, values, sent}
+  var nextId = 1;
   var dirty = false;        // the form holds changes not sent yet
-  var inflight = false;
-  var actions = [];         // explicit requests waiting their turn: {url, extra}
+  var held = null;          // an action refused without the panel, sent with the next change
+  var stopped = false;      // signed out or refused without the panel: wait for a key
   var retryDelay = 500;
-  var retryTimer = null;
   var debounceTimer = null;
   var refreshWanted = false;
   var askedNoCause = false;  // "done" with nothing marked was pressed once
 
+  // A save's answer must not take what is being typed, nor close the history a lead
+  // is reading.
+  Idiomorph.defaults.ignoreActiveValue = true;
+  Idiomorph.defaults.callbacks.beforeAttributeUpdated = function (name, node) {
+    return !(name === "open" && node.id === "history");
+  };
+
   function form() { return document.getElementById("annotation"); }
-  function field(name) { return form().querySelector('[name="' + name + '"]'); }
+  function field(name) { return form().elements.namedItem(name); }
 
   function show(state, text) {
     stateLine.dataset.state = state;
     stateLine.textContent = text;
   }
 
-  function busy() { return dirty || inflight || actions.length > 0; }
+  function busy() { return dirty || pending.size > 0; }
 
-  function typingInto(el) {
-    if (!el || !el.closest) return false;
-    if (el.matches && el.matches("input[type=checkbox], input[type=radio]")) return false;
-    return Boolean(el.closest("input, textarea, select, [contenteditable='true']"));
+  var typingInto = Eyeball.typingInto;
+
+  function editing() {
+    return typingInto(document.activeElement) && form().contains(document.activeElement);
+  }
+
+  function ours(detail) {
+    var config = detail.requestConfig;
+    return config && config.headers ? config.headers[REQUEST] || null : null;
+  }
+
+  function issue(id) {
+    var request = pending.get(id);
+    var headers = {};
+    headers[REQUEST] = id;
+    // A failure is handled when htmx reports the request's end (afterRequest), not here.
+    htmx.ajax("POST", request.url, { source: form(), headers: headers, values: request.values || undefined })
+      .catch(function () {});
+  }
+
+  function send(url, values) {
+    var id = String(nextId++);
+    pending.set(id, { url: url, values: values || null, sent: false, save: !values && url === root.dataset.saveUrl });
+    issue(id);
+  }
+
+  // The change waiting for its debounce goes now (before an action, so they keep their
+  // order). A save still queued will carry it: values are read when a request goes.
+  function flush() {
+    clearTimeout(debounceTimer);
+    stopped = false;
+    if (held) { var action = held; held = null; send(action.url, action.values); }
+    if (!dirty) return;
+    dirty = false;
+    var queued = false;
+    pending.forEach(function (request) { if (request.save && !request.sent) queued = true; });
+    if (!queued) send(root.dataset.saveUrl);
   }
 
   function changed(delay) {
@@ -44,117 +89,114 @@
     dirty = true;
     show("saving", "Saving…");
     clearTimeout(debounceTimer);
-    if (delay) debounceTimer = setTimeout(pump, delay); else pump();
-  }
-
-  function swapForm(html) {
-    var holder = document.createElement("div");
-    holder.innerHTML = html.trim();
-    var fresh = holder.querySelector("#annotation");
-    if (!fresh) return;
-    var focusedId = document.activeElement && form().contains(document.activeElement) ? document.activeElement.id : null;
-    // Enter in the new-cause field blurs it, so focus there means the user came back
-    // to type another name (perhaps not a letter yet): it stays theirs through the swap.
-    var typedCause = focusedId === "new-cause" ? document.activeElement.value : null;
-    // A lead restoring from the history reads the result there: keep it open.
-    var history = document.getElementById("history");
-    var freshHistory = fresh.querySelector("#history");
-    if (history && freshHistory && history.open) freshHistory.open = true;
-    form().replaceWith(fresh);
-    if (window.htmx) window.htmx.process(fresh);
-    var next = fresh.querySelector("[data-use-cause]") || (focusedId && document.getElementById(focusedId));
-    if (typedCause !== null && fresh.querySelector("#new-cause")) {
-      var again = fresh.querySelector("#new-cause");
-      again.value = typedCause;
-      again.focus();
-    } else if (next && next.id !== "new-cause") next.focus();
-  }
-
-  function versionFrom(html) {
-    var match = /name="version" value="(\d+)"/.exec(html);
-    return match ? match[1] : null;
-  }
-
-  function pump() {
-    if (inflight) return;
-    clearTimeout(retryTimer);
-    var action = actions[0];
-    if (!action && !dirty) {
-      if (refreshWanted) { refreshWanted = false; window.htmx.trigger(form(), "sse:cause"); }
-      return;
-    }
-    var url = action ? action.url : root.dataset.saveUrl;
-    var body = new URLSearchParams(new FormData(form()));
-    if (action && action.extra) Object.keys(action.extra).forEach(function (k) { body.set(k, action.extra[k]); });
-    var sentDirty = !action;
-    if (sentDirty) dirty = false;
-    inflight = true;
-    show("saving", "Saving…");
-    fetch(url, {
-      method: "POST",
-      headers: { "x-csrftoken": csrf, "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded" },
-      body: body,
-      credentials: "same-origin",
-    }).then(function (response) {
-      if (response.status >= 500) throw new Error("server error " + response.status);
-      return response.text().then(function (html) {
-        inflight = false;
-        retryDelay = 500;
-        if (action) actions.shift();
-        var redirect = response.headers.get("HX-Redirect");
-        var panel = html.indexOf('id="annotation"') !== -1;
-        if (response.ok && redirect && redirect.indexOf(root.dataset.signInUrl) === 0) {
-          // Signed out meanwhile: nothing was saved; keep the change for after sign-in.
-          if (sentDirty) dirty = true;
-          show("failed", "Not saved: you are signed out — sign in again in another tab, then press a key here");
-          return;
-        }
-        if (response.ok && redirect) {
-          show("saved", "Saved");
-          window.location.assign(redirect);
-          return;
-        }
-        if (response.ok) {
-          var editing = typingInto(document.activeElement) && form().contains(document.activeElement);
-          if (dirty || actions.length || (!action && editing)) {
-            var version = versionFrom(html);
-            if (version !== null) field("version").value = version;
-          } else {
-            swapForm(html);
-          }
-          show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
-        } else if (panel && (response.status === 409 || response.status === 422 || response.status === 403 || response.status === 404)) {
-          // Refused: what is stored now replaces the screen, with the reason. Unsent
-          // edits were made on the refused basis, so they are not sent blindly either.
-          dirty = false;
-          actions = [];
-          swapForm(html);
-          show("refused", response.status === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
-        } else {
-          // A refusal without the panel (an expired form token...): keep the change and
-          // say so; it is sent again with the next change.
-          if (sentDirty) dirty = true;
-          if (action) actions.unshift(action);
-          show("failed", "Not saved (" + response.status + ") — reload the page, then redo the last change");
-          return;
-        }
-        pump();
-      });
-    }).catch(function () {
-      inflight = false;
-      if (sentDirty) dirty = true;
-      show("failed", "Failed — retrying");
-      retryTimer = setTimeout(pump, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 4000);
-    });
+    if (delay) debounceTimer = setTimeout(flush, delay); else flush();
   }
 
   function queueAction(url, extra) {
-    actions.push({ url: url, extra: extra || null });
     show("saving", "Saving…");
-    clearTimeout(debounceTimer);
-    pump();
+    flush();
+    send(url, extra || {});
   }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt !== form()) return;
+    var id = ours(event.detail);
+    if (id === null) {
+      // A cause added elsewhere refreshes the panel, but never over unsaved work here.
+      if (busy() || editing()) { event.preventDefault(); refreshWanted = true; }
+      return;
+    }
+    var request = pending.get(id);
+    if (!request) { event.preventDefault(); return; }  // dropped by a refusal meanwhile
+    request.sent = true;
+  });
+
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var detail = event.detail;
+    if (detail.elt !== form() || ours(detail) === null) return;
+    var redirect = detail.xhr.getResponseHeader("HX-Redirect");
+    if (redirect && redirect.indexOf(root.dataset.signInUrl) === 0) {
+      // Signed out meanwhile: nothing was saved; keep the change for after sign-in.
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (detail.elt !== form()) return;
+    var id = ours(detail);
+    if (id === null) {
+      // ...nor when its answer comes back while someone started typing or saving here.
+      if (busy() || editing()) { detail.shouldSwap = false; refreshWanted = true; }
+      return;
+    }
+    var status = detail.xhr.status;
+    if (status >= 400) {
+      var panel = String(detail.serverResponse).indexOf('id="annotation"') !== -1;
+      if (panel && REFUSALS.indexOf(status) !== -1) {
+        // Refused: what is stored now replaces the screen, with the reason. Unsent
+        // edits were made on the refused basis, so they are not sent blindly either.
+        detail.shouldSwap = true;
+        detail.isError = false;
+        dirty = false;
+        clearTimeout(debounceTimer);
+        pending.forEach(function (request, other) { if (other !== id && !request.sent) pending.delete(other); });
+        pending.get(id).refused = status;
+      }
+      return;
+    }
+    // Saved. With more on its way, take only the new version: the form already shows
+    // what those requests will send. (What is being typed survives a morph.)
+    if (dirty || pending.size > 1) detail.swapOverride = "none";
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.elt !== form()) return;
+    var offer = form().querySelector("[data-use-cause]");
+    var typing = document.activeElement && document.activeElement.id === "new-cause";
+    if (offer && !typing) offer.focus();
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail;
+    if (detail.elt !== form()) return;
+    var id = ours(detail);
+    var request = id === null ? null : pending.get(id);
+    if (!request) return;
+    var status = detail.xhr.status;
+    if (status === 0 || status >= 500) {
+      // Not stored: the same request goes again, with the form's state by then.
+      request.sent = false;
+      show("failed", "Failed — retrying");
+      setTimeout(function () { if (pending.has(id)) issue(id); }, retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 4000);
+      return;
+    }
+    retryDelay = 500;
+    pending.delete(id);
+    var redirect = detail.xhr.getResponseHeader("HX-Redirect");
+    if (request.refused) {
+      show("refused", request.refused === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
+    } else if (status >= 400 || (redirect && redirect.indexOf(root.dataset.signInUrl) === 0)) {
+      // Not stored, and not ours to retry blindly (signed out, an expired form token...):
+      // the change is kept and sent with the next key.
+      if (request.save) dirty = true; else held = request;
+      stopped = true;
+      show("failed", status >= 400
+        ? "Not saved (" + status + ") — reload the page, then redo the last change"
+        : "Not saved: you are signed out — sign in again in another tab, then press a key here");
+      return;
+    } else if (redirect) {
+      // Done and on to the next error: htmx follows the redirect.
+      pending.clear();
+      dirty = false;
+      show("saved", "Saved");
+      return;
+    } else if (!stopped) {
+      show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
+    }
+    if (!busy() && refreshWanted) { refreshWanted = false; htmx.trigger(form(), "sse:cause"); }
+  });
 
   // Done with nothing marked is most often a stray Enter: ask once, in the page; the
   // second Enter (or click) means it. Any other change takes the question back.
@@ -332,29 +374,16 @@
     if (handled) event.preventDefault();
   }, true);
 
+  // Waits for the saves to be answered, which an event cannot say: polled.
   function waitThen(callback) {
     if (!busy()) { callback(); return; }
     setTimeout(function () { waitThen(callback); }, 100);
   }
 
-  // A cause added elsewhere refreshes the panel, but never over unsaved work here.
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    if (event.target !== form()) return;
-    if (busy() || (typingInto(document.activeElement) && form().contains(document.activeElement))) {
-      event.preventDefault();
-      refreshWanted = true;
-    }
-  });
-  // ...nor when its answer comes back while someone started typing or saving here.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.target !== form()) return;
-    if (busy() || (typingInto(document.activeElement) && form().contains(document.activeElement))) {
-      event.detail.shouldSwap = false;
-      refreshWanted = true;
-    }
-  });
   document.addEventListener("focusout", function () {
-    if (refreshWanted && !busy()) setTimeout(pump, 0);
+    if (refreshWanted && !busy()) setTimeout(function () {
+      if (refreshWanted && !busy() && !editing()) { refreshWanted = false; htmx.trigger(form(), "sse:cause"); }
+    }, 0);
   });
 
   // Shown in the page (and waited for by tests): live updates reach this screen.

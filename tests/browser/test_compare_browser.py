@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.domain.imports.demo import DEMO_CHANGES, DEMO_DIR, DEMO_RUNS, read_sign_ins
+from app.domain.imports.demo import DEMO_CHANGES, DEMO_DIR, DEMO_RUNS
+from tests.browser.pages import demo_password, sign_in
 from tests.conftest import DemoData, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
@@ -34,14 +35,9 @@ def server(tmp_path: Path, demo_data: DemoData) -> Iterator[LiveServer]:
 
 
 def signed_in(browser: Any, server: LiveServer, username: str) -> Any:
-    password = next(s.password for s in read_sign_ins(server.data_dir) if s.username == username)
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    page.goto(server.base_url + "/sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.base_url + "/")
+    sign_in(page, server.base_url, username, demo_password(server.data_dir, username))
     return page
 
 

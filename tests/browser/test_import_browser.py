@@ -15,6 +15,7 @@ from app.domain.imports.jobs import JobState, create_job, save_job
 from app.domain.imports.pipeline import ImportOptions
 from app.domain.projects.settings import create_project
 from app.models import Project, SampleKind, User
+from tests.browser.pages import sign_in, watch
 from tests.conftest import LiveServer, start_server
 from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes
 
@@ -69,14 +70,9 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
 
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    problems = watch(page)
     try:
-        page.goto(server.base_url + "/sign-in")
-        page.get_by_label("Username").fill("lead")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, server.base_url, "lead", PASSWORD)
         page.get_by_role("link", name="Street signs").click()
         page.wait_for_url("**/projects/*")
         page.get_by_role("link", name="import predictions").click()

@@ -31,8 +31,8 @@ from starlette.routing import BaseRoute, Route
 
 from app.config import Settings
 from app.db import Database
-from app.domain.imports.demo import read_sign_ins
 from app.main import create_app
+from tests.browser.pages import demo_password, sign_in
 from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, DemoData, LiveServer, start_server
 
@@ -149,11 +149,7 @@ def signed_in(browser: Any, server: LiveServer) -> Iterator[dict[str, Any]]:
     for username in ROLES:
         context = browser.new_context(viewport={"width": 1366, "height": 768})
         page = context.new_page()
-        page.goto(server.base_url + "/sign-in")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(password_of(server, username))
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(server.base_url + "/")
+        sign_in(page, server.base_url, username, password_of(server, username))
         page.close()
         contexts[username] = context
     yield contexts
@@ -207,7 +203,7 @@ def fill(ids: dict[str, str], parameter: re.Match[str]) -> str:
 def password_of(server: LiveServer, username: str) -> str:
     if username == ADMIN:
         return ADMIN_PASSWORD
-    return next(s.password for s in read_sign_ins(server.data_dir) if s.username == username)
+    return demo_password(server.data_dir, username)
 
 
 @pytest.mark.parametrize("route", PAGES, ids=lambda r: r.name)

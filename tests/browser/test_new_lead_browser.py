@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.pages import sign_in, watch
 from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, LiveServer, start_server
 
@@ -41,13 +42,6 @@ def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
         server.stop()
 
 
-def sign_in(page: Any, base: str, username: str, password: str) -> None:
-    page.goto(base + "/sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def sign_out(page: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/sign-in")
@@ -68,9 +62,7 @@ def test_a_new_lead_sets_up_a_project(
     base = fresh_server.base_url
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    problems = watch(page)
 
     def shot(name: str) -> None:
         page.screenshot(path=screenshots / f"{name}.png", full_page=True)
@@ -92,7 +84,7 @@ def test_a_new_lead_sets_up_a_project(
         sign_out(page)
 
         # First sign-in with the one-time password: choose a password first.
-        sign_in(page, base, "lena", lead_password)
+        sign_in(page, base, "lena", lead_password, home=False)
         page.wait_for_url("**/account")
         assert page.locator("#must-change").is_visible()
         shot("03-must-change-password")
@@ -222,9 +214,7 @@ def test_the_demo_lead_edits_a_run_and_sees_cause_counts(
     lead = next(s for s in read_sign_ins(demo_server.data_dir) if s.username == "lead")
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    problems = watch(page)
     try:
         sign_in(page, demo_server.base_url, "lead", lead.password)
         page.get_by_role("link", name=DEMO_PROJECT).click()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.imports.demo import read_sign_ins
+from tests.browser.pages import demo_password, sign_in, watch
 from tests.conftest import DemoData, LiveServer, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -34,15 +34,8 @@ def test_a_lead_declares_a_pipeline_blames_errors_and_reads_the_blame(
 
     context = browser.new_context(viewport=LAPTOP)
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
-    password = next(s.password for s in read_sign_ins(server.data_dir) if s.username == "lead")
-    page.goto(server.base_url + "/sign-in")
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill(password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(server.base_url + "/")
+    problems = watch(page)
+    sign_in(page, server.base_url, "lead", demo_password(server.data_dir, "lead"))
 
     # Settings: the chain, input side first, with accuracies as percentages.
     page.goto(server.base_url + "/projects/1/settings")

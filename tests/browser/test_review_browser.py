@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.domain.imports.demo import DEMO_CAUSES, read_sign_ins
+from app.domain.imports.demo import DEMO_CAUSES
+from tests.browser.pages import demo_password, sign_in, watch
 from tests.conftest import DemoData, LiveServer, free_port, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,6 +27,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Ite
     live.stop()
 
 
+@pytest.fixture
+def own_server(demo_data: DemoData, tmp_path: Path) -> Iterator[LiveServer]:
+    """A demo server for one test, whose marks would shift what the others expect."""
+    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    yield live
+    live.stop()
+
+
 class Screen:
     """One person's browser context on the review screen."""
 
@@ -35,19 +44,8 @@ class Screen:
         self.expect = expect
         self.context = browser.new_context(viewport=LAPTOP)
         self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("pageerror", lambda exc: self.problems.append(str(exc)))
-        self.page.on(
-            "console", lambda m: self.problems.append(m.text) if "Refused to" in m.text else None
-        )
-        password = next(
-            s.password for s in read_sign_ins(server.data_dir) if s.username == username
-        )
-        self.page.goto(server.base_url + "/sign-in")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_url(server.base_url + "/")
+        self.problems = watch(self.page)
+        sign_in(self.page, server.base_url, username, demo_password(server.data_dir, username))
 
     def open(self, url: str) -> None:
         self.page.goto(url)
@@ -234,10 +232,10 @@ def test_a_stale_tab_is_refused_and_shows_the_fresh_state(
 
 
 def test_a_lead_restores_an_annotators_earlier_state(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # A server of its own: the other tests here leave alice's first errors marked.
-    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    server = own_server
     alice = Screen(browser, server, "alice")
     lead = Screen(browser, server, "lead")
     try:
@@ -268,7 +266,6 @@ def test_a_lead_restores_an_annotators_earlier_state(
     finally:
         alice.close()
         lead.close()
-        server.stop()
 
 
 def _in_view_and_on_top(page: Any, selector: str) -> None:
@@ -291,10 +288,10 @@ def _in_view_and_on_top(page: Any, selector: str) -> None:
 
 
 def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # Its own server: the causes added here would shift the keys other tests expect.
-    live = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    live = own_server
     lead = Screen(browser, live, "lead")
     page = lead.page
     try:
@@ -323,7 +320,84 @@ def test_the_verdict_and_save_state_stay_in_view_as_causes_are_added_inline(
         lead.expect(page.locator("#my-progress")).to_have_text(re.compile(r"^1 / "))
     finally:
         lead.close()
-        live.stop()
+
+
+def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
+    browser: Any, own_server: LiveServer, screenshots: Path
+) -> None:
+    live = own_server
+    bob = Screen(browser, live, "bob")
+    page = bob.page
+    held: list[Any] = []
+    try:
+        bob.open(live.base_url + "/projects/1/review")
+        url = page.url
+        # The first save's answer waits until bob is typing his note; a second key
+        # meanwhile queues behind it.
+        holding = True
+
+        def hold(route: Any) -> None:
+            if holding:
+                held.append(route)
+            else:
+                route.continue_()
+
+        page.route("**/annotation/**", hold)
+        with page.expect_request("**/annotation/**"):
+            bob.press("1")
+        while not held:  # the route's handler runs as Playwright dispatches
+            page.wait_for_timeout(20)
+        bob.press("2", "n")
+        page.keyboard.type("typed while saving")
+        bob.expect(page.locator("#save-state")).to_have_attribute("data-state", "saving")
+        assert len(held) == 1, "the second save went before the first was answered"
+        holding = False
+        held[0].continue_()
+
+        bob.saved()
+        note = page.locator("#note")
+        bob.expect(note).to_have_value("typed while saving")
+        bob.expect(note).to_be_focused()
+        bob.expect(page.locator("#status")).to_have_text("in progress")  # the panel is current
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+        page.screenshot(path=screenshots / "typed-while-saving.png")
+
+        bob.open(url)  # all of it stored, in order
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+        bob.expect(page.locator("#note")).to_have_value("typed while saving")
+    finally:
+        bob.close()
+
+
+def test_a_change_made_after_signing_out_elsewhere_is_kept_and_saved_after_sign_in(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    bob = Screen(browser, server, "bob")
+    page = bob.page
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        url = page.url
+        other = bob.context.new_page()  # another tab signs out
+        other.goto(server.base_url + "/")
+        other.get_by_role("button", name="Sign out").click()
+        other.wait_for_url(re.compile(r"/sign-in"))
+
+        bob.press("1")
+        state = page.locator("#save-state")
+        bob.expect(state).to_have_attribute("data-state", "failed")
+        bob.expect(state).to_contain_text("you are signed out")
+        page.screenshot(path=screenshots / "signed-out.png")
+
+        sign_in(other, server.base_url, "bob", demo_password(server.data_dir, "bob"))
+        bob.press("2")  # the next key sends everything kept
+        bob.saved()
+        bob.open(url)
+        bob.expect(bob.toggle("Ambiguous shape")).to_be_checked()
+        bob.expect(bob.toggle("Faint or broken strokes")).to_be_checked()
+    finally:
+        bob.close()
 
 
 def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_shortcuts(
@@ -357,10 +431,10 @@ def test_a_causes_definition_shows_when_focused_or_toggled_and_all_are_in_the_sh
 
 
 def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
-    browser: Any, demo_data: DemoData, tmp_path: Path, screenshots: Path
+    browser: Any, own_server: LiveServer, screenshots: Path
 ) -> None:
     # Its own server: on the module's, bob may hold an error another test marked.
-    server = start_server(demo_data.copy_to(tmp_path / "data"), args=["--demo"])
+    server = own_server
     bob = Screen(browser, server, "bob")
     page = bob.page
     ask = page.locator("#no-cause-ask")
@@ -390,7 +464,6 @@ def test_done_with_nothing_marked_asks_once_and_the_second_enter_means_it(
         assert page.locator("input[name=cause]:checked").count() == 0
     finally:
         bob.close()
-        server.stop()
 
 
 def test_zoom_never_makes_a_small_image_smaller(

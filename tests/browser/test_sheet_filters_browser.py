@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from app.domain.imports.demo import read_sign_ins
+from tests.browser.pages import demo_password, sign_in, watch
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -22,15 +22,8 @@ VIEWPORT = {"width": 1366, "height": 768}
 def page(browser: Any, demo_server: LiveServer) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
-    password = next(s.password for s in read_sign_ins(demo_server.data_dir) if s.username == "lead")
-    page.goto(demo_server.base_url + "/sign-in")
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(demo_server.base_url + "/")
+    problems = watch(page)
+    sign_in(page, demo_server.base_url, "lead", demo_password(demo_server.data_dir, "lead"))
     page.goto(demo_server.base_url + "/projects/1/runs/latest/sheet")
     yield page
     context.close()

@@ -36,6 +36,7 @@ from app.domain.imports.media import prepare_image, store_image
 from app.domain.projects.access import get_access
 from app.domain.review.annotations import Draft, save
 from app.models import AnnotationStatus, Cause, CauseGroup, GroupKind
+from tests.browser.pages import sign_in, watch
 from tests.conftest import LiveServer, start_server
 from tests.factories import (
     PASSWORD,
@@ -196,14 +197,8 @@ def sheet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sheet]:
 def page(browser: Any, sheet: Sheet) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
-    page.goto(sheet.server.base_url + "/sign-in")
-    page.get_by_label("Username").fill("lead")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(sheet.server.base_url + "/")
+    problems = watch(page)
+    sign_in(page, sheet.server.base_url, "lead", PASSWORD)
     page.goto(sheet.server.base_url + sheet.path)
     yield page
     context.close()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.domain.imports.demo import DEMO_PROJECT, read_sign_ins
+from tests.browser.pages import watch
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -19,9 +20,7 @@ def test_demo_lead_signs_in_and_opens_the_demo_project(
     lead = next(s for s in read_sign_ins(demo_server.data_dir) if s.username == "lead")
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    problems = watch(page)
     try:
         page.goto(demo_server.base_url + "/")
         assert page.url.startswith(demo_server.base_url + "/sign-in")
@@ -59,9 +58,7 @@ def test_api_docs_work_offline_under_the_content_security_policy(
     browser: Any, demo_server: LiveServer, screenshots: Path
 ) -> None:
     page = browser.new_page(viewport={"width": 1366, "height": 768})
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: problems.append(m.text) if "Refused to" in m.text else None)
+    problems = watch(page)
     # Any request leaving this machine would be a CDN dependency.
     page.route(
         "**/*",

@@ -253,6 +253,46 @@ def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
     assert again.status_code == 409
 
 
+def test_an_adjudication_is_confirmed_and_shown_on_the_leads_review_screen(
+    client: TestClient, session: Session
+) -> None:
+    f = build(session)
+    sign_in(client, "lead")
+    error = f.errors["e2"]
+    review = url(client, "review_error", project_id=f.project.id, run_name="v1", external_id="e2")
+    assert soup(client.get(review).text).select_one("#settled") is None  # not settled yet
+    page = url(client, "adjudication", project_id=f.project.id, run="v1", prediction_id=error.id)
+    form = one(soup(client.get(page, params={"back": review}).text), "#adjudication-form")
+    assert attr(one(form, "input[name=back]"), "value") == review
+    response = client.post(
+        url(client, "adjudicate", project_id=f.project.id, run="v1", prediction_id=error.id),
+        data={
+            "csrftoken": csrf_token(client),
+            "version": "0",
+            "cause": [str(f.b.id)],
+            "label_error": "true",
+            "back": review,
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == review  # back where the lead came from
+    doc = soup(client.get(review).text)
+    assert f"Final verdict for e2 saved: {f.b.name}; label error" in doc.get_text(" ", strip=True)
+    settled = " ".join(one(doc, "#settled").get_text(" ", strip=True).split())
+    assert settled.startswith("adjudicated Settled by")
+    assert f"{f.b.name} ; label error" in settled
+    assert attr(one(doc, "#revise-adjudication"), "href").startswith(page)
+    # An off-site `back` is ignored: the lead lands on the sheet's disagreements.
+    again = client.post(
+        url(client, "adjudicate", project_id=f.project.id, run="v1", prediction_id=error.id),
+        data={"csrftoken": csrf_token(client), "version": "1", "back": "//evil.example/"},
+    )
+    assert again.headers["location"].endswith("?disagreements=1")
+    # Annotators are not shown the lead's verdict on their review screen.
+    sign_in(client, "bob")
+    assert soup(client.get(review).text).select_one("#settled") is None
+
+
 def test_the_csv_has_one_line_per_error_of_the_slice(client: TestClient, session: Session) -> None:
     f = build(session)
     sign_in(client, "lead")

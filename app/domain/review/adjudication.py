@@ -6,7 +6,7 @@ it is versioned, recorded as events and announced to open sheets like any other 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,8 +14,14 @@ from sqlalchemy.orm import Session
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
-from app.domain.review.annotations import Draft, SaveResult, save
-from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, User
+from app.domain.review.annotations import AnnotationState, Draft, save
+from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, Sample, User
+
+
+@dataclass(frozen=True)
+class Adjudicated:
+    external_id: str
+    state: AnnotationState
 
 
 def adjudicate(
@@ -26,7 +32,7 @@ def adjudicate(
     draft: Draft,
     *,
     expected_version: int,
-) -> SaveResult:
+) -> Adjudicated:
     access.require_lead()
     run = resolve_run(session, access.project, run_name)
     prediction = session.get(Prediction, prediction_id)
@@ -46,7 +52,7 @@ def adjudicate(
     )
     owner = session.get(User, owner_id) if owner_id is not None else None
     # Only a finished adjudication overrides the vote; saving one here is that decision.
-    return save(
+    result = save(
         session,
         access,
         prediction,
@@ -56,3 +62,5 @@ def adjudicate(
         action="adjudicate",
         annotator=owner,
     )
+    sample = session.get(Sample, prediction.sample_id)
+    return Adjudicated(external_id=sample.external_id if sample else "", state=result.state)

@@ -4,6 +4,7 @@ on the spot, and the facts shown beside the error."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -294,6 +295,38 @@ def my_state(
     if annotation is None:
         return state, 0, False
     return state, annotation.version, annotation.needs_revisit
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A lead's adjudication of an error: the verdict that overrides the vote."""
+
+    state: ann.AnnotationState
+    by: str
+    at: datetime
+
+
+def adjudication_of(
+    session: Session, access: ProjectAccess, prediction: Prediction
+) -> Settled | None:
+    """The error's adjudication, for the leads who may revise it (their own review of
+    the error is a separate annotation, which alone would read as an empty verdict)."""
+    if not access.can_lead:
+        return None
+    annotation = session.scalar(
+        select(Annotation).where(
+            Annotation.prediction_id == prediction.id,
+            Annotation.kind == AnnotationKind.ADJUDICATION,
+        )
+    )
+    if annotation is None:
+        return None
+    owner = session.get(User, annotation.annotator_id)
+    return Settled(
+        state=ann.state_of(session, annotation),
+        by=owner.shown_name if owner is not None else "someone removed",
+        at=annotation.updated_at,
+    )
 
 
 def record_fields(sample: Sample) -> list[tuple[str, Any]]:
