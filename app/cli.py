@@ -169,15 +169,15 @@ def metrics_folder(workers: int) -> Iterator[None]:
     PROMETHEUS_MULTIPROC_DIR is emptied at start instead (figures of a previous run
     would otherwise be added to this one's).
     """
-    if workers == 1:
-        yield
-        return
     given = os.environ.get(metrics.MULTIPROCESS_ENV)
     if given:
         folder = Path(given)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.db"):
             stale.unlink()
+        yield
+        return
+    if workers == 1:  # one process keeps its figures in memory
         yield
         return
     with tempfile.TemporaryDirectory(prefix="eyeball-metrics-") as made:
