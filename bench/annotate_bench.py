@@ -161,7 +161,7 @@ def _annotate(
         if page.status_code != 200:
             return
         token = json.loads(re.search(r"hx-headers='([^']+)'", page.text).group(1))["x-csrftoken"]  # type: ignore[union-attr]
-        version = re.search(r'name="version" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+        version = re.search(r'name="version"[^>]*value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
         save_url = url.replace("/errors/", "/annotation/")
         headers = {"x-csrftoken": token, "HX-Request": "true"}
         chosen: list[str] = []
@@ -172,7 +172,7 @@ def _annotate(
                 save_url, data={"version": version, "cause": chosen}, headers=headers
             )
             results.record("toggle", time.perf_counter() - started, saved.status_code == 200)
-            found = re.search(r'name="version" value="(\d+)"', saved.text)
+            found = re.search(r'name="version"[^>]*value="(\d+)"', saved.text)
             if found:
                 version = found.group(1)
         started = time.perf_counter()
