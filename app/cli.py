@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from app import backups, schema
+from app import backups, metrics, schema
 from app.config import Settings, get_settings
 from app.db import Database
 from app.domain.accounts.users import (
@@ -90,13 +93,16 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (EYEBALL_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (EYEBALL_PORT).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="uvicorn worker processes (EYEBALL_WORKERS).")
+    ] = None,
     with_demo: Annotated[
         bool, typer.Option("--demo", help="Load the demo project if the database is empty.")
     ] = False,
 ) -> None:
     """Upgrade the database, then serve Eyeball."""
     settings = get_settings()
+    workers = workers or settings.workers
     if workers > 1 and settings.is_sqlite:
         raise _fail(
             "SQLite is served by one process: several workers need PostgreSQL "
@@ -113,20 +119,74 @@ def serve(
     if with_demo:
         _print_sign_ins(settings)
     typer.echo("Stop it with Ctrl+C.\n")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # uvicorn kills a worker that does not answer its supervisor's ping within this
-        # many seconds; a worker still importing the app on a loaded machine does not
-        # yet, and at the default 5 s it was killed and restarted in a loop ("Child
-        # process died"), the server never coming up.
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        proxy_headers=True,
-        log_level="info",
-    )
+    with metrics_folder(workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            # uvicorn kills a worker that does not answer its supervisor's ping within
+            # this many seconds. A worker answers from a thread it starts only once the
+            # spawned interpreter has re-imported the command (`eyeball`, so app.cli and
+            # everything it imports); on a loaded machine that took over the default 5 s,
+            # and the worker was killed and restarted in a loop ("Child process died").
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            proxy_headers=True,
+            # The client's address (sign-in limits, who may read /metrics) comes from
+            # X-Forwarded-For only when the proxy sending it is one of these.
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level="info",
+            log_config=logging_config(),
+            # app.request_log writes one JSON line per request instead.
+            access_log=False,
+        )
+
+
+def logging_config() -> dict[str, Any]:
+    """uvicorn's own logging, plus the request log: bare JSON lines on standard output."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["requests"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json_line",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["eyeball.access"] = {
+        "handlers": ["requests"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+@contextmanager
+def metrics_folder(workers: int) -> Iterator[None]:
+    """With several workers, an empty folder for their metrics, gone when the server stops.
+
+    prometheus_client's multiprocess mode keeps each process's figures in files there;
+    the workers are spawned interpreters that inherit the variable, and their
+    prometheus_client reads it when first imported. A folder named by the operator in
+    PROMETHEUS_MULTIPROC_DIR is emptied at start instead (figures of a previous run
+    would otherwise be added to this one's).
+    """
+    given = os.environ.get(metrics.MULTIPROCESS_ENV)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    if workers == 1:  # one process keeps its figures in memory
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="eyeball-metrics-") as made:
+        os.environ[metrics.MULTIPROCESS_ENV] = made
+        try:
+            yield
+        finally:
+            del os.environ[metrics.MULTIPROCESS_ENV]
 
 
 @cli.command("demo")

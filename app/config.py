@@ -11,8 +11,6 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 (a file name, not a secret)
-# The checkout (or image) root: templates, static files, migrations and the demo live here.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -73,12 +71,27 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `eyeball serve` binds to.")
     port: int = Field(default=8000, description="Port `eyeball serve` listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes `eyeball serve` starts (PostgreSQL for more than 1).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Addresses of the reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto `eyeball serve` believes (comma-separated, or * for any).",
+    )
     https: bool = Field(
         default=False,
         description="Set when served behind HTTPS: cookies get the Secure flag, answers HSTS.",
     )
     session_max_age: int = Field(
         default=14 * 24 * 3600, description="Seconds a sign-in lasts without activity."
+    )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token that /metrics asks for. Empty: /metrics answers requests "
+        "from this machine only (a local Prometheus, or one scraping through an SSH tunnel).",
     )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000,

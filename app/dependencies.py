@@ -86,6 +86,9 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
         request.session.clear()
         return None
     request.state.user = user
+    # Read by the request log once the response is sent, when the user's session (and
+    # so its attributes) may be gone.
+    request.state.user_id = user.id
     return user
 
 

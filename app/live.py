@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import psycopg
 from sqlalchemy.engine import make_url
 
+from app import metrics
 from app.domain.live import CHANNEL, Announcement
 
 log = logging.getLogger("eyeball.live")
@@ -50,9 +51,11 @@ class Hub:
     async def subscription(self, project_id: int) -> AsyncIterator[asyncio.Queue[Announcement]]:
         queue: asyncio.Queue[Announcement] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._subscribers[project_id].add(queue)
+        metrics.LIVE_SUBSCRIBERS.inc()
         try:
             yield queue
         finally:
+            metrics.LIVE_SUBSCRIBERS.dec()
             self._subscribers[project_id].discard(queue)
             if not self._subscribers[project_id]:
                 del self._subscribers[project_id]

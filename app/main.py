@@ -13,22 +13,21 @@ from urllib.parse import urlsplit
 
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
-from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import api, csrf_multipart
+from app import api, csrf_multipart, metrics
 from app.config import Settings, get_settings
 from app.db import Database
-from app.dependencies import SessionDep
 from app.domain.imports.media import stop_workers
 from app.domain.imports.store import media_store, thumbnail_key
 from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
 from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
 from app.live import Hub, listen_postgres
+from app.request_log import RequestLogMiddleware, RouteTemplateMiddleware
 from app.routing import CheckedRoute
 from app.templating import STATIC_DIR, environment, templates
 from app.web import (
@@ -42,6 +41,7 @@ from app.web import (
     label_suspects,
     live,
     media,
+    operations,
     project_settings,
     projects,
     review,
@@ -157,10 +157,15 @@ class CSRFMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(API_PREFIX):
+        if (
+            scope["type"] == "http"
+            and not scope["path"].startswith(API_PREFIX)
+            and scope["path"] != operations.METRICS_PATH
+        ):
             # asgi-csrf skips its check whenever an `Authorization: Bearer` header is
             # sent; pages authenticate by cookie alone and never read the header, so a
             # forged form could otherwise act with the victim's cookie by adding one.
+            # (/metrics reads its own token, takes no cookie and has no form to forge.)
             headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
@@ -216,6 +221,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         else:
             set_local_sink(None)
         await asyncio.to_thread(stop_workers)
+        metrics.process_stopped()
         if owns_database:
             db.dispose()
 
@@ -260,6 +266,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(media.router)
     app.include_router(review.router)
     app.include_router(api.router)
+    app.include_router(operations.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", name="api_docs", include_in_schema=False)
@@ -267,15 +274,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         context = {"swagger_version": SWAGGER_UI_VERSION, "openapi_url": app.openapi_url}
         return templates.TemplateResponse(request, "api_docs.html", context)
 
-    @app.get("/healthz", name="healthz", tags=["health"], summary="Health check")
-    def healthz(session: SessionDep) -> Response:
-        """200 once the app can serve: the database answers."""
-        session.execute(text("SELECT 1"))
-        return JSONResponse({"status": "ok"})
-
     secret = settings.resolved_secret_key()
     # Innermost: sees the scope the router fills in (see `RouteBodyLimit`).
     app.add_middleware(RouteBodyLimit)
+    # The request log's inner half, for the same reason (see `RequestLogMiddleware`).
+    app.add_middleware(RouteTemplateMiddleware, routes=app.router.routes)
     # Added last = outermost: CSRF checks run before the session is even decoded.
     app.add_middleware(
         SessionMiddleware,
@@ -293,5 +296,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         headers=security_headers(_signed_image_origin(settings)),
         https=settings.https,
     )
+    # Outermost: times and logs every request, those refused by the middleware above too.
+    app.add_middleware(RequestLogMiddleware)
     logging.getLogger("eyeball").setLevel(logging.INFO)
     return app

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
-from app.config import PROJECT_ROOT
+from app import resources
+from app.db import Database
 from app.domain.numbers import whole_number
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+MIGRATIONS_DIR = resources.MIGRATIONS
+# Any fixed number of our own, the same in every process ("eyeball" in ASCII).
+MIGRATION_LOCK = 0x657965_62616C6C
 
 
 def alembic_config() -> Config:
@@ -25,6 +30,12 @@ def alembic_config() -> Config:
 def _with_connection(engine: Engine, action: str, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Servers started together (several hosts, or a migrate job beside `serve`)
+            # take turns, the lock held until this transaction ends: the next one finds
+            # the schema where the first left it instead of creating the same tables.
+            # SQLite needs nothing: its writer lock already lets one in at a time.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         getattr(command, action)(config, revision)
 
@@ -87,3 +98,27 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@lru_cache
+def _head() -> str | None:
+    # The revision files are those the process started with: read them once.
+    return head_revision()
+
+
+def not_ready(database: Database) -> str | None:
+    """Why this server cannot serve yet, or None: the database must answer and be at the
+    revision the code was written for."""
+    try:
+        # A read transaction: on SQLite it never waits behind a writer.
+        with database.reader() as session:
+            current = MigrationContext.configure(session.connection()).get_current_revision()
+    except SQLAlchemyError as exc:
+        return f"The database does not answer ({exc.__class__.__name__})."
+    head = _head()
+    if current != head:
+        return (
+            f"The database is at revision {current or 'none'}, the code needs {head}: "
+            "run `eyeball db upgrade`."
+        )
+    return None

@@ -13,10 +13,10 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute, NoMatchFound
 
-from app.config import PROJECT_ROOT
+from app import resources
 
-TEMPLATE_DIR = PROJECT_ROOT / "templates"
-STATIC_DIR = PROJECT_ROOT / "static"
+TEMPLATE_DIR = resources.TEMPLATES
+STATIC_DIR = resources.STATIC
 HTMX_VERSION = "2.0.11"
 HTMX_SSE_VERSION = "2.2.4"
 IDIOMORPH_VERSION = "0.8.0"

@@ -16,6 +16,10 @@ Prints p50/p95/p99 latency per request kind, throughput and errors.
     .venv/bin/python bench/annotate_bench.py                       # SQLite, C = 1, 8, 32
     .venv/bin/python bench/annotate_bench.py --postgres            # PostgreSQL as well
     .venv/bin/python bench/annotate_bench.py -c 8 --errors 20
+    .venv/bin/python bench/annotate_bench.py --only-postgres -c 8 -c 32 --workers 1 --workers 3
+
+Each level also prints the throughput and the p95 of all its requests together; with
+several --workers values, each gets a fresh database and server, one after the other.
 """
 
 from __future__ import annotations
@@ -57,11 +61,11 @@ KINDS = ("next", "page", "toggle", "done")
 
 
 @contextmanager
-def server(database_url: str | None) -> Iterator[tuple[str, str]]:
+def server(database_url: str | None, workers: int = 1) -> Iterator[tuple[str, str]]:
     """A demo server; yields its base URL and its database URL."""
     with (
         tempfile.TemporaryDirectory(prefix="eyeball-bench-") as tmp,
-        eyeball_serve(Path(tmp), database_url, demo=True) as (base, _),
+        eyeball_serve(Path(tmp), database_url, demo=True, workers=workers) as (base, _),
     ):
         yield base, database_url or f"sqlite:///{(Path(tmp) / 'eyeball.db').resolve()}"
 
@@ -130,9 +134,15 @@ def run_level(base: str, project_id: int, users: list[str], errors: int) -> None
     for client in clients:
         client.close()
     total = sum(len(v) for v in results.latencies.values())
+    every = [
+        v * 1000
+        for kind, values in results.latencies.items()
+        if kind != "transport"
+        for v in values
+    ]
     print(
         f"  C={len(users):<3} {total} requests in {elapsed:.1f}s = {total / elapsed:.1f} req/s, "
-        f"{sum(results.errors.values())} errors"
+        f"p95 of all {percentile(every, 95):.1f} ms, {sum(results.errors.values())} errors"
     )
     for kind in KINDS:
         values = results.latencies.get(kind, [])
@@ -146,15 +156,15 @@ def run_level(base: str, project_id: int, users: list[str], errors: int) -> None
         )
 
 
-def bench(backend: str, levels: list[int], errors: int) -> None:
+def bench(backend: str, levels: list[int], errors: int, workers: int = 1) -> None:
     pg_name = None
     url = None
     if backend == "postgresql":
         pg_name, url = postgres_database()
     try:
-        with server(url) as (base, database_url):
+        with server(url, workers) as (base, database_url):
             project_id, users, _ = prepare(database_url, sum(levels))
-            print(f"{backend}: {errors} errors per annotator, one server process")
+            print(f"{backend}: {errors} errors per annotator, {workers} worker process(es)")
             offset = 0
             for level in levels:
                 # Fresh annotators for each level, so every level starts with full queues.
@@ -173,13 +183,20 @@ def main() -> None:
     parser.add_argument("--errors", type=int, default=10, help="errors each annotator finishes")
     parser.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
     parser.add_argument("--only-postgres", action="store_true", help="run on PostgreSQL only")
+    parser.add_argument(
+        "--workers", type=int, action="append", help="server worker processes (repeatable)"
+    )
     args = parser.parse_args()
     levels = args.concurrency or [1, 8, 32]
     backends = ["sqlite"] if not args.only_postgres else []
     if args.postgres or args.only_postgres:
         backends.append("postgresql")
     for backend in backends:
-        bench(backend, levels, args.errors)
+        for workers in args.workers or [1]:
+            if workers > 1 and backend == "sqlite":
+                print("sqlite: one worker only (several need PostgreSQL); skipped")
+                continue
+            bench(backend, levels, args.errors, workers)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A real `eyeball serve` for the benchmarks: one process, on a free port."""
+"""A real `eyeball serve` for the benchmarks, on a free port (one worker unless asked)."""
 
 from __future__ import annotations
 

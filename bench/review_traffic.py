@@ -101,7 +101,7 @@ def csrf_of(page: str) -> str:
 
 
 def version_of(fragment: str) -> str | None:
-    found = re.search(r'name="version" value="(\d+)"', fragment)
+    found = re.search(r'name="version"[^>]*value="(\d+)"', fragment)
     return found.group(1) if found else None
 
 

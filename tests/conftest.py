@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from app import schema
-from app.config import PROJECT_ROOT, SECRET_FILE_NAME, Settings
+from app.config import SECRET_FILE_NAME, Settings
 from app.db import Database, make_engine
 from app.domain.imports.demo import SIGN_INS_FILE
 from app.domain.projects.access import ProjectAccess, get_access
 from app.main import create_app
 from app.models import Prediction
+from tests.checkout import CHECKOUT
 from tests.factories import (
     PASSWORD,
     make_prediction,
@@ -53,7 +54,7 @@ REQUIRE_ALL = os.environ.get("CI") == "true" or os.environ.get("EYEBALL_REQUIRE_
 POSTGRES_ADMIN_URL = os.environ.get(
     "EYEBALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-OUTPUT_DIR = PROJECT_ROOT / "test-output"
+OUTPUT_DIR = CHECKOUT / "test-output"
 
 # Before any test runs: fixture users and sign-ins would otherwise each cost a
 # production-strength argon2 hash.
@@ -287,6 +288,7 @@ def start_server(
     env: dict[str, str] | None = None,
     port: int | None = None,
     timeout: float = 90,
+    cwd: Path = CHECKOUT,
 ) -> LiveServer:
     """Start `eyeball serve` (or `command`) and wait until /healthz answers.
 
@@ -306,7 +308,7 @@ def start_server(
     cmd = command or [*EYEBALL, "serve", "--port", str(port), *(args or [])]
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True
+            cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True
         )
     server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log)
     deadline = time.monotonic() + timeout
@@ -355,7 +357,7 @@ def _build_demo_data(folder: Path) -> None:
     }
     loaded = subprocess.run(
         [*EYEBALL, "demo"],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env={**env, "EYEBALL_DATA_DIR": str(building)},
         capture_output=True,
         text=True,

@@ -22,11 +22,11 @@ from sqlalchemy import Engine, MetaData, create_engine, select
 
 from app import backups, schema
 from app.backups import MANIFEST
-from app.config import PROJECT_ROOT
 from app.db import Database
 from app.domain.imports.media import blob_original_key
 from app.domain.imports.store import files_in
 from app.models import MediaBlob
+from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, PostgresDatabases, start_server
 from tests.factories import make_image
 from tests.importing import png
@@ -54,7 +54,7 @@ class Installation:
     def eyeball(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*EYEBALL, *args],
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             env={**os.environ, **self.env},
             capture_output=True,
             text=True,

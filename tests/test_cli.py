@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from app.config import PROJECT_ROOT
 from app.schema import alembic_config
+from tests.checkout import CHECKOUT
 
 
 def eyeball(
@@ -22,7 +22,7 @@ def eyeball(
         env["EYEBALL_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=env,
         capture_output=True,
         text=True,

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app import schema
-from app.config import PROJECT_ROOT
 from app.db import Database
 from app.domain.accounts.users import create_user
 from app.domain.projects.settings import create_project
 from app.models import Prediction, Run, SampleKind
+from tests.checkout import CHECKOUT
 from tests.importing import csv_bytes, image_rows, images_for, write_demo_like, zip_bytes
 
 
@@ -24,7 +24,7 @@ def eyeball(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.pop("EYEBALL_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env=env,
         capture_output=True,
         text=True,

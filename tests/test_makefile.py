@@ -12,7 +12,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from app.config import PROJECT_ROOT
+from tests.checkout import CHECKOUT
 
 # Stands in for `python3.x`: `-m venv DIR` makes a venv whose python (pip) and eyeball
 # only say they ran.
@@ -31,7 +31,7 @@ def make_run(venv: Path, python: Path) -> list[str]:
     assert make is not None, "make is part of the quick start"
     ran = subprocess.run(
         [make, "--no-print-directory", "run", f"VENV={venv}", f"PYTHON={python}"],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")},
         capture_output=True,
         text=True,

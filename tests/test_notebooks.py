@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.config import PROJECT_ROOT
 from app.domain.imports.demo import DEMO_CAUSES, DEMO_DIR, DEMO_PROJECT, DEMO_RUNS, read_sign_ins
+from tests.checkout import CHECKOUT
 from tests.conftest import OUTPUT_DIR, DemoData, LiveServer, start_server, unavailable
 from tests.pages import one, soup
 
-DOC = PROJECT_ROOT / "docs" / "notebooks.md"
+DOC = CHECKOUT / "docs" / "notebooks.md"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -120,7 +120,7 @@ def test_the_notebook_snippets_run_against_a_live_server(
     }
     ran = subprocess.run(
         [str(guide_python), str(script)],
-        cwd=PROJECT_ROOT,  # the push example reads the demo's files
+        cwd=CHECKOUT,  # the push example reads the demo's files
         env=env,
         capture_output=True,
         text=True,

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
+from tests.checkout import CHECKOUT
 
 
 def test_every_setting_is_documented() -> None:
-    doc = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    doc = (CHECKOUT / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`(EYEBALL_[A-Z0-9_]+)`", doc))
     expected = {f"EYEBALL_{name.upper()}" for name in Settings.model_fields}
     assert expected - documented == set(), "document these settings in docs/configuration.md"

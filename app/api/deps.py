@@ -51,6 +51,7 @@ def get_api_user(
 ) -> User:
     secret = (token.credentials.strip() or None) if token is not None else None
     user = _caller(request, session, database, secret)
+    request.state.user_id = user.id  # for the request log
     # A one-time password was meant for one sign-in; a token must not make it last forever.
     if user.must_change_password:
         raise PasswordChangeRequired()

@@ -29,10 +29,11 @@ from typing import Any
 import pytest
 from starlette.routing import BaseRoute, Route
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from tests.browser.pages import demo_password, sign_in
+from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, DemoData, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
@@ -134,7 +135,7 @@ def eyeball(server: LiveServer, *args: str) -> None:
     """The `eyeball` command on the server's data folder."""
     subprocess.run(
         [*EYEBALL, *args],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         env={**os.environ, "EYEBALL_DATA_DIR": str(server.data_dir)},
         check=True,
         capture_output=True,

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from app import api as api_routes
-from app.config import PROJECT_ROOT
 from app.web import sheet as sheet_routes
+from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, LiveServer, start_server
 from tests.media_stores import S3Server
 
@@ -41,7 +41,7 @@ def s3_site(tmp_path: Path, s3_server: S3Server) -> Iterator[tuple[LiveServer, s
     def eyeball(*args: str) -> str:
         done = subprocess.run(
             [*EYEBALL, *args],
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             env={"EYEBALL_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", **env},
             capture_output=True,
             text=True,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from app.config import PROJECT_ROOT
 from tests.browser.pages import sign_in, watch
+from tests.checkout import CHECKOUT
 from tests.conftest import EYEBALL, LiveServer, start_server
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,7 @@ def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
         subprocess.run(
             [*EYEBALL, "user", "create", "root", "--admin"],
             input=f"{ADMIN_PASSWORD}\n{ADMIN_PASSWORD}\n",
-            cwd=PROJECT_ROOT,
+            cwd=CHECKOUT,
             env=env,
             text=True,
             check=True,

@@ -8,9 +8,9 @@ import argon2
 import pytest
 from sqlalchemy.orm import Session
 
-from app.config import PROJECT_ROOT
 from app.domain.accounts import users as accounts
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from tests.checkout import CHECKOUT
 from tests.factories import PASSWORD, make_user
 from tests.hashing import use_cheap_hashing
 
@@ -49,7 +49,7 @@ def test_production_hashes_passwords_at_argon2s_rfc_9106_cost() -> None:
             "-c",
             "from app.domain.accounts.users import hash_password as h; print(h('pw'))",
         ],
-        cwd=PROJECT_ROOT,
+        cwd=CHECKOUT,
         capture_output=True,
         text=True,
         check=True,

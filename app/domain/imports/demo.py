@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.config import PROJECT_ROOT
+from app import resources
 from app.db import Database
 from app.domain.accounts.users import create_user, get_user_by_username
 from app.domain.imports.manifests import FolderMedia, Limits
@@ -31,7 +31,7 @@ from app.models import (
     SampleKind,
 )
 
-DEMO_DIR = PROJECT_ROOT / "demo" / "digits"
+DEMO_DIR = resources.DEMO
 # Two versions of the model on the same eyeball set (demo/generate.py): a manifest and
 # its run's name, description and metrics each. changes.json says what became of the
 # first one's errors in the second.

@@ -26,6 +26,7 @@ from typing import IO, Any, cast
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.db import Database
 from app.domain import verdicts
 from app.domain.analysis.label_suspects import p_label
@@ -664,41 +665,50 @@ def run_import(
     The images are checked before the write transaction opens, so however long that
     takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
     """
-    with staging_folder(store.folder) as staging:
-        manifest, planned, _ = _check(
-            database,
-            project_id,
-            upload,
-            options,
-            staging,
-            store,
-            limits,
-            progress,
-            problems_of,
-        )
-        if planned.plan.problems:
-            raise ImportRefused(planned.plan.problems)
-        # Outside the write transaction (see `place_staged`), and only once the import is
-        # known to be accepted, so a refused one stores no file. (Should the project
-        # change in between, the write plans again; a refusal then leaves the files
-        # unreferenced.)
-        images = [r.image for r in manifest.rows if r.image is not None]
-        place_staged(store, images)
-        # The media rows too, in a transaction of their own: like the files, they are
-        # facts about content, harmless if the import's write then fails, and
-        # thousands of them need not hold the lock the write holds.
-        if images:
-            with database.transaction() as session:
-                store_staged(session, images)
-        if manifest.media_digest is not None:
-            record_archive(
+    try:
+        with staging_folder(store.folder) as staging:
+            manifest, planned, _ = _check(
+                database,
+                project_id,
+                upload,
+                options,
+                staging,
                 store,
-                manifest.media_digest,
-                {r.image_path: r.image.sha256 for r in manifest.rows if r.image and r.image_path},
+                limits,
+                progress,
+                problems_of,
             )
-        with _collector_paused(), database.transaction() as session:
-            project = _project(session, project_id, lock=True)
-            summary = _apply(session, project, manifest, options, progress, planned)
+            if planned.plan.problems:
+                raise ImportRefused(planned.plan.problems)
+            # Outside the write transaction (see `place_staged`), and only once the import
+            # is known to be accepted, so a refused one stores no file. (Should the project
+            # change in between, the write plans again; a refusal then leaves the files
+            # unreferenced.)
+            images = [r.image for r in manifest.rows if r.image is not None]
+            place_staged(store, images)
+            # The media rows too, in a transaction of their own: like the files, they are
+            # facts about content, harmless if the import's write then fails, and
+            # thousands of them need not hold the lock the write holds.
+            if images:
+                with database.transaction() as session:
+                    store_staged(session, images)
+            if manifest.media_digest is not None:
+                record_archive(
+                    store,
+                    manifest.media_digest,
+                    {
+                        r.image_path: r.image.sha256
+                        for r in manifest.rows
+                        if r.image and r.image_path
+                    },
+                )
+            with _collector_paused(), database.transaction() as session:
+                project = _project(session, project_id, lock=True)
+                summary = _apply(session, project, manifest, options, progress, planned)
+    except ImportRefused:
+        metrics.IMPORTS.labels("refused").inc()
+        raise
+    metrics.IMPORTS.labels("imported").inc()
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
     return summary
 

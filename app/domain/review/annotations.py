@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import metrics
 from app.domain import live, verdicts
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects.access import ProjectAccess
@@ -319,6 +320,7 @@ def save(
             before.counted() if current_version else None,
             after.counted(),
         )
+    metrics.count_after_commit(session, metrics.ANNOTATIONS_SAVED)
     live.announce(
         session,
         prediction.project_id,
