@@ -303,3 +303,31 @@ def test_0009_adds_the_sign_in_failures_and_takes_them_away(empty_database_url: 
         assert "sign_in_failure" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0010_puts_every_project_under_blind_review_and_its_downgrade_keeps_them(
+    empty_database_url: str,
+) -> None:
+    """0010 adds the blind-review settings: an existing project comes out blind, showing
+    the consensus only once an annotator finished; going back drops the two columns and
+    nothing else."""
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine, "0009")
+        with Session(engine) as session, session.begin():
+            _project_0001(session, make_user(session), annotators=[], overlap=2)
+        schema.upgrade(engine, "0010")
+        with Session(engine) as session:
+            assert session.execute(select(Project.blind_review, Project.reveal_marks)).one() == (
+                True,
+                False,
+            )
+        schema.downgrade(engine, "0009")
+        columns = {c["name"] for c in inspect(engine).get_columns("project")}
+        assert not {"blind_review", "reveal_marks"} & columns
+        with Session(engine) as session:
+            names = list(session.scalars(select(column("name")).select_from(table("project"))))
+            assert names == ["Migrated"]
+        schema.upgrade(engine)  # and up again over the data left behind
+    finally:
+        engine.dispose()

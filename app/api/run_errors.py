@@ -72,6 +72,8 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         suggested_label=row.suggested_label,
         disagreement=row.disagreement,
         annotations=annotations,
+        hidden_reviews=row.hidden,
+        hidden=row.hidden_message,
     )
 
 
@@ -86,7 +88,9 @@ def _error_out(page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         "answer's `next_cursor` as `cursor` for the next page (it is null on the last). "
         "`causes`, `label_error` and `suggested_label` are the consensus (empty until the "
         "error is examined); `annotations` holds each person's own, adjudications included. "
-        + FILTERS_DOC
+        "Under blind review (a project setting, on by default) an annotator sees none of "
+        "others' verdicts on an error before finishing their own: `hidden_reviews` counts "
+        "what is held back. " + FILTERS_DOC
     ),
     responses={
         **RUN_ERRORS,
