@@ -326,7 +326,9 @@ def test_0010_puts_every_project_under_blind_review_and_its_downgrade_keeps_them
         columns = {c["name"] for c in inspect(engine).get_columns("project")}
         assert not {"blind_review", "reveal_marks"} & columns
         with Session(engine) as session:
-            names = list(session.scalars(select(column("name")).select_from(table("project"))))
+            names: list[str] = list(
+                session.scalars(select(column("name")).select_from(table("project")))
+            )
             assert names == ["Migrated"]
         schema.upgrade(engine)  # and up again over the data left behind
     finally:

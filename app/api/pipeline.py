@@ -38,6 +38,7 @@ def run_blame_out(result: PipelineBlame) -> RunBlameOut:
         ],
         decomposition_suspect=result.comparison.decomposition_suspect,
         warning=result.warning,
+        hidden=result.hidden,
     )
 
 

@@ -34,6 +34,9 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     client: TestClient, session: Session
 ) -> None:
     f = build(session)
+    # Without blind review every member sees the same sheet (with it: test_visibility).
+    f.project.blind_review = False
+    session.flush()
     sign_in(client, "bob")
     response = client.get(sheet_url(client, f))
     assert response.status_code == 200

@@ -98,6 +98,7 @@ class PipelineBlame:
     design: Blamed | None
     ambiguous: CauseTally | None  # the share of errors the test could not settle
     comparison: Comparison
+    hidden: str | None = None  # what blind review keeps out of the figures, in words
 
     @property
     def blamed(self) -> tuple[Blamed, ...]:
@@ -147,6 +148,7 @@ def blame(pipeline: PipelineInfo, footer: Tally) -> PipelineBlame:
         design=design,
         ambiguous=ambiguous,
         comparison=Comparison(levels, whole),
+        hidden=footer.hidden_message,
     )
 
 
