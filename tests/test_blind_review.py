@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.domain.projects.access import get_access
 from app.domain.review.annotations import Draft, find_annotation, save
 from app.models import AnnotationStatus
-from tests.conftest import sign_in
+from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer
 from tests.pages import one, soup
 from tests.routes import named_routes, url
@@ -195,3 +195,56 @@ def test_the_sheet_and_the_api_say_what_is_hidden(client: TestClient, session: S
     )
     assert refused.status_code == 422
     assert "your own reviews only" in refused.text
+
+
+def test_blind_review_is_on_for_a_new_project_and_a_lead_turns_it_off(
+    client: TestClient, session: Session
+) -> None:
+    f = with_secrets(session)
+    sign_in(client, "lead")
+    new = soup(client.get(url(client, "project_new")).text)
+    assert one(new, "input[name=blind_review]").has_attr("checked")
+    assert not one(new, "input[name=reveal_marks]").has_attr("checked")
+    settings_page = soup(client.get(url(client, "project_settings", project_id=f.project.id)).text)
+    assert one(settings_page, "input[name=blind_review]").has_attr("checked")
+    # The form, as a lead sends it with the box unticked.
+    path = url(client, "project_settings_save", project_id=f.project.id)
+    saved = client.post(
+        path,
+        data={
+            "csrftoken": csrf_token(client),
+            "name": "Pets",
+            "kind": "image",
+            "overlap": "2",
+            "review_order": "random",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    session.refresh(f.project)
+    assert (f.project.blind_review, f.project.reveal_marks) == (False, False)
+    client.cookies.clear()
+    sign_in(client, "bob")
+    assert NOTE in client.get(url(client, "sheet", project_id=f.project.id, run="v1")).text
+
+
+def test_the_api_reads_and_changes_the_settings_for_leads_only(
+    client: TestClient, session: Session
+) -> None:
+    f = with_secrets(session)
+    api = url(client, "api_project", project_id=f.project.id)
+    lead, bob = bearer(session, "lead"), bearer(session, "bob")
+    shown = client.get(api, headers=bob).json()
+    assert (shown["blind_review"], shown["reveal_marks"]) == (True, False)
+    refused = client.patch(api, json={"blind_review": False}, headers=bob)
+    assert (refused.status_code, refused.json()["detail"]) == (
+        403,
+        "Only the project's leads can do this.",
+    )
+    changed = client.patch(api, json={"reveal_marks": True}, headers=lead)
+    assert (changed.json()["blind_review"], changed.json()["reveal_marks"]) == (True, True)
+    assert client.patch(api, json={"blind_review": "perhaps"}, headers=lead).status_code == 422
+    created = client.post(
+        url(client, "api_create_project"), json={"name": "Cars", "kind": "image"}, headers=lead
+    )
+    assert created.json()["blind_review"] is True
