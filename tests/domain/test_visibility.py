@@ -20,6 +20,7 @@ from app.domain.analysis.sheet import ErrorRow, open_run
 from app.domain.analysis.views import Filters, Sort, live_update, open_sheet, tally
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import LeadsOnly, ProjectAccess, get_access
+from app.domain.projects.causes import cause_counts
 from app.domain.review import screen
 from app.domain.review.annotations import Draft, find_annotation, save
 from app.domain.review.carried import carried_verdict
@@ -339,3 +340,20 @@ def test_a_live_update_of_the_sheet_is_the_viewers_own_view(session: Session, f:
     (row,) = update.rows
     assert (row.marks, row.note, row.hidden) == ((), "", 1)
     assert update.view.tally.hidden == 3
+
+
+# --- how often each cause is used ------------------------------------------------------
+
+
+def test_cause_counts_count_what_the_viewer_may_see(session: Session, f: Fixture) -> None:
+    """A count that moves while someone works would tell what they mark."""
+    project = f.project
+    bob = visibility_of(access_of(session, f, f.bob))
+    # His own: blurry on e1 and e2, dark on e5 (others' marks are never shown here).
+    assert cause_counts(session, project, bob) == {f.a.id: 2, f.b.id: 1}
+    lead = cause_counts(session, project, visibility_of(access_of(session, f, f.lead)))
+    assert lead == {f.a.id: 6, f.b.id: 3, f.c.id: 2}
+    reveal(session, f)
+    revealed = cause_counts(session, project, visibility_of(access_of(session, f, f.bob)))
+    # Now also the others' reviews of e1, e2 and e5 (ann: blurry, blurry+dark, blurry).
+    assert revealed == {f.a.id: 5, f.b.id: 2}
