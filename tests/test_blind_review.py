@@ -187,6 +187,12 @@ def test_the_sheet_and_the_api_say_what_is_hidden(client: TestClient, session: S
     ).json()["errors"]
     e3_out = next(e for e in errors if e["sample_id"] == "e3")
     assert (e3_out["annotations"], e3_out["causes"], e3_out["hidden_reviews"]) == ([], [], 2)
+    compared = client.get(
+        url(client, "api_compare", project_id=f.project.id),
+        params={"runs": "v1,v1"},
+        headers=headers,
+    ).json()
+    assert compared["a"]["hidden"] == "3 other reviews hidden until you finish yours"
     # Another's reviews, when this project never shows them: a plain refusal, not zeros.
     refused = client.get(
         url(client, "api_tally", project_id=f.project.id, run="v1"),
