@@ -12,8 +12,10 @@ everything, and so does everyone in a project that is not blind.
 
 Every reader goes through here: the sheet's rows, footer, filters and sort
 (`analysis.sheet`, `analysis.views`), the errors page of the API (`error_pages`), the
-tally and the project page's summary, the exports (`annotation_export`), the review
-screen's history and carried verdicts, and the live events (`app.web.live`).
+tally, the project page's summary, the runs compared and the pipeline's blame (all from
+`views.tally`), the causes' usage counts (`projects.causes`), the exports
+(`annotation_export`), the review screen's history and carried verdicts, and the live
+events (`app.web.live`).
 
 Hidden work is said, never shown as zeros: a row and a footer count the reviews held
 back (`Shown.hidden`, `Tally.hidden`) and say so in words (`sheet.hidden_message`).
@@ -25,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, exists, false, select, true
 from sqlalchemy.orm import Session, aliased
 
 from app.domain.projects.access import ProjectAccess
-from app.domain.verdicts import FINISHED, ErrorMarks, Mark, StoredVerdict, note_of
+from app.domain.verdicts import FINISHED, ErrorMarks, Mark, note_of
 from app.models import Annotation, AnnotationKind, Project
 
 
@@ -95,10 +97,6 @@ class Visibility:
             return Shown(mine, None, True, note_of(mine, None), 0)
         return Shown(mine, None, False, note_of(mine, None), others)
 
-    def verdict(self, error: ErrorMarks | None, verdict: StoredVerdict | None) -> bool:
-        """Whether this error's stored verdict (consensus, disagreement) may be shown."""
-        return verdict is None or self.shown(error).consensus
-
     # --- many errors, in SQL (filters, sort, the footer) --------------------------------
 
     def finished_by_viewer(self, prediction_id: Any) -> ColumnElement[bool]:
@@ -140,14 +138,6 @@ class Visibility:
         if annotator_id == self.viewer_id:
             return true()
         return self.sees_others_marks_on(prediction_id)
-
-    def others_reviews(self, prediction_id: Any) -> ColumnElement[bool]:
-        """SQL, on `Annotation`: a review by someone else of that error."""
-        return and_(
-            Annotation.prediction_id == prediction_id,
-            Annotation.annotator_id != self.viewer_id,
-            Annotation.kind == AnnotationKind.REVIEW,
-        )
 
     # --- people, exports, history, live events ------------------------------------------
 
