@@ -175,6 +175,12 @@ class Project(Base):
     # part is a random sample) or "suspects" (lowest probability of the given label
     # first, to hunt label errors; the reviewed part is then no random sample).
     review_order: Mapped[str] = mapped_column(String(16), default="random", server_default="random")
+    # Blind review: until an annotator has finished their own review of an error, nothing
+    # of anyone else's verdict on it reaches them (`review.visibility`); leads see all.
+    blind_review: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Under blind review, once an annotator finished an error: also everyone's individual
+    # marks on it (True), or only the consensus (False).
+    reveal_marks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     @property
     def is_archived(self) -> bool:

@@ -42,7 +42,7 @@ def every_row(session: Session, data: RunData) -> list[ErrorRow]:
             .order_by(Prediction.review_order.is_(None), Prediction.review_order, Prediction.id)
         )
     )
-    return rows_of(session, data.run, ids)
+    return rows_of(session, data, ids)
 
 
 def matches(filters: Filters, row: ErrorRow) -> bool:

@@ -19,9 +19,14 @@ def url(client: TestClient, name: str, /, **params: Any) -> str:
 def named_paths(client: TestClient) -> list[tuple[str, str]]:
     """(name, path template) of every route of the app, pages and API alike, for tests
     that hold every route of a kind to one rule (a route added later included)."""
+    return [(name, path) for name, path, _ in named_routes(client)]
+
+
+def named_routes(client: TestClient) -> list[tuple[str, str, frozenset[str]]]:
+    """(name, path template, HTTP methods) of every route of the app."""
     app = client.app
     assert isinstance(app, Starlette)
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, frozenset[str]]] = []
 
     def walk(routes: Any, prefix: str) -> None:
         for route in routes:
@@ -30,7 +35,8 @@ def named_paths(client: TestClient) -> list[tuple[str, str]]:
             if inner is not None:
                 walk(inner.routes, prefix + route.include_context.prefix)
             elif isinstance(getattr(route, "path", None), str) and hasattr(route, "name"):
-                found.append((route.name, prefix + route.path))
+                methods = frozenset(getattr(route, "methods", None) or ())
+                found.append((route.name, prefix + route.path, methods))
 
     walk(app.routes, "")
     return found

@@ -195,8 +195,26 @@ def test_a_page_about_one_run_hears_only_that_runs_saves(tmp_path: Path) -> None
             live.announce(session, project_id, "annotation", run=1, prediction=10, version=1)
             live.announce(session, project_id, "annotation", run=2, prediction=20, version=1)
             live.announce(session, project_id, "cause", cause=5, name="dark")
-        assert next_event(events, "annotation") == {"run": 2, "prediction": 20, "version": 1}
+        # ann is an annotator under blind review: told which error changed, nothing more.
+        assert next_event(events, "annotation") == {"run": 2, "prediction": 20}
         assert next_event(events, "cause")["name"] == "dark"  # other kinds still arrive
+
+
+def test_a_blind_annotators_stream_never_says_whose_save_it_was(tmp_path: Path) -> None:
+    """Blind review: an annotator's events name the error that changed, and their page
+    asks for its own view of it; a lead's still say who saved which version."""
+    with (
+        sqlite_server(tmp_path) as (base, database, project_id),
+        listening(signed_in(base, "lead"), project_id) as lead_events,
+        listening(signed_in(base, "ann"), project_id) as ann_events,
+    ):
+        with database.transaction() as session:
+            live.announce(
+                session, project_id, "annotation", run=1, prediction=10, annotator=9, version=4
+            )
+        full = {"run": 1, "prediction": 10, "annotator": 9, "version": 4}
+        assert next_event(lead_events, "annotation") == full
+        assert next_event(ann_events, "annotation") == {"run": 1, "prediction": 10}
 
 
 def _user(session: Session, username: str) -> User:

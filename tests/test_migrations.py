@@ -364,3 +364,33 @@ def test_0011_gives_unused_one_time_passwords_an_end_and_takes_it_away(
         schema.upgrade(engine)  # and up again: the downgrade left nothing behind
     finally:
         engine.dispose()
+
+
+def test_0010_puts_every_project_under_blind_review_and_its_downgrade_keeps_them(
+    empty_database_url: str,
+) -> None:
+    """0010 adds the blind-review settings: an existing project comes out blind, showing
+    the consensus only once an annotator finished; going back drops the two columns and
+    nothing else."""
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine, "0009")
+        with Session(engine) as session, session.begin():
+            _project_0001(session, make_user(session), annotators=[], overlap=2)
+        schema.upgrade(engine, "0010")
+        with Session(engine) as session:
+            assert session.execute(select(Project.blind_review, Project.reveal_marks)).one() == (
+                True,
+                False,
+            )
+        schema.downgrade(engine, "0009")
+        columns = {c["name"] for c in inspect(engine).get_columns("project")}
+        assert not {"blind_review", "reveal_marks"} & columns
+        with Session(engine) as session:
+            names: list[str] = list(
+                session.scalars(select(column("name")).select_from(table("project")))
+            )
+            assert names == ["Migrated"]
+        schema.upgrade(engine)  # and up again over the data left behind
+    finally:
+        engine.dispose()

@@ -9,6 +9,7 @@ from app.api.responses import INVALID, LEADS_ONLY, PROJECT_ERRORS, problem
 from app.dependencies import SessionDep
 from app.domain.projects import causes as domain
 from app.domain.projects.access import ProjectAccess
+from app.domain.review.visibility import visibility_of
 from app.models import Cause
 from app.routing import CheckedRoute
 from app.schemas.causes import CauseIn, CauseOut, CausePatch, MergeIn, MergeOut
@@ -45,7 +46,7 @@ def _out(session: SessionDep, access: ProjectAccess, cause: Cause) -> CauseOut:
     responses=PROJECT_ERRORS,
 )
 def list_causes(access: ApiProject, session: SessionDep) -> list[CauseOut]:
-    taxonomy = domain.taxonomy(session, access.project)
+    taxonomy = domain.taxonomy(session, access.project, visibility_of(access))
     names = {g.id: g.name for g, _ in taxonomy.groups}
     return [
         CauseOut(

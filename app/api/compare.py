@@ -68,6 +68,7 @@ def _run(footer: Tally) -> RunFiguresOut:
         errors=footer.errors,
         examined=footer.examined,
         error_rate=footer.error_rate,
+        hidden=footer.hidden_message,
     )
 
 

@@ -39,6 +39,7 @@ def run_blame_out(result: PipelineBlame) -> RunBlameOut:
         ],
         decomposition_suspect=result.comparison.decomposition_suspect,
         warning=result.warning,
+        hidden=result.hidden,
     )
 
 

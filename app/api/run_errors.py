@@ -80,6 +80,8 @@ def _error_out(request: Request, page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         suggested_label=row.suggested_label,
         disagreement=row.disagreement,
         annotations=annotations,
+        hidden_reviews=row.hidden,
+        hidden=row.hidden_message,
     )
 
 
@@ -96,7 +98,10 @@ def _error_out(request: Request, page: ErrorsPage, row: ErrorRow) -> ErrorOut:
         "error is examined); `annotations` holds each person's own, adjudications included. "
         "Each error carries its sample's content as the review screen shows it: `text` "
         "(text projects), `record` (record projects), or `image_url` and `thumbnail_url` "
-        "(image projects; fetched with the same token); the others are null. " + FILTERS_DOC
+        "(image projects; fetched with the same token); the others are null. "
+        "Under blind review (a project setting, on by default) an annotator sees none of "
+        "others' verdicts on an error before finishing their own: `hidden_reviews` counts "
+        "what is held back. " + FILTERS_DOC
     ),
     responses={
         **RUN_ERRORS,

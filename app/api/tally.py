@@ -87,7 +87,10 @@ def tally_out(footer: Tally) -> TallyOut:
             share_high=footer.label_errors.high,
             advice=footer.label_error_advice,
         ),
-        agreement=agreement,
+        agreement=agreement if footer.agreement_shown else [],
+        blind=footer.blind,
+        hidden_reviews=footer.hidden,
+        hidden=footer.hidden_message,
     )
 
 

@@ -63,6 +63,11 @@ class ErrorStatus(enum.StrEnum):
 
 EXAMINED_STATUSES = frozenset({ErrorStatus.DONE, ErrorStatus.ADJUDICATED})
 
+# A review annotation counts as finished (towards the overlap, the consensus, the
+# agreement, and under blind review what its author may then see) in this status only:
+# skipped and unsure give no verdict.
+FINISHED = AnnotationStatus.DONE
+
 # Among annotations none of which is finished, the one that says most about the error.
 _OPEN_STATUSES = (
     (AnnotationStatus.UNSURE, ErrorStatus.UNSURE),
@@ -82,7 +87,7 @@ def error_status(
     if adjudicated:
         return ErrorStatus.ADJUDICATED
     statuses = list(review_statuses)
-    finished = statuses.count(AnnotationStatus.DONE)
+    finished = statuses.count(FINISHED)
     if finished >= overlap:
         return ErrorStatus.DONE
     if finished:
@@ -126,7 +131,7 @@ def judge(
     status = error_status(
         (m.status for m in marks), adjudicated=settled is not None, overlap=overlap
     )
-    finished = [m.vote() for m in marks if m.status is AnnotationStatus.DONE]
+    finished = [m.vote() for m in marks if m.status is FINISHED]
     verdict = (
         consensus(finished, lead_ids, settled.vote() if settled else None)
         if status in EXAMINED_STATUSES
@@ -285,7 +290,7 @@ def verdict_of(
 ) -> StoredVerdict:
     """What is stored for one annotated error, by `judge`."""
     status, verdict, disagreement = judge(error.reviews, error.adjudication, overlap, lead_ids)
-    finished = [m for m in error.reviews if m.status is AnnotationStatus.DONE]
+    finished = [m for m in error.reviews if m.status is FINISHED]
     chosen = verdict.causes if verdict else frozenset()
     marked = set(chosen)
     for mark in (*error.reviews, *((error.adjudication,) if error.adjudication else ())):

@@ -81,7 +81,11 @@ class CauseOut(BaseModel):
     group: str
     key: str | None
     archived: bool
-    uses: int = Field(description="Annotations (any annotator, any status) that mark it")
+    uses: int = Field(
+        description="Annotations (any annotator, any status) that mark it; under blind "
+        "review an annotator counts only those they may see (their own, and others' on "
+        "errors they finished when the project reveals marks)"
+    )
 
 
 class MergeIn(BaseModel):

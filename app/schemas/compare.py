@@ -15,6 +15,11 @@ class RunFiguresOut(BaseModel):
     errors: int
     examined: int  # in the slice, when filtered
     error_rate: float | None
+    hidden: str | None = Field(
+        None,
+        description="Blind review: others' reviews of errors the caller has not finished "
+        "are not in these figures, said in words",
+    )
 
 
 class SideOut(BaseModel):

@@ -50,6 +50,11 @@ class RunBlameOut(BaseModel):
         "accuracy or human level is missing"
     )
     warning: str | None
+    hidden: str | None = Field(
+        None,
+        description="Blind review: others' reviews of errors the caller has not finished "
+        "are not in these figures, said in words",
+    )
 
 
 class PipelineOut(BaseModel):

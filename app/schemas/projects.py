@@ -17,6 +17,15 @@ REVIEW_ORDER_HELP = (
     "`suspects` (lowest model probability of the given label first, to hunt label errors)"
 )
 
+BLIND_HELP = (
+    "Blind review: until an annotator has finished their own review of an error, nothing "
+    "of anyone else's verdict on it reaches them (leads and admins see everything)"
+)
+REVEAL_HELP = (
+    "With blind review: once an annotator has finished an error, show them each person's "
+    "marks on it too, not only the consensus"
+)
+
 
 class ProjectIn(BaseModel):
     model_config = ConfigDict(
@@ -39,6 +48,8 @@ class ProjectIn(BaseModel):
     overlap: int = Field(1, description="How many people review each error (1-20)")
     annotators_may_add_causes: bool = False
     review_order: ReviewOrderName = Field("random", description=REVIEW_ORDER_HELP)
+    blind_review: bool = Field(True, description=BLIND_HELP)
+    reveal_marks: bool = Field(False, description=REVEAL_HELP)
 
 
 class ProjectPatch(BaseModel):
@@ -56,6 +67,8 @@ class ProjectPatch(BaseModel):
     overlap: int | None = None
     annotators_may_add_causes: bool | None = None
     review_order: ReviewOrderName | None = Field(None, description=REVIEW_ORDER_HELP)
+    blind_review: bool | None = Field(None, description=BLIND_HELP)
+    reveal_marks: bool | None = Field(None, description=REVEAL_HELP)
     archived: bool | None = None
 
 
@@ -71,6 +84,8 @@ class ProjectOut(BaseModel):
                 "overlap": 1,
                 "annotators_may_add_causes": False,
                 "review_order": "random",
+                "blind_review": True,
+                "reveal_marks": False,
                 "archived": False,
                 "created_at": "2026-11-30T09:12:00Z",
                 "role": "lead",
@@ -86,6 +101,8 @@ class ProjectOut(BaseModel):
     overlap: int
     annotators_may_add_causes: bool
     review_order: ReviewOrderName
+    blind_review: bool
+    reveal_marks: bool
     archived: bool
     created_at: datetime
     role: Role | None = Field(description="The caller's role; null for an admin off the team")
@@ -101,6 +118,8 @@ class ProjectOut(BaseModel):
             overlap=project.overlap,
             annotators_may_add_causes=project.annotators_may_add_causes,
             review_order=cast(ReviewOrderName, project.review_order),
+            blind_review=project.blind_review,
+            reveal_marks=project.reveal_marks,
             archived=project.is_archived,
             created_at=project.created_at,
             role=role.value if role is not None else None,

@@ -49,6 +49,15 @@ class ErrorOut(BaseModel):
     suggested_label: str | None
     disagreement: bool
     annotations: list[AnnotationOut]
+    hidden_reviews: int = Field(
+        0,
+        description="Blind review: other people's reviews of this error held back from "
+        "the caller until they finish their own (then `causes` and the rest are the "
+        "consensus again)",
+    )
+    hidden: str | None = Field(
+        None, description='What is held back, in words ("1 other review hidden until ...")'
+    )
 
 
 class ErrorsPageOut(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CauseTallyOut(BaseModel):
@@ -82,3 +82,14 @@ class TallyOut(BaseModel):
     causes: list[CauseTallyOut]
     label_errors: LabelErrorsOut
     agreement: list[AgreementOut]
+    blind: bool = Field(
+        False,
+        description="Blind review: the figures are of the examined errors the caller has "
+        "finished reviewing; others' reviews of the rest are not in them",
+    )
+    hidden_reviews: int = Field(
+        0, description="Reviews by others of errors the caller has not finished (blind review)"
+    )
+    hidden: str | None = Field(
+        None, description='What is held back, in words ("3 other reviews hidden until ...")'
+    )

@@ -17,6 +17,7 @@ from app.domain.errors import DomainError, PermissionDenied
 from app.domain.numbers import whole_number
 from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess
+from app.domain.review.visibility import visibility_of
 from app.errors import status_of
 from app.models import GroupKind
 from app.routing import CheckedRoute
@@ -44,7 +45,7 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     project = access.project
-    taxonomy = causes.taxonomy(session, project)
+    taxonomy = causes.taxonomy(session, project, visibility_of(access))
     context: dict[str, Any] = {
         "access": access,
         "project": project,
@@ -231,7 +232,8 @@ def cause_merge_preview(
             preview = causes.merge_preview(session, access, source.id, target)
         except DomainError as exc:
             refused = exc
-    targets = [c for c in causes.taxonomy(session, access.project).active if c.id != source.id]
+    every = causes.taxonomy(session, access.project, visibility_of(access)).active
+    targets = [c for c in every if c.id != source.id]
     context = {
         "access": access,
         "project": access.project,

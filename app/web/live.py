@@ -14,6 +14,7 @@ from app.db import Database
 from app.dependencies import SESSION_EPOCH, SESSION_USER, ProjectAccessDep
 from app.domain.live import ACCESS
 from app.domain.projects.access import may_still_watch
+from app.domain.review.visibility import visibility_of
 from app.live import Hub
 from app.routing import CheckedRoute
 
@@ -34,10 +35,15 @@ async def project_events(
 
     A page about one run passes `run` (its id) and is not told of annotations in other
     runs: a sheet would otherwise reload itself for every save in the project.
+
+    Under blind review an annotator's stream says only which error changed
+    (`Visibility.event`), never whose save it was: their page then asks for its own view
+    of that error, which holds back what they may not see yet.
     """
     hub: Hub = request.app.state.hub
     database: Database = request.app.state.database
     project_id = access.project.id
+    seen_by = visibility_of(access)
     user_id, epoch = request.session.get(SESSION_USER), request.session.get(SESSION_EPOCH)
 
     def allowed() -> bool:
@@ -62,6 +68,7 @@ async def project_events(
                     continue
                 if run is not None and change.kind == "annotation" and change.data["run"] != run:
                     continue
-                yield ServerSentEvent(event=change.kind, data=json.dumps(change.data))
+                data = seen_by.event(change.data) if change.kind == "annotation" else change.data
+                yield ServerSentEvent(event=change.kind, data=json.dumps(data))
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})

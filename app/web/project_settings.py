@@ -60,6 +60,8 @@ def _values_of(project: Project) -> dict[str, str]:
         "overlap": str(project.overlap),
         "annotators_may_add_causes": "on" if project.annotators_may_add_causes else "",
         "review_order": project.review_order,
+        "blind_review": "on" if project.blind_review else "",
+        "reveal_marks": "on" if project.reveal_marks else "",
     }
 
 
@@ -93,7 +95,12 @@ def _rows(values: dict[str, str]) -> list[int]:
 
 @router.get("/projects/new", name="project_new")
 def project_new(request: Request, user: ProjectStarter) -> Response:
-    values = {"kind": SampleKind.IMAGE.value, "overlap": "1", "review_order": "random"}
+    values = {
+        "kind": SampleKind.IMAGE.value,
+        "overlap": "1",
+        "review_order": "random",
+        "blind_review": "on",
+    }
     context = {"values": values, "errors": {}, "kinds": KIND_CHOICES}
     return render(request, "project_new.html", context)
 

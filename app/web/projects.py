@@ -14,6 +14,7 @@ from app.domain.projects.causes import cause_counts, cause_groups
 from app.domain.projects.runs import home_run, runs_of
 from app.domain.projects.team import team_of
 from app.domain.review.status import run_progress
+from app.domain.review.visibility import visibility_of
 from app.routing import CheckedRoute
 from app.templating import render
 from app.web.imports import imported_notice
@@ -54,7 +55,7 @@ def project_page(
         "progress": run_progress(session, project, run) if run is not None else None,
         "team": team_of(session, project),
         "cause_groups": cause_groups(session, project),
-        "cause_counts": cause_counts(session, project),
+        "cause_counts": cause_counts(session, project, visibility_of(access)),
         "tab": "overview",
         "imported": notice,
         "board": summary(session, access, run.name) if run is not None else None,

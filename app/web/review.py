@@ -25,6 +25,7 @@ from app.domain.review import annotations as ann
 from app.domain.review import queue
 from app.domain.review import screen as review
 from app.domain.review.carried import carried_verdict
+from app.domain.review.visibility import visibility_of
 from app.errors import status_of
 from app.models import AnnotationStatus, Run
 from app.routing import CheckedRoute
@@ -112,7 +113,9 @@ def _context(
         "new_cause_example": cause_example(access.project),
         "progress": queue.progress(session, access, run) if page else None,
         "history": (
-            review.error_history(session, access, offer.prediction) if access.can_lead else []
+            review.error_history(session, access, offer.prediction)
+            if visibility_of(access).reads_history
+            else []
         ),
         "message": None,
         "message_is_error": False,
@@ -123,7 +126,9 @@ def _context(
         "new_cause_name": "",
         # Only while this annotator has marked nothing: then it is a suggestion to take.
         "carried": (
-            carried_verdict(session, access.project, run, offer.sample.id)
+            carried_verdict(
+                session, access.project, run, offer.sample.id, seen_by=visibility_of(access)
+            )
             if not state.cause_ids and not state.label_error
             else None
         ),

@@ -23,9 +23,12 @@ def f(session: Session) -> Fixture:
     return fixture
 
 
-def causes(client: TestClient, session: Session, f: Fixture) -> dict[str, dict[str, object]]:
+def causes(
+    client: TestClient, session: Session, f: Fixture, who: str = "lead"
+) -> dict[str, dict[str, object]]:
+    # A lead's list: under blind review an annotator's `uses` count only what they may see.
     listed = client.get(
-        url(client, "api_causes", project_id=f.project.id), headers=bearer(session, "ann")
+        url(client, "api_causes", project_id=f.project.id), headers=bearer(session, who)
     )
     assert listed.status_code == 200
     return {c["name"]: c for c in listed.json()}
@@ -37,11 +40,14 @@ def causes(client: TestClient, session: Session, f: Fixture) -> dict[str, dict[s
 def test_members_list_the_causes_with_how_often_each_is_used(
     client: TestClient, session: Session, f: Fixture
 ) -> None:
-    listed = causes(client, session, f)
+    listed = causes(client, session, f, "ann")
     assert list(listed) == ["blurry", "dark", "tiny"]
     assert listed["blurry"]["group"] == "Causes"
     assert listed["blurry"]["archived"] is False
-    assert all(isinstance(c["uses"], int) and c["uses"] > 0 for c in listed.values())
+    # Her own marks (blind review): blurry on e1, e2, e4 and e5, dark on e2 and e3.
+    assert [c["uses"] for c in listed.values()] == [4, 2, 0]
+    everyone = causes(client, session, f)
+    assert all(isinstance(c["uses"], int) and c["uses"] > 0 for c in everyone.values())
 
 
 def test_a_lead_adds_a_cause_in_a_new_group(

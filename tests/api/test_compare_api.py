@@ -43,6 +43,7 @@ def test_each_cause_in_both_runs_and_the_change(client: TestClient, session: Ses
         "errors": 40,
         "examined": 40,
         "error_rate": 0.2,
+        "hidden": None,  # the annotator reviewed every error of it: nothing held back
     }
     assert (body["b"]["run"], body["b"]["error_rate"], body["filtered"]) == ("v2", 0.1, False)
     causes = {c["cause"]: c for c in body["causes"]}

@@ -24,9 +24,9 @@ def bearer(session: Session, username: str) -> dict[str, str]:
 
 
 def test_the_tally_as_json(client: TestClient, session: Session) -> None:
-    f = build(session)
+    f = build(session)  # a lead's tally: blind review holds nothing back from leads
     path = url(client, "api_tally", project_id=f.project.id, run="latest")
-    response = client.get(path, headers=bearer(session, "ann"))
+    response = client.get(path, headers=bearer(session, "lead"))
     assert response.status_code == 200
     body = response.json()
     assert (body["run"], body["evaluated"], body["errors"], body["examined"]) == ("v1", 60, 6, 4)
@@ -42,17 +42,17 @@ def test_the_tally_as_json(client: TestClient, session: Session) -> None:
     assert "weigh" in body["label_errors"]["advice"]
     assert {a["cause"] for a in body["agreement"]} == {"blurry", "dark", "tiny", None}
     filtered = client.get(
-        path, params={"meta": "time=night", "cause": str(f.c.id)}, headers=bearer(session, "ann")
+        path, params={"meta": "time=night", "cause": str(f.c.id)}, headers=bearer(session, "lead")
     ).json()
     assert (filtered["rows"], filtered["examined"]) == (2, 2)
     # Notebooks know names, not ids: the same slice by name.
     named = client.get(
-        path, params={"meta": "time=night", "cause": "Tiny"}, headers=bearer(session, "ann")
+        path, params={"meta": "time=night", "cause": "Tiny"}, headers=bearer(session, "lead")
     ).json()
     assert named == filtered
-    by_bob = client.get(path, params={"annotator": "bob"}, headers=bearer(session, "ann")).json()
+    by_bob = client.get(path, params={"annotator": "bob"}, headers=bearer(session, "lead")).json()
     assert by_bob["rows"] == 3
-    unknown = client.get(path, params={"cause": "fuzzy"}, headers=bearer(session, "ann"))
+    unknown = client.get(path, params={"cause": "fuzzy"}, headers=bearer(session, "lead"))
     assert unknown.status_code == 422
     assert unknown.json() == {"detail": "The project has no cause named 'fuzzy'."}
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.review.carried import Carried, carried_verdict
+from app.domain.review.visibility import everything
 from app.models import AnnotationStatus, Prediction, utcnow
 from tests.factories import (
     make_annotation,
@@ -50,10 +51,10 @@ def test_the_latest_examined_consensus_of_an_earlier_run_is_carried(session: Ses
     session.flush()
 
     # v3 gets v2's verdict (the latest), without the cause retired since.
-    assert carried_verdict(session, project, v3, stayed.id) == Carried(
+    assert carried_verdict(session, project, v3, stayed.id, seen_by=everything()) == Carried(
         run="v2", cause_ids=(dark.id,), causes=("dark",), label_error=True, suggested_label=None
     )
-    assert carried_verdict(session, project, v2, stayed.id) == Carried(
+    assert carried_verdict(session, project, v2, stayed.id, seen_by=everything()) == Carried(
         run="v1",
         cause_ids=(blurry.id,),
         causes=("blurry",),
@@ -61,6 +62,6 @@ def test_the_latest_examined_consensus_of_an_earlier_run_is_carried(session: Ses
         suggested_label=None,
     )
     # Nothing earlier, or nothing examined earlier: nothing to carry.
-    assert carried_verdict(session, project, v1, stayed.id) is None
-    assert carried_verdict(session, project, v3, fresh.id) is None
-    assert carried_verdict(session, project, v3, open_one.id) is None
+    assert carried_verdict(session, project, v1, stayed.id, seen_by=everything()) is None
+    assert carried_verdict(session, project, v3, fresh.id, seen_by=everything()) is None
+    assert carried_verdict(session, project, v3, open_one.id, seen_by=everything()) is None

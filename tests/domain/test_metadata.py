@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.domain.analysis.metadata import VALUES_OFFERED, MetaKey, MetaValue
 from app.domain.analysis.sheet import load_run
 from app.domain.analysis.views import Filters, metadata_choices, tally
+from app.domain.review.visibility import everything
 from tests.factories import make_prediction, make_project, make_run, make_sample, make_user
 
 
@@ -26,7 +27,7 @@ def test_keys_and_values_with_counts_each_matching_its_filter(session: Session) 
     correct = make_sample(session, project, label="cat", meta={"light": "dusk"})
     make_prediction(session, run, correct, label="cat")
 
-    data = load_run(session, project, run)
+    data = load_run(session, project, run, seen_by=everything())
     choices = metadata_choices(session, data)
     box, *flat = choices
     # A nested value is offered as its JSON text, spaced as each database writes it.
@@ -51,7 +52,7 @@ def test_only_the_most_common_values_of_a_key_are_offered(session: Session) -> N
     for i in range(VALUES_OFFERED + 5):
         meta = {"file": f"f{i:03d}.png", "common": "yes" if i % 3 else "no"}
         make_prediction(session, run, make_sample(session, project, label="cat", meta=meta))
-    data = load_run(session, project, run)
+    data = load_run(session, project, run, seen_by=everything())
     by_key = {k.key: k for k in metadata_choices(session, data)}
     assert by_key["file"].distinct == VALUES_OFFERED + 5
     assert len(by_key["file"].values) == VALUES_OFFERED

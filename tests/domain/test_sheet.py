@@ -21,6 +21,7 @@ from app.domain.analysis.views import (
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import get_access
 from app.domain.review.status import ErrorStatus
+from app.domain.review.visibility import everything
 from tests.factories import make_prediction, make_sample, make_user
 from tests.oracle import every_row, matches, tally_rows
 from tests.sheet_data import Fixture, build
@@ -28,7 +29,7 @@ from tests.sheet_data import Fixture, build
 
 def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     every = every_row(session, data)
     rows = {r.external_id: r for r in every}
     assert [r.external_id for r in every] == ["e1", "e2", "e3", "e4", "e5", "e6"]
@@ -53,7 +54,7 @@ def test_rows_carry_consensus_status_and_disagreement(session: Session) -> None:
 
 def test_the_footer_counts_examined_errors_with_intervals_and_ceilings(session: Session) -> None:
     f = build(session)
-    footer = tally(session, load_run(session, f.project, f.run))
+    footer = tally(session, load_run(session, f.project, f.run, seen_by=everything()))
     assert (footer.rows, footer.examined) == (6, 4)
     assert footer.error_rate == pytest.approx(0.1)
     by_name = {c.column.name: c for c in footer.causes}
@@ -72,7 +73,7 @@ def test_the_footer_counts_examined_errors_with_intervals_and_ceilings(session: 
 
 def test_without_an_evaluated_count_the_ceiling_says_what_is_missing(session: Session) -> None:
     f = build(session, evaluated=None)
-    footer = tally(session, load_run(session, f.project, f.run))
+    footer = tally(session, load_run(session, f.project, f.run, seen_by=everything()))
     assert footer.error_rate is None
     assert all(c.ceiling is None for c in footer.causes)
     assert footer.missing is not None
@@ -81,7 +82,7 @@ def test_without_an_evaluated_count_the_ceiling_says_what_is_missing(session: Se
 
 def test_a_filtered_footer_is_the_tally_of_the_slice(session: Session) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     night = tally(session, data, Filters(meta_key="time", meta_value="night"))  # e1, e3, e5
     assert (night.rows, night.examined) == (3, 3)
     by_name = {c.column.name: c for c in night.causes}
@@ -199,7 +200,7 @@ def test_any_filtered_footer_equals_the_count_over_its_rows(
     session: Session, pets: Fixture, cause: str | None, time: str | None, flag: bool
 ) -> None:
     f = pets  # built once: every example reads the same run
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     causes = frozenset({getattr(f, cause).id}) if cause else frozenset()
     filters = Filters(
         causes=causes, meta_key="time" if time else None, meta_value=time, disagreements=flag
@@ -220,7 +221,7 @@ def test_any_filtered_footer_equals_the_count_over_its_rows(
 
 def test_the_sheets_agreement_is_alpha_over_every_error_finished_twice(session: Session) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     footer = tally(session, data)
     pairable = [r for r in every_row(session, data) if len(r.finished) >= 2]
     assert [r.external_id for r in pairable] == ["e1", "e2", "e3", "e5"]
@@ -236,10 +237,10 @@ def test_the_sheets_agreement_is_alpha_over_every_error_finished_twice(session: 
 
 def test_the_label_choices_follow_the_errors_of_the_run(session: Session) -> None:
     f = build(session)
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     assert label_choices(session, data) == (["cat"], ["dog"])
     # A new error with new labels (as an import adds one): the choices are read anew.
     sample = make_sample(session, f.project, label="fox")
     make_prediction(session, f.run, sample, label="owl")
-    data = load_run(session, f.project, f.run)
+    data = load_run(session, f.project, f.run, seen_by=everything())
     assert label_choices(session, data) == (["cat", "fox"], ["dog", "owl"])

@@ -14,6 +14,7 @@ from app.domain.review.status import (
     examined_errors,
     run_progress,
 )
+from app.domain.review.visibility import everything
 from app.models import AnnotationKind, AnnotationStatus
 from tests.factories import (
     make_annotation,
@@ -79,7 +80,7 @@ def test_the_sql_count_of_examined_errors_is_the_sheets_rule(
         in EXAMINED_STATUSES
         for reviews, adjudication in annotated
     )
-    rows = every_row(session, load_run(session, project, run))
+    rows = every_row(session, load_run(session, project, run, seen_by=everything()))
     assert sum(row.examined for row in rows) == expected
     assert examined_errors(session, run) == expected
     assert run_progress(session, project, run).done == expected

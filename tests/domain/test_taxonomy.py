@@ -13,6 +13,7 @@ from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess, get_access
 from app.domain.projects.settings import archive_project
 from app.domain.review.annotations import Draft, history, save, state_of
+from app.domain.review.visibility import everything
 from app.models import Annotation, AnnotationEvent, Cause, GroupKind, Prediction, User
 from tests.factories import make_prediction, make_project, make_run, make_sample, make_user
 
@@ -96,7 +97,7 @@ def test_reorder_by_steps_within_a_group(session: Session) -> None:
     causes.move_cause(session, access, c.id, -1)
     causes.move_cause(session, access, c.id, -1)  # already first: stays
     causes.move_cause(session, access, a.id, +1)
-    order = [x.name for x in causes.taxonomy(session, access.project).active]
+    order = [x.name for x in causes.taxonomy(session, access.project, everything()).active]
     assert order == ["charlie", "bravo", "alpha"]
     assert b.position == 1
 
@@ -111,7 +112,7 @@ def test_groups_and_moving_between_them(session: Session) -> None:
         causes.create_group(session, access, "Other", "several")
     blurry = causes.create_cause(session, access, "blurry")
     edit(session, access, blurry, group_id=quality.id)
-    groups = causes.taxonomy(session, access.project).groups
+    groups = causes.taxonomy(session, access.project, everything()).groups
     assert [(g.name, [c.name for c in cs]) for g, cs in groups] == [
         ("Causes", []),
         ("Image quality", ["blurry"]),
@@ -137,14 +138,17 @@ def test_archive_hides_from_review_keeps_history_and_frees_the_key(session: Sess
     blurry = causes.create_cause(session, access, "blurry")
     annotation = annotate(session, access, errors(session, access, 1)[0], blurry)
     causes.archive_cause(session, access, blurry.id)
-    tax = causes.taxonomy(session, access.project)
+    tax = causes.taxonomy(session, access.project, everything())
     assert tax.active == []
     assert tax.archived == [blurry]
     assert tax.counts == {blurry.id: 1}
     assert state_of(session, annotation).cause_names == ("blurry",)
     assert causes.create_cause(session, access, "dark").key == "1"  # the freed key
     causes.unarchive_cause(session, access, blurry.id)
-    assert [c.name for c in causes.taxonomy(session, access.project).active] == ["dark", "blurry"]
+    assert [c.name for c in causes.taxonomy(session, access.project, everything()).active] == [
+        "dark",
+        "blurry",
+    ]
 
 
 def test_unarchiving_gives_the_key_back_unless_a_live_cause_took_it(session: Session) -> None:

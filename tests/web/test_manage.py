@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.projects import causes
 from app.domain.projects.access import get_access
+from app.domain.review.visibility import everything
 from app.models import Cause, Membership, Project, ProjectRole, User
 from tests.conftest import csrf_token, sign_in
 from tests.factories import (
@@ -454,7 +455,7 @@ def test_merge_preview_then_merge(
         "“fuzzy” merged into “blurry”: 2 annotations moved; “fuzzy” is archived."
     ]
     session.expire_all()
-    tax = causes.taxonomy(session, project)
+    tax = causes.taxonomy(session, project, everything())
     assert tax.counts == {blurry.id: 2}
     assert [c.name for c in tax.archived] == ["fuzzy"]
 

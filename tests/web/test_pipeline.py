@@ -199,6 +199,11 @@ def test_notebooks_read_the_pipeline_and_blame_per_run(
     sign_in(client, "lead")
     _declare(client, project)
     _annotated_run(session, project)
+    # Under blind review an annotator's figures are of the errors they finished: none.
+    blind = client.get(url(client, "api_pipeline", project_id=project.id), headers=headers).json()
+    assert blind["runs"][0]["examined"] == 0
+    assert blind["runs"][0]["hidden"].endswith("other reviews hidden until you finish yours")
+    headers = bearer(session, "lead")
     body = client.get(url(client, "api_pipeline", project_id=project.id), headers=headers).json()
     assert body["chain"] == "detector → classifier"
     assert [(m["name"], m["accuracy"], m["human_accuracy"]) for m in body["modules"]] == [

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.domain.analysis.sheet import load_run
 from app.domain.analysis.tally import wilson
 from app.domain.analysis.views import Filters, tally
+from app.domain.review.visibility import everything
 from app.models import Annotation, AnnotationEvent, AnnotationKind
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_user
@@ -33,6 +34,9 @@ def test_every_member_sees_one_row_per_error_and_the_footer(
     client: TestClient, session: Session
 ) -> None:
     f = build(session)
+    # Without blind review every member sees the same sheet (with it: test_visibility).
+    f.project.blind_review = False
+    session.flush()
     sign_in(client, "bob")
     response = client.get(sheet_url(client, f))
     assert response.status_code == 200
@@ -230,7 +234,9 @@ def test_a_lead_adjudicates_and_the_verdict_overrides_the_vote(
     )
     assert response.status_code == 303
     row = next(
-        r for r in every_row(session, load_run(session, f.project, f.run)) if r.external_id == "e2"
+        r
+        for r in every_row(session, load_run(session, f.project, f.run, seen_by=everything()))
+        if r.external_id == "e2"
     )
     assert row.causes == {f.b.id}
     assert row.label_error
@@ -366,7 +372,7 @@ def test_the_workbook_footer_formulas_compute_the_sheet_footer(
         book = openpyxl.load_workbook(io.BytesIO(response.content))
         sheet = book["Errors"]
         header = [c.value for c in sheet[1]]
-        data = load_run(session, f.project, f.run)
+        data = load_run(session, f.project, f.run, seen_by=everything())
         footer = tally(
             session, data, Filters(meta_key="time", meta_value="night") if query else Filters()
         )

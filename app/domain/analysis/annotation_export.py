@@ -34,6 +34,7 @@ from app.domain.analysis.inert import inert, inert_text
 from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, row_of
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.domain.review.visibility import everything, visibility_of
 from app.domain.verdicts import (
     ErrorMarks,
     Mark,
@@ -106,12 +107,12 @@ def request_export(
     session: Session, access: ProjectAccess, run_name: str, *, consensus: bool = False
 ) -> ExportRequest:
     """Leads and admins export everyone's annotations, and the consensus; anyone else on
-    the team exports their own annotations only (the consensus is built from everyone's
-    marks and notes, so it is for leads)."""
+    the team exports their own review annotations only (`Visibility.export_annotator`:
+    the consensus is built from everyone's marks and notes, so it is for leads)."""
     if consensus:
         access.require_lead()
     run = resolve_run(session, access.project, run_name)
-    own = None if access.can_lead else access.user.id
+    own = visibility_of(access).export_annotator
     return ExportRequest(access.project.id, run.id, run.name, consensus, own)
 
 
@@ -203,10 +204,12 @@ def _annotations(
     session: Session, prediction_ids: list[int], annotator_id: int | None = None
 ) -> dict[int, list[_Annotation]]:
     """The page's annotations by prediction, each error's in the order they were made;
-    only `annotator_id`'s when given."""
+    only `annotator_id`'s own reviews when given (an adjudication is never "own")."""
     by_error: dict[int, list[_Annotation]] = defaultdict(list)
     for a, mark in annotations_of(session, prediction_ids):
-        if annotator_id is not None and a.annotator_id != annotator_id:
+        if annotator_id is not None and (
+            a.annotator_id != annotator_id or a.kind is not AnnotationKind.REVIEW
+        ):
             continue
         by_error[a.prediction_id].append(_Annotation(mark, a.username, a.kind))
     return by_error
@@ -220,7 +223,10 @@ def _error_row(
     adjudication = next(
         (a.mark for a in annotations if a.kind is AnnotationKind.ADJUDICATION), None
     )
-    return row_of(prediction, ErrorMarks(prediction.id, reviews, adjudication), stored)
+    # Only leads export the consensus (`request_export`): they see everything.
+    return row_of(
+        prediction, ErrorMarks(prediction.id, reviews, adjudication), stored, everything()
+    )
 
 
 class _CauseNames:

@@ -31,6 +31,7 @@ from app.domain.analysis.views import Filters, tally
 from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
+from app.domain.review.visibility import visibility_of
 from app.models import Prediction, Run, Sample
 
 
@@ -275,9 +276,9 @@ def compare_pair(
 ) -> Comparison:
     """Two runs of the project, each tallied over the same filters, and what became of
     their errors (over the whole runs: the filters pick examined errors)."""
-    project = access.project
+    project, seen_by = access.project, visibility_of(access)
     comparison = compare_tallies(
-        tally(session, load_run(session, project, run_a), filters),
-        tally(session, load_run(session, project, run_b), filters),
+        tally(session, load_run(session, project, run_a, seen_by=seen_by), filters),
+        tally(session, load_run(session, project, run_b, seen_by=seen_by), filters),
     )
     return replace(comparison, errors=error_changes(session, run_a, run_b))

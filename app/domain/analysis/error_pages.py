@@ -25,6 +25,7 @@ from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold
 from app.domain.projects.runs import resolve_run
 from app.domain.review.annotations import Draft, SaveResult, save
+from app.domain.review.visibility import visibility_of
 from app.models import Cause, Prediction, Project, Run, Sample, User
 
 DEFAULT_LIMIT = 100
@@ -119,7 +120,7 @@ def errors_page(
         raise InvalidInput({"limit": f"The limit is between 1 and {MAX_LIMIT}."})
     run = resolve_run(session, access.project, run_name)
     after = decode_cursor(cursor, run) if cursor else None
-    data = load_run(session, access.project, run)
+    data = load_run(session, access.project, run, seen_by=visibility_of(access))
     matching = session.scalar(slice_query(session, data, filters, func.count())) or 0
     query = slice_query(session, data, filters, Prediction.id, Prediction.review_order)
     if after is not None:
@@ -140,7 +141,7 @@ def errors_page(
         ).limit(limit + 1)
     ).all()
     keys = {pid: order_key(position, pid) for pid, position in found}
-    rows = rows_of(session, run, [pid for pid, _ in found[:limit]])
+    rows = rows_of(session, data, [pid for pid, _ in found[:limit]])
     next_cursor = encode_cursor(run, keys[rows[-1].prediction_id]) if len(found) > limit else None
 
     people = {m.annotator_id for r in rows for m in (*r.marks, r.adjudication) if m is not None}

@@ -18,6 +18,7 @@ from app.domain.analysis.views import tally
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.pipeline import DESIGN_NAME, Module, PipelineInfo, pipeline_of
 from app.domain.projects.runs import runs_of
+from app.domain.review.visibility import visibility_of
 from app.models import Project, Run
 
 # Thresholds, not tests: accuracies are reported without the counts a test would need.
@@ -97,6 +98,7 @@ class PipelineBlame:
     design: Blamed | None
     ambiguous: CauseTally | None  # the share of errors the test could not settle
     comparison: Comparison
+    hidden: str | None = None  # what blind review keeps out of the figures, in words
 
     @property
     def blamed(self) -> tuple[Blamed, ...]:
@@ -146,6 +148,7 @@ def blame(pipeline: PipelineInfo, footer: Tally) -> PipelineBlame:
         design=design,
         ambiguous=ambiguous,
         comparison=Comparison(levels, whole),
+        hidden=footer.hidden_message,
     )
 
 
@@ -168,6 +171,9 @@ def project_blame(
     if pipeline is None:
         return None, []
     return pipeline, [
-        blame(pipeline, tally(session, load_run(session, access.project, run)))
+        blame(
+            pipeline,
+            tally(session, load_run(session, access.project, run, seen_by=visibility_of(access))),
+        )
         for run in runs_of(session, access.project)
     ]

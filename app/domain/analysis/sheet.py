@@ -29,6 +29,7 @@ from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.domain.review.status import error_counts, is_under_review
+from app.domain.review.visibility import Visibility, visibility_of
 from app.domain.verdicts import (
     ErrorMarks,
     ErrorStatus,
@@ -53,6 +54,14 @@ from app.models import (
 )
 
 TEXT_EXCERPT = 140
+
+
+def hidden_message(hidden: int) -> str | None:
+    """What blind review holds back, said plainly (None: nothing is)."""
+    if hidden <= 0:
+        return None
+    reviews = "review" if hidden == 1 else "reviews"
+    return f"{hidden} other {reviews} hidden until you finish yours"
 
 
 @dataclass(frozen=True)
@@ -80,10 +89,18 @@ class ErrorRow:
     verdict: Verdict | None  # None until the consensus is done
     disagreement: bool
     note: str = ""
+    # Others' reviews held back from a blind viewer until they finish their own.
+    hidden: int = 0
+    # The stored verdict is held back from this viewer (blind review): no consensus yet.
+    verdict_hidden: bool = False
 
     @property
     def examined(self) -> bool:
         return self.verdict is not None
+
+    @property
+    def hidden_message(self) -> str | None:
+        return hidden_message(self.hidden)
 
     @property
     def causes(self) -> frozenset[int]:
@@ -120,7 +137,9 @@ class RunData:
     in_review: int  # the errors under review: the sheet's rows
     sums: RunSums  # its stored verdicts added up: the unfiltered footer, status counts
     columns: tuple[CauseColumn, ...]
-    annotators: tuple[tuple[int, str], ...]  # everyone with a review in this run
+    # Everyone with a review in this run whose reviews the viewer may pick by name.
+    annotators: tuple[tuple[int, str], ...]
+    seen_by: Visibility  # what the viewer may see of others' verdicts (blind review)
 
     @property
     def error_rate(self) -> float | None:
@@ -177,8 +196,9 @@ def annotators_of(session: Session, project_id: int, run_id: int) -> tuple[tuple
     return tuple(sorted(named, key=lambda item: item[1].lower()))
 
 
-def load_run(session: Session, project: Project, run: Run) -> RunData:
-    """The run's header: its counts, columns and annotators, whatever its size."""
+def load_run(session: Session, project: Project, run: Run, *, seen_by: Visibility) -> RunData:
+    """The run's header: its counts, columns and annotators, whatever its size, as
+    `seen_by` may see them (every view of the run reads through it)."""
     errors, in_review = error_counts(session, run.id)
     sums = run_sums(session, run.id)
     return RunData(
@@ -188,20 +208,24 @@ def load_run(session: Session, project: Project, run: Run) -> RunData:
         in_review=in_review,
         sums=sums,
         columns=cause_columns(session, project.id, sums),
-        annotators=annotators_of(session, project.id, run.id),
+        annotators=seen_by.annotators(annotators_of(session, project.id, run.id)),
+        seen_by=seen_by,
     )
 
 
 def open_run(session: Session, access: ProjectAccess, run_name: str) -> RunData:
-    """The run (by name, or `latest`) of a project the user may see."""
-    return load_run(session, access.project, resolve_run(session, access.project, run_name))
+    """The run (by name, or `latest`) of a project the user may see, as they may see it."""
+    run = resolve_run(session, access.project, run_name)
+    return load_run(session, access.project, run, seen_by=visibility_of(access))
 
 
-def rows_of(session: Session, run: Run, prediction_ids: Sequence[int]) -> list[ErrorRow]:
-    """These errors of the run as the sheet shows them, in the order given: their samples,
-    their annotations and their stored verdicts (a few queries for the lot)."""
+def rows_of(session: Session, data: RunData, prediction_ids: Sequence[int]) -> list[ErrorRow]:
+    """These errors of the run as the sheet shows them to its viewer, in the order given:
+    their samples, their annotations and their stored verdicts (a few queries for the
+    lot), less what blind review holds back (`data.seen_by`)."""
     if not prediction_ids:
         return []
+    run = data.run
     samples = {
         p.id: p
         for p in session.execute(
@@ -226,6 +250,7 @@ def rows_of(session: Session, run: Run, prediction_ids: Sequence[int]) -> list[E
             samples[pid],
             marks.get(pid),
             verdicts.get(pid),
+            data.seen_by,
             image_sha256=samples[pid].image_sha256,
             excerpt=_excerpt(samples[pid].text),
             meta=dict(samples[pid].meta or {}),
@@ -239,13 +264,16 @@ def row_of(
     prediction: Any,
     error: ErrorMarks | None,
     verdict: StoredVerdict | None,
+    seen_by: Visibility,
     *,
     image_sha256: str | None = None,
     excerpt: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> ErrorRow:
     """The sheet's row for one error from its prediction (id, label, confidence,
-    external_id, true_label), its annotations and its stored verdict (none: queued)."""
+    external_id, true_label), its annotations and its stored verdict (none: queued), as
+    `seen_by` may see it."""
+    shown = seen_by.shown(error)
     return ErrorRow(
         prediction_id=prediction.id,
         external_id=prediction.external_id,
@@ -255,12 +283,14 @@ def row_of(
         image_sha256=image_sha256,
         excerpt=excerpt,
         meta=meta or {},
-        marks=error.reviews if error else (),
-        adjudication=error.adjudication if error else None,
+        marks=shown.reviews,
+        adjudication=shown.adjudication,
         status=verdict.status if verdict else ErrorStatus.QUEUED,
-        verdict=verdict.consensus if verdict else None,
-        disagreement=verdict.disagreement if verdict else False,
-        note=verdict.note if verdict else "",
+        verdict=verdict.consensus if verdict and shown.consensus else None,
+        disagreement=verdict.disagreement if verdict and shown.consensus else False,
+        note=(verdict.note if seen_by.sees_all else shown.note) if verdict else "",
+        hidden=shown.hidden,
+        verdict_hidden=not shown.consensus and verdict is not None and verdict.examined,
     )
 
 
@@ -268,7 +298,7 @@ def error_row(session: Session, data: RunData, prediction_id: int) -> ErrorRow:
     in_run = session.scalar(
         select(Prediction.id).where(Prediction.id == prediction_id, is_under_review(data.run.id))
     )
-    rows = rows_of(session, data.run, [prediction_id]) if in_run else []
+    rows = rows_of(session, data, [prediction_id]) if in_run else []
     if not rows:
         raise NotFound("No such error under review in this run.")
     return rows[0]
@@ -312,6 +342,16 @@ class Tally:
     label_error_agreement: Agreement
     needed: int  # more examined errors for every interval to be ±5 points at most
     filtered: bool
+    # Blind review: the figures are of the examined errors the viewer finished, and this
+    # many reviews by others (of the slice's errors the viewer has not finished) are not
+    # in them; without `agreement_shown` the agreement (others' marks) is held back too.
+    blind: bool = False
+    hidden: int = 0
+    agreement_shown: bool = True
+
+    @property
+    def hidden_message(self) -> str | None:
+        return hidden_message(self.hidden)
 
     @property
     def label_error_advice(self) -> str:
@@ -334,10 +374,11 @@ class Tally:
 
 def annotator_tallies(session: Session, data: RunData) -> list[AnnotatorTally]:
     """Each annotator's own tally of the errors they finished, to set beside the consensus
-    (their stored sums: a row per annotator and per cause they marked)."""
+    (their stored sums: a row per annotator and per cause they marked). A blind viewer
+    reads their own only: the others' add up errors the viewer has not finished."""
     sums = verdicts.annotator_sums(session, data.run.id)
     tallies = []
-    for uid, name in data.annotators:
+    for uid, name in data.seen_by.tallies_of(data.annotators):
         own = sums.get(uid)
         if own is None:
             tallies.append(AnnotatorTally(uid, name, 0, {}, 0))

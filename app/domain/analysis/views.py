@@ -50,6 +50,7 @@ from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
 from app.domain.review.status import is_under_review
+from app.domain.review.visibility import Visibility, everything
 from app.domain.verdicts import ErrorStatus
 from app.models import (
     Annotation,
@@ -58,6 +59,7 @@ from app.models import (
     Membership,
     Prediction,
     Project,
+    RunAnnotatorVerdicts,
     Sample,
     User,
     VerdictCause,
@@ -162,11 +164,34 @@ class Filters:
                 items.append((name, "1"))
         return items
 
-    def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
+    @property
+    def on_verdicts(self) -> bool:
+        """Whether a filter reads the consensus (or the disagreement) of the errors."""
+        return bool(self.causes) or self.label_error or self.no_cause or self.disagreements
+
+    def check(self, seen_by: Visibility) -> None:
+        """A blind viewer who may never see others' marks filters by their own reviews
+        only: any other annotator's would match nothing, and must say so, not show zeros."""
+        others = self.annotator is not None and self.annotator != seen_by.viewer_id
+        if others and not seen_by.sees_others_marks:
+            raise InvalidInput(
+                {
+                    "annotator": "Blind review: this project shows you your own reviews "
+                    "and the consensus only, so you can filter by your own reviews only."
+                }
+            )
+
+    def conditions(self, dialect: str, seen_by: Visibility) -> list[ColumnElement[bool]]:
         """The filters as conditions on `Prediction`, `Sample` and the outer-joined
-        `ErrorVerdict` (an error nobody annotated has none: it is queued, unmarked)."""
+        `ErrorVerdict` (an error nobody annotated has none: it is queued, unmarked).
+
+        Under blind review a filter on the consensus keeps only errors whose verdict the
+        viewer may see, and one on another annotator only errors whose reviews they may
+        see (`seen_by`): what a filter matches never tells of a hidden verdict."""
         v = ErrorVerdict
         where: list[ColumnElement[bool]] = []
+        if self.on_verdicts and not seen_by.sees_all:
+            where.append(seen_by.sees_verdict(Prediction.id))
         for cause_id in sorted(self.causes):
             where.append(
                 exists().where(
@@ -187,6 +212,8 @@ class Filters:
                     Annotation.kind == AnnotationKind.REVIEW,
                 )
             )
+            if not seen_by.sees_all:
+                where.append(seen_by.sees_marks_of(self.annotator, Prediction.id))
         if self.status is ErrorStatus.QUEUED:
             where.append(or_(v.status.is_(None), v.status == ErrorStatus.QUEUED.value))
         elif self.status is not None:
@@ -268,11 +295,12 @@ FINISHED = func.coalesce(V.finished, 0)
 def _slice(
     data: RunData, filters: Filters, dialect: str, *columns: Any, sample: bool = False
 ) -> Select[Any]:
+    filters.check(data.seen_by)
     query = (
         select(*columns)
         .select_from(Prediction)
         .outerjoin(V, V.prediction_id == Prediction.id)
-        .where(is_under_review(data.run.id), *filters.conditions(dialect))
+        .where(is_under_review(data.run.id), *filters.conditions(dialect, data.seen_by))
     )
     if sample or filters.needs_sample:
         query = query.join(Sample, Sample.id == Prediction.sample_id)
@@ -307,18 +335,23 @@ def _units(marked: Any, voters: Any, *, only_marked: bool = False) -> list[Any]:
 
 
 def _slice_sums(
-    session: Session, data: RunData, filters: Filters
+    session: Session, data: RunData, filters: Filters, *, finished_only: bool = False
 ) -> tuple[int, int, int, AgreementSums, dict[int, tuple[int, AgreementSums]]]:
     """The footer's sums over the rows a filter keeps, added up by the database: rows,
     examined, label errors, the label-error agreement sums, and per cause its consensus
-    count and agreement sums."""
+    count and agreement sums. `finished_only`: over those the blind viewer finished (the
+    only verdicts they see), read from their own finished reviews, not the whole run."""
     dialect = _dialect(session)
     label_marks = func.coalesce(V.label_error_marks, 0)
+
+    def rows(*columns: Any) -> Select[Any]:
+        query = _slice(data, filters, dialect, *columns)
+        if finished_only:
+            query = query.where(Prediction.id.in_(data.seen_by.finished_ids()))
+        return query
+
     totals = session.execute(
-        _slice(
-            data,
-            filters,
-            dialect,
+        rows(
             func.count(),
             func.count().filter(EXAMINED),
             func.count().filter(EXAMINED, V.label_error),
@@ -335,12 +368,56 @@ def _slice_sums(
         .join(V, V.prediction_id == VerdictCause.prediction_id)
         .where(
             VerdictCause.run_id == data.run.id,
-            VerdictCause.prediction_id.in_(_slice(data, filters, dialect, Prediction.id)),
+            VerdictCause.prediction_id.in_(rows(Prediction.id)),
         )
         .group_by(VerdictCause.cause_id)
     ):
         per_cause[cause_id] = (count, AgreementSums(*sums))
     return totals[0], totals[1], totals[2], AgreementSums(*totals[3:]), per_cause
+
+
+def _hidden(session: Session, data: RunData, filters: Filters) -> int:
+    """How many reviews by others, of the slice's errors, a blind viewer has not finished
+    theirs of: what their footer leaves out. Unfiltered, from the stored per-annotator
+    sums less the others' reviews of the errors the viewer finished (what follows the
+    viewer's own work, not the run's size)."""
+    seen_by = data.seen_by
+    if seen_by.sees_all:
+        return 0
+    others = Annotation.annotator_id != seen_by.viewer_id
+    if not filters.active:
+        total = session.scalar(
+            select(func.coalesce(func.sum(RunAnnotatorVerdicts.reviews), 0)).where(
+                RunAnnotatorVerdicts.run_id == data.run.id,
+                RunAnnotatorVerdicts.annotator_id != seen_by.viewer_id,
+            )
+        )
+        seen = session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .join(Prediction, Prediction.id == Annotation.prediction_id)
+            .where(
+                Annotation.kind == AnnotationKind.REVIEW,
+                others,
+                Annotation.prediction_id.in_(seen_by.finished_ids()),
+                is_under_review(data.run.id),
+            )
+        )
+        return int(total or 0) - int(seen or 0)
+    dialect = _dialect(session)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .where(
+                Annotation.kind == AnnotationKind.REVIEW,
+                others,
+                Annotation.prediction_id.in_(_slice(data, filters, dialect, Prediction.id)),
+                ~seen_by.finished_by_viewer(Annotation.prediction_id),
+            )
+        )
+        or 0
+    )
 
 
 def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tally:
@@ -351,7 +428,27 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
     its errors against all examined errors of the run: fixing blurry night-time images
     can gain at most e × (their count / all examined errors).
     """
-    if filters.active:
+    seen_by = data.seen_by
+    hidden = 0
+    if not seen_by.sees_all:
+        # Blind review: the figures are of the examined errors the viewer finished; the
+        # rows are all the slice's rows, whose other verdicts stay hidden.
+        rows = _slice_sums(session, data, filters)[0] if filters.active else data.in_review
+        _, examined, label_count, label_sums, per_cause = _slice_sums(
+            session, data, filters, finished_only=True
+        )
+        examined_in_run = (
+            _slice_sums(session, data, Filters(), finished_only=True)[1]
+            if filters.active
+            else examined
+        )
+        hidden = _hidden(session, data, filters)
+        if not seen_by.sees_others_marks:
+            # Agreement adds up each person's marks: not for a viewer shown the consensus only.
+            nothing = AgreementSums(0.0, 0, 0, 0, 0)
+            label_sums = nothing
+            per_cause = {c: (count, nothing) for c, (count, _) in per_cause.items()}
+    elif filters.active:
         rows, examined, label_count, label_sums, per_cause = _slice_sums(session, data, filters)
         examined_in_run = data.sums.examined
     else:
@@ -408,6 +505,9 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
         label_error_agreement=agreement_from_sums(label_sums),
         needed=max(0, errors_needed(shares) - examined),
         filtered=filters.active,
+        blind=not seen_by.sees_all,
+        hidden=hidden,
+        agreement_shown=seen_by.sees_others_marks,
     )
 
 
@@ -423,24 +523,51 @@ def _text(expr: Any, dialect: str) -> Any:
     return expr.collate("C") if dialect == "postgresql" else expr
 
 
-def _first_annotator() -> Any:
+def _first_annotator(only: int | None = None) -> Any:
     """The name of an error's first reviewer, lowercased: the sheet's "Annotators" cell
-    begins with it."""
+    begins with it. `only`: that person's, if they reviewed it."""
     name = func.lower(func.coalesce(func.nullif(User.display_name, ""), User.username))
-    return (
+    query = (
         select(name)
         .select_from(Annotation)
         .join(User, User.id == Annotation.annotator_id)
         .where(Annotation.prediction_id == Prediction.id, Annotation.kind == AnnotationKind.REVIEW)
-        .order_by(Annotation.id)
+    )
+    if only is not None:
+        query = query.where(Annotation.annotator_id == only)
+    return query.order_by(Annotation.id).limit(1).scalar_subquery()
+
+
+def _own_note(viewer_id: int) -> Any:
+    return (
+        select(Annotation.note)
+        .where(
+            Annotation.prediction_id == Prediction.id,
+            Annotation.annotator_id == viewer_id,
+            Annotation.kind == AnnotationKind.REVIEW,
+        )
         .limit(1)
         .scalar_subquery()
     )
 
 
-def _sort_keys(column: str, dialect: str) -> list[Any] | None:
-    """The ORDER BY of a sheet column (each key ascending; `Sort` flips them all)."""
-    note = func.coalesce(V.note, "")
+def _sort_keys(column: str, dialect: str, seen_by: Visibility) -> list[Any] | None:
+    """The ORDER BY of a sheet column (each key ascending; `Sort` flips them all). Under
+    blind review a column sorts by what the viewer sees of it: an order must not tell of
+    a hidden consensus, mark or note."""
+    shown = seen_by.sees_verdict(Prediction.id)
+    note: Any = func.coalesce(V.note, "")
+    first: Any = _first_annotator()
+    label_error: Any = V.label_error.is_(True)
+    suggested: Any = func.coalesce(V.suggested_label, "")
+    if not seen_by.sees_all:
+        own_note = func.coalesce(_own_note(seen_by.viewer_id), "")
+        own_name = _first_annotator(seen_by.viewer_id)
+        marks = seen_by.sees_others_marks_on(Prediction.id)
+        note = case((marks, note), else_=own_note)
+        first = case((marks, first), else_=own_name)
+        label_error = and_(label_error, shown)
+        suggested = case((shown, suggested), else_="")
     keys: dict[str, Callable[[], list[Any]]] = {
         "review": lambda: [],
         "id": lambda: [_text(Sample.external_id, dialect)],
@@ -451,11 +578,11 @@ def _sort_keys(column: str, dialect: str) -> list[Any] | None:
             func.coalesce(Prediction.confidence, 0.0),
         ],
         "label_error": lambda: [
-            case((V.label_error.is_(True), 0), else_=1),
-            _text(func.coalesce(V.suggested_label, ""), dialect),
+            case((label_error, 0), else_=1),
+            _text(suggested, dialect),
         ],
         "note": lambda: [case((note == "", 1), else_=0), _text(func.lower(note), dialect)],
-        "annotators": lambda: [_text(func.coalesce(_first_annotator(), ""), dialect)],
+        "annotators": lambda: [_text(func.coalesce(first, ""), dialect)],
         "status": lambda: [func.coalesce(_STATUS_ORDER, 0)],
     }
     if column in keys:
@@ -466,7 +593,7 @@ def _sort_keys(column: str, dialect: str) -> list[Any] | None:
             VerdictCause.cause_id == cause_id,
             VerdictCause.chosen,
         )
-        return [case((chosen, 0), else_=1)]
+        return [case((and_(chosen, shown), 0), else_=1)]
     return None
 
 
@@ -482,7 +609,7 @@ class Sort:
             return cls()
         descending = value.startswith("-")
         column = value.lstrip("-")
-        if _sort_keys(column, "sqlite") is None:
+        if _sort_keys(column, "sqlite", everything()) is None:
             raise InvalidInput({"sort": f"The sheet cannot be sorted by '{column}'."})
         return cls(column, descending)
 
@@ -496,8 +623,8 @@ class Sort:
             return "-" + column
         return column
 
-    def order_by(self, dialect: str) -> list[Any]:
-        keys = _sort_keys(self.column, dialect)
+    def order_by(self, dialect: str, seen_by: Visibility) -> list[Any]:
+        keys = _sort_keys(self.column, dialect, seen_by)
         assert keys is not None
         # Ties keep the review order, whichever way the column is sorted; errors without a
         # position last. Said so that PostgreSQL walks its review-order index for a page
@@ -537,7 +664,7 @@ def _ordered_ids(session: Session, data: RunData, filters: Filters, sort: Sort) 
     dialect = _dialect(session)
     needs_sample = sort.column in {"id", "label"}
     return _slice(data, filters, dialect, Prediction.id, sample=needs_sample).order_by(
-        *sort.order_by(dialect)
+        *sort.order_by(dialect, data.seen_by)
     )
 
 
@@ -631,7 +758,7 @@ def sheet_page(
         data=data,
         filters=filters,
         sort=sort,
-        rows=rows_of(session, data.run, ids),
+        rows=rows_of(session, data, ids),
         matching=footer.rows,
         page=page,
         pages=pages,
@@ -670,7 +797,7 @@ def live_update(
     footer, ids, page, pages = _page(session, data, filters, sort, page, PAGE_SIZE)
     if ids != shown or [c.id for c in data.columns] != columns:
         return LiveUpdate(sheet_page(session, data, filters, sort, page), False, [])
-    rows = rows_of(session, data.run, [i for i in ids if i in set(changed)])
+    rows = rows_of(session, data, [i for i in ids if i in set(changed)])
     counts = SheetPage(data, filters, sort, [], footer.rows, page, pages, footer, [], [], [])
     return LiveUpdate(counts, True, rows)
 
@@ -682,7 +809,7 @@ def slice_rows(
     downloads stream a run of any size in bounded memory."""
     ids: list[int] = list(session.scalars(_ordered_ids(session, data, filters, sort)))
     for start in range(0, len(ids), chunk):
-        yield from rows_of(session, data.run, ids[start : start + chunk])
+        yield from rows_of(session, data, ids[start : start + chunk])
 
 
 @dataclass(frozen=True)

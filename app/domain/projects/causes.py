@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain import live
@@ -16,9 +16,11 @@ from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Per
 from app.domain.names import checked_name, clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.annotations import replace_causes
+from app.domain.review.visibility import Visibility
 from app.models import (
     Annotation,
     AnnotationCause,
+    AnnotationKind,
     Cause,
     CauseGroup,
     GroupKind,
@@ -174,15 +176,27 @@ def create_cause(
     return cause
 
 
-def cause_counts(session: Session, project: Project) -> dict[int, int]:
-    """How many annotations (any annotator, any status) mark each cause so far."""
-    rows = session.execute(
+def cause_counts(session: Session, project: Project, seen_by: Visibility) -> dict[int, int]:
+    """How many annotations (any annotator, any status) mark each cause so far, of those
+    `seen_by` may see: under blind review their own, and others' only where shown (a
+    count moving as someone works would tell what they mark)."""
+    query = (
         select(AnnotationCause.cause_id, func.count())
         .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
         .where(Annotation.project_id == project.id)
         .group_by(AnnotationCause.cause_id)
-    ).all()
-    return dict(rows)
+    )
+    if not seen_by.sees_all:
+        query = query.where(
+            or_(
+                Annotation.annotator_id == seen_by.viewer_id,
+                and_(
+                    Annotation.kind == AnnotationKind.REVIEW,
+                    seen_by.sees_others_marks_on(Annotation.prediction_id),
+                ),
+            )
+        )
+    return dict(session.execute(query).all())
 
 
 # --- a lead tending the taxonomy -------------------------------------------------------
@@ -479,13 +493,13 @@ def cause_groups(session: Session, project: Project) -> list[tuple[CauseGroup, l
     return _in_groups(groups_of(session, project), project_causes(session, project, archived=False))
 
 
-def taxonomy(session: Session, project: Project) -> Taxonomy:
+def taxonomy(session: Session, project: Project, seen_by: Visibility) -> Taxonomy:
     """Everything the causes page shows: the groups, the archived causes, and how often
-    each cause is used."""
+    each cause is used (as far as `seen_by` may see)."""
     every = project_causes(session, project)
     live = [c for c in every if c.archived_at is None]
     return Taxonomy(
         groups=_in_groups(groups_of(session, project), live),
         archived=[c for c in every if c.archived_at is not None],
-        counts=cause_counts(session, project),
+        counts=cause_counts(session, project, seen_by),
     )

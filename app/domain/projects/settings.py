@@ -52,6 +52,10 @@ class ProjectFields:
     overlap: int = 1
     annotators_may_add_causes: bool = False
     review_order: ReviewOrder = ReviewOrder.RANDOM
+    # Blind review (`review.visibility`): on unless a lead turns it off; `reveal_marks`:
+    # once finished, an annotator sees each person's marks too, not only the consensus.
+    blind_review: bool = True
+    reveal_marks: bool = False
 
     @classmethod
     def checked(
@@ -64,6 +68,8 @@ class ProjectFields:
         overlap: int = 1,
         annotators_may_add_causes: bool = False,
         review_order: str = ReviewOrder.RANDOM.value,
+        blind_review: bool = True,
+        reveal_marks: bool = False,
         problems: dict[str, str] | None = None,
     ) -> ProjectFields:
         """Every problem at once, keyed by field, so a form (or an API caller) sees them all;
@@ -94,6 +100,8 @@ class ProjectFields:
             overlap=overlap,
             annotators_may_add_causes=annotators_may_add_causes,
             review_order=order,
+            blind_review=blind_review,
+            reveal_marks=reveal_marks,
         )
 
     @classmethod
@@ -107,6 +115,8 @@ class ProjectFields:
             overlap=project.overlap,
             annotators_may_add_causes=project.annotators_may_add_causes,
             review_order=ReviewOrder(project.review_order),
+            blind_review=project.blind_review,
+            reveal_marks=project.reveal_marks,
         )
 
     @classmethod
@@ -124,6 +134,8 @@ class ProjectFields:
             overlap=overlap,
             annotators_may_add_causes=form.get("annotators_may_add_causes") in {"on", "true", "1"},
             review_order=form.get("review_order", ReviewOrder.RANDOM.value),
+            blind_review=form.get("blind_review") in {"on", "true", "1"},
+            reveal_marks=form.get("reveal_marks") in {"on", "true", "1"},
             problems=problems,
         )
 
@@ -148,6 +160,8 @@ def start_project(session: Session, creator: User, fields: ProjectFields) -> Pro
         overlap=fields.overlap,
         annotators_may_add_causes=fields.annotators_may_add_causes,
         review_order=fields.review_order,
+        blind_review=fields.blind_review,
+        reveal_marks=fields.reveal_marks,
     )
 
 
@@ -181,6 +195,8 @@ def update_project(session: Session, access: ProjectAccess, fields: ProjectField
     project.overlap = fields.overlap
     project.annotators_may_add_causes = fields.annotators_may_add_causes
     project.review_order = fields.review_order.value
+    project.blind_review = fields.blind_review
+    project.reveal_marks = fields.reveal_marks
     session.flush()
     if overlap_changed:
         # "Done" means as many finished reviews as the overlap: every verdict may move.
@@ -250,6 +266,8 @@ def create_project(
     overlap: int = 1,
     annotators_may_add_causes: bool = False,
     review_order: ReviewOrder = ReviewOrder.RANDOM,
+    blind_review: bool = True,
+    reveal_marks: bool = False,
     queue_seed: int | None = None,
 ) -> Project:
     """A new project with its creator as lead and an empty default cause group."""
@@ -271,6 +289,8 @@ def create_project(
         overlap=overlap,
         annotators_may_add_causes=annotators_may_add_causes,
         review_order=review_order.value,
+        blind_review=blind_review,
+        reveal_marks=reveal_marks,
         queue_seed=queue_seed if queue_seed is not None else random.SystemRandom().randrange(2**31),
     )
     session.add(project)

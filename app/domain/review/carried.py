@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import verdicts
 from app.domain.projects.runs import runs_of
+from app.domain.review.visibility import Visibility, seen_errors
 from app.models import Cause, Prediction, Project, Run
 
 
@@ -30,9 +31,12 @@ class Carried:
     suggested_label: str | None
 
 
-def carried_verdict(session: Session, project: Project, run: Run, sample_id: int) -> Carried | None:
+def carried_verdict(
+    session: Session, project: Project, run: Run, sample_id: int, *, seen_by: Visibility
+) -> Carried | None:
     """The consensus of the latest earlier run in which this sample was an error and was
-    examined; None when there is none (or it names no cause and no label error)."""
+    examined; None when there is none (or it names no cause and no label error). Under
+    blind review, only a consensus the viewer may see (they finished that error too)."""
     runs = runs_of(session, project)  # oldest first
     order = {r.id: i for i, r in enumerate(runs)}
     earlier = {r.id: r for r in runs if order[r.id] < order[run.id]}
@@ -45,7 +49,8 @@ def carried_verdict(session: Session, project: Project, run: Run, sample_id: int
             Prediction.is_error,
         )
     ).all()
-    stored = verdicts.stored(session, [e.id for e in errors])
+    seen = seen_errors(session, seen_by, [e.id for e in errors])
+    stored = verdicts.stored(session, seen)
     for prediction_id, run_id in sorted(errors, key=lambda e: order[e.run_id], reverse=True):
         verdict = stored.get(prediction_id)
         consensus = verdict.consensus if verdict is not None else None

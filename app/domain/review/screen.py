@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.projects.access import ProjectAccess
+from app.domain.projects.access import LeadsOnly, ProjectAccess
 from app.domain.projects.causes import create_cause
 from app.domain.review import annotations as ann
 from app.domain.review import queue
+from app.domain.review.visibility import visibility_of
 from app.models import (
     Annotation,
     AnnotationEvent,
@@ -110,8 +111,10 @@ def _summary(before: ann.AnnotationState | None, after: ann.AnnotationState) -> 
 def error_history(
     session: Session, access: ProjectAccess, prediction: Prediction
 ) -> list[HistoryEntry]:
-    """Who changed what on this error, newest first (leads only: it names people)."""
-    access.require_lead()
+    """Who changed what on this error, newest first (leads only: it names people, and
+    under blind review it would show an annotator everyone's marks)."""
+    if not visibility_of(access).reads_history:
+        raise LeadsOnly()
     rows = session.execute(
         select(AnnotationEvent, Annotation.annotator_id, Annotation.version, Annotation.kind)
         .join(Annotation, Annotation.id == AnnotationEvent.annotation_id)
