@@ -376,13 +376,14 @@ def test_0010_puts_every_project_under_blind_review_and_its_downgrade_keeps_them
     try:
         schema.upgrade(engine, "0009")
         with Session(engine) as session, session.begin():
-            _project_0001(session, make_user(session), annotators=[], overlap=2)
+            _project_0001(session, _user_0001(session, "lead"), annotators=[], overlap=2)
         schema.upgrade(engine, "0010")
+        project_0010 = table("project", column("blind_review"), column("reveal_marks"))
         with Session(engine) as session:
-            assert session.execute(select(Project.blind_review, Project.reveal_marks)).one() == (
-                True,
-                False,
-            )
+            settings = session.execute(
+                select(project_0010.c.blind_review, project_0010.c.reveal_marks)
+            ).one()
+            assert tuple(settings) == (True, False)
         schema.downgrade(engine, "0009")
         columns = {c["name"] for c in inspect(engine).get_columns("project")}
         assert not {"blind_review", "reveal_marks"} & columns

@@ -9,8 +9,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from app import metrics, schema
 from app.db import Database
 from app.dependencies import SettingsDep
+from app.routing import CheckedRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=CheckedRoute, tags=["health"])
 METRICS_PATH = "/metrics"
 
 
