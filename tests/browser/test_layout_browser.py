@@ -48,6 +48,8 @@ NOT_PAGES |= {"media_original", "media_thumbnail"}
 # The one page the demo cannot open: an import job's progress needs an upload, and
 # tests/browser/test_import_browser.py opens it.
 NOT_PAGES.add("import_job")
+# Prometheus text for the server's operators, checked by tests/web/test_operations.py.
+NOT_PAGES.add("metrics")
 
 FIND_PROBLEMS = """
 () => {

@@ -172,6 +172,8 @@ def test_a_new_lead_sets_up_a_project(
 
         # The guide now only asks for a run.
         page.get_by_role("link", name="Overview").click()
+        # all_inner_texts does not wait: on a loaded machine it read the causes page.
+        page.locator("#next-steps li").first.wait_for()
         steps = page.locator("#next-steps li").all_inner_texts()
         assert len(steps) == 1
         assert steps[0].startswith("No run imported yet")
