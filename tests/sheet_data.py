@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.domain.projects.access import get_access
-from app.domain.review.annotations import Draft, save
+from app.domain.review.annotations import Draft, find_annotation, save
 from app.models import AnnotationKind, AnnotationStatus, Cause, Prediction, Project, Run, User
 from tests.factories import (
     make_cause,
@@ -104,3 +104,31 @@ def build(session: Session, *, evaluated: int | None = 60) -> Fixture:
     mark(lead, "e5", c, label_error=True, kind=AnnotationKind.ADJUDICATION)
     session.flush()
     return Fixture(project, run, lead, ann, bob, a, b, c, errors)
+
+
+# What only ann wrote on e3, for the blind-review tests: no one else may read it before
+# finishing their own review of e3.
+NOTE = "peeked-note"
+SUGGESTED = "peekfox"
+
+
+def build_with_secrets(session: Session) -> Fixture:
+    """`build`, with ann's e3 saying more: a note and a label error with a suggestion."""
+    f = build(session)
+    mine = find_annotation(session, f.errors["e3"].id, f.ann.id)
+    assert mine is not None
+    save(
+        session,
+        get_access(session, f.ann, f.project.id),
+        f.errors["e3"],
+        Draft(
+            frozenset({f.b.id}),
+            label_error=True,
+            suggested_label=SUGGESTED,
+            note=NOTE,
+            status=AnnotationStatus.DONE,
+        ),
+        expected_version=mine.version,
+    )
+    session.flush()
+    return f

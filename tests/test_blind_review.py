@@ -16,45 +16,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.domain.projects.access import get_access
-from app.domain.review.annotations import Draft, find_annotation, save
+from app.domain.review.annotations import Draft, save
 from app.models import AnnotationStatus
 from tests.conftest import csrf_token, sign_in
 from tests.factories import bearer
 from tests.pages import one, soup
 from tests.routes import named_routes, url
-from tests.sheet_data import Fixture, build
+from tests.sheet_data import NOTE, SUGGESTED, Fixture, build_with_secrets
 
 # Written by ann on e3 only, which bob has not reviewed: neither may reach him.
-NOTE = "peeked-note"
-SUGGESTED = "peekfox"
 MARKERS = (NOTE.encode(), SUGGESTED.encode())
 
 # Not read here: the event stream never ends (tests/test_live.py holds it to the rule),
 # media are pixels, and the API's own description is no one's verdict.
 NOT_READ = {"project_events", "media_original", "media_thumbnail", "openapi", "api_docs"}
 NOT_READ |= {"api_media_original", "api_media_thumbnail"}
-
-
-def with_secrets(session: Session) -> Fixture:
-    f = build(session)
-    access = get_access(session, f.ann, f.project.id)
-    mine = find_annotation(session, f.errors["e3"].id, f.ann.id)
-    assert mine is not None
-    save(
-        session,
-        access,
-        f.errors["e3"],
-        Draft(
-            frozenset({f.b.id}),
-            label_error=True,
-            suggested_label=SUGGESTED,
-            note=NOTE,
-            status=AnnotationStatus.DONE,
-        ),
-        expected_version=mine.version,
-    )
-    session.flush()
-    return f
 
 
 def params_of(f: Fixture) -> dict[str, Any]:
@@ -125,7 +101,7 @@ def test_every_reader_is_in_the_list(client: TestClient) -> None:
 def test_no_page_or_endpoint_shows_an_annotator_others_verdicts_before_theirs(
     client: TestClient, session: Session, reveal: bool
 ) -> None:
-    f = with_secrets(session)
+    f = build_with_secrets(session)
     f.project.reveal_marks = reveal
     session.flush()
     sign_in(client, "bob")
@@ -144,7 +120,7 @@ def test_the_markers_do_reach_a_lead_and_bob_once_he_finished(
 ) -> None:
     """The test above would pass if the markers reached no one: they reach a lead, and
     bob once he finished e3 and the project shows everyone's marks."""
-    f = with_secrets(session)
+    f = build_with_secrets(session)
     sign_in(client, "lead")
     sheet = client.get(url(client, "sheet", project_id=f.project.id, run="v1"))
     assert NOTE in sheet.text
@@ -168,7 +144,7 @@ def test_the_markers_do_reach_a_lead_and_bob_once_he_finished(
 
 
 def test_the_sheet_and_the_api_say_what_is_hidden(client: TestClient, session: Session) -> None:
-    f = with_secrets(session)
+    f = build_with_secrets(session)
     sign_in(client, "bob")
     page = soup(client.get(url(client, "sheet", project_id=f.project.id, run="v1")).text)
     assert one(page, "#hidden-reviews").get_text(" ", strip=True) == (
@@ -206,7 +182,7 @@ def test_the_sheet_and_the_api_say_what_is_hidden(client: TestClient, session: S
 def test_blind_review_is_on_for_a_new_project_and_a_lead_turns_it_off(
     client: TestClient, session: Session
 ) -> None:
-    f = with_secrets(session)
+    f = build_with_secrets(session)
     sign_in(client, "lead")
     new = soup(client.get(url(client, "project_new")).text)
     assert one(new, "input[name=blind_review]").has_attr("checked")
@@ -237,7 +213,7 @@ def test_blind_review_is_on_for_a_new_project_and_a_lead_turns_it_off(
 def test_the_api_reads_and_changes_the_settings_for_leads_only(
     client: TestClient, session: Session
 ) -> None:
-    f = with_secrets(session)
+    f = build_with_secrets(session)
     api = url(client, "api_project", project_id=f.project.id)
     lead, bob = bearer(session, "lead"), bearer(session, "bob")
     shown = client.get(api, headers=bob).json()

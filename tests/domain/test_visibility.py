@@ -27,35 +27,14 @@ from app.domain.review.carried import carried_verdict
 from app.domain.review.visibility import visibility_of
 from app.models import AnnotationKind, AnnotationStatus, Cause, Sample, User
 from tests.factories import make_annotation, make_prediction, make_run
-from tests.sheet_data import Fixture, build
+from tests.sheet_data import NOTE, SUGGESTED, Fixture, build_with_secrets
 
 DONE = AnnotationStatus.DONE
-NOTE = "peeked-note"  # ann's note on e3: only she, the lead and (later) bob may read it
-SUGGESTED = "peekfox"  # ann's suggested label on e3
 
 
 @pytest.fixture
 def f(session: Session) -> Fixture:
-    f = build(session)
-    # ann's e3 says more: a note and a label error with a suggestion.
-    access = get_access(session, f.ann, f.project.id)
-    mine = find_annotation(session, f.errors["e3"].id, f.ann.id)
-    assert mine is not None
-    save(
-        session,
-        access,
-        f.errors["e3"],
-        Draft(
-            frozenset({f.b.id}),
-            label_error=True,
-            suggested_label=SUGGESTED,
-            note=NOTE,
-            status=DONE,
-        ),
-        expected_version=mine.version,
-    )
-    session.flush()
-    return f
+    return build_with_secrets(session)
 
 
 def access_of(session: Session, f: Fixture, user: User) -> ProjectAccess:
