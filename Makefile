@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # in parallel; PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format messages bench clean
 
 # pip runs quietly (its full log would bury the sign-ins printed after it), so each step
 # says what it is doing and that the first install takes a few minutes.
@@ -44,6 +44,12 @@ test: lint
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Extracts every message into app/locale/messages.pot and adds the new ones, untranslated,
+# to each language's catalogue (app/locale/<language>/LC_MESSAGES/messages.po); fill them
+# in, then `make test` checks that none is missing. See docs/translating.md.
+messages: $(STAMP)
+	$(BIN)/python -m app.catalogues
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

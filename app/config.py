@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default=False,
         description="Set when served behind HTTPS: cookies get the Secure flag, answers HSTS.",
     )
+    default_language: Literal["en", "zh_CN"] = Field(
+        default="en",
+        description="Language of the pages for a reader who chose none on My account and "
+        "whose browser asks for none Eyeball has: `en` (English) or `zh_CN` (简体中文).",
+    )
     session_max_age: int = Field(
         default=14 * 24 * 3600, description="Seconds a sign-in lasts without activity."
     )

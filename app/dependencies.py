@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.config import Settings
 from app.db import Database
 from app.domain.accounts.admin import require_admin
@@ -86,6 +87,8 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
         request.session.clear()
         return None
     request.state.user = user
+    if user.language:
+        i18n.use_language(user.language)
     # Read by the request log once the response is sent, when the user's session (and
     # so its attributes) may be gone.
     request.state.user_id = user.id

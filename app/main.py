@@ -25,6 +25,7 @@ from app.domain.imports.media import stop_workers
 from app.domain.imports.store import media_store, thumbnail_key
 from app.domain.live import set_local_sink
 from app.errors import API_PREFIX, install_error_handlers
+from app.i18n import LanguageMiddleware
 from app.limits import SESSION_COOKIE, BodyLimitMiddleware, RouteBodyLimit
 from app.live import Hub, listen_postgres
 from app.request_log import RequestLogMiddleware, RouteTemplateMiddleware
@@ -296,6 +297,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         headers=security_headers(_signed_image_origin(settings)),
         https=settings.https,
     )
+    # Outside everything that answers with a page (the CSRF refusal too): the language
+    # of the browser and the site; the signed-in user's own choice overrides it.
+    app.add_middleware(LanguageMiddleware, default_language=settings.default_language)
     # Outermost: times and logs every request, those refused by the middleware above too.
     app.add_middleware(RequestLogMiddleware)
     logging.getLogger("eyeball").setLevel(logging.INFO)

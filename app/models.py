@@ -134,6 +134,8 @@ class User(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The language they chose on My account (app/i18n.py); None follows their browser.
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
 
     @property
     def is_admin(self) -> bool:

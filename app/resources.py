@@ -20,3 +20,5 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 MIGRATIONS = ROOT / "migrations"
 DEMO = ROOT / "demo" / "digits"
+# The message catalogues live inside the package in both layouts (app/locale).
+LOCALE = _PACKAGE / "locale"

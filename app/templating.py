@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import BaseRoute, NoMatchFound
 
-from app import resources
+from app import i18n, resources
 
 TEMPLATE_DIR = resources.TEMPLATES
 STATIC_DIR = resources.STATIC
@@ -28,18 +27,6 @@ def is_htmx(request: Request) -> bool:
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
-
-
-def _format_datetime(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _format_percent(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value * 100:.{digits}f}%"
 
 
 FLASH_KEY = "flash"
@@ -68,6 +55,8 @@ def _common_context(request: Request) -> dict[str, Any]:
         "htmx_version": HTMX_VERSION,
         "htmx_sse_version": HTMX_SSE_VERSION,
         "idiomorph_version": IDIOMORPH_VERSION,
+        "language": i18n.current_language(),
+        "html_lang": i18n.html_lang(),
     }
 
 
@@ -77,7 +66,19 @@ environment = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
 )
+# Newstyle: `_("%(n)s errors", n=3)` fills and escapes the placeholders itself, and a
+# message's own `%` is written `%%`, in templates as in Python (app/i18n.py).
+environment.install_gettext_callables(  # type: ignore[attr-defined]
+    lambda message: i18n.translations(i18n.current_language()).gettext(message),
+    lambda singular, plural, num: i18n.translations(i18n.current_language()).ngettext(
+        singular, plural, num
+    ),
+    newstyle=True,
+)
+# `{% trans %}` blocks render (and are extracted, babel.cfg) with their whitespace folded.
+environment.policies["ext.i18n.trimmed"] = True
 
 
 def path_for(app: Starlette, name: str, /, **params: Any) -> str:
@@ -118,8 +119,10 @@ def _url_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
 
 # Registered before Jinja2Blocks, which only adds its own absolute url_for if none is set.
 environment.globals["url_for"] = _url_for
-environment.filters["datetime"] = _format_datetime
-environment.filters["percent"] = _format_percent
+environment.filters["datetime"] = i18n.format_datetime
+environment.filters["percent"] = i18n.format_percent
+environment.filters["number"] = i18n.format_number
+environment.globals["javascript_messages"] = i18n.javascript_messages
 
 templates = Jinja2Blocks(env=environment, context_processors=[_common_context])
 

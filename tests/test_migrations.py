@@ -395,3 +395,23 @@ def test_0010_puts_every_project_under_blind_review_and_its_downgrade_keeps_them
         schema.upgrade(engine)  # and up again over the data left behind
     finally:
         engine.dispose()
+
+
+def test_0012_adds_each_persons_language_and_takes_it_away(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    user_0012 = table("user_account", column("id"), column("language"))
+    try:
+        schema.upgrade(engine, "0011")
+        with Session(engine) as session, session.begin():
+            ada = _user_0001(session, "ada").id
+        schema.upgrade(engine, "0012")
+        with Session(engine) as session, session.begin():
+            assert session.scalar(select(user_0012.c.language)) is None  # follows the browser
+            session.execute(update(user_0012).where(user_0012.c.id == ada).values(language="zh_CN"))
+        schema.downgrade(engine, "0011")
+        assert "language" not in {c["name"] for c in inspect(engine).get_columns("user_account")}
+        with Session(engine) as session:  # the users stay (no table rebuilt under them)
+            assert session.scalar(select(func.count()).select_from(user_0012)) == 1
+        schema.upgrade(engine)  # and up again: the downgrade left nothing behind
+    finally:
+        engine.dispose()

@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app import i18n
 from app.dependencies import SESSION_EPOCH, CurrentUser, SessionDep, SignedInUser
 from app.domain.accounts.users import (
     IssuedToken,
     change_password,
+    choose_language,
     create_token,
     revoke_token,
     tokens_of,
@@ -19,6 +21,7 @@ from app.domain.accounts.users import (
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects.access import example_project
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import ApiToken, User
 from app.routing import CheckedRoute
 from app.templating import flash, render
@@ -41,7 +44,8 @@ def _page(
         "user": user,
         "tokens": tokens_of(session, user),
         "errors": errors or {},
-        "values": values or {"display_name": user.display_name},
+        "values": values or {"display_name": user.display_name, "language": user.language or ""},
+        "languages": [("", _("As my browser asks")), *i18n.LANGUAGES.items()],
         "issued": issued,
         "example_project": example_project(session, user) if issued else None,
         "api_base": str(request.base_url).rstrip("/") + "/api/v1",
@@ -70,6 +74,27 @@ def account_profile(
             status_code=status_of(exc),
         )
     flash(request, "Your name is saved.")
+    return see_other(request, "account")
+
+
+@router.post("/account/language", name="account_language")
+def account_language(
+    request: Request, user: CurrentUser, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        choose_language(session, user, form.get("language", ""))
+    except DomainError as exc:
+        return _page(
+            request,
+            session,
+            user,
+            errors=field_errors(exc),
+            values=form,
+            status_code=status_of(exc),
+        )
+    # The note is shown on the next page: in the language just chosen.
+    i18n.use_language(user.language or "")
+    flash(request, _("Your language is saved."))
     return see_other(request, "account")
 
 

@@ -13,6 +13,35 @@
   }
   Eyeball.typingInto = typingInto;
 
+  // The one translation layer of the scripts: messages are written in English and
+  // looked up in the catalogue the page carries (#eyeball-messages, absent in English).
+  // Placeholders are %(name)s, as in the templates and the Python code.
+  var catalogue = null;
+  function messages() {
+    if (catalogue === null) {
+      var data = document.getElementById("eyeball-messages");
+      catalogue = data ? JSON.parse(data.textContent) : {};
+    }
+    return catalogue;
+  }
+  function fill(text, values) {
+    return text.replace(/%\((\w+)\)s|%%/g, function (whole, name) {
+      if (whole === "%%") return "%";
+      return values && name in values ? String(values[name]) : whole;
+    });
+  }
+  Eyeball.gettext = function (message, values) {
+    var forms = messages()[message];
+    return fill(forms ? forms[0] : message, values);
+  };
+  // Chinese has one form for every number, English two; %(num)s is the number.
+  Eyeball.ngettext = function (singular, plural, num, values) {
+    var forms = messages()[singular];
+    var all = Object.assign({ num: num.toLocaleString(document.documentElement.lang) }, values || {});
+    if (forms) return fill(forms.length === 1 ? forms[0] : forms[num === 1 ? 0 : 1], all);
+    return fill(num === 1 ? singular : plural, all);
+  };
+
   var pendingG = false;
 
   // Copy buttons: data-copy names the element whose text is copied (tokens, passwords).

@@ -12,8 +12,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.domain import live
 from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.i18n import gettext as _
 from app.models import ApiToken, Membership, SiteRole, User, utcnow
 
 _hasher = PasswordHasher()
@@ -206,6 +208,15 @@ def update_profile(session: Session, user: User, display_name: str) -> User:
     if len(name) > 120:
         raise InvalidInput({"display_name": "Keep the name under 120 characters."})
     user.display_name = name
+    session.flush()
+    return user
+
+
+def choose_language(session: Session, user: User, language: str) -> User:
+    """The language `user` reads Eyeball in; "" follows their browser (app/i18n.py)."""
+    if language and language not in i18n.LANGUAGES:
+        raise InvalidInput({"language": _("Choose one of the languages offered.")})
+    user.language = language or None
     session.flush()
     return user
 
