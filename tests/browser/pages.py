@@ -26,10 +26,11 @@ def watch(page: Any, problems: list[str] | None = None) -> list[str]:
 
 def sign_in(page: Any, base_url: str, username: str, password: str, *, home: bool = True) -> None:
     """Sign in through the form, as a person does; with `home`, wait for the projects page
-    the form lands on (a first sign-in with a one-time password goes elsewhere)."""
+    the form lands on (a first sign-in with a one-time password goes elsewhere). Found by
+    their ids, not their words: the form is the same in every language."""
     page.goto(base_url + "/sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("form.stack button[type=submit]").click()
     if home:
         page.wait_for_url(base_url + "/")
