@@ -50,6 +50,9 @@ def text_problem(text: str) -> str | None:
 def json_problem(value: Any) -> tuple[str, str] | None:
     """The first thing wrong in decoded JSON, as (where, what): `where` is a dotted path
     such as `samples.3.metadata.colour` ('' for the value itself)."""
+    if isinstance(value, str):  # most values (every CSV cell): one search, no walk
+        problem = text_problem(value)
+        return None if problem is None else ("", problem)
     stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()

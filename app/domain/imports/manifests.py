@@ -8,6 +8,7 @@ choosing. `app.domain.imports` then decides what the rows mean for the project.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -456,11 +457,17 @@ def _csv_problem(exc: csv.Error, start: int) -> str:
     return f"the CSV cannot be read ({exc})"
 
 
+@functools.lru_cache(maxsize=1024)
+def _column_name_problem(column: str) -> str | None:
+    # Every row of a manifest repeats the same few column names: each is checked once.
+    return text_problem(str(column))
+
+
 def _field_problems(line: int, values: dict[str, Any], limits: Limits) -> list[Problem]:
     """The shared input rule (`app.domain.inputs`) and the field length, by column."""
     problems = []
     for column, value in values.items():
-        key_problem = text_problem(str(column))
+        key_problem = _column_name_problem(column)
         if key_problem is not None:
             problems.append(Problem(line, None, f"a column name {key_problem}"))
             continue
