@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.domain.analysis.bias_variance import TERM_LABELS, Breakdown, Term, breakdown
+from app.i18n import gettext as _
 from app.models import Run
 
 BAR_WIDTH = 560.0
@@ -51,7 +52,7 @@ def panel(run: Run, runs: list[Run]) -> Panel:
     result = breakdown(run)
     pieces: list[tuple[str, str, float]] = []
     if result.human_error is not None:
-        pieces.append(("Human level (best achievable)", "term-human", result.human_error))
+        pieces.append((_("Human level (best achievable)"), "term-human", result.human_error))
     for part in result.parts:
         if part.value is not None and part.value > 0:
             pieces.append((part.label, _css(part.term), part.value))
@@ -76,6 +77,6 @@ def panel(run: Run, runs: list[Run]) -> Panel:
             if p.term is term and p.value is not None
         )
         if coords:
-            lines.append(Line(TERM_LABELS[term], _css(term), coords))
+            lines.append(Line(str(TERM_LABELS[term]), _css(term), coords))
     labels = tuple((i * step, name) for i, (name, _) in enumerate(history))
     return Panel(result, tuple(segments), tuple(lines), labels, top)

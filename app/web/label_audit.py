@@ -15,6 +15,7 @@ from app.domain.projects.runs import resolve_run, runs_of
 from app.domain.review import label_audit
 from app.domain.review import screen as review
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import Run
 from app.routing import CheckedRoute
 from app.templating import flash, render
@@ -61,7 +62,7 @@ def audit_queue(
     found = resolve_run(session, access.project, run)
     size = whole_number(form.get("size"))
     if size is None:
-        problems = {"size": "A whole number: how many correct predictions to check."}
+        problems = {"size": _("A whole number: how many correct predictions to check.")}
         return _audit_page(
             request, session, access, found, values=form, errors=problems, status_code=422
         )
@@ -77,7 +78,10 @@ def audit_queue(
             errors=field_errors(exc, "size"),
             status_code=status_of(exc),
         )
-    flash(request, f"{queued} correctly classified samples queued for a label check.")
+    flash(
+        request,
+        _("%(count)s correctly classified samples queued for a label check.", count=queued),
+    )
     return see_other(request, "label_audit", project_id=access.project.id, run=found.name)
 
 
@@ -115,7 +119,7 @@ def check_next(
     found = resolve_run(session, access.project, run)
     check = label_audit.next_check(session, access, found)
     if check is None:
-        flash(request, "Every queued label is checked.")
+        flash(request, _("Every queued label is checked."))
         return see_other(request, "label_audit", project_id=access.project.id, run=found.name)
     return see_other(
         request,
@@ -148,7 +152,7 @@ def check_save(
     try:
         verdict = form.get("verdict", "")
         if verdict not in {"right", "wrong"}:
-            raise InvalidInput({"verdict": "Say whether the label is right or wrong."})
+            raise InvalidInput({"verdict": _("Say whether the label is right or wrong.")})
         label_audit.record_check(
             session,
             access,

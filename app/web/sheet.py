@@ -31,6 +31,7 @@ from app.domain.review.annotations import Draft
 from app.domain.review.label_audit import audit_of
 from app.domain.review.status import ErrorStatus
 from app.downloads import attachment, export_filename
+from app.i18n import gettext as _
 from app.routing import CheckedRoute
 from app.templating import flash, is_htmx, path_for, render
 from app.web.auth import safe_next
@@ -68,7 +69,7 @@ def _ids(value: str | None, name: str) -> list[int]:
     # Not `prediction`: that is the sheet's filter on the predicted label.
     ids = [whole_number(p) for p in (value or "").split(",") if p.strip()]
     if None in ids:
-        raise InvalidInput({name: "A comma-separated list of ids."})
+        raise InvalidInput({name: _("A comma-separated list of ids.")})
     return [i for i in ids if i is not None]
 
 
@@ -194,12 +195,20 @@ def adjudicate_submit(
         note=note,
     )
     result = adjudicate(session, access, run, prediction_id, draft, expected_version=version)
-    causes = ", ".join(result.state.cause_names) or "no cause"
-    label = "; label error" if result.state.label_error else ""
-    flash(
-        request,
-        f"Final verdict for {result.external_id} saved: "
-        f"{causes}{label}. It overrides the vote on the sheet.",
-    )
+    causes = ", ".join(result.state.cause_names) or _("no cause")
+    if result.state.label_error:
+        saved = _(
+            "Final verdict for %(sample)s saved: %(causes)s; label error. "
+            "It overrides the vote on the sheet.",
+            sample=result.external_id,
+            causes=causes,
+        )
+    else:
+        saved = _(
+            "Final verdict for %(sample)s saved: %(causes)s. It overrides the vote on the sheet.",
+            sample=result.external_id,
+            causes=causes,
+        )
+    flash(request, saved)
     sheet_url = request.app.url_path_for("sheet", project_id=access.project.id, run=run)
     return RedirectResponse(safe_next(back, f"{sheet_url}?disagreements=1"), status_code=303)

@@ -5,6 +5,7 @@ notebooks (`error_pages`), the sheet and annotations as files
 watches (`dashboard`) and which module of a pipeline a run's errors are blamed on
 (`pipeline`).
 
-`tally` is plain arithmetic, imports nothing of the app, and any package may use it.
+`tally` is plain arithmetic, imports nothing of the app but its translation layer
+(`app.i18n`, for its advice), and any package may use it.
 The rest may import `accounts`, `projects` and `review`.
 """

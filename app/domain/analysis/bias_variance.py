@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from app.i18n import lazy_gettext
 from app.models import Run
 
 
@@ -31,27 +32,32 @@ class Term(enum.StrEnum):
     VALIDATION_OVERFIT = "validation_overfit"
 
 
+# In the reader's language each time they are read (the API's are English).
 TERM_LABELS = {
-    Term.AVOIDABLE_BIAS: "Avoidable bias",
-    Term.VARIANCE: "Variance",
-    Term.DATA_MISMATCH: "Data mismatch",
-    Term.VALIDATION_OVERFIT: "Overfitting the validation sets",
+    Term.AVOIDABLE_BIAS: lazy_gettext("Avoidable bias"),
+    Term.VARIANCE: lazy_gettext("Variance"),
+    Term.DATA_MISMATCH: lazy_gettext("Data mismatch"),
+    Term.VALIDATION_OVERFIT: lazy_gettext("Overfitting the validation sets"),
 }
 
 # The method's next steps for each term, in its order.
 NEXT_STEPS = {
     Term.AVOIDABLE_BIAS: (
-        "a bigger model",
-        "richer features",
-        "less regularisation",
-        "error analysis on training samples",
+        lazy_gettext("a bigger model"),
+        lazy_gettext("richer features"),
+        lazy_gettext("less regularisation"),
+        lazy_gettext("error analysis on training samples"),
     ),
-    Term.VARIANCE: ("more training data", "regularisation", "early stopping"),
+    Term.VARIANCE: (
+        lazy_gettext("more training data"),
+        lazy_gettext("regularisation"),
+        lazy_gettext("early stopping"),
+    ),
     Term.DATA_MISMATCH: (
-        "find out which property of the data differs",
-        "find training data that matches the validation data better",
+        lazy_gettext("find out which property of the data differs"),
+        lazy_gettext("find training data that matches the validation data better"),
     ),
-    Term.VALIDATION_OVERFIT: ("a larger validation set",),
+    Term.VALIDATION_OVERFIT: (lazy_gettext("a larger validation set"),),
 }
 
 
@@ -63,7 +69,7 @@ class Part:
 
     @property
     def label(self) -> str:
-        return TERM_LABELS[self.term]
+        return str(TERM_LABELS[self.term])
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class Breakdown:
     @property
     def next_steps(self) -> tuple[str, ...]:
         largest = self.largest
-        return NEXT_STEPS[largest.term] if largest is not None else ()
+        return tuple(str(step) for step in NEXT_STEPS[largest.term]) if largest is not None else ()
 
 
 def _difference(run: Run, minuend: str, subtrahend: str) -> tuple[float | None, tuple[str, ...]]:

@@ -32,6 +32,7 @@ from app.domain.errors import InvalidInput
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.domain.review.visibility import visibility_of
+from app.i18n import gettext as _
 from app.models import Prediction, Run, Sample
 
 
@@ -223,8 +224,11 @@ def parse_run_pair(value: str) -> tuple[str, str]:
         given = len([n for n in names if n])
         raise InvalidInput(
             {
-                "runs": "Name exactly two runs, the one before and the one after, "
-                f"as runs=a,b (the run names or 'latest'); {given} given."
+                "runs": _(
+                    "Name exactly two runs, the one before and the one after, "
+                    "as runs=a,b (the run names or 'latest'); %(given)s given.",
+                    given=given,
+                )
             }
         )
     return names[0], names[1]

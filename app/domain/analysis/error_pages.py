@@ -26,6 +26,7 @@ from app.domain.projects.causes import fold
 from app.domain.projects.runs import resolve_run
 from app.domain.review.annotations import Draft, SaveResult, save
 from app.domain.review.visibility import visibility_of
+from app.i18n import gettext as _
 from app.models import Cause, Prediction, Project, Run, Sample, User
 
 DEFAULT_LIMIT = 100
@@ -51,7 +52,7 @@ def encode_cursor(run: Run, key: OrderKey) -> str:
 
 def decode_cursor(cursor: str, run: Run) -> OrderKey:
     refused = InvalidInput(
-        {"cursor": "This cursor was not given out by this endpoint; start again without one."}
+        {"cursor": _("This cursor was not given out by this endpoint; start again without one.")}
     )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -69,8 +70,11 @@ def decode_cursor(cursor: str, run: Run) -> OrderKey:
     if run_id != run.id:
         raise InvalidInput(
             {
-                "cursor": f"This cursor belongs to another run than {run.name!r} "
-                "(did `latest` change?); start again without one."
+                "cursor": _(
+                    "This cursor belongs to another run than %(run)s "
+                    "(did `latest` change?); start again without one.",
+                    run=repr(run.name),
+                )
             }
         )
     return (missing, position, prediction_id)
@@ -117,7 +121,7 @@ def errors_page(
     re-filtered between two calls neither repeat nor go missing.
     """
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput({"limit": f"The limit is between 1 and {MAX_LIMIT}."})
+        raise InvalidInput({"limit": _("The limit is between 1 and %(max)s.", max=MAX_LIMIT)})
     run = resolve_run(session, access.project, run_name)
     after = decode_cursor(cursor, run) if cursor else None
     data = load_run(session, access.project, run, seen_by=visibility_of(access))
@@ -190,7 +194,13 @@ def error_under_review(session: Session, run: Run, sample_id: str) -> Prediction
         )
     )
     if prediction is None or not prediction.is_error or not prediction.in_review:
-        raise NotFound(f"Run {run.name!r} has no error under review with sample id {sample_id!r}.")
+        raise NotFound(
+            _(
+                "Run %(run)s has no error under review with sample id %(sample)s.",
+                run=repr(run.name),
+                sample=repr(sample_id),
+            )
+        )
     return prediction
 
 
@@ -221,12 +231,22 @@ def causes_by_name(session: Session, project: Project, names: Sequence[str]) -> 
     if unknown:
         listed = ", ".join(repr(n) for n in unknown)
         raise InvalidInput(
-            {"causes": f"This project has no cause named {listed}. List them at GET .../causes."}
+            {
+                "causes": _(
+                    "This project has no cause named %(names)s. List them at GET .../causes.",
+                    names=listed,
+                )
+            }
         )
     if ambiguous:
         listed = ", ".join(repr(n) for n in ambiguous)
         raise InvalidInput(
-            {"causes": f"{listed} matches several causes; give the exact name (case included)."}
+            {
+                "causes": _(
+                    "%(names)s matches several causes; give the exact name (case included).",
+                    names=listed,
+                )
+            }
         )
     return frozenset(chosen)
 

@@ -19,6 +19,8 @@ from app.domain.projects.access import ProjectAccess
 from app.domain.projects.pipeline import DESIGN_NAME, Module, PipelineInfo, pipeline_of
 from app.domain.projects.runs import runs_of
 from app.domain.review.visibility import visibility_of
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.models import Project, Run
 
 # Thresholds, not tests: accuracies are reported without the counts a test would need.
@@ -27,7 +29,7 @@ from app.models import Project, Run
 NEAR_HUMAN = 0.01
 POOR_WHOLE = 0.02
 
-DECOMPOSITION_WARNING = (
+DECOMPOSITION_WARNING = lazy_gettext(
     "Every module is near human level, but the whole pipeline is not: the decomposition "
     "into modules is the problem. Rethink the split (what each module passes on), or "
     "train the task end to end."
@@ -112,7 +114,7 @@ class PipelineBlame:
 
     @property
     def warning(self) -> str | None:
-        return DECOMPOSITION_WARNING if self.comparison.decomposition_suspect else None
+        return str(DECOMPOSITION_WARNING) if self.comparison.decomposition_suspect else None
 
 
 def blame(pipeline: PipelineInfo, footer: Tally) -> PipelineBlame:
@@ -133,7 +135,7 @@ def blame(pipeline: PipelineInfo, footer: Tally) -> PipelineBlame:
     )
     human_error = footer.run.human_error
     whole = Level(
-        "The whole pipeline",
+        _("The whole pipeline"),
         None if footer.error_rate is None else 1 - footer.error_rate,
         None if human_error is None else 1 - human_error,
     )

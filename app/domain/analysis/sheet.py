@@ -40,6 +40,8 @@ from app.domain.verdicts import (
     run_sums,
     stored,
 )
+from app.i18n import gettext as _
+from app.i18n import ngettext
 from app.models import (
     AnnotationStatus,
     Cause,
@@ -60,8 +62,11 @@ def hidden_message(hidden: int) -> str | None:
     """What blind review holds back, said plainly (None: nothing is)."""
     if hidden <= 0:
         return None
-    reviews = "review" if hidden == 1 else "reviews"
-    return f"{hidden} other {reviews} hidden until you finish yours"
+    return ngettext(
+        "%(num)s other review hidden until you finish yours",
+        "%(num)s other reviews hidden until you finish yours",
+        hidden,
+    )
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ def error_row(session: Session, data: RunData, prediction_id: int) -> ErrorRow:
     )
     rows = rows_of(session, data, [prediction_id]) if in_run else []
     if not rows:
-        raise NotFound("No such error under review in this run.")
+        raise NotFound(_("No such error under review in this run."))
     return rows[0]
 
 
@@ -361,7 +366,7 @@ class Tally:
     def missing(self) -> str | None:
         """What the ceiling needs and does not have, said plainly."""
         if self.error_rate is None:
-            return (
+            return _(
                 "The run's error rate is unknown (the number of evaluated samples was not "
                 "given at import), so ceilings are shares of the errors only, not points of "
                 "error rate."

@@ -19,6 +19,8 @@ from app.domain.analysis.inert import inert, inert_text
 from app.domain.analysis.sheet import ErrorRow, RunData
 from app.domain.analysis.tally import Z95
 from app.domain.analysis.views import SheetSlice
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 
 BASE_HEADERS = ("external_id", "label", "prediction", "confidence")
 TAIL_HEADERS = ("label_error", "suggested_label", "note", "annotators", "status", "examined")
@@ -75,16 +77,18 @@ def label_corrections_csv(rows: Iterable[ErrorRow]) -> str:
     return out.getvalue()
 
 
-# Rows of the footer, under the errors, in this order.
+# Rows of the footer, under the errors, in this order. Their titles, and those of the
+# Run sheet, are for people: in the reader's language (the API's file is English); the
+# column headers and the sheets' names (which the formulas name) stay English.
 FOOTER = (
-    "Count",
-    "Share",
-    "Share, 95% low",
-    "Share, 95% high",
-    "Gain at most (points)",
-    "Gain, 95% low (points)",
-    "Gain, 95% high (points)",
-    "Error rate if fixed",
+    lazy_gettext("Count"),
+    lazy_gettext("Share"),
+    lazy_gettext("Share, 95% low"),
+    lazy_gettext("Share, 95% high"),
+    lazy_gettext("Gain at most (points)"),
+    lazy_gettext("Gain, 95% low (points)"),
+    lazy_gettext("Gain, 95% high (points)"),
+    lazy_gettext("Error rate if fixed"),
 )
 
 
@@ -102,18 +106,18 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
         sheet.append([_text(sheet, v) if isinstance(v, str) else v for v in _cells(data, row)])
     first, last = 2, max(2, page.tally.rows + 1)
 
-    filters = "&".join(f"{k}={v}" for k, v in page.filters.query()) or "none"
+    filters = "&".join(f"{k}={v}" for k, v in page.filters.query()) or _("none")
     for title, value in (
-        ("Run", _text(run, inert_text(data.run.name))),
-        ("Evaluated samples", data.run.evaluated),
-        ("Errors in the run", data.errors),
+        (_("Run"), _text(run, inert_text(data.run.name))),
+        (_("Evaluated samples"), data.run.evaluated),
+        (_("Errors in the run"), data.errors),
         # B4: the error rate; empty when the evaluated count is unknown.
-        ("Error rate", '=IF(B2>0,B3/B2,"")' if data.run.evaluated else None),
+        (_("Error rate"), '=IF(B2>0,B3/B2,"")' if data.run.evaluated else None),
         # B5: every examined error of the run, also when this file holds a filtered
         # slice, because a ceiling is in points of the whole run's error rate.
-        ("Examined errors in the run", page.tally.examined_in_run),
-        ("Filters", _text(run, inert_text(filters))),
-        ("z (95%)", Z95),
+        (_("Examined errors in the run"), page.tally.examined_in_run),
+        (_("Filters"), _text(run, inert_text(filters))),
+        (_("z (95%)"), Z95),
     ):
         run.append([_bold(run, title), value])
 
@@ -123,8 +127,8 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
     top = last + 2
     footer: list[list[Any]] = [[None] * len(names) for _ in FOOTER]
     for offset, title in enumerate(FOOTER):
-        footer[offset][label_col - 1] = _bold(sheet, title)
-    footer[0][label_col] = "Examined"
+        footer[offset][label_col - 1] = _bold(sheet, str(title))
+    footer[0][label_col] = _("Examined")
     footer[0][label_col + 1] = f"=SUM({examined})"
     n = f"${get_column_letter(label_col + 2)}${top}"
     counted = [len(BASE_HEADERS) + i + 1 for i in range(len(data.columns))]
@@ -149,7 +153,7 @@ def sheet_xlsx(page: SheetSlice) -> bytes:
         for offset, formula in enumerate(formulas):
             footer[offset][column - 1] = formula
     # The rows end at `last` (an empty slice still leaves row 2 for the formulas' range).
-    for _ in range(last + 1 - (page.tally.rows + 1)):
+    for _blank in range(last + 1 - (page.tally.rows + 1)):
         sheet.append([])
     for cells in footer:
         sheet.append(cells)

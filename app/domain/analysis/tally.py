@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from app.i18n import gettext as _
+
 # Two-sided 95%: the normal quantile 0.975.
 Z95 = 1.959963984540054
 TARGET_HALF_WIDTH = 0.05
@@ -125,15 +127,15 @@ def error_rate(errors: int, evaluated: int | None) -> float | None:
 
 def label_error_advice(share: float | None) -> str:
     if share is None:
-        return "No error has been examined yet."
+        return _("No error has been examined yet.")
     if share < LABEL_ERRORS_IGNORABLE:
-        return "Below about 10% of the errors: this does not change decisions; live with it."
+        return _("Below about 10% of the errors: this does not change decisions; live with it.")
     if share > LABEL_ERRORS_DECISIVE:
-        return (
+        return _(
             "Above about 30% of the errors: fix the labels, in the validation AND the test set, "
             "so that both keep coming from one distribution."
         )
-    return (
+    return _(
         "Between about 10% and 30% of the errors: weigh the cost of relabelling "
         "against the gains the causes promise."
     )

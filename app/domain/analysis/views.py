@@ -52,6 +52,7 @@ from app.domain.projects.causes import fold, project_causes
 from app.domain.review.status import is_under_review
 from app.domain.review.visibility import Visibility, everything
 from app.domain.verdicts import ErrorStatus
+from app.i18n import gettext as _
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -107,26 +108,26 @@ class Filters:
             if raw.strip():
                 cause_id = whole_number(raw)
                 if cause_id is None:
-                    problems["cause"] = f"'{raw}' is not a cause id."
+                    problems["cause"] = _("'%(value)s' is not a cause id.", value=raw)
                 else:
                     causes.add(cause_id)
         annotator = None
         if params.get("annotator"):
             annotator = whole_number(str(params["annotator"]))
             if annotator is None:
-                problems["annotator"] = "The annotator is given by user id."
+                problems["annotator"] = _("The annotator is given by user id.")
         status = None
         if params.get("status"):
             try:
                 status = ErrorStatus(params["status"])
             except ValueError:
                 known = ", ".join(s.value for s in ErrorStatus)
-                problems["status"] = f"Status must be one of {known}."
+                problems["status"] = _("Status must be one of %(known)s.", known=known)
         meta_key = meta_value = None
         if params.get("meta"):
             key, sep, value = str(params["meta"]).partition("=")
             if not sep or not key.strip():
-                problems["meta"] = "Filter metadata as key=value."
+                problems["meta"] = _("Filter metadata as key=value.")
             else:
                 meta_key, meta_value = key.strip(), value.strip()
         filters = cls(
@@ -176,8 +177,10 @@ class Filters:
         if others and not seen_by.sees_others_marks:
             raise InvalidInput(
                 {
-                    "annotator": "Blind review: this project shows you your own reviews "
-                    "and the consensus only, so you can filter by your own reviews only."
+                    "annotator": _(
+                        "Blind review: this project shows you your own reviews "
+                        "and the consensus only, so you can filter by your own reviews only."
+                    )
                 }
             )
 
@@ -251,13 +254,15 @@ def with_ids(
             if causes is None:
                 causes = {fold(c.name): c.id for c in project_causes(session, project)}
             if fold(name) not in causes:
-                problems["cause"] = f"The project has no cause named {name!r}."
+                problems["cause"] = _("The project has no cause named %(name)s.", name=repr(name))
                 continue
             value = str(causes[fold(name)])
         elif key == "annotator" and name and whole_number(name) is None:
             user_id = _team_member_id(session, project, name)
             if user_id is None:
-                problems["annotator"] = f"The project has no annotator called {name!r}."
+                problems["annotator"] = _(
+                    "The project has no annotator called %(name)s.", name=repr(name)
+                )
                 continue
             value = str(user_id)
         resolved.append((key, value))
@@ -610,7 +615,9 @@ class Sort:
         descending = value.startswith("-")
         column = value.lstrip("-")
         if _sort_keys(column, "sqlite", everything()) is None:
-            raise InvalidInput({"sort": f"The sheet cannot be sorted by '{column}'."})
+            raise InvalidInput(
+                {"sort": _("The sheet cannot be sorted by '%(column)s'.", column=column)}
+            )
         return cls(column, descending)
 
     @property
@@ -859,7 +866,7 @@ def read_view(
         problems.update(exc.fields)
     page = whole_number(str(params.get("page") or "1"))
     if page is None:
-        problems["page"] = "The page is a number."
+        problems["page"] = _("The page is a number.")
     return filters, sort, page or 1, problems
 
 
