@@ -1,10 +1,16 @@
 // The review screen: its keys, and autosave that never drops a change.
 //
-// htmx does the requests: every save and action is an htmx request from the annotation
-// form, sent one at a time in order (the form's hx-sync "queue all", so each names the
-// version the one before it returned), its answer morphed into the form (idiomorph keeps
-// focus and what is being typed) and its new version taken out of band. What is ours:
-// the keymap, and retrying until saved. Saves send the whole state of the form (saves
+// htmx does the requests: every save, action and refresh is an htmx request from the
+// annotation form, its answer morphed into the form (idiomorph keeps focus and what is
+// being typed) and its new version taken out of band. What is ours: the keymap, sending
+// them one at a time in order (the next goes once the one before it is answered, so
+// each names the version the one before it returned), and retrying until saved. Not
+// htmx's hx-sync queue: htmx re-processes the form when it settles an answer, 20 ms
+// after the swap, and when the form's classes differ from the last time (htmx-request
+// while a save is out) it forgets what it kept on the element, the queue and its lock
+// with it. A save sent just after an answer then let the next key's save go at once,
+// naming the same version, refused as "changed elsewhere" (409), or a queued one was
+// dropped and "Saving…" stayed. Saves send the whole state of the form (saves
 // replace, they do not patch), so a save retried or queued sends the state as it is
 // when it goes. A save that fails on the network or with a server error is sent again
 // with backoff until it goes through; one the server refuses (changed elsewhere,
@@ -18,7 +24,8 @@
   var REQUEST = "x-eyeball-request";   // names each of our requests, to follow it
   var REFUSALS = [403, 404, 409, 422];  // answered with the panel and the reason
   var stateLine = document.getElementById("save-state");
-  var pending = new Map();  // our requests not answered yet, by id: {url, values, sent}
+  var pending = new Map();  // our requests not answered yet, in order, by id: {url, values, sent}
+  var current = null;       // the one out (or waiting to be retried): the next waits for it
   var nextId = 1;
   var dirty = false;        // the form holds changes not sent yet
   var held = null;          // an action refused without the panel, sent with the next change
@@ -43,7 +50,14 @@
     stateLine.textContent = text;
   }
 
-  function busy() { return dirty || pending.size > 0; }
+  // A refresh of the panel does not hold up leaving the page.
+  function waiting() {
+    var count = 0;
+    pending.forEach(function (request) { if (!request.refresh) count++; });
+    return count;
+  }
+
+  function busy() { return dirty || waiting() > 0; }
 
   var typingInto = Eyeball.typingInto;
 
@@ -61,14 +75,37 @@
     var headers = {};
     headers[REQUEST] = id;
     // A failure is handled when htmx reports the request's end (afterRequest), not here.
-    htmx.ajax("POST", request.url, { source: form(), headers: headers, values: request.values || undefined })
+    htmx.ajax(request.refresh ? "GET" : "POST", request.url,
+      { source: form(), headers: headers, values: request.values || undefined })
       .catch(function () {});
+  }
+
+  // The first request not sent goes, once none is out.
+  function next() {
+    if (current !== null) return;
+    var first = null;
+    pending.forEach(function (request, id) { if (first === null && !request.sent) first = id; });
+    if (first === null) return;
+    current = first;
+    issue(first);
   }
 
   function send(url, values) {
     var id = String(nextId++);
     pending.set(id, { url: url, values: values || null, sent: false, save: !values && url === root.dataset.saveUrl });
-    issue(id);
+    next();
+  }
+
+  // The panel again, as stored (a cause was added elsewhere): never over unsaved work.
+  function refresh() {
+    if (busy() || editing()) { refreshWanted = true; return; }
+    refreshWanted = false;
+    var queued = false;
+    pending.forEach(function (request) { if (request.refresh) queued = true; });
+    if (queued) return;
+    var id = String(nextId++);
+    pending.set(id, { url: root.dataset.annotationUrl, values: null, sent: false, refresh: true });
+    next();
   }
 
   // The change waiting for its debounce goes now (before an action, so they keep their
@@ -101,11 +138,7 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.elt !== form()) return;
     var id = ours(event.detail);
-    if (id === null) {
-      // A cause added elsewhere refreshes the panel, but never over unsaved work here.
-      if (busy() || editing()) { event.preventDefault(); refreshWanted = true; }
-      return;
-    }
+    if (id === null) { event.preventDefault(); return; }  // every request here is ours
     var request = pending.get(id);
     if (!request) { event.preventDefault(); return; }  // dropped by a refusal meanwhile
     request.sent = true;
@@ -125,12 +158,13 @@
     var detail = event.detail;
     if (detail.elt !== form()) return;
     var id = ours(detail);
-    if (id === null) {
-      // ...nor when its answer comes back while someone started typing or saving here.
-      if (busy() || editing()) { detail.shouldSwap = false; refreshWanted = true; }
+    if (id === null || !pending.has(id)) return;
+    var status = detail.xhr.status;
+    if (pending.get(id).refresh) {
+      // Nor when its answer comes back while someone started typing or saving here.
+      if (status >= 400 || busy() || editing()) { detail.shouldSwap = false; refreshWanted = status < 400; }
       return;
     }
-    var status = detail.xhr.status;
     if (status >= 400) {
       var panel = String(detail.serverResponse).indexOf('id="annotation"') !== -1;
       if (panel && REFUSALS.indexOf(status) !== -1) {
@@ -147,7 +181,7 @@
     }
     // Saved. With more on its way, take only the new version: the form already shows
     // what those requests will send. (What is being typed survives a morph.)
-    if (dirty || pending.size > 1) detail.swapOverride = "none";
+    if (dirty || waiting() > 1) detail.swapOverride = "none";
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -164,16 +198,26 @@
     var request = id === null ? null : pending.get(id);
     if (!request) return;
     var status = detail.xhr.status;
+    if (request.refresh) {
+      pending.delete(id);
+      setTimeout(answered, 0);
+      return;
+    }
     if (status === 0 || status >= 500) {
-      // Not stored: the same request goes again, with the form's state by then.
+      // Not stored: the same request goes again, with the form's state by then; the
+      // ones after it still wait for it.
       request.sent = false;
       show("failed", "Failed — retrying");
-      setTimeout(function () { if (pending.has(id)) issue(id); }, retryDelay);
+      setTimeout(function () {
+        if (pending.has(id)) issue(id); else answered();
+      }, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 4000);
       return;
     }
     retryDelay = 500;
     pending.delete(id);
+    // The next goes once htmx has let go of this one (it does so after this event).
+    setTimeout(answered, 0);
     var redirect = detail.xhr.getResponseHeader("HX-Redirect");
     if (request.refused) {
       show("refused", request.refused === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
@@ -195,7 +239,17 @@
     } else if (!stopped) {
       show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
     }
-    if (!busy() && refreshWanted) { refreshWanted = false; htmx.trigger(form(), "sse:cause"); }
+  });
+
+  function answered() {
+    current = null;
+    next();
+    if (refreshWanted && current === null && !busy()) refresh();
+  }
+
+  // A cause added elsewhere (the live stream's "cause" event) refreshes the panel.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    if (event.target.id === "cause-events") refresh();
   });
 
   // Done with nothing marked is most often a stray Enter: ask once, in the page; the
@@ -382,7 +436,7 @@
 
   document.addEventListener("focusout", function () {
     if (refreshWanted && !busy()) setTimeout(function () {
-      if (refreshWanted && !busy() && !editing()) { refreshWanted = false; htmx.trigger(form(), "sse:cause"); }
+      if (refreshWanted && !busy() && !editing()) refresh();
     }, 0);
   });
 

@@ -376,6 +376,41 @@ def test_typing_while_a_save_is_answered_keeps_the_text_focus_and_every_change(
         bob.close()
 
 
+def test_keys_pressed_fast_one_after_another_are_all_saved_in_order(
+    browser: Any, own_server: LiveServer
+) -> None:
+    # The race CI hit on a loaded machine ("changed elsewhere" with one person acting):
+    # a save sent just after an answer was swapped in is still out when htmx settles
+    # that answer, 20 ms later; settling re-processed the form and htmx forgot its
+    # hx-sync queue and lock, so the next key's save went at once, naming the same
+    # version, and was refused (409), or was dropped and "Saving…" stayed. Before the
+    # fix a few rounds of this were enough to hit it, on an idle machine too.
+    live = own_server
+    bob = Screen(browser, live, "bob")
+    page = bob.page
+    versions: list[int] = []
+
+    def sent(request: Any) -> None:
+        if request.method == "POST" and "/annotation/" in request.url:
+            found = re.search(r"version=(\d+)", request.post_data or "")
+            assert found, request.post_data
+            versions.append(int(found.group(1)))
+
+    page.on("request", sent)
+    state = page.locator("#save-state")
+    try:
+        bob.open(live.base_url + "/projects/1/review")
+        for _ in range(25):
+            bob.press("2")
+            bob.saved()
+            bob.press("2", "5")
+            bob.expect(state).to_have_attribute("data-state", re.compile("^(saved|refused)$"))
+            assert state.get_attribute("data-state") == "saved", state.text_content()
+        assert versions == list(range(len(versions))), f"each save names the one before: {versions}"
+    finally:
+        bob.close()
+
+
 def test_a_change_made_after_signing_out_elsewhere_is_kept_and_saved_after_sign_in(
     browser: Any, server: LiveServer, screenshots: Path
 ) -> None:
