@@ -36,6 +36,7 @@ from app import schema
 from app.config import Settings
 from app.db import Database
 from app.domain.imports.store import files_in, media_store
+from app.i18n import gettext as _
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -56,7 +57,7 @@ class Outcome:
 
 def _sqlite_file(url: URL) -> Path:
     if not url.database or url.database == ":memory:":
-        raise BackupError("An in-memory SQLite database cannot be backed up or restored.")
+        raise BackupError(_("An in-memory SQLite database cannot be backed up or restored."))
     return Path(url.database)
 
 
@@ -70,23 +71,23 @@ def _libpq(url: URL) -> tuple[str, dict[str, str]]:
     return plain.render_as_string(hide_password=False), env
 
 
-def _run(command: list[str], env: dict[str, str], what: str) -> None:
+def _run(command: list[str], env: dict[str, str], missing: str) -> None:
+    """`missing` says what is wrong when the command is not installed."""
     try:
         # pg_dump or pg_restore, with arguments from our own settings.
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     except FileNotFoundError:
-        raise BackupError(
-            f"{command[0]} is not installed: {what} a PostgreSQL database needs the "
-            "PostgreSQL client tools of the server's major version."
-        ) from None
+        raise BackupError(missing) from None
     if done.returncode != 0:
-        raise BackupError(f"{command[0]} failed: {done.stderr.strip()}")
+        raise BackupError(
+            _("%(command)s failed: %(reason)s", command=command[0], reason=done.stderr.strip())
+        )
 
 
 def _copy_sqlite(source: Path, target: Path) -> None:
     """SQLite's online backup API: a consistent copy while other connections write."""
     if not source.is_file():
-        raise BackupError(f"There is no SQLite database at {source}.")
+        raise BackupError(_("There is no SQLite database at %(path)s.", path=str(source)))
     src = sqlite3.connect(source)
     try:
         dst = sqlite3.connect(target)
@@ -102,13 +103,17 @@ def _copy_sqlite(source: Path, target: Path) -> None:
 
 def backup(settings: Settings, path: Path) -> Outcome:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise BackupError(f"{path} is not an empty folder: back up into a new one.")
+        raise BackupError(
+            _("%(path)s is not an empty folder: back up into a new one.", path=str(path))
+        )
     url = make_url(settings.database_url)
     if settings.is_sqlite and not _sqlite_file(url).is_file():
-        raise BackupError(f"There is no SQLite database at {_sqlite_file(url)}.")
-    revision, _ = _revision_and_tables(settings)
+        raise BackupError(
+            _("There is no SQLite database at %(path)s.", path=str(_sqlite_file(url)))
+        )
+    revision, _tables = _revision_and_tables(settings)
     if revision is None:
-        raise BackupError("The database has no Eyeball schema: there is nothing to back up.")
+        raise BackupError(_("The database has no Eyeball schema: there is nothing to back up."))
     path.mkdir(parents=True, exist_ok=True)
     taken = datetime.now(UTC)
     if settings.is_sqlite:
@@ -120,7 +125,10 @@ def backup(settings: Settings, path: Path) -> Outcome:
         _run(
             ["pg_dump", "--format=custom", "--file", str(path / POSTGRES_FILE), target],
             env,
-            "backing up",
+            _(
+                "pg_dump is not installed: backing up a PostgreSQL database needs the "
+                "PostgreSQL client tools of the server's major version."
+            ),
         )
         kind = "postgresql"
     # After the database (see the module's docstring).
@@ -164,12 +172,18 @@ def read_manifest(path: Path) -> dict[str, Any]:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BackupError(
-            f"{path} holds no {MANIFEST}: it is not a backup, or an unfinished one."
+            _(
+                "%(path)s holds no %(manifest)s: it is not a backup, or an unfinished one.",
+                path=str(path),
+                manifest=MANIFEST,
+            )
         ) from None
     except ValueError:
-        raise BackupError(f"{path / MANIFEST} is damaged (not JSON).") from None
+        raise BackupError(_("%(path)s is damaged (not JSON).", path=str(path / MANIFEST))) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{path / MANIFEST} is not a backup this Eyeball can read.")
+        raise BackupError(
+            _("%(path)s is not a backup this Eyeball can read.", path=str(path / MANIFEST))
+        )
     return manifest
 
 
@@ -178,22 +192,26 @@ def _revision_and_tables(settings: Settings) -> tuple[str | None, list[str]]:
     try:
         return schema.current_revision(database.engine), inspect(database.engine).get_table_names()
     except OperationalError as exc:
-        raise BackupError(f"The database cannot be reached: {exc.orig}") from None
+        raise BackupError(
+            _("The database cannot be reached: %(reason)s", reason=str(exc.orig))
+        ) from None
     finally:
         database.dispose()
 
 
 def _refuse_unless_empty(settings: Settings) -> None:
-    _, tables = _revision_and_tables(settings)
+    _revision, tables = _revision_and_tables(settings)
     if tables:
         raise BackupError(
-            "The database is not empty (it has tables): restore into a new, empty database."
+            _("The database is not empty (it has tables): restore into a new, empty database.")
         )
     stored = next(files_in(settings.media_path), None)
     if stored is not None:
         raise BackupError(
-            f"The media folder {settings.media_path} holds files already: restore into an "
-            "empty one."
+            _(
+                "The media folder %(path)s holds files already: restore into an empty one.",
+                path=str(settings.media_path),
+            )
         )
 
 
@@ -202,8 +220,12 @@ def restore(settings: Settings, path: Path) -> Outcome:
     kind = "sqlite" if settings.is_sqlite else "postgresql"
     if manifest["database"] != kind:
         raise BackupError(
-            f"This is a backup of a {manifest['database']} database; the configured "
-            f"database is {kind}. Restore it into the same kind."
+            _(
+                "This is a backup of a %(backed_up)s database; the configured "
+                "database is %(configured)s. Restore it into the same kind.",
+                backed_up=manifest["database"],
+                configured=kind,
+            )
         )
     settings.ensure_dirs()
     _refuse_unless_empty(settings)
@@ -227,7 +249,10 @@ def restore(settings: Settings, path: Path) -> Outcome:
                 str(path / POSTGRES_FILE),
             ],
             env,
-            "restoring",
+            _(
+                "pg_restore is not installed: restoring a PostgreSQL database needs the "
+                "PostgreSQL client tools of the server's major version."
+            ),
         )
     store = media_store(settings)
     media = path / MEDIA_FOLDER

@@ -14,7 +14,7 @@ import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from app import backups, metrics, schema
+from app import backups, i18n, metrics, schema
 from app.config import Settings, get_settings
 from app.db import Database
 from app.domain.accounts.users import (
@@ -32,6 +32,7 @@ from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, ru
 from app.domain.imports.store import media_store
 from app.domain.projects.access import find_project
 from app.domain.projects.runs import resolve_run
+from app.i18n import gettext as _
 from app.models import ApiToken, User
 
 cli = typer.Typer(help="Eyeball: error analysis for machine-learning models.", no_args_is_help=True)
@@ -70,7 +71,9 @@ def _print_sign_ins(settings: Settings) -> None:
     sign_ins = demo.read_sign_ins(settings.data_dir)
     if not sign_ins:
         return
-    typer.echo("Demo sign-ins (kept in " + str(settings.data_dir / demo.SIGN_INS_FILE) + "):")
+    typer.echo(
+        _("Demo sign-ins (kept in %(path)s):", path=str(settings.data_dir / demo.SIGN_INS_FILE))
+    )
     for s in sign_ins:
         typer.echo(f"  {s.username:<8} {s.password:<16} ({s.role})")
 
@@ -79,11 +82,11 @@ def _load_demo(settings: Settings, database: Database, *, only_if_empty: bool) -
     with database.transaction() as session:
         if demo.demo_loaded(session):
             if not only_if_empty:
-                typer.echo("The demo project is already loaded.")
+                typer.echo(_("The demo project is already loaded."))
             return
         if only_if_empty and not demo.database_is_empty(session):
             return
-    typer.echo("Loading the demo project (1,000 handwritten digits, two model versions)...")
+    typer.echo(_("Loading the demo project (1,000 handwritten digits, two model versions)..."))
     sign_ins = demo.load_demo(database, media_store(settings))
     if sign_ins:
         demo.save_sign_ins(settings.data_dir, sign_ins)
@@ -105,9 +108,11 @@ def serve(
     workers = workers or settings.workers
     if workers > 1 and settings.is_sqlite:
         raise _fail(
-            "SQLite is served by one process: several workers need PostgreSQL "
-            "(set EYEBALL_DATABASE_URL=postgresql+psycopg://...) so that live updates "
-            "reach every worker."
+            _(
+                "SQLite is served by one process: several workers need PostgreSQL "
+                "(set EYEBALL_DATABASE_URL=postgresql+psycopg://...) so that live updates "
+                "reach every worker."
+            )
         )
     with _opened(settings) as database:
         schema.upgrade(database.engine)
@@ -115,10 +120,11 @@ def serve(
             _load_demo(settings, database, only_if_empty=True)
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"\nEyeball is serving on http://{host}:{port}")
+    url = f"http://{host}:{port}"
+    typer.echo("\n" + _("Eyeball is serving on %(url)s", url=url))
     if with_demo:
         _print_sign_ins(settings)
-    typer.echo("Stop it with Ctrl+C.\n")
+    typer.echo(_("Stop it with Ctrl+C.") + "\n")
     with metrics_folder(workers):
         uvicorn.run(
             "app.main:create_app",
@@ -204,7 +210,12 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply revisions up to REVISION (default: the newest)."""
     with _opened(get_settings()) as database:
         schema.upgrade(database.engine, revision)
-        typer.echo(f"Database at revision {schema.current_revision(database.engine)}.")
+        typer.echo(
+            _(
+                "Database at revision %(revision)s.",
+                revision=schema.current_revision(database.engine),
+            )
+        )
 
 
 @db_cli.command("downgrade")
@@ -228,18 +239,27 @@ def db_downgrade(
         except schema.UnknownTarget as exc:
             raise _fail(str(exc)) from None
         if not plan:
-            typer.echo("Nothing to undo: the database is already at that revision.")
+            typer.echo(_("Nothing to undo: the database is already at that revision."))
             return
         typer.echo(
-            f"Going down to {revision} undoes {len(plan)} revision(s), newest first; what "
-            "each added is dropped, with its data:"
+            _(
+                "Going down to %(revision)s undoes %(count)s revision(s), newest first; what "
+                "each added is dropped, with its data:",
+                revision=revision,
+                count=len(plan),
+            )
         )
         for undone in plan:
             typer.echo(f"  {undone.revision}  {undone.summary}")
         if not yes:
-            raise _fail("Nothing was changed. Run again with --yes to undo these revisions.")
+            raise _fail(_("Nothing was changed. Run again with --yes to undo these revisions."))
         schema.downgrade(database.engine, revision)
-        typer.echo(f"Database at revision {schema.current_revision(database.engine) or 'base'}.")
+        typer.echo(
+            _(
+                "Database at revision %(revision)s.",
+                revision=schema.current_revision(database.engine) or "base",
+            )
+        )
 
 
 @db_cli.command("current")
@@ -248,7 +268,8 @@ def db_current() -> None:
     with _opened(get_settings()) as database:
         current = schema.current_revision(database.engine)
     head = schema.head_revision()
-    state = "up to date" if current == head else f"behind (newest is {head})"
+    state = _("up to date") if current == head else _("behind (newest is %(head)s)", head=head)
+    # The revision first, as it is: scripts read it (`eyeball db current | cut -d: -f1`).
     typer.echo(f"{current or 'empty'}: {state}")
 
 
@@ -264,16 +285,23 @@ def backup_command(
         raise _fail(str(exc)) from None
     manifest = done.manifest
     typer.echo(
-        f"Backed up the {manifest['database']} database at revision "
-        f"{manifest['alembic_revision']} into {path}."
+        _(
+            "Backed up the %(database)s database at revision %(revision)s into %(path)s.",
+            database=manifest["database"],
+            revision=manifest["alembic_revision"],
+            path=str(path),
+        )
     )
     if manifest["media"]["included"]:
-        typer.echo(f"With {done.media_files} media files.")
+        typer.echo(_("With %(count)s media files.", count=done.media_files))
     else:
         typer.echo(
-            f"The images are in the S3 bucket {manifest['media']['bucket']!r} and not in "
-            "this backup: back the bucket up by the store's own means (versioning, "
-            "replication or a copy of the bucket). The backup holds their index."
+            _(
+                "The images are in the S3 bucket %(bucket)s and not in "
+                "this backup: back the bucket up by the store's own means (versioning, "
+                "replication or a copy of the bucket). The backup holds their index.",
+                bucket=repr(manifest["media"]["bucket"]),
+            )
         )
 
 
@@ -289,16 +317,23 @@ def restore_command(
         raise _fail(str(exc)) from None
     manifest = done.manifest
     typer.echo(
-        f"Restored the backup of {manifest['created_at']} (Eyeball "
-        f"{manifest['eyeball_version']}, revision {manifest['alembic_revision']}), "
-        f"with {done.media_files} media files."
+        _(
+            "Restored the backup of %(created)s (Eyeball %(version)s, revision %(revision)s), "
+            "with %(count)s media files.",
+            created=manifest["created_at"],
+            version=manifest["eyeball_version"],
+            revision=manifest["alembic_revision"],
+            count=done.media_files,
+        )
     )
     if not manifest["media"]["included"]:
         typer.echo(
-            "Its images were in an S3 bucket: restore the bucket by the store's own means "
-            "and point EYEBALL_S3_BUCKET at it."
+            _(
+                "Its images were in an S3 bucket: restore the bucket by the store's own means "
+                "and point EYEBALL_S3_BUCKET at it."
+            )
         )
-    typer.echo("`eyeball serve` upgrades the database to this version's schema if needed.")
+    typer.echo(_("`eyeball serve` upgrades the database to this version's schema if needed."))
 
 
 @user_cli.command("create")
@@ -311,7 +346,11 @@ def user_create(
     """Create a user."""
     with _opened(get_settings()) as database, database.transaction() as session:
         user = create_user(session, username, password, display_name=display_name, admin=admin)
-        typer.echo(f"Created {'admin' if admin else 'user'} {user.username}.")
+        typer.echo(
+            _("Created admin %(username)s.", username=user.username)
+            if admin
+            else _("Created user %(username)s.", username=user.username)
+        )
 
 
 @user_cli.command("set-password")
@@ -323,9 +362,9 @@ def user_set_password(
     with _opened(get_settings()) as database, database.transaction() as session:
         user = get_user_by_username(session, username)
         if user is None:
-            raise _fail(f"No user named {username!r}.")
+            raise _fail(_("No user named %(username)s.", username=repr(username)))
         set_password(session, user, password)
-        typer.echo(f"Password changed for {user.username}.")
+        typer.echo(_("Password changed for %(username)s.", username=user.username))
 
 
 @token_cli.command("create")
@@ -337,9 +376,16 @@ def token_create(
     with _opened(get_settings()) as database, database.transaction() as session:
         user = get_user_by_username(session, username)
         if user is None:
-            raise _fail(f"No user named {username!r}.")
+            raise _fail(_("No user named %(username)s.", username=repr(username)))
         issued = create_token(session, user, name)
-        typer.echo(f"Token {issued.token.id} ({issued.token.name}) for {user.username}:")
+        typer.echo(
+            _(
+                "Token %(id)s (%(name)s) for %(username)s:",
+                id=issued.token.id,
+                name=issued.token.name,
+                username=user.username,
+            )
+        )
         typer.echo(issued.secret)
 
 
@@ -349,11 +395,18 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's numbe
     with _opened(get_settings()) as database, database.transaction() as session:
         token = session.get(ApiToken, token_id)
         if token is None:
-            raise _fail(f"No token number {token_id}.")
+            raise _fail(_("No token number %(id)s.", id=token_id))
         owner = session.get(User, token.user_id)
         assert owner is not None
         revoke_token(session, owner, token_id)
-        typer.echo(f"Revoked token {token_id} ({token.name}) of {owner.username}.")
+        typer.echo(
+            _(
+                "Revoked token %(id)s (%(name)s) of %(username)s.",
+                id=token_id,
+                name=token.name,
+                username=owner.username,
+            )
+        )
 
 
 @contextmanager
@@ -408,7 +461,7 @@ def import_command(
                 _media(images, limits) as media,
                 manifest.open("rb") as stream,
             ):
-                task = bar.add_task("Reading the manifest", total=None)
+                task = bar.add_task(_("Reading the manifest"), total=None)
 
                 def report(phase: str, done: int, total: int) -> None:
                     bar.update(task, description=phase, completed=done, total=total)
@@ -430,17 +483,36 @@ def import_command(
         with database.transaction(read_only=True) as session:
             imported = find_project(session, project)
             health = run_health(session, imported, resolve_run(session, imported, summary.run))
-    rate = "unknown" if summary.error_rate is None else f"{summary.error_rate:.1%}"
     typer.echo(
-        f"Imported run {summary.run!r}: {summary.rows} rows, {summary.errors} errors "
-        f"(error rate {rate}), {summary.samples_created} new samples, "
-        f"{summary.predictions_created} new predictions, "
-        f"{summary.queued_for_review} errors under review."
+        _(
+            "Imported run %(run)s: %(rows)s rows, %(errors)s errors "
+            "(error rate %(rate)s), %(samples)s new samples, "
+            "%(predictions)s new predictions, "
+            "%(queued)s errors under review.",
+            run=repr(summary.run),
+            rows=summary.rows,
+            errors=summary.errors,
+            rate=i18n.format_percent(summary.error_rate),
+            samples=summary.samples_created,
+            predictions=summary.predictions_created,
+            queued=summary.queued_for_review,
+        )
     )
     if summary.seed is not None:
-        typer.echo(f"Review sample drawn with seed {summary.seed}.")
+        typer.echo(_("Review sample drawn with seed %(seed)s.", seed=summary.seed))
     typer.echo(health.advice)
 
 
 def main() -> None:
-    cli()
+    """The command, speaking the site's default language (EYEBALL_DEFAULT_LANGUAGE).
+
+    The options' help stays English: typer reads it when this module is imported,
+    before any setting is. A setting that cannot be read is reported by the command
+    itself, in English."""
+    language: str
+    try:
+        language = get_settings().default_language
+    except ValueError:
+        language = i18n.ENGLISH
+    with i18n.speaking(language):
+        cli()

@@ -21,6 +21,8 @@ from app.domain.errors import (
     PermissionDenied,
     TooManyRequests,
 )
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.templating import is_htmx, render
 
 log = logging.getLogger("eyeball")
@@ -42,17 +44,18 @@ def status_of(exc: DomainError) -> int:
     return next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
 
 
+# Translated each time a page shows one (the API's answers carry no title).
 TITLES = {
-    400: "Bad request",
-    401: "Sign-in required",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Not allowed here",
-    409: "Conflict",
-    413: "Too large",
-    422: "Please check your input",
-    429: "Too many attempts",
-    500: "Something went wrong",
+    400: lazy_gettext("Bad request"),
+    401: lazy_gettext("Sign-in required"),
+    403: lazy_gettext("Not allowed"),
+    404: lazy_gettext("Not found"),
+    405: lazy_gettext("Not allowed here"),
+    409: lazy_gettext("Conflict"),
+    413: lazy_gettext("Too large"),
+    422: lazy_gettext("Please check your input"),
+    429: lazy_gettext("Too many attempts"),
+    500: lazy_gettext("Something went wrong"),
 }
 
 
@@ -68,10 +71,16 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
+def title_of(status: int) -> str:
+    """The heading of an error page, in the reader's language."""
+    title = TITLES.get(status)
+    return str(title) if title is not None else _("Error")
+
+
 def error_response(request: Request, status: int, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
-    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
+    context = {"status": status, "title": title_of(status), "message": message}
     return render(request, "error.html", context, fragment="error", status_code=status)
 
 
@@ -121,10 +130,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    message = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+    message = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
     status = exc.status_code
     if status == 404 and message == "Not Found":
-        message = "There is nothing at this address."
+        message = _("There is nothing at this address.")
     if status == 400 and _wants_json(request):
         # A body the framework cannot parse (not UTF-8, broken multipart) is, like any other
         # body that is not what the endpoint documents, a 422, said plainly.
@@ -145,7 +154,7 @@ def describe_validation_errors(exc: RequestValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in {"body", "query", "path"})
         parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", ""))
-    return "; ".join(parts) or "The request is not valid."
+    return "; ".join(parts) or _("The request is not valid.")
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -189,7 +198,7 @@ async def _integrity_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
-        request, 500, "Eyeball hit an unexpected error. Nothing you saved before was lost."
+        request, 500, _("Eyeball hit an unexpected error. Nothing you saved before was lost.")
     )
 
 

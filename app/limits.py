@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import i18n
 from app.config import Settings
 from app.errors import API_PREFIX, error_response
+from app.i18n import gettext as _
 
 F = TypeVar("F", bound=Callable[..., Any])
 _BODY_CLASS = "eyeball_body_class"
@@ -39,13 +41,17 @@ class BodyClass:
 # Every route not marked otherwise: forms, JSON saves, sign-in.
 FORMS = BodyClass(
     limit=lambda settings: settings.max_body_bytes,
-    too_large=lambda limit: f"The request is over {limit:,} bytes, the most this address takes.",
+    too_large=lambda limit: _(
+        "The request is over %(limit)s bytes, the most this address takes.",
+        limit=i18n.format_number(limit),
+    ),
 )
 UPLOADS = BodyClass(
     limit=lambda settings: settings.max_upload_bytes,
-    too_large=lambda limit: (
-        f"The upload is over {limit:,} bytes: import the run in several "
-        "parts (each adds to the same run)."
+    too_large=lambda limit: _(
+        "The upload is over %(limit)s bytes: import the run in several "
+        "parts (each adds to the same run).",
+        limit=i18n.format_number(limit),
     ),
     signed_in_only=True,
 )
@@ -71,7 +77,7 @@ class SignInFirst(HTTPException):
             401,
             "Send an API token as 'Authorization: Bearer <token>' (create one on My account)."
             if api
-            else "Sign in first.",
+            else _("Sign in first."),
             headers={"WWW-Authenticate": "Bearer"} if api else None,
         )
 

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import api, csrf_multipart, metrics
+from app import api, csrf_multipart, i18n, metrics
 from app.config import Settings, get_settings
 from app.db import Database
 from app.domain.imports.media import stop_workers
@@ -173,7 +173,8 @@ class CSRFMiddleware:
 
 
 async def _send_csrf_failed(scope: Scope, send: Send, message_id: Any) -> None:
-    body = environment.get_template("csrf_failed.html").render()
+    # In the reader's language: the language middleware runs outside this one.
+    body = environment.get_template("csrf_failed.html").render(html_lang=i18n.html_lang())
     await send(
         {
             "type": "http.response.start",

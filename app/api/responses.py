@@ -12,7 +12,8 @@ def problem(status: str, example: str) -> dict[str, Any]:
     """An OpenAPI response entry for an error whose body is `{"detail": <message for a person>}`."""
     return {
         "description": status,
-        "content": {"application/json": {"example": {"detail": example}}},
+        # str(): a refusal's MESSAGE may be a lazy message; in English at import time.
+        "content": {"application/json": {"example": {"detail": str(example)}}},
     }
 
 

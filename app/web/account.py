@@ -73,7 +73,7 @@ def account_profile(
             values=form,
             status_code=status_of(exc),
         )
-    flash(request, "Your name is saved.")
+    flash(request, _("Your name is saved."))
     return see_other(request, "account")
 
 
@@ -115,7 +115,7 @@ def account_password(
         return _page(request, session, user, errors=field_errors(exc), status_code=status_of(exc))
     # Other sign-ins now hold an outdated epoch and end; this one carries on.
     request.session[SESSION_EPOCH] = user.session_epoch
-    flash(request, "Password changed. You were signed out everywhere else.")
+    flash(request, _("Password changed. You were signed out everywhere else."))
     return see_other(request, "account")
 
 
@@ -142,7 +142,7 @@ def token_create(
 def _own_token(session: SessionDep, user: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     return token
 
 
@@ -152,13 +152,14 @@ def token_revoke_confirm(
 ) -> Response:
     token = _own_token(session, user, token_id)
     context = {
-        "title": f"Revoke the token “{token.name}”?",
-        "explanation": (
-            f"Notebooks and scripts using the token starting {token.prefix}… stop working "
-            "at once. This cannot be undone: you would create a new token instead."
+        "title": _("Revoke the token “%(name)s”?", name=token.name),
+        "explanation": _(
+            "Notebooks and scripts using the token starting %(prefix)s… stop working "
+            "at once. This cannot be undone: you would create a new token instead.",
+            prefix=token.prefix,
         ),
         "action": request.app.url_path_for("token_revoke", token_id=token.id),
-        "button": "Revoke the token",
+        "button": _("Revoke the token"),
         "cancel": request.app.url_path_for("account"),
         "danger": True,
     }
@@ -170,5 +171,5 @@ def token_revoke(
     request: Request, user: CurrentUser, session: SessionDep, token_id: int
 ) -> Response:
     token = revoke_token(session, user, _own_token(session, user, token_id).id)
-    flash(request, f"Token “{token.name}” revoked.")
+    flash(request, _("Token “%(name)s” revoked.", name=token.name))
     return see_other(request, "account")

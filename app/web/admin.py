@@ -21,6 +21,7 @@ from app.domain.accounts.admin import (
 from app.domain.accounts.site import SiteSettings, site_settings, update_site_settings
 from app.domain.errors import DomainError
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import User
 from app.routing import CheckedRoute
 from app.templating import flash, render
@@ -87,9 +88,12 @@ def user_set_active(
     target = set_active(session, user, user_id, active=active)
     flash(
         request,
-        f"{target.username} can sign in again."
+        _("%(username)s can sign in again.", username=target.username)
         if active
-        else f"{target.username} is deactivated: signed out, tokens refused. Reactivate any time.",
+        else _(
+            "%(username)s is deactivated: signed out, tokens refused. Reactivate any time.",
+            username=target.username,
+        ),
     )
     return see_other(request, "users")
 
@@ -100,7 +104,12 @@ def user_set_admin(
 ) -> Response:
     admin = form.get("admin") == "1"
     target = set_admin(session, user, user_id, admin=admin)
-    flash(request, f"{target.username} is {'now an admin' if admin else 'no longer an admin'}.")
+    flash(
+        request,
+        _("%(username)s is now an admin.", username=target.username)
+        if admin
+        else _("%(username)s is no longer an admin.", username=target.username),
+    )
     return see_other(request, "users")
 
 
@@ -110,13 +119,13 @@ def user_reset_confirm(
 ) -> Response:
     target = get_user(session, user, user_id)
     context = {
-        "title": f"Reset the password of {target.username}?",
-        "explanation": (
+        "title": _("Reset the password of %(username)s?", username=target.username),
+        "explanation": _(
             "Their current password stops working and they are signed out everywhere. "
             "You get a one-time password to pass on; they choose their own at next sign-in."
         ),
         "action": request.app.url_path_for("user_reset", user_id=target.id),
-        "button": "Reset the password",
+        "button": _("Reset the password"),
         "cancel": request.app.url_path_for("users"),
         "danger": True,
     }
@@ -145,5 +154,5 @@ def site_settings_save(
         members_may_create_projects=form.get("members_may_create_projects") == "on"
     )
     update_site_settings(session, user, wanted)
-    flash(request, "Site settings saved.")
+    flash(request, _("Site settings saved."))
     return see_other(request, "site_settings")

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
 from app.domain.accounts import throttle
 from app.domain.accounts.users import end_sign_ins
+from app.i18n import gettext as _
 from app.routing import CheckedRoute
 from app.templating import render
 
@@ -56,7 +57,7 @@ def sign_in(
         return response
     if user is None:
         # Answered, not raised: the failure just counted is committed with the request.
-        context["error"] = "Wrong username or password."
+        context["error"] = _("Wrong username or password.")
         return render(request, "sign_in.html", context, status_code=400)
     request.session.clear()
     request.session[SESSION_USER] = user.id

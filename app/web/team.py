@@ -19,12 +19,19 @@ from app.domain.projects.team import (
     team_of,
 )
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import ProjectRole
 from app.routing import CheckedRoute
 from app.templating import flash, render
 from app.web.forms import FormDep, field_errors, see_other
 
 router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
+
+
+def role_name(role: str) -> str:
+    """A project role as the page says it (the stored value stays English)."""
+    names = {ProjectRole.ANNOTATOR.value: _("annotator"), ProjectRole.LEAD.value: _("lead")}
+    return names.get(role, role)
 
 
 def _page(
@@ -70,8 +77,15 @@ def team_add(
             errors=field_errors(exc, "username"),
             status_code=status_of(exc),
         )
-    user, _ = member(session, access, membership.user_id)
-    flash(request, f"{user.shown_name} joined the team as {membership.role.value}.")
+    user, _role = member(session, access, membership.user_id)
+    flash(
+        request,
+        _(
+            "%(name)s joined the team as %(role)s.",
+            name=user.shown_name,
+            role=role_name(membership.role.value),
+        ),
+    )
     return see_other(request, "team", project_id=access.project.id)
 
 
@@ -85,7 +99,7 @@ def team_role(
         return _page(
             request, session, access, errors={"team": exc.message}, status_code=status_of(exc)
         )
-    flash(request, "Role changed.")
+    flash(request, _("Role changed."))
     return see_other(request, "team", project_id=access.project.id)
 
 
@@ -93,16 +107,18 @@ def team_role(
 def team_remove_confirm(
     request: Request, access: OpenLeadAccess, session: SessionDep, user_id: int
 ) -> Response:
-    user, _ = member(session, access, user_id)
+    user, _role = member(session, access, user_id)
     project = access.project
     context = {
-        "title": f"Remove {user.shown_name} from “{project.name}”?",
-        "explanation": (
+        "title": _(
+            "Remove %(name)s from “%(project)s”?", name=user.shown_name, project=project.name
+        ),
+        "explanation": _(
             "They can no longer open the project. Their annotations stay, attributed to "
             "them. Adding them again later restores their access."
         ),
         "action": request.app.url_path_for("team_remove", project_id=project.id, user_id=user.id),
-        "button": "Remove from the team",
+        "button": _("Remove from the team"),
         "cancel": request.app.url_path_for("team", project_id=project.id),
         "danger": True,
     }
@@ -119,7 +135,10 @@ def team_remove(
         return _page(
             request, session, access, errors={"team": exc.message}, status_code=status_of(exc)
         )
-    flash(request, f"{user.shown_name} was removed from the team; their annotations stay.")
+    flash(
+        request,
+        _("%(name)s was removed from the team; their annotations stay.", name=user.shown_name),
+    )
     if user.id == access.user.id and not access.user.is_admin:
         return see_other(request, "projects")
     return see_other(request, "team", project_id=access.project.id)

@@ -51,7 +51,7 @@
     var source = document.querySelector(button.getAttribute("data-copy"));
     if (!source || !navigator.clipboard) return;
     navigator.clipboard.writeText(source.textContent).then(function () {
-      button.textContent = "Copied";
+      button.textContent = Eyeball.gettext("Copied");
     });
   });
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import create_user, end_sign_ins, hash_password
 from app.domain.errors import Conflict, NotFound, PermissionDenied
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.models import Membership, Project, ProjectRole, SiteRole, User, utcnow
 
 # The default of EYEBALL_ONE_TIME_PASSWORD_HOURS (the admin pages pass the setting).
@@ -18,10 +21,12 @@ ONE_TIME_VALID_FOR = timedelta(hours=72)
 
 
 class AdminsOnly(PermissionDenied):
-    MESSAGE = "Only site admins can do this."
+    # Lazy: said in the reader's language when raised (str() of it is English at import
+    # time, for the API's documentation).
+    MESSAGE: Any = lazy_gettext("Only site admins can do this.")
 
     def __init__(self) -> None:
-        super().__init__(self.MESSAGE)
+        super().__init__(str(self.MESSAGE))
 
 
 def require_admin(actor: User, refusal: type[AdminsOnly] = AdminsOnly) -> None:
@@ -61,7 +66,7 @@ def get_user(session: Session, actor: User, user_id: int) -> User:
     require_admin(actor)
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     return user
 
 
@@ -133,9 +138,9 @@ def set_active(session: Session, actor: User, user_id: int, *, active: bool) -> 
     user = get_user(session, actor, user_id)
     if not active:
         if user.id == actor.id:
-            raise Conflict("You cannot deactivate yourself; ask another admin.")
+            raise Conflict(_("You cannot deactivate yourself; ask another admin."))
         if user.is_admin and not _other_active_admins(session, user):
-            raise Conflict("The last active admin cannot be deactivated.")
+            raise Conflict(_("The last active admin cannot be deactivated."))
     if user.is_active and not active:
         # Reactivation later must not bring back what was open at deactivation.
         end_sign_ins(session, user)
@@ -147,7 +152,7 @@ def set_active(session: Session, actor: User, user_id: int, *, active: bool) -> 
 def set_admin(session: Session, actor: User, user_id: int, *, admin: bool) -> User:
     user = get_user(session, actor, user_id)
     if not admin and user.is_admin and not _other_active_admins(session, user):
-        raise Conflict("The site needs an admin: make someone else admin first.")
+        raise Conflict(_("The site needs an admin: make someone else admin first."))
     user.role = SiteRole.ADMIN if admin else SiteRole.MEMBER
     session.flush()
     return user

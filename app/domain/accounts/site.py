@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.admin import require_admin
 from app.domain.errors import PermissionDenied
+from app.i18n import lazy_gettext
 from app.models import Membership, ProjectRole, SiteSetting, User
 
 MEMBERS_MAY_CREATE_PROJECTS = "members_may_create_projects"
@@ -55,10 +57,13 @@ def may_create_projects(session: Session, user: User) -> bool:
 
 
 class MayNotCreateProjects(PermissionDenied):
-    MESSAGE = "Only admins and project leads can create projects on this site; ask an admin."
+    # Lazy, as AdminsOnly's (app/domain/accounts/admin.py).
+    MESSAGE: Any = lazy_gettext(
+        "Only admins and project leads can create projects on this site; ask an admin."
+    )
 
     def __init__(self) -> None:
-        super().__init__(self.MESSAGE)
+        super().__init__(str(self.MESSAGE))
 
 
 def require_may_create_projects(session: Session, user: User) -> None:

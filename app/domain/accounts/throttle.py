@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import authenticate
 from app.domain.errors import TooManyRequests
+from app.i18n import ngettext
 from app.models import SignInFailure, User, utcnow
 
 WINDOW = timedelta(minutes=15)
@@ -36,7 +37,11 @@ class TooManySignIns(TooManyRequests):
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}.",
+            ngettext(
+                "Too many failed sign-ins. Try again in %(num)s minute.",
+                "Too many failed sign-ins. Try again in %(num)s minutes.",
+                minutes,
+            ),
             retry_after=retry_after,
         )
 

@@ -51,8 +51,11 @@ def hash_password(password: str) -> str:
 def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            {"password": f"Use at least {MIN_PASSWORD_LENGTH} characters."},
-            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",
+            {"password": _("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH)},
+            _(
+                "The password is too short: use at least %(count)s characters.",
+                count=MIN_PASSWORD_LENGTH,
+            ),
         )
 
 
@@ -72,12 +75,16 @@ def create_user(
     name = normalize_username(username)
     if not USERNAME_PATTERN.match(name):
         raise InvalidInput(
-            {"username": "2–64 letters, digits, '.', '_' or '-', starting with a letter or digit."},
-            f"{username!r} is not a valid username.",
+            {
+                "username": _(
+                    "2–64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+                )
+            },
+            _("%(username)s is not a valid username.", username=repr(username)),
         )
     _check_password_rules(password)
     if get_user_by_username(session, name) is not None:
-        raise Conflict(f"The username {name!r} is taken.")
+        raise Conflict(_("The username %(username)s is taken.", username=repr(name)))
     user = User(
         username=name,
         display_name=display_name.strip(),
@@ -172,7 +179,7 @@ def _digest(secret: str) -> str:
 def create_token(session: Session, user: User, name: str) -> IssuedToken:
     name = name.strip()
     if not name:
-        raise InvalidInput({"name": "Give the token a name, e.g. the notebook it is for."})
+        raise InvalidInput({"name": _("Give the token a name, e.g. the notebook it is for.")})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=_digest(secret), prefix=secret[:10])
     session.add(token)
@@ -196,7 +203,7 @@ def user_for_token(session: Session, secret: str) -> User | None:
 def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or (token.user_id != user.id and not user.is_admin):
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.flush()
@@ -206,7 +213,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
 def update_profile(session: Session, user: User, display_name: str) -> User:
     name = " ".join(display_name.split())
     if len(name) > 120:
-        raise InvalidInput({"display_name": "Keep the name under 120 characters."})
+        raise InvalidInput({"display_name": _("Keep the name under 120 characters.")})
     user.display_name = name
     session.flush()
     return user
@@ -232,13 +239,15 @@ def change_password(session: Session, user: User, *, current: str, new: str, rep
     try:
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
-        problems["current_password"] = "That is not your current password."  # noqa: S105
+        problems["current_password"] = _("That is not your current password.")
     if len(new) < MIN_PASSWORD_LENGTH:
-        problems["new_password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        problems["new_password"] = _(
+            "Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH
+        )
     elif new == current:
-        problems["new_password"] = "Pick a password different from the current one."  # noqa: S105
+        problems["new_password"] = _("Pick a password different from the current one.")
     if new != repeated:
-        problems["repeat_password"] = "The two new passwords differ."  # noqa: S105
+        problems["repeat_password"] = _("The two new passwords differ.")
     if problems:
         raise InvalidInput(problems)
     set_password(session, user, new)
