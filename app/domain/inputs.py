@@ -20,6 +20,8 @@ import math
 import re
 from typing import Any
 
+from app.i18n import gettext as _
+
 # Records and metadata are shallow; this leaves a notebook plenty of room.
 MAX_JSON_DEPTH = 32
 # The widest whole number a JSON column is read back as without loss (64-bit).
@@ -43,8 +45,11 @@ def text_problem(text: str) -> str | None:
     if found is None:
         return None
     if found.group() == "\x00":
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    return f"contains a lone surrogate (\\u{ord(found.group()):04x}), which is not text"
+        return _("contains a NUL character (\\u0000), which cannot be stored")
+    return _(
+        "contains a lone surrogate (%(code)s), which is not text",
+        code="\\u" + format(ord(found.group()), "04x"),
+    )
 
 
 def json_problem(value: Any) -> tuple[str, str] | None:
@@ -57,7 +62,9 @@ def json_problem(value: Any) -> tuple[str, str] | None:
     while stack:
         item, path = stack.pop()
         if len(path) > MAX_JSON_DEPTH:
-            return ".".join(path[:MAX_JSON_DEPTH]), f"nested deeper than {MAX_JSON_DEPTH} levels"
+            return ".".join(path[:MAX_JSON_DEPTH]), _(
+                "nested deeper than %(most)s levels", most=MAX_JSON_DEPTH
+            )
         problem = _scalar_problem(item)
         if problem is not None:
             return ".".join(path), problem
@@ -65,7 +72,7 @@ def json_problem(value: Any) -> tuple[str, str] | None:
             for key, inner in reversed(item.items()):
                 key_problem = text_problem(str(key))
                 if key_problem is not None:
-                    return ".".join(path), f"a key {key_problem}"
+                    return ".".join(path), _("a key %(problem)s", problem=key_problem)
                 stack.append((inner, (*path, str(key))))
         elif isinstance(item, list):
             stack.extend((inner, (*path, str(i))) for i, inner in reversed(list(enumerate(item))))
@@ -78,14 +85,14 @@ def _scalar_problem(item: Any) -> str | None:
     if isinstance(item, bool):
         return None
     if isinstance(item, int) and abs(item) > MAX_JSON_INT:
-        return f"a whole number beyond ±{MAX_JSON_INT:,} (64 bits)"
+        return _("a whole number beyond ±%(most)s (64 bits)", most=format(MAX_JSON_INT, ","))
     if isinstance(item, float) and not math.isfinite(item):
-        return "NaN or Infinity, which JSON cannot carry"
+        return _("NaN or Infinity, which JSON cannot carry")
     return None
 
 
 def _no_constant(name: str) -> Any:
-    raise JsonRefused(f"{name} is not a JSON number")
+    raise JsonRefused(_("%(name)s is not a JSON number", name=name))
 
 
 def parse_json(data: str | bytes) -> Any:
@@ -94,15 +101,15 @@ def parse_json(data: str | bytes) -> Any:
     try:
         return json.loads(data, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise JsonRefused(f"not valid JSON ({exc.msg})", syntax=True) from None
+        raise JsonRefused(_("not valid JSON (%(why)s)", why=exc.msg), syntax=True) from None
     except RecursionError:
-        raise JsonRefused(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise JsonRefused(_("nested deeper than %(most)s levels", most=MAX_JSON_DEPTH)) from None
     except JsonRefused:
         raise
     except UnicodeDecodeError:
-        raise JsonRefused("not UTF-8 text", syntax=True) from None
+        raise JsonRefused(_("not UTF-8 text"), syntax=True) from None
     except ValueError:  # a number of more digits than Python will convert
-        raise JsonRefused("a number too long to read") from None
+        raise JsonRefused(_("a number too long to read")) from None
 
 
 def load_json(data: str | bytes) -> Any:

@@ -19,6 +19,8 @@ from app.domain.projects import causes
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.visibility import visibility_of
 from app.errors import status_of
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext, ngettext
 from app.models import GroupKind
 from app.routing import CheckedRoute
 from app.templating import flash, is_htmx, render
@@ -27,8 +29,8 @@ from app.web.forms import FormDep, field_errors, see_other
 router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 GROUP_KINDS = [
-    (GroupKind.MULTI.value, "Any number per error"),
-    (GroupKind.SINGLE.value, "One per error"),
+    (GroupKind.MULTI.value, lazy_gettext("Any number per error")),
+    (GroupKind.SINGLE.value, lazy_gettext("One per error")),
 ]
 
 
@@ -117,8 +119,12 @@ def cause_create(
         )
     except DomainError as exc:
         return _refused(request, session, access, exc, form)
-    keyed = f" (key {cause.key})" if cause.key else ""
-    return _done(request, session, access, f"Cause “{cause.name}”{keyed} added.")
+    added = (
+        _("Cause “%(name)s” (key %(key)s) added.", name=cause.name, key=cause.key)
+        if cause.key
+        else _("Cause “%(name)s” added.", name=cause.name)
+    )
+    return _done(request, session, access, added)
 
 
 @router.get("/projects/{project_id}/causes/{cause_id}/edit", name="cause_edit")
@@ -153,7 +159,7 @@ def cause_save(
         )
     except DomainError as exc:
         return _refused(request, session, access, exc, form, editing=cause_id)
-    return _done(request, session, access, f"Cause “{cause.name}” saved.")
+    return _done(request, session, access, _("Cause “%(name)s” saved.", name=cause.name))
 
 
 @router.post("/projects/{project_id}/causes/{cause_id}/move", name="cause_move")
@@ -162,7 +168,12 @@ def cause_move(
 ) -> Response:
     step = -1 if form.get("step") == "up" else 1
     cause = causes.move_cause(session, access, cause_id, step)
-    return _done(request, session, access, f"“{cause.name}” moved {'up' if step < 0 else 'down'}.")
+    moved = (
+        _("“%(name)s” moved up.", name=cause.name)
+        if step < 0
+        else _("“%(name)s” moved down.", name=cause.name)
+    )
+    return _done(request, session, access, moved)
 
 
 @router.post("/projects/{project_id}/causes/{cause_id}/archive", name="cause_archive")
@@ -174,7 +185,10 @@ def cause_archive(
         request,
         session,
         access,
-        f"“{cause.name}” archived: hidden from review, kept in history. Unarchive it below.",
+        _(
+            "“%(name)s” archived: hidden from review, kept in history. Unarchive it below.",
+            name=cause.name,
+        ),
     )
 
 
@@ -183,7 +197,8 @@ def cause_unarchive(
     request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
     cause = causes.unarchive_cause(session, access, cause_id)
-    return _done(request, session, access, f"“{cause.name}” is back in review (without a key).")
+    back = _("“%(name)s” is back in review (without a key).", name=cause.name)
+    return _done(request, session, access, back)
 
 
 @router.get("/projects/{project_id}/causes/{cause_id}/delete", name="cause_delete_confirm")
@@ -193,15 +208,15 @@ def cause_delete_confirm(
     cause = causes.get_cause(session, access, cause_id)
     project = access.project
     context = {
-        "title": f"Delete the cause “{cause.name}”?",
-        "explanation": (
+        "title": _("Delete the cause “%(name)s”?", name=cause.name),
+        "explanation": _(
             "No annotation uses it, so nothing else changes. A cause that was used can only "
             "be archived or merged, so history keeps it."
         ),
         "action": request.app.url_path_for(
             "cause_delete", project_id=project.id, cause_id=cause.id
         ),
-        "button": "Delete the cause",
+        "button": _("Delete the cause"),
         "cancel": request.app.url_path_for("causes", project_id=project.id),
         "danger": True,
     }
@@ -213,7 +228,7 @@ def cause_delete(
     request: Request, access: OpenLeadAccess, session: SessionDep, cause_id: int
 ) -> Response:
     name = causes.delete_cause(session, access, cause_id)
-    flash(request, f"Cause “{name}” deleted.")
+    flash(request, _("Cause “%(name)s” deleted.", name=name))
     return see_other(request, "causes", project_id=access.project.id)
 
 
@@ -254,11 +269,15 @@ def cause_merge(
 ) -> Response:
     target = form.get("target", "")
     done = causes.merge_causes(session, access, cause_id, whole_number(target) or 0)
-    moved = f"{done.annotations} annotation{'s' if done.annotations != 1 else ''}"
+    moved = ngettext("%(num)s annotation", "%(num)s annotations", done.annotations)
     flash(
         request,
-        f"“{done.source.name}” merged into “{done.target.name}”: {moved} moved; "
-        f"“{done.source.name}” is archived.",
+        _(
+            "“%(source)s” merged into “%(target)s”: %(moved)s moved; “%(source)s” is archived.",
+            source=done.source.name,
+            target=done.target.name,
+            moved=moved,
+        ),
     )
     return see_other(request, "causes", project_id=access.project.id)
 
@@ -273,4 +292,4 @@ def group_create(
         )
     except DomainError as exc:
         return _refused(request, session, access, exc, form, fallback="group_name")
-    return _done(request, session, access, f"Group “{group.name}” created.")
+    return _done(request, session, access, _("Group “%(name)s” created.", name=group.name))

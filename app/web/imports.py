@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from app import i18n
 from app.dependencies import DatabaseDep, OpenLeadAccess, SessionDep, SettingsDep
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.imports.jobs import (
@@ -32,6 +33,7 @@ from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import runs_of
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.limits import UPLOADS, takes_body, upload_form
 from app.models import SampleKind
 from app.routing import CheckedRoute
@@ -43,8 +45,19 @@ Background = Callable[[Callable[[], None]], None]
 
 
 def _background(request: Request) -> Background:
+    """Runs work beside the request, in the reader's language: the problems and messages
+    it saves for the page are read by the lead who started it."""
     runner: Background = request.app.state.run_in_background
-    return runner
+    language = i18n.current_language()
+
+    def in_language(work: Callable[[], None]) -> None:
+        def spoken() -> None:
+            with i18n.speaking(language):
+                work()
+
+        runner(spoken)
+
+    return in_language
 
 
 def _page(
@@ -80,7 +93,7 @@ def _whole_number(value: str, field: str, problems: dict[str, str]) -> int | Non
         return None
     number = whole_number(value)
     if number is None:
-        problems[field] = "Give a whole number, or leave it empty."
+        problems[field] = _("Give a whole number, or leave it empty.")
     return number
 
 
@@ -123,9 +136,9 @@ def import_upload(
     form = {name: _field(posted, name) for name in ("run", "evaluated", "sample_errors", "seed")}
     problems: dict[str, str] = {}
     if manifest is None or not manifest.filename:
-        problems["manifest"] = "Choose the manifest (CSV or JSONL)."
+        problems["manifest"] = _("Choose the manifest (CSV or JSONL).")
     if images is not None and folder_files:
-        problems["images"] = "Give the images as a zip or as a folder, not both."
+        problems["images"] = _("Give the images as a zip or as a folder, not both.")
     options = {
         name: _whole_number(value, name, problems) for name, value in form.items() if name != "run"
     }

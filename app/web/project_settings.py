@@ -37,6 +37,8 @@ from app.domain.projects.settings import (
     update_project,
 )
 from app.errors import status_of
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.models import Project, SampleKind
 from app.routing import CheckedRoute
 from app.templating import flash, render
@@ -45,9 +47,9 @@ from app.web.forms import FormDep, field_errors, see_other
 router = APIRouter(route_class=CheckedRoute, include_in_schema=False)
 
 KIND_CHOICES = [
-    (SampleKind.IMAGE.value, "Images"),
-    (SampleKind.TEXT.value, "Texts"),
-    (SampleKind.RECORD.value, "Records (tabular rows)"),
+    (SampleKind.IMAGE.value, lazy_gettext("Images")),
+    (SampleKind.TEXT.value, lazy_gettext("Texts")),
+    (SampleKind.RECORD.value, lazy_gettext("Records (tabular rows)")),
 ]
 
 
@@ -114,7 +116,7 @@ def project_create(
     except DomainError as exc:
         context = {"values": form, "errors": field_errors(exc), "kinds": KIND_CHOICES}
         return render(request, "project_new.html", context, status_code=status_of(exc))
-    flash(request, f"Project “{project.name}” created. You are its lead.")
+    flash(request, _("Project “%(name)s” created. You are its lead.", name=project.name))
     return see_other(request, "project", project_id=project.id)
 
 
@@ -167,7 +169,7 @@ def project_settings_save(
             errors=field_errors(exc),
             status_code=status_of(exc),
         )
-    flash(request, "Settings saved.")
+    flash(request, _("Settings saved."))
     return see_other(request, "project_settings", project_id=access.project.id)
 
 
@@ -187,9 +189,16 @@ def project_pipeline_save(
             status_code=status_of(exc),
         )
     if pipeline is None:
-        flash(request, "The project declares no pipeline now; the blame causes are archived.")
+        flash(request, _("The project declares no pipeline now; the blame causes are archived."))
     else:
-        flash(request, f"Pipeline saved: {pipeline.chain}. Blame it in “{pipeline.group_name}”.")
+        flash(
+            request,
+            _(
+                "Pipeline saved: %(chain)s. Blame it in “%(group)s”.",
+                chain=pipeline.chain,
+                group=pipeline.group_name,
+            ),
+        )
     return see_other(request, "project_settings", project_id=access.project.id)
 
 
@@ -197,13 +206,13 @@ def project_pipeline_save(
 def project_archive_confirm(request: Request, access: OpenLeadAccess) -> Response:
     project = access.project
     context = {
-        "title": f"Archive “{project.name}”?",
-        "explanation": (
+        "title": _("Archive “%(name)s”?", name=project.name),
+        "explanation": _(
             "The project becomes read-only and leaves the default projects list. Nothing is "
             "deleted: annotations, causes and runs stay, and a lead can restore it any time."
         ),
         "action": request.app.url_path_for("project_archive", project_id=project.id),
-        "button": "Archive the project",
+        "button": _("Archive the project"),
         "cancel": request.app.url_path_for("project_settings", project_id=project.id),
         "danger": False,
     }
@@ -213,14 +222,14 @@ def project_archive_confirm(request: Request, access: OpenLeadAccess) -> Respons
 @router.post("/projects/{project_id}/archive", name="project_archive")
 def project_archive(request: Request, access: LeadAccess, session: SessionDep) -> Response:
     archive_project(session, access)
-    flash(request, "Project archived: it is read-only until restored.")
+    flash(request, _("Project archived: it is read-only until restored."))
     return see_other(request, "project", project_id=access.project.id)
 
 
 @router.post("/projects/{project_id}/restore", name="project_restore")
 def project_restore(request: Request, access: LeadAccess, session: SessionDep) -> Response:
     restore_project(session, access)
-    flash(request, "Project restored: the team can work on it again.")
+    flash(request, _("Project restored: the team can work on it again."))
     return see_other(request, "project", project_id=access.project.id)
 
 
@@ -229,13 +238,13 @@ def _delete_page(
 ) -> Response:
     project = access.project
     context = {
-        "title": f"Delete “{project.name}” for good?",
-        "explanation": (
+        "title": _("Delete “%(name)s” for good?", name=project.name),
+        "explanation": _(
             "Every sample, run, prediction, cause and annotation of this project is deleted "
             "and cannot be brought back. To keep its history, archive it instead."
         ),
         "action": request.app.url_path_for("project_delete", project_id=project.id),
-        "button": "Delete the project",
+        "button": _("Delete the project"),
         "cancel": request.app.url_path_for("project_settings", project_id=project.id),
         "danger": True,
         "confirm_name": project.name,
@@ -260,5 +269,5 @@ def project_delete(
         name = delete_project(session, access, typed)
     except DomainError as exc:
         return _delete_page(request, access, exc, typed)
-    flash(request, f"Project “{name}” deleted.")
+    flash(request, _("Project “%(name)s” deleted.", name=name))
     return see_other(request, "projects")

@@ -21,6 +21,7 @@ from app.domain.projects.runs import (
     update_run,
 )
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import METRIC_FIELDS, Run
 from app.routing import CheckedRoute
 from app.templating import flash, render
@@ -97,7 +98,7 @@ def run_save(
             errors=field_errors(exc),
             status_code=status_of(exc),
         )
-    flash(request, f"Run “{run.name}” saved.")
+    flash(request, _("Run “%(name)s” saved.", name=run.name))
     return see_other(request, "runs", project_id=access.project.id)
 
 
@@ -109,8 +110,8 @@ def run_default(
     chosen = set_default_run(session, access, whole_number(raw))
     flash(
         request,
-        f"The project page now opens on “{chosen.name}”."
+        _("The project page now opens on “%(name)s”.", name=chosen.name)
         if chosen
-        else "The project page now opens on the newest run.",
+        else _("The project page now opens on the newest run."),
     )
     return see_other(request, "runs", project_id=access.project.id)

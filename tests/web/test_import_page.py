@@ -243,6 +243,46 @@ def test_the_progress_fragment_polls_until_the_end(
     assert one(section, "#import-phase").get_text() == "Checking images"
 
 
+def test_a_chinese_reader_reads_the_problems_and_the_progress_in_chinese(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """The check runs beside the request, in the lead's language (issue 18); the phase,
+    stored in English, is translated when shown."""
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    rows = image_rows(4, 2)
+    rows[1]["confidence"] = 7
+    rows[3]["image"] = "images/missing.png"
+    sign_in(client, "lead")
+    client.headers["Accept-Language"] = "zh-CN"
+    response = upload(client, project, csv_bytes(rows), images=zip_bytes(images_for(rows[:3])))
+    page = soup(client.get(response.headers["location"]).text)
+    problems = [li.get_text(" ", strip=True) for li in page.select("#problems li")]
+    # Chinese punctuation is full-width (docs/glossary.md).
+    assert problems == [
+        "第 3 行， confidence 7 不在 0..1 之间",  # noqa: RUF001
+        "第 5 行， image 图片中没有文件 'images/missing.png'",  # noqa: RUF001
+    ]
+    assert one(page, "h3.bad").get_text() == "2 个问题：不会导入任何内容"  # noqa: RUF001
+
+    job, _folder = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="big.csv",
+        images="zip",
+        options=ImportOptions(run="v1"),
+    )
+    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", 250, 1000
+    save_job(settings.media_path, job)
+    fragment = soup(
+        client.get(url(client, "import_job", project_id=project.id, job_id=job.id)).text
+    )
+    assert one(fragment, "#import-phase").get_text() == "正在检查图片"
+    shown = one(fragment, "#import-job").get_text(strip=True)
+    assert "正在检查图片：250 / 1,000" in shown  # noqa: RUF001
+
+
 def test_an_import_whose_server_died_says_so(
     client: TestClient, session: Session, settings: Settings
 ) -> None:

@@ -40,6 +40,8 @@ from app.domain.imports.pipeline import (
     run_import,
 )
 from app.domain.imports.store import MediaStore
+from app.i18n import format_number
+from app.i18n import gettext as _
 from app.models import Project
 
 JOBS_FOLDER = ".imports"
@@ -102,7 +104,7 @@ def jobs_root(media_dir: Path) -> Path:
 
 def job_folder(media_dir: Path, job_id: str) -> Path:
     if not _JOB_ID.match(job_id):
-        raise NotFound("No such import.")
+        raise NotFound(_("No such import."))
     return jobs_root(media_dir) / job_id
 
 
@@ -121,7 +123,7 @@ def _read_job(media_dir: Path, job_id: str) -> ImportJob:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise NotFound("No such import: it may have been cleared away.") from None
+        raise NotFound(_("No such import: it may have been cleared away.")) from None
     return ImportJob(**{**data, "state": JobState(data["state"])})
 
 
@@ -129,10 +131,10 @@ def load_job(media_dir: Path, job_id: str, project: Project, user_id: int) -> Im
     """The job if it belongs to this project and was started by this user."""
     job = _read_job(media_dir, job_id)
     if job.project_id != project.id or job.user_id != user_id:
-        raise NotFound("No such import.")
+        raise NotFound(_("No such import."))
     if job.running and time.time() - job.updated_at > STALE_SECONDS:
         job.state = JobState.FAILED
-        job.message = (
+        job.message = _(
             "The import stopped without finishing (was the server restarted?). "
             "Nothing was imported by it; start it again."
         )
@@ -201,11 +203,18 @@ class FolderUpload:
         inside = browser_name.split("/", 1)[1] if "/" in browser_name else browser_name
         name = safe_relative_path(inside)
         if name is None:
-            raise InvalidInput({"folder": f"{browser_name!r} is not a path inside the folder."})
+            raise InvalidInput(
+                {"folder": _("%(name)s is not a path inside the folder.", name=repr(browser_name))}
+            )
         self.count += 1
         if self.count > self.limits.max_entries:
             raise InvalidInput(
-                {"folder": f"The folder holds more than {self.limits.max_entries:,} files."}
+                {
+                    "folder": _(
+                        "The folder holds more than %(most)s files.",
+                        most=format_number(self.limits.max_entries),
+                    )
+                }
             )
         target = self.folder / IMAGES_FOLDER / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +223,12 @@ class FolderUpload:
             self.size += out.tell()
         if self.size > self.limits.max_bytes:
             raise InvalidInput(
-                {"folder": f"The folder is larger than {self.limits.max_bytes:,} bytes."}
+                {
+                    "folder": _(
+                        "The folder is larger than %(most)s bytes.",
+                        most=format_number(self.limits.max_bytes),
+                    )
+                }
             )
 
 
@@ -264,8 +278,9 @@ def _fail(media_dir: Path, job: ImportJob, exc: Exception) -> None:
         job.message = exc.message
         job.problems = [p.as_dict() for p in exc.problems]
     else:
-        job.message = "The import failed unexpectedly; nothing was imported. " + (
-            f"({exc.__class__.__name__})"
+        job.message = _(
+            "The import failed unexpectedly; nothing was imported. (%(error)s)",
+            error=exc.__class__.__name__,
         )
     save_job(media_dir, job)
 
@@ -338,12 +353,12 @@ def _shown(value: Any) -> str:
 def claim_job(media_dir: Path, job: ImportJob) -> None:
     """Mark a checked job as importing; a second confirmation is refused, not run twice."""
     if not job.can_start:
-        raise Conflict("This import cannot be started: it has problems, or it already ran.")
+        raise Conflict(_("This import cannot be started: it has problems, or it already ran."))
     try:
         # O_EXCL makes the claim atomic across threads, workers and hosts.
         os.close(os.open(job_folder(media_dir, job.id) / STARTED_FILE, os.O_CREAT | os.O_EXCL))
     except FileExistsError:
-        raise Conflict("This import was already started.") from None
+        raise Conflict(_("This import was already started.")) from None
     job.state = JobState.IMPORTING
     job.phase, job.done, job.total = "Starting", 0, 0
     save_job(media_dir, job)

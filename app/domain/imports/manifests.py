@@ -34,6 +34,8 @@ from app.domain.imports.media import (
 )
 from app.domain.imports.store import MediaStore
 from app.domain.inputs import JsonRefused, json_problem, load_json, parse_json, text_problem
+from app.i18n import format_number
+from app.i18n import gettext as _
 from app.models import SampleKind
 
 REQUIRED_COLUMNS = ("id", "label", "prediction")
@@ -210,18 +212,28 @@ class ZipMedia:
             self._zip: zipfile.ZipFile | None = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, OSError, EOFError):
             self._zip = None
-            self._problems.append(Problem(None, "images", "the images file is not a zip archive"))
+            self._problems.append(
+                Problem(None, "images", _("the images file is not a zip archive"))
+            )
             return
         infos = self._zip.infolist()
         if len(infos) > limits.max_entries:
             self._refuse(
-                f"the zip holds {len(infos):,} entries, over the limit of {limits.max_entries:,}"
+                _(
+                    "the zip holds %(count)s entries, over the limit of %(most)s",
+                    count=format_number(len(infos)),
+                    most=format_number(limits.max_entries),
+                )
             )
             return
         total = sum(info.file_size for info in infos)
         if total > limits.max_bytes:
             self._refuse(
-                f"the zip unpacks to {total:,} bytes, over the limit of {limits.max_bytes:,}"
+                _(
+                    "the zip unpacks to %(size)s bytes, over the limit of %(most)s",
+                    size=format_number(total),
+                    most=format_number(limits.max_bytes),
+                )
             )
             return
         for info in infos:
@@ -229,14 +241,26 @@ class ZipMedia:
                 continue
             name = safe_relative_path(info.filename)
             if name is None:
-                self._refuse(f"zip entry {info.filename!r} points outside the archive's folder")
+                self._refuse(
+                    _(
+                        "zip entry %(name)s points outside the archive's folder",
+                        name=repr(info.filename),
+                    )
+                )
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
-                self._refuse(f"zip entry {info.filename!r} is a link; links are not accepted")
+                self._refuse(
+                    _(
+                        "zip entry %(name)s is a link; links are not accepted",
+                        name=repr(info.filename),
+                    )
+                )
                 continue
             if name in self._entries:
                 # Which one would win is the zip tool's accident: neither is taken.
-                self._refuse(f"the zip holds {name!r} twice; give each file one name")
+                self._refuse(
+                    _("the zip holds %(name)s twice; give each file one name", name=repr(name))
+                )
                 continue
             self._entries[name] = info
         self._prefix = _single_top_folder(list(self._entries))
@@ -278,9 +302,11 @@ class ZipMedia:
                         raise MediaRefused(_too_large(size, self._limits))
                     chunks.append(chunk)
         except RuntimeError as exc:  # zipfile's word for an encrypted entry
-            raise MediaRefused("the zip entry is encrypted; send it without a password") from exc
+            raise MediaRefused(_("the zip entry is encrypted; send it without a password")) from exc
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
-            raise MediaRefused(f"the zip entry is damaged or cannot be unpacked ({exc})") from exc
+            raise MediaRefused(
+                _("the zip entry is damaged or cannot be unpacked (%(why)s)", why=exc)
+            ) from exc
         finally:
             self._inflated += size
         return b"".join(chunks)
@@ -291,9 +317,12 @@ class ZipMedia:
 
 
 def _too_large(size: int, limits: Limits) -> str:
-    return (
-        f"unpacks to more than {min(size, limits.max_entry_bytes):,} bytes, over the limit "
-        f"of {limits.max_entry_bytes:,} per file or {limits.max_bytes:,} for the whole zip"
+    return _(
+        "unpacks to more than %(size)s bytes, over the limit of %(most)s per file or "
+        "%(total)s for the whole zip",
+        size=format_number(min(size, limits.max_entry_bytes)),
+        most=format_number(limits.max_entry_bytes),
+        total=format_number(limits.max_bytes),
     )
 
 
@@ -312,7 +341,9 @@ class FolderMedia:
         self._limits = limits
         self._problems: list[Problem] = []
         if not self._root.is_dir():
-            self._problems.append(Problem(None, "images", f"{root} is not a folder"))
+            self._problems.append(
+                Problem(None, "images", _("%(folder)s is not a folder", folder=root))
+            )
 
     def problems(self) -> list[Problem]:
         return list(self._problems)
@@ -394,7 +425,7 @@ def _records(
                     problems.append(Problem(number, None, str(exc)))
                     continue
                 if not isinstance(value, dict):
-                    problems.append(Problem(number, None, "each line must be a JSON object"))
+                    problems.append(Problem(number, None, _("each line must be a JSON object")))
                     continue
                 yield number, value
             return
@@ -407,7 +438,9 @@ def _records(
         header = [h.strip() for h in header]
         duplicates = sorted({h for h in header if header.count(h) > 1})
         if duplicates:
-            problems.append(Problem(1, None, f"repeated column names: {', '.join(duplicates)}"))
+            problems.append(
+                Problem(1, None, _("repeated column names: %(names)s", names=", ".join(duplicates)))
+            )
             return
         while True:
             start = reader.line_num + 1
@@ -425,7 +458,11 @@ def _records(
                     Problem(
                         reader.line_num,
                         None,
-                        f"{len(cells)} cells where the header has {len(header)} columns",
+                        _(
+                            "%(cells)s cells where the header has %(columns)s columns",
+                            cells=len(cells),
+                            columns=len(header),
+                        ),
                     )
                 )
                 continue
@@ -435,26 +472,30 @@ def _records(
             Problem(
                 exc.line,
                 None,
-                f"the line is longer than {limits.max_line_chars:,} characters; nothing "
-                "after it was read",
+                _(
+                    "the line is longer than %(most)s characters; nothing after it was read",
+                    most=format_number(limits.max_line_chars),
+                ),
             )
         )
     except UnicodeDecodeError:
-        problems.append(Problem(None, None, "the manifest is not UTF-8 text"))
+        problems.append(Problem(None, None, _("the manifest is not UTF-8 text")))
     except csv.Error as exc:
-        problems.append(Problem(None, None, f"the CSV cannot be read ({exc})"))
+        problems.append(Problem(None, None, _("the CSV cannot be read (%(why)s)", why=exc)))
     finally:
         text.detach()
 
 
 def _csv_problem(exc: csv.Error, start: int) -> str:
     if "unexpected end of data" in str(exc):
-        return (
-            f"a quote opened on line {start} is never closed (it would take in every line after it)"
+        return _(
+            "a quote opened on line %(line)s is never closed (it would take in every line "
+            "after it)",
+            line=start,
         )
     if "field larger than field limit" in str(exc):
-        return f"a field is longer than {MOST_FIELD_CHARS:,} characters"
-    return f"the CSV cannot be read ({exc})"
+        return _("a field is longer than %(most)s characters", most=format_number(MOST_FIELD_CHARS))
+    return _("the CSV cannot be read (%(why)s)", why=exc)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -469,11 +510,20 @@ def _field_problems(line: int, values: dict[str, Any], limits: Limits) -> list[P
     for column, value in values.items():
         key_problem = _column_name_problem(column)
         if key_problem is not None:
-            problems.append(Problem(line, None, f"a column name {key_problem}"))
+            problems.append(
+                Problem(line, None, _("a column name %(problem)s", problem=key_problem))
+            )
             continue
         if isinstance(value, str) and len(value) > limits.max_field_chars:
             problems.append(
-                Problem(line, column, f"longer than {limits.max_field_chars:,} characters")
+                Problem(
+                    line,
+                    column,
+                    _(
+                        "longer than %(most)s characters",
+                        most=format_number(limits.max_field_chars),
+                    ),
+                )
             )
             continue
         found = json_problem(value)
@@ -518,14 +568,18 @@ class _RowChecker:
     def _label(self, line: int, column: str, value: Any) -> str:
         text = _text(value)
         if not text:
-            self._problem(line, column, f"the {column} is missing")
+            self._problem(line, column, _("the %(column)s is missing", column=column))
         elif len(text) > MAX_TEXT_LENGTH:
-            self._problem(line, column, f"longer than {MAX_TEXT_LENGTH} characters")
+            self._problem(line, column, _("longer than %(most)s characters", most=MAX_TEXT_LENGTH))
         elif self.vocabulary and column != "id" and text not in self.vocabulary:
             self._problem(
                 line,
                 column,
-                f"{text!r} is not one of the project's labels ({_listed(self.labels)})",
+                _(
+                    "%(label)s is not one of the project's labels (%(labels)s)",
+                    label=repr(text),
+                    labels=_listed(self.labels),
+                ),
             )
         return text
 
@@ -534,10 +588,12 @@ class _RowChecker:
             return None
         number = _number(value)
         if number is None or not math.isfinite(number):
-            self._problem(line, "confidence", f"{value!r} is not a number")
+            self._problem(line, "confidence", _("%(value)s is not a number", value=repr(value)))
             return None
         if not 0 <= number <= 1:
-            self._problem(line, "confidence", f"{number:g} is outside 0..1")
+            self._problem(
+                line, "confidence", _("%(value)s is outside 0..1", value=format(number, "g"))
+            )
             return None
         return number
 
@@ -548,41 +604,62 @@ class _RowChecker:
             try:
                 value = load_json(value)
             except JsonRefused as exc:
-                why = "not valid JSON" if exc.syntax else str(exc)
-                self._problem(line, "probs", f"{why} (give an object label→probability)")
+                why = _("not valid JSON") if exc.syntax else str(exc)
+                self._problem(
+                    line, "probs", _("%(why)s (give an object label→probability)", why=why)
+                )
                 return None
         if isinstance(value, list):
             if not self.labels:
                 self._problem(
                     line,
                     "probs",
-                    "a list needs the project's labels to be set; give an object label→probability",
+                    _(
+                        "a list needs the project's labels to be set; give an object "
+                        "label→probability"
+                    ),
                 )
                 return None
             if len(value) != len(self.labels):
                 self._problem(
                     line,
                     "probs",
-                    f"{len(value)} probabilities for the project's {len(self.labels)} labels",
+                    _(
+                        "%(count)s probabilities for the project's %(labels)s labels",
+                        count=len(value),
+                        labels=len(self.labels),
+                    ),
                 )
                 return None
             value = dict(zip(self.labels, value, strict=True))
         if not isinstance(value, dict) or not value:
-            self._problem(line, "probs", "give an object label→probability, or a list")
+            self._problem(line, "probs", _("give an object label→probability, or a list"))
             return None
         probs: dict[str, float] = {}
         for key, raw in value.items():
             number = _number(raw) if not isinstance(raw, str) else None
             if number is None or not math.isfinite(number) or not 0 <= number <= 1:
-                self._problem(line, "probs", f"the probability of {key!r} is not a number in 0..1")
+                self._problem(
+                    line,
+                    "probs",
+                    _("the probability of %(label)s is not a number in 0..1", label=repr(key)),
+                )
                 return None
             if self.vocabulary and str(key) not in self.vocabulary:
-                self._problem(line, "probs", f"{key!r} is not one of the project's labels")
+                self._problem(
+                    line,
+                    "probs",
+                    _("%(label)s is not one of the project's labels", label=repr(key)),
+                )
                 return None
             probs[str(key)] = number
         total = sum(probs.values())
         if abs(total - 1) > PROBS_TOLERANCE:
-            self._problem(line, "probs", f"the probabilities add up to {total:.4g}, not 1")
+            self._problem(
+                line,
+                "probs",
+                _("the probabilities add up to %(total)s, not 1", total=format(total, ".4g")),
+            )
             return None
         return probs
 
@@ -591,10 +668,10 @@ class _RowChecker:
             try:
                 value = load_json(value)
             except JsonRefused as exc:
-                self._problem(line, "record", "not valid JSON" if exc.syntax else str(exc))
+                self._problem(line, "record", _("not valid JSON") if exc.syntax else str(exc))
                 return None
         if not isinstance(value, dict):
-            self._problem(line, "record", "the record is missing (give a JSON object)")
+            self._problem(line, "record", _("the record is missing (give a JSON object)"))
             return None
         return value
 
@@ -613,13 +690,17 @@ class _RowChecker:
         if self.kind is SampleKind.IMAGE:
             path = safe_relative_path(_text(media))
             if not _text(media):
-                self._problem(line, "image", "the image path is missing")
+                self._problem(line, "image", _("the image path is missing"))
             elif path is None:
-                self._problem(line, "image", f"{media!r} must be a path inside the images folder")
+                self._problem(
+                    line,
+                    "image",
+                    _("%(path)s must be a path inside the images folder", path=repr(media)),
+                )
             row.image_path = path
         elif self.kind is SampleKind.TEXT:
             if media is None or not str(media).strip():
-                self._problem(line, "text", "the text is missing")
+                self._problem(line, "text", _("the text is missing"))
             row.text = None if media is None else str(media)
         else:
             row.record = self._record(line, media)
@@ -669,8 +750,11 @@ def read_manifest(
                 Problem(
                     line,
                     None,
-                    f"the manifest has more than {limits.max_rows:,} rows; import it in "
-                    "several parts into the same run",
+                    _(
+                        "the manifest has more than %(most)s rows; import it in several parts "
+                        "into the same run",
+                        most=format_number(limits.max_rows),
+                    ),
                 )
             )
             break
@@ -690,8 +774,11 @@ def read_manifest(
                     Problem(
                         line,
                         "id",
-                        f"the id {row.external_id!r} is repeated (first on line "
-                        f"{first_line[row.external_id]})",
+                        _(
+                            "the id %(id)s is repeated (first on line %(line)s)",
+                            id=repr(row.external_id),
+                            line=first_line[row.external_id],
+                        ),
                     )
                 )
             else:
@@ -702,10 +789,12 @@ def read_manifest(
     missing = [c for c in (*REQUIRED_COLUMNS, media_column) if c not in columns]
     if rows and missing:
         # One clear message rather than the same one on every line.
-        problems.append(Problem(1, None, f"missing columns: {', '.join(missing)}"))
+        problems.append(
+            Problem(1, None, _("missing columns: %(columns)s", columns=", ".join(missing)))
+        )
         checker.problems = [p for p in checker.problems if p.column not in missing]
     if not rows and not problems:
-        problems.append(Problem(None, None, "the manifest has no rows"))
+        problems.append(Problem(None, None, _("the manifest has no rows")))
     problems.extend(checker.problems)
 
     digest = None
@@ -735,7 +824,8 @@ def _stage_images(
     digest: str | None,
 ) -> list[Problem]:
     if media is None:
-        return [Problem(None, "images", "this is an image project: add the images (zip or folder)")]
+        needed = _("this is an image project: add the images (zip or folder)")
+        return [Problem(None, "images", needed)]
     problems = media.problems()
     if problems:
         return problems
@@ -803,7 +893,9 @@ def _stage_images(
         report()
 
     def missing(path: str) -> None:
-        problems.append(Problem(first_line[path], "image", f"no file {path!r} in the images"))
+        problems.append(
+            Problem(first_line[path], "image", _("no file %(path)s in the images", path=repr(path)))
+        )
         staged[path] = None
         report()
 

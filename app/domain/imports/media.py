@@ -29,9 +29,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.domain.errors import NotFound
 from app.domain.imports.bulk import insert_rows
 from app.domain.imports.store import MediaStore, archive_key, original_key, thumbnail_key
+from app.i18n import format_number
+from app.i18n import gettext as _
 from app.models import MediaBlob, Membership, Sample, User
 
 THUMBNAIL_SIZE = 256
@@ -75,12 +78,20 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
                 width, height = probe.size
                 if fmt not in ALLOWED_FORMATS:
                     raise ImageRejected(
-                        f"format {fmt or 'unknown'} is not accepted "
-                        f"(use {', '.join(sorted(ALLOWED_FORMATS))})"
+                        _(
+                            "format %(format)s is not accepted (use %(formats)s)",
+                            format=fmt or _("unknown"),
+                            formats=", ".join(sorted(ALLOWED_FORMATS)),
+                        )
                     )
                 if width * height > max_pixels:
                     raise ImageRejected(
-                        f"{width}×{height} pixels is over the limit of {max_pixels:,} pixels"
+                        _(
+                            "%(width)s×%(height)s pixels is over the limit of %(most)s pixels",
+                            width=width,
+                            height=height,
+                            most=format_number(max_pixels),
+                        )
                     )
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
@@ -103,9 +114,9 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
     except ImageRejected:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ImageRejected("not a readable image") from exc
+        raise ImageRejected(_("not a readable image")) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"damaged image ({exc})") from exc
+        raise ImageRejected(_("damaged image (%(why)s)", why=exc)) from exc
     content_type, extension = ALLOWED_FORMATS[fmt]
     return PreparedImage(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -196,6 +207,15 @@ def _staged_or_refused(
     return stage_image(staging_dir, prepared, media_dir)
 
 
+def _staged_or_refused_in(
+    language: str, data: bytes, max_pixels: int, staging_dir: Path, media_dir: Path | None
+) -> StagedImage | str:
+    """In a worker process, which does not share the reader's language: the refusal in
+    `language`."""
+    with i18n.speaking(language):
+        return _staged_or_refused(data, max_pixels, staging_dir, media_dir)
+
+
 def stage_images(
     items: Iterable[tuple[K, bytes]],
     *,
@@ -206,6 +226,8 @@ def stage_images(
 ) -> Iterator[tuple[K, StagedImage | str]]:
     """Each image checked and staged, or the reason it is refused, in the order given: in
     worker processes when `parallel`, with a few images per worker in flight at a time."""
+
+    language = i18n.current_language()
 
     def here(data: bytes) -> StagedImage | str:
         return _staged_or_refused(data, max_pixels, staging_dir, media_dir)
@@ -228,7 +250,7 @@ def stage_images(
             return here(data)
 
     for key, data in items:
-        job = pool.submit(_staged_or_refused, data, max_pixels, staging_dir, media_dir)
+        job = pool.submit(_staged_or_refused_in, language, data, max_pixels, staging_dir, media_dir)
         in_flight.append((key, data, job))
         if len(in_flight) >= window:
             done_key, done_data, future = in_flight.popleft()

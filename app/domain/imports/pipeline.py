@@ -55,6 +55,8 @@ from app.domain.imports.store import MediaStore, thumbnail_key
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
 from app.domain.projects.runs import data_changed
+from app.i18n import format_number, ngettext
+from app.i18n import gettext as _
 from app.models import Prediction, Project, Run, Sample, SampleKind, utcnow
 
 STAGING_FOLDER = ".staging"
@@ -68,7 +70,11 @@ class ImportRefused(InvalidInput):
         count = len(problems)
         super().__init__(
             {},
-            f"Nothing was imported: {count} problem{'s' if count != 1 else ''} to fix first.",
+            ngettext(
+                "Nothing was imported: %(num)s problem to fix first.",
+                "Nothing was imported: %(num)s problems to fix first.",
+                count,
+            ),
         )
         self.problems = problems
 
@@ -159,9 +165,9 @@ def check_options(options: ImportOptions) -> list[Problem]:
     if problem := name_problem(clean_name(options.run), "run"):
         problems.append(Problem(None, "run", problem))
     if options.evaluated is not None and options.evaluated < 1:
-        problems.append(Problem(None, "evaluated", "the evaluated count must be at least 1"))
+        problems.append(Problem(None, "evaluated", _("the evaluated count must be at least 1")))
     if options.sample_errors is not None and options.sample_errors < 1:
-        problems.append(Problem(None, "sample_errors", "sample at least 1 error"))
+        problems.append(Problem(None, "sample_errors", _("sample at least 1 error")))
     return problems
 
 
@@ -312,9 +318,13 @@ def _plan(
                 Problem(
                     row.line,
                     "label",
-                    f"conflict: sample {row.external_id!r} is stored with label "
-                    f"{sample.label!r}, this import says {row.label!r}; stored labels "
-                    "are not overwritten",
+                    _(
+                        "conflict: sample %(id)s is stored with label %(stored)s, this import "
+                        "says %(label)s; stored labels are not overwritten",
+                        id=repr(row.external_id),
+                        stored=repr(sample.label),
+                        label=repr(row.label),
+                    ),
                 )
             )
             continue
@@ -329,8 +339,13 @@ def _plan(
                 Problem(
                     row.line,
                     "prediction",
-                    f"conflict: run {name!r} already holds a different prediction for "
-                    f"{row.external_id!r} ({stored.label!r}); import it as a new run",
+                    _(
+                        "conflict: run %(run)s already holds a different prediction for "
+                        "%(id)s (%(stored)s); import it as a new run",
+                        run=repr(name),
+                        id=repr(row.external_id),
+                        stored=repr(stored.label),
+                    ),
                 )
             )
 
@@ -345,7 +360,11 @@ def _plan(
                 Problem(
                     None,
                     "evaluated",
-                    f"{options.evaluated} evaluated samples, but the run would hold {run_size}",
+                    _(
+                        "%(evaluated)s evaluated samples, but the run would hold %(size)s",
+                        evaluated=options.evaluated,
+                        size=run_size,
+                    ),
                 )
             )
     elif manifest.lists_correct_samples:
@@ -361,9 +380,14 @@ def _plan(
                 Problem(
                     None,
                     "evaluated",
-                    f"run {name!r} was evaluated on {run.evaluated:,} samples; this import "
-                    f"adds {plan.predictions_created:,} predictions but lists only errors, so "
-                    "give the number of samples the run is evaluated on now (evaluated)",
+                    _(
+                        "run %(run)s was evaluated on %(evaluated)s samples; this import adds "
+                        "%(added)s predictions but lists only errors, so give the number of "
+                        "samples the run is evaluated on now (evaluated)",
+                        run=repr(name),
+                        evaluated=format_number(run.evaluated),
+                        added=format_number(plan.predictions_created),
+                    ),
                 )
             )
     plan.problems = sorted(problems, key=lambda p: (p.line or 0, p.column or ""))
@@ -559,7 +583,7 @@ def _project(session: Session, project_id: int, *, lock: bool = False) -> Projec
     query = select(Project).where(Project.id == project_id)
     project = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound(_("No such project."))
     return project
 
 
@@ -667,7 +691,7 @@ def run_import(
     """
     try:
         with staging_folder(store.folder) as staging:
-            manifest, planned, _ = _check(
+            manifest, planned, _unused = _check(
                 database,
                 project_id,
                 upload,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.domain.accounts.users import signed_in_user
 from app.domain.errors import NotFound, PermissionDenied
 from app.domain.numbers import whole_number
+from app.i18n import gettext as _
 from app.models import (
     Membership,
     Project,
@@ -20,10 +21,10 @@ from app.models import (
 
 
 class LeadsOnly(PermissionDenied):
-    MESSAGE = "Only the project's leads can do this."
+    MESSAGE = "Only the project's leads can do this."  # in English, for the API's docs
 
     def __init__(self) -> None:
-        super().__init__(self.MESSAGE)
+        super().__init__(_("Only the project's leads can do this."))
 
 
 class ProjectArchived(PermissionDenied):
@@ -33,7 +34,7 @@ class ProjectArchived(PermissionDenied):
     MESSAGE = "The project is archived: it is read-only until a lead restores it."
 
     def __init__(self) -> None:
-        super().__init__(self.MESSAGE)
+        super().__init__(_("The project is archived: it is read-only until a lead restores it."))
 
 
 def require_open(project: Project) -> None:
@@ -112,11 +113,11 @@ def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:
     """The project if this user may see it; NotFound otherwise, so ids do not leak."""
     project = session.get(Project, project_id)
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound(_("No such project."))
     membership = session.get(Membership, (project_id, user.id))
     role = membership.role if membership is not None and membership.is_active else None
     if role is None and not user.is_admin:
-        raise NotFound("No such project.")
+        raise NotFound(_("No such project."))
     return ProjectAccess(project=project, user=user, role=role)
 
 
@@ -139,5 +140,5 @@ def find_project(session: Session, key: str) -> Project:
     if project is None:
         project = session.scalar(select(Project).where(func.lower(Project.name) == key.lower()))
     if project is None:
-        raise NotFound(f"No project with the id or name {key!r}.")
+        raise NotFound(_("No project with the id or name %(key)s.", key=repr(key)))
     return project

@@ -17,6 +17,8 @@ from app.domain.names import checked_name, clean_name, name_problem
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.annotations import replace_causes
 from app.domain.review.visibility import Visibility
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext, ngettext
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -40,9 +42,9 @@ SIMILARITY = 0.85
 # A typical cause for what the project's samples are: the example where a name is typed
 # (a text project has no "Blurry").
 CAUSE_EXAMPLES = {
-    SampleKind.IMAGE: "Blurry",
-    SampleKind.TEXT: "Sarcasm",
-    SampleKind.RECORD: "Missing value",
+    SampleKind.IMAGE: lazy_gettext("Blurry"),
+    SampleKind.TEXT: lazy_gettext("Sarcasm"),
+    SampleKind.RECORD: lazy_gettext("Missing value"),
 }
 
 
@@ -59,7 +61,10 @@ class SimilarCauseExists(Conflict):
     def __init__(self, similar: list[Cause]) -> None:
         names = ", ".join(repr(c.name) for c in similar)
         super().__init__(
-            f"A similar cause already exists: {names}. Use it, or add the new name anyway.",
+            _(
+                "A similar cause already exists: %(names)s. Use it, or add the new name anyway.",
+                names=names,
+            ),
             field="name",
         )
         self.similar = similar
@@ -97,12 +102,17 @@ def check_key(session: Session, project: Project, key: str, *, cause_id: int | N
     """A key a cause may take: one digit 1–9 or a letter the review screen does not use."""
     key = key.strip().lower()
     if len(key) != 1 or not (key in AUTO_KEYS or (key.isalpha() and key.isascii())):
-        raise InvalidInput({"key": "A key is one digit 1–9 or one letter."})
+        raise InvalidInput({"key": _("A key is one digit 1–9 or one letter.")})
     if key in RESERVED_KEYS:
-        raise InvalidInput({"key": f"'{key}' is a review-screen command; pick another key."})
+        raise InvalidInput(
+            {"key": _("'%(key)s' is a review-screen command; pick another key.", key=key)}
+        )
     holder = session.scalar(select(Cause).where(Cause.project_id == project.id, Cause.key == key))
     if holder is not None and holder.id != cause_id:
-        raise Conflict(f"Key '{key}' is already used by {holder.name!r}.", field="key")
+        raise Conflict(
+            _("Key '%(key)s' is already used by %(name)s.", key=key, name=repr(holder.name)),
+            field="key",
+        )
     return key
 
 
@@ -111,16 +121,16 @@ def _group_for(session: Session, project: Project, group_id: int | None) -> Caus
     if group_id is not None:
         group = session.scalar(query.where(CauseGroup.id == group_id))
         if group is None:
-            raise NotFound("No such cause group in this project.")
+            raise NotFound(_("No such cause group in this project."))
         return group
     group = session.scalar(query.order_by(CauseGroup.position, CauseGroup.id).limit(1))
     if group is None:  # every project is created with one; a lead may have removed it
-        raise NotFound("The project has no cause group yet; create one first.")
+        raise NotFound(_("The project has no cause group yet; create one first."))
     return group
 
 
 def cause_example(project: Project) -> str:
-    return CAUSE_EXAMPLES[project.kind]
+    return str(CAUSE_EXAMPLES[project.kind])
 
 
 def may_add_causes(access: ProjectAccess) -> bool:
@@ -143,7 +153,7 @@ def create_cause(
     project = access.project
     access.require_open()
     if not may_add_causes(access):
-        raise PermissionDenied("Only leads can add causes in this project.")
+        raise PermissionDenied(_("Only leads can add causes in this project."))
     name = checked_name(name, "cause")
     similar = similar_causes(session, project, name)
     exact = [c for c in similar if fold(c.name) == fold(name)]
@@ -218,7 +228,7 @@ def _announce(session: Session, cause: Cause, change: str) -> None:
 def get_cause(session: Session, access: ProjectAccess, cause_id: int) -> Cause:
     cause = session.get(Cause, cause_id)
     if cause is None or cause.project_id != access.project.id:
-        raise NotFound("No such cause in this project.")
+        raise NotFound(_("No such cause in this project."))
     return cause
 
 
@@ -288,7 +298,7 @@ def _siblings(session: Session, cause: Cause) -> list[Cause]:
         )
     )
     if cause not in siblings:
-        raise InvalidInput({"cause": "Archived causes have no place in the order."})
+        raise InvalidInput({"cause": _("Archived causes have no place in the order.")})
     return siblings
 
 
@@ -326,13 +336,15 @@ def create_group(session: Session, access: ProjectAccess, name: str, kind: str) 
     try:
         group_kind = GroupKind(kind)
     except ValueError:
-        problems["group_kind"] = "Pick 'any number' or 'one per error'."
+        problems["group_kind"] = _("Pick 'any number' or 'one per error'.")
         group_kind = GroupKind.MULTI
     if problems:
         raise InvalidInput(problems)
     clash = any(fold(g.name) == fold(name) for g in groups_of(session, access.project))
     if clash:
-        raise Conflict(f"A group called {name!r} already exists.", field="group_name")
+        raise Conflict(
+            _("A group called %(name)s already exists.", name=repr(name)), field="group_name"
+        )
     last = session.scalar(
         select(func.max(CauseGroup.position)).where(CauseGroup.project_id == access.project.id)
     )
@@ -395,8 +407,14 @@ def delete_cause(session: Session, access: ProjectAccess, cause_id: int) -> str:
     used = times_used(session, cause)
     if used:
         raise Conflict(
-            f"{cause.name!r} is used in {used} annotation{'s' if used != 1 else ''}: "
-            "archive it, or merge it into another cause."
+            ngettext(
+                "%(name)s is used in %(num)s annotation: archive it, or merge it into another "
+                "cause.",
+                "%(name)s is used in %(num)s annotations: archive it, or merge it into another "
+                "cause.",
+                used,
+                name=repr(cause.name),
+            )
         )
     name = cause.name
     _announce(session, cause, "deleted")
@@ -420,9 +438,11 @@ def merge_preview(
     source = get_cause(session, access, source_id)
     target = get_cause(session, access, target_id)
     if source.id == target.id:
-        raise InvalidInput({"target": "Pick another cause to merge into."})
+        raise InvalidInput({"target": _("Pick another cause to merge into.")})
     if target.archived_at is not None:
-        raise InvalidInput({"target": f"{target.name!r} is archived; unarchive it first."})
+        raise InvalidInput(
+            {"target": _("%(name)s is archived; unarchive it first.", name=repr(target.name))}
+        )
     annotations, errors = session.execute(
         select(func.count(), func.count(func.distinct(Annotation.prediction_id)))
         .select_from(AnnotationCause)

@@ -33,6 +33,7 @@ from app.domain.projects.causes import (
     update_cause,
 )
 from app.domain.projects.runs import parse_percent
+from app.i18n import gettext as _
 from app.models import Cause, CauseGroup, Pipeline, PipelineModule, Project
 
 GROUP_NAME = "Module to blame"
@@ -95,7 +96,7 @@ class PipelineFields:
                 try:
                     accuracies.append(parse_percent(form.get(prefix + field, "")))
                 except ValueError:
-                    problems[prefix + field] = "A percentage between 0 and 100, or blank."
+                    problems[prefix + field] = _("A percentage between 0 and 100, or blank.")
                     accuracies.append(None)
             modules.append(
                 ModuleFields(
@@ -121,15 +122,17 @@ class PipelineFields:
             prefix = f"module-{module.row}-"
             if not module.name:
                 if module.id is None and (module.accuracy, module.human_accuracy) != (None, None):
-                    problems[prefix + "name"] = "Name the module these accuracies are for."
+                    problems[prefix + "name"] = _("Name the module these accuracies are for.")
                 continue
             if problem := name_problem(module.name, "module"):
                 problems[prefix + "name"] = problem
             elif fold(module.name) in seen:
-                problems[prefix + "name"] = f"{seen[fold(module.name)]!r} is already in the list."
+                problems[prefix + "name"] = _(
+                    "%(name)s is already in the list.", name=repr(seen[fold(module.name)])
+                )
             seen.setdefault(fold(module.name), module.name)
         if sum(1 for m in modules if m.name) > MAX_MODULES:
-            problems["modules"] = f"At most {MAX_MODULES} modules."
+            problems["modules"] = _("At most %(most)s modules.", most=MAX_MODULES)
         if problems:
             raise InvalidInput(problems)
         return cls(tuple(modules))
@@ -238,7 +241,12 @@ def _live_cause(
         )
     if existing.group_id != group.id:
         raise InvalidInput(
-            {"name": f"A cause called {existing.name!r} exists in another group; rename one."}
+            {
+                "name": _(
+                    "A cause called %(name)s exists in another group; rename one.",
+                    name=repr(existing.name),
+                )
+            }
         )
     return _keep(session, access, existing, name, description)
 
@@ -286,7 +294,7 @@ def declare_pipeline(
     for module in fields.modules:
         if module.id is not None and module.id not in stored:
             raise InvalidInput(
-                {f"module-{module.row}-name": "This module was taken out meanwhile; reload."}
+                {f"module-{module.row}-name": _("This module was taken out meanwhile; reload.")}
             )
     kept = [m for m in fields.modules if m.name]
     dropped = [stored[m.id] for m in fields.modules if m.id is not None and not m.name]

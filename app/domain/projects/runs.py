@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -13,18 +14,21 @@ from app.domain.names import clean_name, name_problem
 from app.domain.numbers import MAX_INT, whole_number
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.status import RunProgress, run_progress
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.models import METRIC_FIELDS, Prediction, Project, Run
 
 LATEST = "latest"
 
 
-METRIC_LABELS: dict[str, str] = {
-    "human_error": "Human-level error",
-    "training_error": "Training error",
-    "blackbox_error": "Blackbox (dev) error",
-    "test_error": "Test error",
-    "augmented_training_error": "Augmented training error",
-    "augmented_validation_error": "Augmented validation error",
+# Shown on the runs page (translated each time it is shown).
+METRIC_LABELS: dict[str, Any] = {
+    "human_error": lazy_gettext("Human-level error"),
+    "training_error": lazy_gettext("Training error"),
+    "blackbox_error": lazy_gettext("Blackbox (dev) error"),
+    "test_error": lazy_gettext("Test error"),
+    "augmented_training_error": lazy_gettext("Augmented training error"),
+    "augmented_validation_error": lazy_gettext("Augmented validation error"),
 }
 
 
@@ -62,18 +66,20 @@ class RunFields:
         if problem := name_problem(name, "run"):
             problems["name"] = problem
         if evaluated is not None and evaluated < 0:
-            problems["evaluated"] = "A count cannot be negative."
+            problems["evaluated"] = _("A count cannot be negative.")
         elif evaluated is not None and evaluated > MAX_INT:
-            problems["evaluated"] = f"At most {MAX_INT:,} samples."
+            problems["evaluated"] = _("At most %(most)s samples.", most=format(MAX_INT, ","))
         given = dict(metrics or {})
         unknown = sorted(set(given) - set(METRIC_FIELDS))
         if unknown:
-            problems["metrics"] = (
-                f"Unknown metrics: {', '.join(unknown)}. Known: {', '.join(METRIC_FIELDS)}."
+            problems["metrics"] = _(
+                "Unknown metrics: %(unknown)s. Known: %(known)s.",
+                unknown=", ".join(unknown),
+                known=", ".join(METRIC_FIELDS),
             )
         for metric, value in given.items():
             if metric in METRIC_FIELDS and value is not None and not 0 <= value <= 1:
-                problems[metric] = "A fraction between 0 and 1 (0.025 for 2.5%), or null."
+                problems[metric] = _("A fraction between 0 and 1 (0.025 for 2.5%), or null.")
         if problems:
             raise InvalidInput(problems)
         return cls(
@@ -92,13 +98,13 @@ class RunFields:
         if raw:
             evaluated = whole_number(raw)
             if evaluated is None:
-                problems["evaluated"] = "A whole number of samples, or blank if unknown."
+                problems["evaluated"] = _("A whole number of samples, or blank if unknown.")
         metrics: dict[str, float | None] = {}
         for metric in METRIC_FIELDS:
             try:
                 metrics[metric] = parse_percent(form.get(metric, ""))
             except ValueError:
-                problems[metric] = "A percentage between 0 and 100, or blank."
+                problems[metric] = _("A percentage between 0 and 100, or blank.")
         return cls.checked(
             name=form.get("name", ""),
             description=form.get("description", ""),
@@ -111,7 +117,7 @@ class RunFields:
 def get_run(session: Session, access: ProjectAccess, run_id: int) -> Run:
     run = session.get(Run, run_id)
     if run is None or run.project_id != access.project.id:
-        raise NotFound("No such run in this project.")
+        raise NotFound(_("No such run in this project."))
     return run
 
 
@@ -154,7 +160,7 @@ def _check_name_free(
     if run_id is not None:
         query = query.where(Run.id != run_id)
     if session.scalar(query) is not None:
-        raise Conflict(f"Another run is already called {name!r}.", field="name")
+        raise Conflict(_("Another run is already called %(name)s.", name=repr(name)), field="name")
 
 
 def _apply(run: Run, fields: RunFields) -> None:
@@ -174,7 +180,11 @@ def update_run(session: Session, access: ProjectAccess, run_id: int, fields: Run
         stored = session.scalar(select(func.count()).where(Prediction.run_id == run.id)) or 0
         if fields.evaluated < stored:
             raise InvalidInput(
-                {"evaluated": f"At least {stored}: that many predictions were imported."}
+                {
+                    "evaluated": _(
+                        "At least %(count)s: that many predictions were imported.", count=stored
+                    )
+                }
             )
     _apply(run, fields)
     session.flush()
@@ -215,7 +225,7 @@ def resolve_run(session: Session, project: Project, name: str) -> Run:
     else:
         run = session.scalar(query.where(Run.name == name))
     if run is None:
-        raise NotFound(f"The project has no run named {name!r}.")
+        raise NotFound(_("The project has no run named %(name)s.", name=repr(name)))
     return run
 
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from app.domain import verdicts
 from app.domain.accounts.admin import AdminsOnly, require_admin
 from app.domain.accounts.site import require_may_create_projects
-from app.domain.errors import Conflict, InvalidInput
+from app.domain.errors import Conflict, InvalidInput, PermissionDenied
 from app.domain.names import clean_name, name_problem
 from app.domain.numbers import whole_number
 from app.domain.projects.access import ProjectAccess
+from app.i18n import gettext as _
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -81,14 +82,14 @@ class ProjectFields:
         try:
             sample_kind = SampleKind(kind)
         except ValueError:
-            problems["kind"] = "Pick what the samples are: images, texts or records."
+            problems["kind"] = _("Pick what the samples are: images, texts or records.")
             sample_kind = SampleKind.IMAGE
         if "overlap" not in problems and not 1 <= overlap <= MAX_OVERLAP:
-            problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+            problems["overlap"] = _("Between 1 and %(most)s people per error.", most=MAX_OVERLAP)
         try:
             order = ReviewOrder(review_order)
         except ValueError:
-            problems["review_order"] = "Pick an order: random, or suspected label errors first."
+            problems["review_order"] = _("Pick an order: random, or suspected label errors first.")
             order = ReviewOrder.RANDOM
         if problems:
             raise InvalidInput(problems)
@@ -124,7 +125,7 @@ class ProjectFields:
         problems: dict[str, str] = {}
         overlap_or_none = whole_number(form.get("overlap", "1").strip() or "1")
         if overlap_or_none is None:
-            problems["overlap"] = "A whole number: how many people review each error."
+            problems["overlap"] = _("A whole number: how many people review each error.")
         overlap = overlap_or_none or 1
         return cls.checked(
             name=form.get("name", ""),
@@ -169,14 +170,16 @@ def update_project(session: Session, access: ProjectAccess, fields: ProjectField
     access.require_open_lead()
     project = access.project
     if _name_taken(session, fields.name, other_than=project.id):
-        raise Conflict(f"A project named {fields.name!r} already exists.", field="name")
+        raise Conflict(
+            _("A project named %(name)s already exists.", name=repr(fields.name)), field="name"
+        )
     has_samples = (
         session.scalar(select(Sample.id).where(Sample.project_id == project.id).limit(1))
         is not None
     )
     if fields.kind is not project.kind and has_samples:
         raise InvalidInput(
-            {"kind": "Samples were already imported; their kind cannot change any more."}
+            {"kind": _("Samples were already imported; their kind cannot change any more.")}
         )
     if fields.labels:
         # A vocabulary that drops a label the samples use would make them invalid.
@@ -186,7 +189,9 @@ def update_project(session: Session, access: ProjectAccess, fields: ProjectField
         missing = sorted(used - set(fields.labels))
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise InvalidInput({"labels": f"Imported samples use labels not listed: {shown}."})
+            raise InvalidInput(
+                {"labels": _("Imported samples use labels not listed: %(labels)s.", labels=shown)}
+            )
     project.name = fields.name
     project.kind = fields.kind
     project.description = fields.description
@@ -220,7 +225,12 @@ def restore_project(session: Session, access: ProjectAccess) -> Project:
 
 
 class AdminsDelete(AdminsOnly):
-    MESSAGE = "Only admins can delete a project; leads can archive it."
+    MESSAGE = "Only admins can delete a project; leads can archive it."  # English: API docs
+
+    def __init__(self) -> None:
+        PermissionDenied.__init__(
+            self, _("Only admins can delete a project; leads can archive it.")
+        )
 
 
 def require_may_delete(access: ProjectAccess) -> None:
@@ -232,7 +242,7 @@ def delete_project(session: Session, access: ProjectAccess, typed_name: str) -> 
     require_may_delete(access)
     project = access.project
     if typed_name.strip() != project.name:
-        raise InvalidInput({"confirm_name": "Type the project's name exactly to delete it."})
+        raise InvalidInput({"confirm_name": _("Type the project's name exactly to delete it.")})
     name = project.name
     # Causes are protected from deletion while annotations use them (RESTRICT), and
     # a cascade does not promise to remove the annotations first: clear the links.
@@ -276,11 +286,11 @@ def create_project(
     if problem := name_problem(name, "project"):
         problems["name"] = problem
     if not 1 <= overlap <= MAX_OVERLAP:
-        problems["overlap"] = f"Between 1 and {MAX_OVERLAP} people per error."
+        problems["overlap"] = _("Between 1 and %(most)s people per error.", most=MAX_OVERLAP)
     if problems:
         raise InvalidInput(problems)
     if _name_taken(session, name):
-        raise Conflict(f"A project named {name!r} already exists.", field="name")
+        raise Conflict(_("A project named %(name)s already exists.", name=repr(name)), field="name")
     project = Project(
         name=name,
         description=description.strip(),

@@ -11,6 +11,7 @@ from app.domain import live, verdicts
 from app.domain.accounts.users import get_user_by_username
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
+from app.i18n import gettext as _
 from app.models import Membership, Project, ProjectRole, User, utcnow
 
 
@@ -18,7 +19,7 @@ def parse_role(value: str) -> ProjectRole:
     try:
         return ProjectRole(value)
     except ValueError:
-        raise InvalidInput({"role": "Pick lead or annotator."}) from None
+        raise InvalidInput({"role": _("Pick lead or annotator.")}) from None
 
 
 def add_member_by_username(
@@ -26,24 +27,33 @@ def add_member_by_username(
 ) -> Membership:
     access.require_open_lead()
     if not username.strip():
-        raise InvalidInput({"username": "Type the username of the person to add."})
+        raise InvalidInput({"username": _("Type the username of the person to add.")})
     user = get_user_by_username(session, username)
     if user is None:
         raise InvalidInput(
-            {"username": f"No user is called {username.strip()!r}; an admin can create them."}
+            {
+                "username": _(
+                    "No user is called %(name)s; an admin can create them.",
+                    name=repr(username.strip()),
+                )
+            }
         )
     if not user.is_active:
-        raise InvalidInput({"username": f"{user.username} is deactivated; an admin can restore."})
+        raise InvalidInput(
+            {"username": _("%(name)s is deactivated; an admin can restore.", name=user.username)}
+        )
     existing = session.get(Membership, (access.project.id, user.id))
     if existing is not None and existing.is_active:
-        raise Conflict(f"{user.username} is already on the team.", field="username")
+        raise Conflict(_("%(name)s is already on the team.", name=user.username), field="username")
     return add_member(session, access.project, user, role)
 
 
 def _known_user(session: Session, username: str) -> User:
     user = get_user_by_username(session, username)
     if user is None:
-        raise NotFound(f"No user is called {username.strip()!r}; an admin can create them.")
+        raise NotFound(
+            _("No user is called %(name)s; an admin can create them.", name=repr(username.strip()))
+        )
     return user
 
 
@@ -58,7 +68,9 @@ def set_member_role(
     if existing is not None and existing.is_active:
         return change_role(session, access, user.id, role), False
     if not user.is_active:
-        raise InvalidInput({"username": f"{user.username} is deactivated; an admin can restore."})
+        raise InvalidInput(
+            {"username": _("%(name)s is deactivated; an admin can restore.", name=user.username)}
+        )
     return add_member(session, access.project, user, role), True
 
 
@@ -70,7 +82,7 @@ def remove_member_by_username(session: Session, access: ProjectAccess, username:
 def _active_membership(session: Session, access: ProjectAccess, user_id: int) -> Membership:
     membership = session.get(Membership, (access.project.id, user_id))
     if membership is None or not membership.is_active:
-        raise NotFound("That person is not on this project's team.")
+        raise NotFound(_("That person is not on this project's team."))
     return membership
 
 
@@ -98,7 +110,7 @@ def change_role(
         and role is not ProjectRole.LEAD
         and not _other_leads(session, access, user_id)
     ):
-        raise Conflict("The project's only lead cannot step down; make someone else lead first.")
+        raise Conflict(_("The project's only lead cannot step down; make someone else lead first."))
     if membership.role is not role:
         membership.role = role
         session.flush()
@@ -111,7 +123,7 @@ def remove_member(session: Session, access: ProjectAccess, user_id: int) -> User
     access.require_open_lead()
     membership = _active_membership(session, access, user_id)
     if membership.role is ProjectRole.LEAD and not _other_leads(session, access, user_id):
-        raise Conflict("The project's only lead cannot leave; make someone else lead first.")
+        raise Conflict(_("The project's only lead cannot leave; make someone else lead first."))
     membership.removed_at = utcnow()
     # Their open live-update stream of this project closes on this (app/web/live.py).
     live.announce(session, access.project.id, live.ACCESS, user=user_id)
