@@ -27,6 +27,7 @@ from app.domain.review import screen as review
 from app.domain.review.carried import carried_verdict
 from app.domain.review.visibility import visibility_of
 from app.errors import status_of
+from app.i18n import gettext as _
 from app.models import AnnotationStatus, Run
 from app.routing import CheckedRoute
 from app.templating import is_htmx, path_for, render
@@ -54,7 +55,9 @@ class AnnotationForm:
         try:
             parsed_status = AnnotationStatus(status)
         except ValueError:
-            raise InvalidInput({"status": f"Unknown status {status!r}."}) from None
+            raise InvalidInput(
+                {"status": _("Unknown status %(status)s.", status=repr(status))}
+            ) from None
         self.draft = ann.Draft(
             cause_ids=frozenset(cause or ()),
             label_error=bool(label_error),
@@ -302,7 +305,7 @@ def review_undo(
         review.undo(session, access, offer.prediction, expected_version=version)
     except DomainError as exc:
         return _refused(request, session, access, run, offer, exc)
-    return _fragment(request, session, access, run, offer, message="Undone.")
+    return _fragment(request, session, access, run, offer, message=_("Undone."))
 
 
 @router.post(
@@ -322,7 +325,7 @@ def review_new_cause(
     run = review.run_of(session, access, run_name)
     offer = queue.find_error(session, access, run, external_id)
     try:
-        cause, _ = review.create_and_apply(
+        cause, _applied = review.create_and_apply(
             session,
             access,
             offer.prediction,
@@ -345,8 +348,12 @@ def review_new_cause(
         )
     except DomainError as exc:
         return _refused(request, session, access, run, offer, exc)
-    key = f" (key {cause.key})" if cause.key else ""
-    return _fragment(request, session, access, run, offer, message=f"Added {cause.name!r}{key}.")
+    added = (
+        _("Added %(name)s (key %(key)s).", name=repr(cause.name), key=cause.key)
+        if cause.key
+        else _("Added %(name)s.", name=repr(cause.name))
+    )
+    return _fragment(request, session, access, run, offer, message=added)
 
 
 @router.post(
@@ -368,7 +375,7 @@ def review_restore(
         review.restore(session, access, offer.prediction, event, expected_version=version)
     except DomainError as exc:
         return _refused(request, session, access, run, offer, exc)
-    return _fragment(request, session, access, run, offer, message="Restored.")
+    return _fragment(request, session, access, run, offer, message=_("Restored."))
 
 
 @router.post("/projects/{project_id}/revisit", name="review_revisit")

@@ -124,13 +124,13 @@
   function changed(delay) {
     if (askedNoCause) askNoCause(false);
     dirty = true;
-    show("saving", "Saving…");
+    show("saving", Eyeball.gettext("Saving…"));
     clearTimeout(debounceTimer);
     if (delay) debounceTimer = setTimeout(flush, delay); else flush();
   }
 
   function queueAction(url, extra) {
-    show("saving", "Saving…");
+    show("saving", Eyeball.gettext("Saving…"));
     flush();
     send(url, extra || {});
   }
@@ -207,7 +207,7 @@
       // Not stored: the same request goes again, with the form's state by then; the
       // ones after it still wait for it.
       request.sent = false;
-      show("failed", "Failed — retrying");
+      show("failed", Eyeball.gettext("Failed — retrying"));
       setTimeout(function () {
         if (pending.has(id)) issue(id); else answered();
       }, retryDelay);
@@ -220,24 +220,24 @@
     setTimeout(answered, 0);
     var redirect = detail.xhr.getResponseHeader("HX-Redirect");
     if (request.refused) {
-      show("refused", request.refused === 409 ? "Not saved: changed elsewhere — fresh state shown" : "Not saved — see the message");
+      show("refused", request.refused === 409 ? Eyeball.gettext("Not saved: changed elsewhere — fresh state shown") : Eyeball.gettext("Not saved — see the message"));
     } else if (status >= 400 || (redirect && redirect.indexOf(root.dataset.signInUrl) === 0)) {
       // Not stored, and not ours to retry blindly (signed out, an expired form token...):
       // the change is kept and sent with the next key.
       if (request.save) dirty = true; else held = request;
       stopped = true;
       show("failed", status >= 400
-        ? "Not saved (" + status + ") — reload the page, then redo the last change"
-        : "Not saved: you are signed out — sign in again in another tab, then press a key here");
+        ? Eyeball.gettext("Not saved (%(status)s) — reload the page, then redo the last change", { status: status })
+        : Eyeball.gettext("Not saved: you are signed out — sign in again in another tab, then press a key here"));
       return;
     } else if (redirect) {
       // Done and on to the next error: htmx follows the redirect.
       pending.clear();
       dirty = false;
-      show("saved", "Saved");
+      show("saved", Eyeball.gettext("Saved"));
       return;
     } else if (!stopped) {
-      show(busy() ? "saving" : "saved", busy() ? "Saving…" : "All changes saved");
+      show(busy() ? "saving" : "saved", busy() ? Eyeball.gettext("Saving…") : Eyeball.gettext("All changes saved"));
     }
   });
 
@@ -287,7 +287,7 @@
     var name = box.closest("label").querySelector("span");
     var strong = document.createElement("strong");
     strong.textContent = name ? name.textContent : "";
-    line.replaceChildren(strong, ": " + (box.dataset.description || "no definition yet (leads add one on the causes page)"));
+    line.replaceChildren(strong, ": " + (box.dataset.description || Eyeball.gettext("no definition yet (leads add one on the causes page)")));
   }
 
   // In the pipeline's group a module's key blames it alone, the usual case; Shift+key
@@ -405,7 +405,7 @@
     else if (key === "ArrowLeft") {
       var back = document.getElementById("go-back");
       if (back && !busy()) window.location.assign(back.href);
-      else if (back) { show("saving", "Saving before going back…"); waitThen(function () { window.location.assign(back.href); }); }
+      else if (back) { show("saving", Eyeball.gettext("Saving before going back…")); waitThen(function () { window.location.assign(back.href); }); }
     } else if (key === "l") {
       field("label_error").checked = true;
       changed(0);

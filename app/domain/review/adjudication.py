@@ -15,6 +15,7 @@ from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.domain.review.annotations import AnnotationState, Draft, save
+from app.i18n import gettext as _
 from app.models import Annotation, AnnotationKind, AnnotationStatus, Prediction, Sample, User
 
 
@@ -42,7 +43,7 @@ def adjudicate(
         or prediction.project_id != access.project.id
         or not prediction.in_review
     ):
-        raise NotFound("No such error under review in this run.")
+        raise NotFound(_("No such error under review in this run."))
     # An error has at most one adjudication: a second lead revises it rather than adding one.
     owner_id = session.scalar(
         select(Annotation.annotator_id).where(

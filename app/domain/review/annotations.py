@@ -23,6 +23,8 @@ from app import metrics
 from app.domain import live, verdicts
 from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.domain.projects.access import ProjectAccess
+from app.i18n import format_number
+from app.i18n import gettext as _
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -118,8 +120,10 @@ class StaleAnnotation(Conflict):
 
     def __init__(self, current: AnnotationState, version: int) -> None:
         super().__init__(
-            "This error was changed elsewhere (another tab or device) since you loaded it. "
-            "Its current state is shown; make your change again if it is still needed."
+            _(
+                "This error was changed elsewhere (another tab or device) since you loaded it. "
+                "Its current state is shown; make your change again if it is still needed."
+            )
         )
         self.current = current
         self.version = version
@@ -167,9 +171,9 @@ def state_of(session: Session, annotation: Annotation | None) -> AnnotationState
 def suggested_label_problem(project: Project, label: str, suggested: str) -> str | None:
     """What is wrong with suggesting `suggested` for a sample labelled `label`, if anything."""
     if project.labels and suggested not in project.labels:
-        return f"'{suggested}' is not one of the project's labels."
+        return _("'%(label)s' is not one of the project's labels.", label=suggested)
     if suggested == label:
-        return "The suggested label is the current label."
+        return _("The suggested label is the current label.")
     return None
 
 
@@ -188,13 +192,17 @@ def _checked_state(
         else []
     )
     if len(causes) != len(draft.cause_ids) or any(c.project_id != project.id for c in causes):
-        raise InvalidInput({"causes": "Some of these causes do not exist in this project."})
+        raise InvalidInput({"causes": _("Some of these causes do not exist in this project.")})
     newly_archived = [
         c.name for c in causes if c.archived_at is not None and c.id not in before.cause_ids
     ]
     if newly_archived:
         raise InvalidInput(
-            {"causes": f"Archived causes cannot be chosen: {', '.join(newly_archived)}."}
+            {
+                "causes": _(
+                    "Archived causes cannot be chosen: %(names)s.", names=", ".join(newly_archived)
+                )
+            }
         )
     single_groups = {
         g.id: g.name
@@ -208,7 +216,11 @@ def _checked_state(
         chosen = [c.name for c in causes if c.group_id == group_id]
         if len(chosen) > 1:
             given = ", ".join(chosen)
-            message = f"Pick at most one cause of '{group_name}' ({given} were given)."
+            message = _(
+                "Pick at most one cause of '%(group)s' (%(given)s were given).",
+                group=group_name,
+                given=given,
+            )
             raise InvalidInput({"causes": message})
 
     suggested = (draft.suggested_label or "").strip() or None
@@ -219,7 +231,9 @@ def _checked_state(
         if problem := suggested_label_problem(project, sample_label or "", suggested):
             raise InvalidInput({"suggested_label": problem})
     if len(draft.note) > MAX_NOTE:
-        raise InvalidInput({"note": f"Keep the note under {MAX_NOTE:,} characters."})
+        raise InvalidInput(
+            {"note": _("Keep the note under %(max)s characters.", max=format_number(MAX_NOTE))}
+        )
     return AnnotationState(
         cause_ids=tuple(c.id for c in causes),
         cause_names=tuple(c.name for c in causes),
@@ -237,15 +251,15 @@ def _check_may_annotate(
     access.require_open()
     if access.role is None:
         raise PermissionDenied(
-            "Only members of the project's team can annotate; join the team first."
+            _("Only members of the project's team can annotate; join the team first.")
         )
     if kind is AnnotationKind.ADJUDICATION and not access.can_lead:
-        raise PermissionDenied("Only leads can adjudicate.")
+        raise PermissionDenied(_("Only leads can adjudicate."))
     if prediction.project_id != access.project.id:
-        raise NotFound("No such error in this project.")
+        raise NotFound(_("No such error in this project."))
     if not prediction.is_error:
         raise InvalidInput(
-            {"prediction": "Only errors are annotated: the model got this sample right."}
+            {"prediction": _("Only errors are annotated: the model got this sample right.")}
         )
 
 
@@ -267,7 +281,7 @@ def save(
     """
     owner = annotator or access.user
     if owner.id != access.user.id and not access.can_lead:
-        raise PermissionDenied("Only leads can change other people's annotations.")
+        raise PermissionDenied(_("Only leads can change other people's annotations."))
     _check_may_annotate(access, prediction, kind)
     annotation = find_annotation(session, prediction.id, owner.id, kind)
     before = state_of(session, annotation)
@@ -371,7 +385,7 @@ def restore(
     """Bring back the state right after an earlier event; the restore is itself an event."""
     event = session.get(AnnotationEvent, event_id)
     if event is None or event.annotation_id != annotation.id:
-        raise NotFound("No such change in this annotation's history.")
+        raise NotFound(_("No such change in this annotation's history."))
     prediction = session.get(Prediction, annotation.prediction_id)
     owner = session.get(User, annotation.annotator_id)
     assert prediction is not None

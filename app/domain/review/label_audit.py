@@ -29,6 +29,8 @@ from app.domain.analysis.tally import Share, error_rate, wilson
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.annotations import suggested_label_problem
+from app.i18n import format_number
+from app.i18n import gettext as _
 from app.models import ErrorVerdict, LabelCheck, Prediction, Run, Sample, utcnow
 
 DEFAULT_SIZE = 100
@@ -145,7 +147,9 @@ def queue_audit(session: Session, access: ProjectAccess, run: Run, size: int) ->
     for a label check (leads); returns how many were queued."""
     access.require_open_lead()
     if not 1 <= size <= MAX_SIZE:
-        raise InvalidInput({"size": f"Between 1 and {MAX_SIZE:,} samples at a time."})
+        raise InvalidInput(
+            {"size": _("Between 1 and %(max)s samples at a time.", max=format_number(MAX_SIZE))}
+        )
     pool = session.scalars(
         select(Prediction.id)
         .where(Prediction.run_id == run.id, Prediction.is_error.is_(False))
@@ -156,10 +160,12 @@ def queue_audit(session: Session, access: ProjectAccess, run: Run, size: int) ->
         stored = audit_of(session, run).correct_stored
         raise InvalidInput(
             {
-                "size": "Every correctly classified prediction of this run is queued already."
+                "size": _("Every correctly classified prediction of this run is queued already.")
                 if stored
-                else "This run holds no correctly classified predictions: import its manifest "
-                "with the correct rows too (the whole eyeball set), then audit them."
+                else _(
+                    "This run holds no correctly classified predictions: import its manifest "
+                    "with the correct rows too (the whole eyeball set), then audit them."
+                )
             }
         )
     start = (
@@ -208,7 +214,7 @@ def next_check(session: Session, access: ProjectAccess, run: Run) -> Check | Non
 def find_check(session: Session, access: ProjectAccess, run: Run, check_id: int) -> Check:
     check = session.get(LabelCheck, check_id)
     if check is None or check.run_id != run.id:
-        raise NotFound("No such label check in this run.")
+        raise NotFound(_("No such label check in this run."))
     return _check(session, check, _counts(session, run)[0])
 
 

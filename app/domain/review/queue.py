@@ -27,6 +27,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.review.status import examined_errors, under_review
+from app.i18n import gettext as _
 from app.models import (
     Annotation,
     AnnotationKind,
@@ -184,7 +185,7 @@ def next_error(
 ) -> Offer | None:
     """Claim and return the error this annotator should look at next (None: nothing left)."""
     if run.project_id != access.project.id:
-        raise NotFound("No such run in this project.")
+        raise NotFound(_("No such run in this project."))
     now = now or utcnow()
     _lock_run(session, run.id)
     offer = _pick(session, access, run, now)
@@ -248,7 +249,9 @@ def find_error(session: Session, access: ProjectAccess, run: Run, external_id: s
         )
     ).first()
     if row is None:
-        raise NotFound(f"Run {run.name!r} has no sample {external_id!r}.")
+        raise NotFound(
+            _("Run %(run)s has no sample %(sample)s.", run=repr(run.name), sample=repr(external_id))
+        )
     prediction, sample = row
     return Offer(
         prediction=prediction,
@@ -348,7 +351,7 @@ def request_revisit(session: Session, access: ProjectAccess, cause: Cause) -> in
     """
     access.require_lead()
     if cause.project_id != access.project.id:
-        raise NotFound("No such cause in this project.")
+        raise NotFound(_("No such cause in this project."))
     result = session.execute(
         update(Annotation)
         .where(

@@ -16,6 +16,8 @@ from app.domain.projects.causes import create_cause
 from app.domain.review import annotations as ann
 from app.domain.review import queue
 from app.domain.review.visibility import visibility_of
+from app.i18n import gettext as _
+from app.i18n import lazy_gettext
 from app.models import (
     Annotation,
     AnnotationEvent,
@@ -32,6 +34,13 @@ from app.models import (
 
 TOP_K = 5
 UNDO = "undo"
+# The statuses as the history says them: the review screen's words for them.
+STATUS_NAMES = {
+    AnnotationStatus.IN_PROGRESS: lazy_gettext("in progress"),
+    AnnotationStatus.DONE: lazy_gettext("done"),
+    AnnotationStatus.SKIPPED: lazy_gettext("skipped"),
+    AnnotationStatus.UNSURE: lazy_gettext("unsure"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,19 +102,24 @@ def _summary(before: ann.AnnotationState | None, after: ann.AnnotationState) -> 
         if i not in after.cause_ids
     ]
     if added:
-        parts.append("added " + ", ".join(added))
+        parts.append(_("added %(names)s", names=", ".join(added)))
     if removed:
-        parts.append("removed " + ", ".join(removed))
+        parts.append(_("removed %(names)s", names=", ".join(removed)))
     if after.label_error != before.label_error or after.suggested_label != before.suggested_label:
         if after.label_error:
-            parts.append(f"label error ({after.suggested_label or 'no suggestion'})")
+            parts.append(
+                _(
+                    "label error (%(label)s)",
+                    label=after.suggested_label or _("no suggestion"),
+                )
+            )
         else:
-            parts.append("no label error")
+            parts.append(_("no label error"))
     if after.note != before.note:
-        parts.append("note edited")
+        parts.append(_("note edited"))
     if after.status != before.status:
-        parts.append(after.status.value.replace("_", " "))
-    return "; ".join(parts) or "no change"
+        parts.append(str(STATUS_NAMES.get(after.status, after.status.value)))
+    return _("; ").join(parts) or _("no change")
 
 
 def error_history(
@@ -129,8 +143,8 @@ def error_history(
     return [
         HistoryEntry(
             event=event,
-            actor=names.get(event.actor_id or 0, "someone removed"),
-            annotator=names.get(owner, "someone removed"),
+            actor=names.get(event.actor_id or 0, _("someone removed")),
+            annotator=names.get(owner, _("someone removed")),
             summary=_summary(
                 ann.AnnotationState.from_json(event.before) if event.before else None,
                 ann.AnnotationState.from_json(event.after),
@@ -163,10 +177,10 @@ def undo(
     """Bring back the state before this person's last change to this error."""
     annotation = ann.find_annotation(session, prediction.id, access.user.id)
     if annotation is None:
-        raise InvalidInput({"undo": "Nothing to undo on this error yet."})
+        raise InvalidInput({"undo": _("Nothing to undo on this error yet.")})
     target = _undo_target(ann.history(session, annotation))
     if target is None:
-        raise InvalidInput({"undo": "Nothing left to undo on this error."})
+        raise InvalidInput({"undo": _("Nothing left to undo on this error.")})
     wanted = (
         ann.AnnotationState.from_json(target.before) if target.before else ann.AnnotationState()
     )
@@ -211,7 +225,7 @@ def finish(
     """Save a final verdict (done, skipped, unsure), free the error for others, and
     claim the next one (None: the queue has nothing more for this person)."""
     if draft.status is AnnotationStatus.IN_PROGRESS:
-        raise InvalidInput({"status": "Finishing needs done, skipped or unsure."})
+        raise InvalidInput({"status": _("Finishing needs done, skipped or unsure.")})
     result = ann.save(session, access, prediction, draft, expected_version=expected_version)
     if result.annotation.needs_revisit:
         # Looked at again and nothing needed changing: the revisit is answered.
@@ -226,7 +240,7 @@ def finish(
 def ask_revisit(session: Session, access: ProjectAccess, cause_id: int) -> int:
     cause = session.get(Cause, cause_id)
     if cause is None or cause.project_id != access.project.id:
-        raise NotFound("No such cause in this project.")
+        raise NotFound(_("No such cause in this project."))
     return queue.request_revisit(session, access, cause)
 
 
@@ -263,7 +277,7 @@ def restore(
         .where(AnnotationEvent.id == event_id, Annotation.prediction_id == prediction.id)
     )
     if annotation is None:
-        raise NotFound("No such change in this error's history.")
+        raise NotFound(_("No such change in this error's history."))
     return ann.restore(session, access, annotation, event_id, expected_version=expected_version)
 
 
@@ -276,7 +290,7 @@ def image_of(session: Session, access: ProjectAccess, sha256: str) -> MediaBlob:
     )
     blob = session.get(MediaBlob, sha256) if used is not None else None
     if blob is None:
-        raise NotFound("No such image in this project.")
+        raise NotFound(_("No such image in this project."))
     return blob
 
 
@@ -285,7 +299,7 @@ def run_of(session: Session, access: ProjectAccess, run_name: str) -> Run:
         select(Run).where(Run.project_id == access.project.id, Run.name == run_name)
     )
     if run is None:
-        raise NotFound(f"The project has no run named {run_name!r}.")
+        raise NotFound(_("The project has no run named %(run)s.", run=repr(run_name)))
     return run
 
 
