@@ -287,7 +287,8 @@
     var name = box.closest("label").querySelector("span");
     var strong = document.createElement("strong");
     strong.textContent = name ? name.textContent : "";
-    line.replaceChildren(strong, ": " + (box.dataset.description || Eyeball.gettext("no definition yet (leads add one on the causes page)")));
+    // The colon is the reader's (Chinese writes a full-width one).
+    line.replaceChildren(strong, Eyeball.gettext(": ") + (box.dataset.description || Eyeball.gettext("no definition yet (leads add one on the causes page)")));
   }
 
   // In the pipeline's group a module's key blames it alone, the usual case; Shift+key

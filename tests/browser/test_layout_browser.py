@@ -11,6 +11,12 @@ an admin, the demo lead and an annotator, and asserts on geometry:
   scroller;
 - the page does not scroll sideways: wide content scrolls inside its own frame.
 
+It walks them twice: in English, and in Simplified Chinese (a browser that asks for
+zh-CN), where it also asserts that no English is left in the interface: no two English
+words in a row in the page's text or in the attributes people read, once people's own
+data (the demo's project, causes, runs, labels, notes...) and a few names that stay
+English everywhere (Eyeball, API, CSV...) are set aside.
+
 The screenshots are kept under test-output/screenshots/ for people to look at.
 """
 
@@ -31,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.config import Settings
 from app.db import Database
+from app.domain.projects import pipeline
 from app.main import create_app
 from tests.browser.pages import demo_password, sign_in
 from tests.checkout import CHECKOUT
@@ -40,6 +47,7 @@ pytestmark = pytest.mark.browser
 
 ADMIN, ADMIN_PASSWORD = "root", "layout-check-admin"
 ROLES = ["root", "lead", "alice"]
+LANGUAGES = ["en-US", "zh-CN"]
 # Routes that are not pages a person looks at.
 NOT_PAGES = {"openapi", "project_events", "sheet_csv", "sheet_xlsx", "label_corrections"}
 NOT_PAGES |= {"label_suspects_csv"}
@@ -120,6 +128,97 @@ def page_routes() -> list[Route]:
 
 PAGES = page_routes()
 
+# Text that stays English in Chinese pages too: names, formats and code (docs/glossary.md).
+ENGLISH_EVERYWHERE = [
+    "Eyeball",
+    "API",
+    "CSV",
+    "JSON",
+    "xlsx",
+    "XLSX",
+    "URL",
+    "UTC",
+    "PNG",
+    "ZIP",
+    "zip",
+    "Krippendorff",
+    "Bearer",
+    "pandas",
+    "httpx",
+    "Prometheus",
+    "OpenAPI",
+    "Swagger",
+    "Ctrl",
+    "Shift",
+    "Enter",
+    "Esc",
+    "Tab",
+    "Alt",
+    "Cmd",
+    "PostgreSQL",
+    "SQLite",
+    # The causes a pipeline creates: names like any cause's, shared by the whole team
+    # whatever each reads, and found again by name (app/domain/projects/pipeline.py).
+    pipeline.GROUP_NAME,
+    pipeline.DESIGN_NAME,
+    pipeline.AMBIGUOUS_NAME,
+]
+
+# The API reference (Swagger UI over the OpenAPI schema) describes the API, which is
+# English by contract; only its page title follows the reader.
+ENGLISH_PAGES = {"api_docs"}
+
+FIND_ENGLISH = """
+(setAside) => {
+  const skip = 'script, style, code, pre, kbd, samp, textarea, [translate=no]';
+  const words = /[A-Za-z]{2,}(?:[ \u2019'-]+[A-Za-z]{2,})+/g;
+  const found = new Set();
+  const check = (text, where) => {
+    for (const piece of setAside) text = text.split(piece).join(' | ');
+    for (const match of text.match(words) || []) found.add(`${where}: "${match}"`);
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    const el = node.parentElement;
+    if (!el || el.closest(skip) || !node.textContent.trim()) continue;
+    check(node.textContent, `<${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}>`);
+  }
+  const labelled = '[title], [placeholder], [aria-label], [alt]';
+  for (const el of document.querySelectorAll(labelled)) {
+    if (el.closest(skip)) continue;
+    for (const name of ['title', 'placeholder', 'aria-label', 'alt']) {
+      const value = el.getAttribute(name);
+      if (value) check(value, `<${el.tagName.toLowerCase()}> ${name}`);
+    }
+  }
+  check(document.title, '<title>');
+  return [...found];
+}
+"""
+
+
+def people_data(data_dir: Path) -> list[str]:
+    """Every text the demo's people and importers gave (names, labels, notes, metadata):
+    shown as they wrote it, in any language, so set aside by the English check."""
+    found: set[str] = set()
+    with sqlite3.connect(data_dir / "eyeball.db") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in db.execute(f"PRAGMA table_info('{table}')").fetchall():
+                if not re.search(r"CHAR|TEXT|JSON|CLOB|VARCHAR", str(column[2]).upper()):
+                    continue
+                # Names from the database's own catalogue, not from input.
+                query = f'SELECT DISTINCT "{column[1]}" FROM "{table}"'  # noqa: S608
+                for (value,) in db.execute(query):
+                    if not isinstance(value, str) or not value.strip():
+                        continue
+                    found.add(value)
+                    if value[:1] in "[{":  # JSON: its strings (metadata keys and values)
+                        found.update(re.findall(r'"((?:[^"\\]|\\.)*)"', value))
+    # Longest first, so a cause name is set aside whole before a shorter name within it.
+    return sorted((text for text in found if len(text) > 1), key=len, reverse=True)
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, demo_data: DemoData) -> Iterator[LiveServer]:
@@ -145,15 +244,16 @@ def eyeball(server: LiveServer, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser: Any, server: LiveServer) -> Iterator[dict[str, Any]]:
-    """A browser context per role, signed in once for every page."""
+def signed_in(browser: Any, server: LiveServer) -> Iterator[dict[tuple[str, str], Any]]:
+    """A browser context per role and language, signed in once for every page."""
     contexts = {}
-    for username in ROLES:
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        page = context.new_page()
-        sign_in(page, server.base_url, username, password_of(server, username))
-        page.close()
-        contexts[username] = context
+    for language in LANGUAGES:
+        for username in ROLES:
+            context = browser.new_context(viewport={"width": 1366, "height": 768}, locale=language)
+            page = context.new_page()
+            sign_in(page, server.base_url, username, password_of(server, username))
+            page.close()
+            contexts[username, language] = context
     yield contexts
     for context in contexts.values():
         context.close()
@@ -208,12 +308,24 @@ def password_of(server: LiveServer, username: str) -> str:
     return demo_password(server.data_dir, username)
 
 
+@pytest.fixture(scope="module")
+def set_aside(server: LiveServer) -> list[str]:
+    return people_data(server.data_dir) + ENGLISH_EVERYWHERE
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("route", PAGES, ids=lambda r: r.name)
 def test_every_page_can_be_seen_and_clicked_at_1366x768(
-    route: Route, signed_in: dict[str, Any], server: LiveServer, screenshots: Path
+    route: Route,
+    language: str,
+    signed_in: dict[tuple[str, str], Any],
+    server: LiveServer,
+    set_aside: list[str],
+    screenshots: Path,
 ) -> None:
     failures = []
-    for username, context in signed_in.items():
+    for username in ROLES:
+        context = signed_in[username, language]
         ids = demo_ids(server.data_dir, username)
         missing = set(re.findall(r"{(\w+)", route.path)) - set(ids)
         assert not missing, f"{route.name}: say how to fill {missing} from the demo"
@@ -226,6 +338,14 @@ def test_every_page_can_be_seen_and_clicked_at_1366x768(
             assert response.headers["content-type"].startswith("text/html"), path
             page.screenshot(path=screenshots / f"{username}.png")
             failures += [f"{path} as {username}: {p}" for p in page.evaluate(FIND_PROBLEMS)]
+            if language != "en-US":
+                html_lang = page.evaluate("document.documentElement.lang")
+                assert html_lang == language, f"{path} as {username}: <html lang={html_lang}>"
+                if route.name not in ENGLISH_PAGES:
+                    failures += [
+                        f"{path} as {username}, English left: {text}"
+                        for text in page.evaluate(FIND_ENGLISH, set_aside)
+                    ]
         finally:
             page.close()
-    assert failures == []
+    assert not failures, "\n".join(failures)

@@ -32,8 +32,6 @@ from app.models import (
     utcnow,
 )
 
-DEFAULT_GROUP_NAME = "Causes"
-
 MAX_OVERLAP = 20
 
 
@@ -307,7 +305,8 @@ def create_project(
     session.flush()
     session.add(Membership(project_id=project.id, user_id=creator.id, role=ProjectRole.LEAD))
     session.add(
-        CauseGroup(project_id=project.id, name=DEFAULT_GROUP_NAME, kind=GroupKind.MULTI, position=0)
+        # Named in its creator's language: a name like any group's, which leads rename.
+        CauseGroup(project_id=project.id, name=_("Causes"), kind=GroupKind.MULTI, position=0)
     )
     session.flush()
     return project
