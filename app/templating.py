@@ -120,13 +120,15 @@ def _url_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
 
 
 def _datetime_element(value: datetime | None) -> Markup | str:
-    # A <time> for machines, held on one line: "2026年12月2日 04:05 UTC" must not break
-    # inside a narrow table column.
+    # A <time> for machines; the day and the hour each held on one line, so a narrow
+    # column breaks between them, never inside "2026年12月2日".
     if value is None:
         return i18n.format_datetime(None)
-    return Markup('<time datetime="%s">%s</time>') % (
+    day, _, hour = i18n.format_datetime(value).partition(" ")
+    return Markup('<time datetime="%s"><span>%s</span> <span>%s</span></time>') % (
         value.isoformat(),
-        i18n.format_datetime(value),
+        day,
+        hour,
     )
 
 
