@@ -76,3 +76,66 @@ def test_identical_images_are_stored_once(session: Session, tmp_path: Path) -> N
     assert len(originals) == 1
     assert originals[0].read_bytes() == data
     assert thumbnail_path(tmp_path, first.sha256).exists()
+
+
+def test_two_imports_storing_the_same_image_at_once_both_land(empty_database_url: str) -> None:
+    """Two imports of the same pictures (two runs of one data set, sent together) each
+    store the image's row outside their write; the second meets the first's row, not
+    yet committed when it looked. It once failed with a 500 (a unique violation)."""
+    import threading
+    from contextlib import ExitStack
+
+    from sqlalchemy import func, select, text
+
+    from app import schema
+    from app.db import Database
+    from app.domain.imports.media import StagedImage, store_staged
+    from app.models import MediaBlob
+
+    database = Database.from_url(empty_database_url)
+    schema.upgrade(database.engine)
+    image = StagedImage(
+        sha256="ab" * 32,
+        content_type="image/png",
+        extension="png",
+        width=8,
+        height=8,
+        byte_size=100,
+        original=Path("staged.png"),
+        thumbnail=None,
+    )
+    failures: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with database.transaction() as session:
+                store_staged(session, [image])
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    try:
+        with ExitStack() as first:
+            session = first.enter_context(database.transaction())
+            store_staged(session, [image])  # not committed yet
+            other = threading.Thread(target=second)
+            other.start()
+            if not database.is_sqlite:
+                # Wait until the second insert waits on the first's row (PostgreSQL);
+                # SQLite's second writer waits for the write lock before it looks at all.
+                with database.engine.connect() as watcher:
+                    for _ in range(600):
+                        waiting = watcher.scalar(
+                            text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        )
+                        if waiting:
+                            break
+                        watcher.rollback()
+                        threading.Event().wait(0.05)
+                    assert waiting, "the second import never reached the first's row"
+        other.join(timeout=60)
+        assert not other.is_alive()
+        assert failures == []
+        with database.transaction(read_only=True) as session:
+            assert session.scalar(select(func.count()).select_from(MediaBlob)) == 1
+    finally:
+        database.dispose()

@@ -13,7 +13,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import JSON, Connection, Table, func, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 BATCH = 1_000  # rows per statement: far from SQLite's and psycopg's parameter limits
 
@@ -48,6 +52,17 @@ def insert_rows(
     if key is None or ids is None:
         return []
     return [(row[key], new_id) for new_id, row in zip(ids, rows, strict=True)]
+
+
+def insert_new_rows(db: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert the rows, leaving alone those whose unique `key` is stored already (another
+    transaction stored the same content meanwhile). Slower than `insert_rows`: for the
+    rare retry after it met such a row."""
+    if not rows:
+        return
+    dialect_insert = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
+    for batch in batches(rows):
+        db.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[key]), batch)
 
 
 def _with_defaults(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,10 +158,12 @@ def _copy(
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     raw = db.connection.driver_connection
     assert raw is not None
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,
-    ):
-        for n, row in enumerate(rows):
-            values = [json.dumps(v) if k in json_columns else v for k, v in row.items()]
-            copy.write_row([ids[n], *values] if ids else values)
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for n, row in enumerate(rows):
+                values = [json.dumps(v) if k in json_columns else v for k, v in row.items()]
+                copy.write_row([ids[n], *values] if ids else values)
+    except psycopg.errors.IntegrityError as exc:
+        # Past SQLAlchemy, so raised as it raises the same refusal on SQLite.
+        raise IntegrityError(statement, None, exc) from exc

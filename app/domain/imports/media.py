@@ -27,11 +27,12 @@ from typing import TypeVar, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import i18n
 from app.domain.errors import NotFound
-from app.domain.imports.bulk import insert_rows
+from app.domain.imports.bulk import insert_new_rows, insert_rows
 from app.domain.imports.store import MediaStore, archive_key, original_key, thumbnail_key
 from app.i18n import format_number
 from app.i18n import gettext as _
@@ -514,5 +515,12 @@ def store_staged(session: Session, images: Iterable[StagedImage]) -> int:
         for sha256, image in by_hash.items()
         if sha256 not in known
     ]
-    insert_rows(session.connection(), cast(Table, MediaBlob.__table__), new)
+    table = cast(Table, MediaBlob.__table__)
+    try:
+        with session.begin_nested():
+            insert_rows(session.connection(), table, new)
+    except IntegrityError:
+        # Another import stored some of the same content since the check above (which
+        # cannot see a row not yet committed): the same bytes, so its row stands.
+        insert_new_rows(session.connection(), table, new, "sha256")
     return len(new)
