@@ -13,6 +13,7 @@ import io
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -22,8 +23,9 @@ from babel.messages.pofile import read_po, write_po
 from app import i18n, resources
 
 # The functions whose first arguments (and, for the plural ones, second) are messages.
-KEYWORDS: dict[str, tuple[int, ...] | None] = {
+KEYWORDS: dict[str, Any] = {
     "_": None,
+    "pgettext": ((1, "c"), 2),
     "gettext": None,
     "ngettext": (1, 2),
     "lazy_gettext": None,

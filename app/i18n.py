@@ -193,6 +193,13 @@ def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     return text % {"num": format_number(num), **variables}
 
 
+def pgettext(context: str, message: str, **variables: Any) -> str:
+    """`message` as meant in `context`, where the same English says different things
+    ("Open": a column of errors not finished, or a link that opens a run)."""
+    text = translations(current_language()).pgettext(context, message)
+    return text % variables if variables else text
+
+
 def lazy_gettext(message: str, **variables: Any) -> Any:
     """For messages defined at import time: translated each time it is shown."""
     return LazyProxy(gettext, message, enable_cache=False, **variables)

@@ -78,6 +78,9 @@ environment.install_gettext_callables(  # type: ignore[attr-defined]
         singular, plural, num
     ),
     newstyle=True,
+    pgettext=lambda context, message: i18n.translations(i18n.current_language()).pgettext(
+        context, message
+    ),
 )
 # `{% trans %}` blocks render (and are extracted, babel.cfg) with their whitespace folded.
 environment.policies["ext.i18n.trimmed"] = True
