@@ -67,6 +67,7 @@ def test_a_chinese_reader_reviews_by_keyboard_and_reads_the_sheet_and_dashboard(
         expect(alice.locator("#shortcuts")).to_be_visible()
         alice.screenshot(path=screenshots / "2-shortcuts.png")
         alice.keyboard.press("Escape")
+        expect(alice.locator("#shortcuts")).to_be_hidden()
 
         alice.keyboard.press("Enter")  # done, and on to the next error
         expect(alice).not_to_have_url(first)
