@@ -529,3 +529,28 @@ def test_zoom_never_makes_a_small_image_smaller(
         page.screenshot(path=screenshots / "zoomed.png")
     finally:
         lead.close()
+
+
+def test_enter_right_after_the_shortcuts_sheet_closes_finishes_the_error(
+    browser: Any, own_server: LiveServer
+) -> None:
+    # Once seen lost in the Chinese test (about one run in three, not reproduced since
+    # in 35 rounds at load 3–5): the sheet gives the keys back to the review when it closes.
+    server = own_server
+    bob = Screen(browser, server, "bob")
+    page = bob.page
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        for closing_key in ("Escape", "?", "Escape"):
+            url = page.url
+            bob.press("1")
+            bob.saved()
+            bob.press("?")
+            bob.expect(page.locator("#shortcuts")).to_be_visible()
+            bob.press(closing_key)
+            bob.expect(page.locator("#shortcuts")).to_be_hidden()
+            bob.press("Enter")
+            bob.expect(page).not_to_have_url(url)
+            bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+    finally:
+        bob.close()
