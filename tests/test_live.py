@@ -30,7 +30,7 @@ from app.domain import live
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause
 from app.main import create_app
-from app.models import User
+from app.models import Project, User
 from tests.conftest import PostgresDatabases, free_port, start_server
 from tests.factories import PASSWORD, make_project, make_user
 
@@ -215,6 +215,26 @@ def test_a_blind_annotators_stream_never_says_whose_save_it_was(tmp_path: Path) 
         full = {"run": 1, "prediction": 10, "annotator": 9, "version": 4}
         assert next_event(lead_events, "annotation") == full
         assert next_event(ann_events, "annotation") == {"run": 1, "prediction": 10}
+
+
+def test_a_stream_open_when_a_lead_turns_blind_review_on_holds_back_the_next_event(
+    tmp_path: Path,
+) -> None:
+    """Blind review is asked before every event, not once when the stream connects: a
+    lead turning it off or on changes what an annotator's open stream says next."""
+    full = {"run": 1, "prediction": 10, "annotator": 9, "version": 4}
+    with (
+        sqlite_server(tmp_path) as (base, database, project_id),
+        listening(signed_in(base, "ann"), project_id) as ann_events,
+    ):
+        for blind, expected in ((False, full), (True, {"run": 1, "prediction": 10})):
+            with database.transaction() as session:
+                project = session.get(Project, project_id)
+                assert project is not None
+                project.blind_review = blind  # as the lead's settings form saves it
+            with database.transaction() as session:
+                live.announce(session, project_id, "annotation", **full)
+            assert next_event(ann_events, "annotation") == expected
 
 
 def _user(session: Session, username: str) -> User:

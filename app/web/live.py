@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from app.db import Database
 from app.dependencies import SESSION_EPOCH, SESSION_USER, ProjectAccessDep
 from app.domain.live import ACCESS
-from app.domain.projects.access import may_still_watch
-from app.domain.review.visibility import visibility_of
+from app.domain.projects.access import still_watching
+from app.domain.review.visibility import Visibility, visibility_of
 from app.live import Hub
 from app.routing import CheckedRoute
 
@@ -43,12 +43,15 @@ async def project_events(
     hub: Hub = request.app.state.hub
     database: Database = request.app.state.database
     project_id = access.project.id
-    seen_by = visibility_of(access)
     user_id, epoch = request.session.get(SESSION_USER), request.session.get(SESSION_EPOCH)
 
-    def allowed() -> bool:
+    def seen_by_now() -> Visibility | None:
+        """What the viewer may see now (None: they may no longer watch): asked before
+        every event, so a lead turning blind review on, or a lead made an annotator,
+        holds back the very next event and not only those of the next connection."""
         with database.reader() as session:
-            return may_still_watch(session, user_id, epoch, project_id)
+            now = still_watching(session, user_id, epoch, project_id)
+            return visibility_of(now) if now is not None else None
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscription(project_id) as queue:
@@ -59,7 +62,8 @@ async def project_events(
                     change = await asyncio.wait_for(queue.get(), RECHECK_SECONDS)
                 except TimeoutError:
                     change = None
-                if not await run_in_threadpool(allowed):
+                seen_by = await run_in_threadpool(seen_by_now)
+                if seen_by is None:
                     # Ending the response closes the stream; the page's EventSource
                     # reconnects, and is refused like any request of a lost sign-in.
                     yield ServerSentEvent(event="ended", data="{}")

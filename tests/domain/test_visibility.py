@@ -9,6 +9,8 @@ not reviewed anything, so he must see nothing of theirs there.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -248,6 +250,20 @@ def test_an_annotators_export_is_their_own_reviews_and_nothing_else(
     assert lead.annotator_id is None
     everyone = [row for page in pages(database.reader, lead)[1] for row in page]
     assert any(r["suggested_label"] == SUGGESTED for r in everyone)
+
+
+def test_an_annotators_export_has_no_column_of_an_archived_cause_only_others_used(
+    session: Session, database: Database, f: Fixture
+) -> None:
+    # c was marked by the lead (e3) and the adjudication (e5), b by ann and by bob (e5):
+    # archived, each stays a column only where the export holds annotations that use it.
+    f.b.archived_at = f.c.archived_at = datetime.now(UTC)
+    session.flush()
+    bob, _ = pages(database.reader, request_export(session, access_of(session, f, f.bob), "v1"))
+    lead, _ = pages(database.reader, request_export(session, access_of(session, f, f.lead), "v1"))
+    assert f"cause:{f.b.name}" in bob
+    assert f"cause:{f.c.name}" not in bob
+    assert {f"cause:{f.b.name}", f"cause:{f.c.name}"} <= set(lead)
 
 
 # --- the review screen: history and carried verdicts ----------------------------------

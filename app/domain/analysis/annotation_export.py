@@ -44,6 +44,8 @@ from app.domain.verdicts import (
     stored,
 )
 from app.models import (
+    Annotation,
+    AnnotationCause,
     AnnotationKind,
     Cause,
     Prediction,
@@ -127,9 +129,29 @@ class _Context:
         return [*fields, *(CAUSE_PREFIX + c.name for c in self.columns)]
 
 
-def _context(session: Session, project_id: int, run_id: int) -> _Context:
-    # The sheet's columns: live causes, and archived ones this run's annotations still use.
-    return _Context(cause_columns(session, project_id, run_sums(session, run_id)))
+def _context(
+    session: Session, project_id: int, run_id: int, annotator_id: int | None = None
+) -> _Context:
+    # The sheet's columns: live causes, and archived ones this run's annotations still use;
+    # for an annotator's own export, archived ones their own reviews use (a column of a
+    # cause only others marked would tell them of verdicts they may not see).
+    columns = cause_columns(session, project_id, run_sums(session, run_id))
+    if annotator_id is not None:
+        theirs = set(
+            session.scalars(
+                select(AnnotationCause.cause_id)
+                .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+                .join(Prediction, Prediction.id == Annotation.prediction_id)
+                .where(
+                    Prediction.run_id == run_id,
+                    Annotation.annotator_id == annotator_id,
+                    Annotation.kind == AnnotationKind.REVIEW,
+                )
+                .distinct()
+            )
+        )
+        columns = tuple(c for c in columns if not c.archived or c.id in theirs)
+    return _Context(columns)
 
 
 # --- reading the run page by page -----------------------------------------------------
@@ -320,7 +342,7 @@ def pages(
     Every read is a short transaction of its own (see the module's docstring).
     """
     with open_session() as session:
-        context = _context(session, request.project_id, request.run_id)
+        context = _context(session, request.project_id, request.run_id, request.annotator_id)
     names = _CauseNames(context.columns)
 
     def rows() -> Iterator[list[ExportRow]]:

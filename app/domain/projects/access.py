@@ -121,17 +121,19 @@ def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:
     return ProjectAccess(project=project, user=user, role=role)
 
 
-def may_still_watch(session: Session, user_id: object, epoch: object, project_id: int) -> bool:
-    """Whether a live-update stream opened by this sign-in may go on: it outlives the
-    request that checked access, so it asks again (signed out, deactivated, removed)."""
+def still_watching(
+    session: Session, user_id: object, epoch: object, project_id: int
+) -> ProjectAccess | None:
+    """The access of a live-update stream opened by this sign-in, asked again since the
+    stream outlives the request that checked it (signed out, deactivated, removed: None;
+    a role or a project setting changed: the access as it is now)."""
     user = signed_in_user(session, user_id, epoch)
     if user is None:
-        return False
+        return None
     try:
-        get_access(session, user, project_id)
+        return get_access(session, user, project_id)
     except NotFound:
-        return False
-    return True
+        return None
 
 
 def find_project(session: Session, key: str) -> Project:
