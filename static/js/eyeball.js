@@ -13,6 +13,20 @@
   }
   Eyeball.typingInto = typingInto;
 
+  // The element a key press is for. A modal dialog that closes with nothing focused
+  // before it opened leaves focus on its own button, hidden, until the browser's next
+  // rendering moves it to the page: on a loaded machine an Enter pressed just after the
+  // shortcuts sheet closed went to that button (and was lost) instead of the page.
+  function keyTarget(event) {
+    var target = event.target;
+    if (target && target.closest && target.closest("dialog:not([open])")) {
+      target.blur();
+      return document.body;
+    }
+    return target;
+  }
+  Eyeball.keyTarget = keyTarget;
+
   // The one translation layer of the scripts: messages are written in English and
   // looked up in the catalogue the page carries (#eyeball-messages, absent in English).
   // Placeholders are %(name)s, as in the templates and the Python code.
@@ -57,11 +71,12 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key === "Escape" && typingInto(event.target)) {
-      event.target.blur();
+    var target = keyTarget(event);
+    if (event.key === "Escape" && typingInto(target)) {
+      target.blur();
       return;
     }
-    if (typingInto(event.target)) return;
+    if (typingInto(target)) return;
 
     var dialog = document.getElementById("shortcuts");
     if (event.key === "?") {

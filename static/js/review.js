@@ -369,8 +369,8 @@
 
   // Capture phase: runs before the site-wide layer, which then sees defaultPrevented.
   document.addEventListener("keydown", function (event) {
-    var el = event.target;
     if (document.getElementById("shortcuts").open) return;
+    var el = Eyeball.keyTarget(event);
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "z") {
       if (typingInto(el)) return;  // the field's own undo
       event.preventDefault();

@@ -534,14 +534,34 @@ def test_zoom_never_makes_a_small_image_smaller(
 def test_enter_right_after_the_shortcuts_sheet_closes_finishes_the_error(
     browser: Any, own_server: LiveServer
 ) -> None:
-    # Once seen lost in the Chinese test (about one run in three, not reproduced since
-    # in 35 rounds at load 3–5): the sheet gives the keys back to the review when it closes.
+    # The sheet, opened with nothing focused, leaves focus on its own Close button when it
+    # closes, hidden, until the browser's next rendering: on a loaded CI machine the Enter
+    # went to that button and the error stayed. First that moment, held still (the sheet
+    # closed and the Enter sent in one task), then by real keys.
     server = own_server
     bob = Screen(browser, server, "bob")
     page = bob.page
     try:
         bob.open(server.base_url + "/projects/1/review")
-        for closing_key in ("Escape", "?", "Escape"):
+        url = page.url
+        bob.press("1")
+        bob.saved()
+        bob.press("?")
+        bob.expect(page.locator("#shortcuts")).to_be_visible()
+        focused = page.evaluate(
+            """() => {
+                document.getElementById("shortcuts").close();
+                const focused = document.activeElement;
+                focused.dispatchEvent(new KeyboardEvent("keydown",
+                    { key: "Enter", bubbles: true, cancelable: true }));
+                return focused.closest("dialog") ? "sheet" : focused.tagName;
+            }"""
+        )
+        assert focused == "sheet"  # the moment this test is about
+        bob.expect(page).not_to_have_url(url)
+
+        for closing_key in ("Escape", "?"):
+            bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
             url = page.url
             bob.press("1")
             bob.saved()
@@ -551,6 +571,5 @@ def test_enter_right_after_the_shortcuts_sheet_closes_finishes_the_error(
             bob.expect(page.locator("#shortcuts")).to_be_hidden()
             bob.press("Enter")
             bob.expect(page).not_to_have_url(url)
-            bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
     finally:
         bob.close()
