@@ -541,13 +541,19 @@ def test_enter_right_after_the_shortcuts_sheet_closes_finishes_the_error(
     server = own_server
     bob = Screen(browser, server, "bob")
     page = bob.page
-    try:
-        bob.open(server.base_url + "/projects/1/review")
-        url = page.url
+
+    def mark_a_cause_and_open_the_sheet() -> str:
+        bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
+        url: str = page.url
         bob.press("1")
         bob.saved()
         bob.press("?")
         bob.expect(page.locator("#shortcuts")).to_be_visible()
+        return url
+
+    try:
+        bob.open(server.base_url + "/projects/1/review")
+        url = mark_a_cause_and_open_the_sheet()
         focused = page.evaluate(
             """() => {
                 document.getElementById("shortcuts").close();
@@ -561,12 +567,7 @@ def test_enter_right_after_the_shortcuts_sheet_closes_finishes_the_error(
         bob.expect(page).not_to_have_url(url)
 
         for closing_key in ("Escape", "?"):
-            bob.expect(page.locator("#review")).to_have_attribute("data-ready", "true")
-            url = page.url
-            bob.press("1")
-            bob.saved()
-            bob.press("?")
-            bob.expect(page.locator("#shortcuts")).to_be_visible()
+            url = mark_a_cause_and_open_the_sheet()
             bob.press(closing_key)
             bob.expect(page.locator("#shortcuts")).to_be_hidden()
             bob.press("Enter")
