@@ -42,7 +42,12 @@ class ErrorOut(BaseModel):
     prediction: str
     confidence: float | None
     metadata: dict[str, object]
-    status: Literal["queued", "in_progress", "unsure", "skipped", "partial", "done", "adjudicated"]
+    status: Literal[
+        "queued", "in_progress", "unsure", "skipped", "partial", "done", "adjudicated"
+    ] = Field(
+        description="Under blind review, until you finished your own review of the error, "
+        "your own review's status (queued if you have none)"
+    )
     examined: bool  # the consensus is settled (finished by enough annotators, or adjudicated)
     causes: list[str]  # the consensus; empty until examined
     label_error: bool

@@ -103,13 +103,17 @@ def test_an_annotator_never_sees_anothers_causes_on_an_error_before_reviewing_it
             alice.keyboard.press("Enter")
             expect(alice).not_to_have_url(f"{base}/errors/{external_id}")
 
-            # Live: bob's row moves on (one of two finished it), and shows nothing of hers.
-            expect(status).to_have_text("partial", timeout=5000)
+            # Live: bob's row learns that someone reviewed it, and shows nothing of hers,
+            # not even that she finished it (its status is still his own: queued).
+            hidden_badge = bob.locator(f"#error-{error_id} td.annotators .hidden-reviews")
+            expect(hidden_badge).to_have_text("1 hidden", timeout=10_000)
+            expect(status).to_have_text("queued")
             nothing_of_alices(bob, error_id, cause_id)
             bob.screenshot(path=screenshots / "1-bob-sheet-live.png")
             # After a reload: the same.
             bob.reload()
             nothing_of_alices(bob, error_id, cause_id)
+            expect(status).to_have_text("queued")
             hidden = bob.locator("#hidden-reviews")
             expect(hidden).to_be_visible()
             # Said above the table, in view on a laptop's screen without scrolling.

@@ -27,8 +27,9 @@ from app.domain.review import screen
 from app.domain.review.annotations import Draft, find_annotation, save
 from app.domain.review.carried import carried_verdict
 from app.domain.review.visibility import visibility_of
+from app.domain.verdicts import ErrorStatus
 from app.models import AnnotationKind, AnnotationStatus, Cause, Sample, User
-from tests.factories import make_annotation, make_prediction, make_run
+from tests.factories import make_annotation, make_cause, make_prediction, make_run
 from tests.sheet_data import NOTE, SUGGESTED, Fixture, build_with_secrets
 
 DONE = AnnotationStatus.DONE
@@ -90,8 +91,8 @@ def test_sheet_rows_hold_back_others_verdicts_until_the_viewer_finished(
         assert row.hidden == hidden
     assert e3.hidden_message == "2 other reviews hidden until you finish yours"
     assert e4.hidden_message == "1 other review hidden until you finish yours"
-    # Its progress is no verdict: the status stays.
-    assert e3.status.value == "done"
+    # Not even its status: "done" would say others finished it.
+    assert (e3.status, e4.status) == (ErrorStatus.QUEUED, ErrorStatus.QUEUED)
     # Finished by bob: the consensus, and (by default) only his own marks.
     e1, e5 = rows["e1"], rows["e5"]
     assert e1.causes == {f.a.id}
@@ -164,6 +165,52 @@ def test_filters_and_sort_never_tell_of_a_hidden_verdict(session: Session, f: Fi
     assert [r.external_id for r in sorted_rows] == ["e5", "e1", "e2", "e3", "e4", "e6"]
     by_note = open_sheet(session, bob, "v1", Filters(), Sort.parse("-note")).rows
     assert by_note[0].external_id != "e3"
+
+
+def test_a_blind_viewer_sees_the_status_of_their_own_review_until_they_finished_it(
+    session: Session, f: Fixture
+) -> None:
+    """Another's "unsure" or "skipped" is their judgement, "partial" or "done" says others
+    finished: none of it reaches bob before he finishes, on the rows, in the status
+    filter or in the order by status, and the three agree."""
+    ann = get_access(session, f.ann, f.project.id)
+    save(session, ann, f.errors["e6"], Draft(status=AnnotationStatus.UNSURE), expected_version=0)
+    bob_e4 = get_access(session, f.bob, f.project.id)
+    save(
+        session, bob_e4, f.errors["e4"], Draft(status=AnnotationStatus.SKIPPED), expected_version=0
+    )
+    session.flush()
+    lead, bob = access_of(session, f, f.lead), access_of(session, f, f.bob)
+    as_lead = {k: r.status.value for k, r in rows_by_id(session, lead).items()}
+    as_bob = {k: r.status.value for k, r in rows_by_id(session, bob).items()}
+    assert as_lead == {
+        "e1": "done",
+        "e2": "done",
+        "e3": "done",
+        "e4": "partial",
+        "e5": "adjudicated",
+        "e6": "unsure",
+    }
+    # e1, e2, e5 finished by bob: as they are; e4 his skip; e3 and e6 not his: queued.
+    assert as_bob == {
+        "e1": "done",
+        "e2": "done",
+        "e3": "queued",
+        "e4": "skipped",
+        "e5": "adjudicated",
+        "e6": "queued",
+    }
+    for access, seen in ((lead, as_lead), (bob, as_bob)):
+        for status in ErrorStatus:
+            kept = set(rows_by_id(session, access, Filters(status=status)))
+            assert kept == {k for k, v in seen.items() if v == status.value}, status
+        order = [s.value for s in ErrorStatus]
+        by_status = open_sheet(session, access, "v1", Filters(), Sort.parse("status")).rows
+        ranks = [order.index(r.status.value) for r in by_status]
+        assert ranks == sorted(ranks)
+    # Once he finished e3, its status is the team's.
+    finish(session, f, f.bob, "e3", f.c)
+    assert rows_by_id(session, access_of(session, f, f.bob))["e3"].status is ErrorStatus.DONE
 
 
 # --- the footer, the tally, the project page's summary --------------------------------
@@ -264,6 +311,36 @@ def test_an_annotators_export_has_no_column_of_an_archived_cause_only_others_use
     assert f"cause:{f.b.name}" in bob
     assert f"cause:{f.c.name}" not in bob
     assert {f"cause:{f.b.name}", f"cause:{f.c.name}"} <= set(lead)
+
+
+def test_the_sheet_has_no_column_of_an_archived_cause_only_others_marked_where_hidden(
+    session: Session, f: Fixture
+) -> None:
+    # ann marks a fourth cause on e4, which bob has not reviewed; then it is archived.
+    torn = make_cause(session, f.project, "torn")
+    mine = find_annotation(session, f.errors["e4"].id, f.ann.id)
+    assert mine is not None
+    save(
+        session,
+        get_access(session, f.ann, f.project.id),
+        f.errors["e4"],
+        Draft(frozenset({f.a.id, torn.id}), status=DONE),
+        expected_version=mine.version,
+    )
+    torn.archived_at = f.b.archived_at = datetime.now(UTC)
+    session.flush()
+
+    def columns(user: User) -> set[str]:
+        return {c.name for c in open_run(session, access_of(session, f, user), "v1").columns}
+
+    assert {"torn", "dark"} <= columns(f.lead)
+    # dark: bob marked it himself (e5). torn: only ann, on an error bob has not finished.
+    assert "dark" in columns(f.bob)
+    assert "torn" not in columns(f.bob)
+    reveal(session, f)
+    assert "torn" not in columns(f.bob)
+    finish(session, f, f.bob, "e4")
+    assert "torn" in columns(f.bob)  # finished, and others' marks are shown
 
 
 # --- the review screen: history and carried verdicts ----------------------------------

@@ -31,7 +31,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.analysis.inert import inert, inert_text
-from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, row_of
+from app.domain.analysis.sheet import CauseColumn, ErrorRow, cause_columns, own_causes, row_of
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
 from app.domain.review.visibility import everything, visibility_of
@@ -44,8 +44,6 @@ from app.domain.verdicts import (
     stored,
 )
 from app.models import (
-    Annotation,
-    AnnotationCause,
     AnnotationKind,
     Cause,
     Prediction,
@@ -137,19 +135,7 @@ def _context(
     # cause only others marked would tell them of verdicts they may not see).
     columns = cause_columns(session, project_id, run_sums(session, run_id))
     if annotator_id is not None:
-        theirs = set(
-            session.scalars(
-                select(AnnotationCause.cause_id)
-                .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-                .join(Prediction, Prediction.id == Annotation.prediction_id)
-                .where(
-                    Prediction.run_id == run_id,
-                    Annotation.annotator_id == annotator_id,
-                    Annotation.kind == AnnotationKind.REVIEW,
-                )
-                .distinct()
-            )
-        )
+        theirs = own_causes(session, run_id, annotator_id)
         columns = tuple(c for c in columns if not c.archived or c.id in theirs)
     return _Context(columns)
 

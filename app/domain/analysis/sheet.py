@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain import verdicts
@@ -43,6 +43,9 @@ from app.domain.verdicts import (
 from app.i18n import gettext as _
 from app.i18n import ngettext
 from app.models import (
+    Annotation,
+    AnnotationCause,
+    AnnotationKind,
     AnnotationStatus,
     Cause,
     CauseGroup,
@@ -53,6 +56,7 @@ from app.models import (
     RunAnnotatorVerdicts,
     Sample,
     User,
+    VerdictCause,
 )
 
 TEXT_EXCERPT = 140
@@ -96,8 +100,6 @@ class ErrorRow:
     note: str = ""
     # Others' reviews held back from a blind viewer until they finish their own.
     hidden: int = 0
-    # The stored verdict is held back from this viewer (blind review): no consensus yet.
-    verdict_hidden: bool = False
 
     @property
     def examined(self) -> bool:
@@ -158,9 +160,58 @@ def _excerpt(text: str | None) -> str | None:
     return flat if len(flat) <= TEXT_EXCERPT else flat[: TEXT_EXCERPT - 1] + "…"
 
 
-def cause_columns(session: Session, project_id: int, sums: RunSums) -> tuple[CauseColumn, ...]:
+def own_causes(session: Session, run_id: int, annotator_id: int) -> set[int]:
+    """The causes someone's own reviews of the run mark, any status."""
+    return set(
+        session.scalars(
+            select(AnnotationCause.cause_id)
+            .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
+            .join(Prediction, Prediction.id == Annotation.prediction_id)
+            .where(
+                Prediction.run_id == run_id,
+                Annotation.annotator_id == annotator_id,
+                Annotation.kind == AnnotationKind.REVIEW,
+            )
+            .distinct()
+        )
+    )
+
+
+def _seen_causes(session: Session, run_id: int, seen_by: Visibility, among: set[int]) -> set[int]:
+    """Which of the causes `among` a blind viewer sees marked somewhere in the run: by
+    their own reviews, in the consensus of an error they finished, or (`reveal_marks`) by
+    anyone on such an error. A column of a cause only others marked elsewhere would tell
+    them of verdicts they may not see."""
+    seen = own_causes(session, run_id, seen_by.viewer_id) & among
+    shown: ColumnElement[bool] = VerdictCause.chosen.is_(True)
+    if seen_by.reveal_marks:
+        shown = or_(shown, VerdictCause.marks > 0)
+    seen |= set(
+        session.scalars(
+            select(VerdictCause.cause_id)
+            .where(
+                VerdictCause.run_id == run_id,
+                VerdictCause.cause_id.in_(among - seen),
+                VerdictCause.prediction_id.in_(seen_by.finished_ids()),
+                shown,
+            )
+            .distinct()
+        )
+    )
+    return seen
+
+
+def cause_columns(
+    session: Session,
+    project_id: int,
+    sums: RunSums,
+    *,
+    run_id: int | None = None,
+    seen_by: Visibility | None = None,
+) -> tuple[CauseColumn, ...]:
     """The sheet's columns: live causes in their order, and archived ones that some
-    annotation of the run still marks (its stored `sums` say which)."""
+    annotation of the run still marks (its stored `sums` say which), of those only what
+    `seen_by` (with the `run_id`) may see marked."""
     used = {c for c, (marked, _, _) in sums.causes.items() if marked}
     causes = session.execute(
         select(
@@ -174,6 +225,9 @@ def cause_columns(session: Session, project_id: int, sums: RunSums) -> tuple[Cau
         .where(Cause.project_id == project_id)
         .order_by(CauseGroup.position, CauseGroup.id, Cause.position, Cause.id)
     ).all()
+    archived = {c.id for c in causes if c.archived_at is not None} & used
+    if archived and seen_by is not None and run_id is not None and not seen_by.sees_all:
+        used = (used - archived) | _seen_causes(session, run_id, seen_by, archived)
     return tuple(
         CauseColumn(c.id, c.name, c.group_name, c.archived_at is not None, c.description)
         for c in causes
@@ -212,7 +266,7 @@ def load_run(session: Session, project: Project, run: Run, *, seen_by: Visibilit
         errors=errors,
         in_review=in_review,
         sums=sums,
-        columns=cause_columns(session, project.id, sums),
+        columns=cause_columns(session, project.id, sums, run_id=run.id, seen_by=seen_by),
         annotators=seen_by.annotators(annotators_of(session, project.id, run.id)),
         seen_by=seen_by,
     )
@@ -290,12 +344,11 @@ def row_of(
         meta=meta or {},
         marks=shown.reviews,
         adjudication=shown.adjudication,
-        status=verdict.status if verdict else ErrorStatus.QUEUED,
+        status=seen_by.status(error, verdict.status if verdict else ErrorStatus.QUEUED),
         verdict=verdict.consensus if verdict and shown.consensus else None,
         disagreement=verdict.disagreement if verdict and shown.consensus else False,
         note=(verdict.note if seen_by.sees_all else shown.note) if verdict else "",
         hidden=shown.hidden,
-        verdict_hidden=not shown.consensus and verdict is not None and verdict.examined,
     )
 
 

@@ -217,7 +217,9 @@ class Filters:
             )
             if not seen_by.sees_all:
                 where.append(seen_by.sees_marks_of(self.annotator, Prediction.id))
-        if self.status is ErrorStatus.QUEUED:
+        if self.status is not None and not seen_by.sees_all:
+            where.append(_status_seen(seen_by) == self.status.value)
+        elif self.status is ErrorStatus.QUEUED:
             where.append(or_(v.status.is_(None), v.status == ErrorStatus.QUEUED.value))
         elif self.status is not None:
             where.append(v.status == self.status.value)
@@ -518,9 +520,17 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
 
 # --- sorting and pages --------------------------------------------------------------
 
-_STATUS_ORDER = case(
-    {status.value: i for i, status in enumerate(ErrorStatus)}, value=V.status, else_=0
-)
+
+def _status_seen(seen_by: Visibility) -> Any:
+    """The status of each error as the viewer sees it (under blind review, their own
+    review's until they finished it: `Visibility.status`)."""
+    return seen_by.status_seen(func.coalesce(V.status, ErrorStatus.QUEUED.value), Prediction.id)
+
+
+def _status_order(seen_by: Visibility) -> Any:
+    status = V.status if seen_by.sees_all else _status_seen(seen_by)
+    order = case({s.value: i for i, s in enumerate(ErrorStatus)}, value=status, else_=0)
+    return func.coalesce(order, 0)
 
 
 def _text(expr: Any, dialect: str) -> Any:
@@ -588,7 +598,7 @@ def _sort_keys(column: str, dialect: str, seen_by: Visibility) -> list[Any] | No
         ],
         "note": lambda: [case((note == "", 1), else_=0), _text(func.lower(note), dialect)],
         "annotators": lambda: [_text(func.coalesce(first, ""), dialect)],
-        "status": lambda: [func.coalesce(_STATUS_ORDER, 0)],
+        "status": lambda: [_status_order(seen_by)],
     }
     if column in keys:
         return keys[column]()

@@ -4,7 +4,7 @@ Agreement and the majority consensus mean something only when annotators judge e
 error independently, so under blind review (a project setting, on by default) nothing
 of anyone else's verdict on an error reaches an annotator until they have finished
 their own review of it: not its consensus, not its disagreement flag, not another
-person's causes, label-error flag or note. "Finished" is the rule the verdicts count
+person's causes, label-error flag, note or status. "Finished" is the rule the verdicts count
 by (`verdicts.FINISHED`: a review annotation is finished when it is done; skipping or
 being unsure gives no verdict). Once finished, they see the consensus, and the project's
 `reveal_marks` decides whether they also see each person's marks. Leads and admins see
@@ -27,11 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, select, true
+from sqlalchemy import ColumnElement, String, case, exists, false, func, select, true, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from app.domain.projects.access import ProjectAccess
-from app.domain.verdicts import FINISHED, ErrorMarks, Mark, note_of
+from app.domain.verdicts import FINISHED, ErrorMarks, ErrorStatus, Mark, error_status, note_of
 from app.models import Annotation, AnnotationKind, Project
 
 
@@ -97,6 +97,17 @@ class Visibility:
             return Shown(mine, None, True, note_of(mine, None), 0)
         return Shown(mine, None, False, note_of(mine, None), others)
 
+    def status(self, error: ErrorMarks | None, stored: ErrorStatus) -> ErrorStatus:
+        """The error's status as the viewer may see it. Until a blind viewer finished
+        their own review, the status is that of their review alone (queued if they have
+        none): "partial" or "done" would say that others finished it, "unsure" or
+        "skipped" what someone else made of it."""
+        if self.sees_all or self.finished(error):
+            return stored
+        own = [m.status for m in error.reviews if m.annotator_id == self.viewer_id] if error else []
+        # The one rule, over one unfinished review: its own status, or queued.
+        return error_status(own, adjudicated=False, overlap=1)
+
     # --- many errors, in SQL (filters, sort, the footer) --------------------------------
 
     def finished_by_viewer(self, prediction_id: Any) -> ColumnElement[bool]:
@@ -119,6 +130,29 @@ class Visibility:
             mine.annotator_id == self.viewer_id,
             mine.kind == AnnotationKind.REVIEW,
             mine.status == FINISHED,
+        )
+
+    def status_seen(self, stored: Any, prediction_id: Any) -> Any:
+        """SQL: the status (an `ErrorStatus` value) of the error whose id is the column
+        `prediction_id` and whose stored status is `stored`, as `status` gives it."""
+        if self.sees_all:
+            return stored
+        own = aliased(Annotation, name="own")
+        # An unfinished review's status is the error status of the same name
+        # (`verdicts.error_status` over that one review).
+        own_status = (
+            select(type_coerce(own.status, String))
+            .where(
+                own.prediction_id == prediction_id,
+                own.annotator_id == self.viewer_id,
+                own.kind == AnnotationKind.REVIEW,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        return case(
+            (self.finished_by_viewer(prediction_id), stored),
+            else_=func.coalesce(own_status, ErrorStatus.QUEUED.value),
         )
 
     def sees_verdict(self, prediction_id: Any) -> ColumnElement[bool]:
