@@ -196,10 +196,11 @@ _ANNOTATIONS = (
     .where(Annotation.prediction_id.in_(_IDS))
     .order_by(Annotation.id)
 )
-_ANNOTATION_CAUSES = (
-    select(AnnotationCause.annotation_id, AnnotationCause.cause_id)
-    .join(Annotation, Annotation.id == AnnotationCause.annotation_id)
-    .where(Annotation.prediction_id.in_(_IDS))
+# By the annotations' own ids, read first: joined to `annotation` by prediction,
+# PostgreSQL's planner takes a scan of every cause mark of the project for cheaper than
+# 150 index lookups (11 ms at 10,000 errors for a page of 50).
+_ANNOTATION_CAUSES = select(AnnotationCause.annotation_id, AnnotationCause.cause_id).where(
+    AnnotationCause.annotation_id.in_(_IDS)
 )
 
 
@@ -212,8 +213,11 @@ def annotations_of(session: Session, prediction_ids: Sequence[int]) -> list[tupl
     ids = {"ids": list(prediction_ids)}
     annotations = db.execute(_ANNOTATIONS, ids).all()
     marked: dict[int, set[int]] = defaultdict(set)
-    for annotation_id, cause_id in db.execute(_ANNOTATION_CAUSES, ids):
-        marked[annotation_id].add(cause_id)
+    if annotations:
+        for annotation_id, cause_id in db.execute(
+            _ANNOTATION_CAUSES, {"ids": [a.id for a in annotations]}
+        ):
+            marked[annotation_id].add(cause_id)
     return [(a, mark_of(a, marked.get(a.id, ()))) for a in annotations]
 
 
