@@ -653,15 +653,10 @@ class VerdictCause(Base):
     marks: Mapped[int] = mapped_column(Integer)  # finished review annotations marking it
 
 
-class RunVerdicts(Base):
-    """A run's stored verdicts added up: how many errors stand in each status, and the
-    sums the footer's label-error figures need. Kept current with `ErrorVerdict` by
-    `verdicts.refresh` (each refresh adds its errors' change), so the unfiltered footer,
-    the progress counts and the dashboard read one row, whatever the run's size."""
+class VerdictSums:
+    """The sums of stored verdicts a footer reads: how many errors stand in each status,
+    and the label-error figures (a mixin of `RunVerdicts` and `RunFacetVerdicts`)."""
 
-    __tablename__ = "run_verdicts"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
     # Errors with a stored verdict, by status (queued ones without a verdict are not here).
     queued: Mapped[int] = mapped_column(Integer, default=0)
     in_progress: Mapped[int] = mapped_column(Integer, default=0)
@@ -681,16 +676,10 @@ class RunVerdicts(Base):
     label_unanimous: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class RunCauseVerdicts(Base):
-    """One cause in one run's stored verdicts, added up: on how many errors some
-    annotation marks it, in how many consensuses it is, and its agreement sums."""
+class CauseVerdictSums:
+    """One cause's sums of stored verdicts: on how many errors some annotation marks it,
+    in how many consensuses it is, and its agreement sums (a mixin)."""
 
-    __tablename__ = "run_cause_verdicts"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
-    cause_id: Mapped[int] = mapped_column(
-        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True
-    )
     used: Mapped[int] = mapped_column(Integer, default=0)
     chosen: Mapped[int] = mapped_column(Integer, default=0)
     # Over errors finished by two or more on which someone marked it (`AgreementSums`).
@@ -699,6 +688,59 @@ class RunCauseVerdicts(Base):
     coincidences: Mapped[float] = mapped_column(Float, default=0.0)
     marks: Mapped[int] = mapped_column(Integer, default=0)
     unanimous: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunVerdicts(VerdictSums, Base):
+    """A run's stored verdicts added up. Kept current with `ErrorVerdict` by
+    `verdicts.refresh` (each refresh adds its errors' change), so the unfiltered footer,
+    the progress counts and the dashboard read one row, whatever the run's size."""
+
+    __tablename__ = "run_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RunCauseVerdicts(CauseVerdictSums, Base):
+    """One cause in one run's stored verdicts, added up."""
+
+    __tablename__ = "run_cause_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class RunFacetVerdicts(VerdictSums, Base):
+    """A run's stored verdicts added up over the errors of one facet: a true label
+    (`facet` "label"), a predicted label ("predicted") or a metadata value ("meta", under
+    `key`), as the sheet's filter of that one thing matches them. The footer of a sheet
+    filtered by one such value reads a row here instead of summing the slice, so it
+    costs the same at any run size. Moved by `verdicts.refresh` with the run's sums;
+    `errors` (annotated or not) and a sample's facets change only by an import, which
+    counts them again (`verdicts.recount_facets`)."""
+
+    __tablename__ = "run_facet_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    facet: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # "" for the labels
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    errors: Mapped[int] = mapped_column(Integer, default=0)  # under review, annotated or not
+
+
+class RunFacetCauseVerdicts(CauseVerdictSums, Base):
+    """One cause in one facet of a run's stored verdicts, added up."""
+
+    __tablename__ = "run_facet_cause_verdicts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    facet: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    cause_id: Mapped[int] = mapped_column(
+        ForeignKey("cause.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class RunAnnotatorVerdicts(Base):

@@ -100,6 +100,7 @@ def make_prediction(
     session.add(prediction)
     session.flush()
     verdicts.recount_errors(session, [run.id])  # as the import does, written past it
+    verdicts.recount_facets(session, [run.id])
     return prediction
 
 

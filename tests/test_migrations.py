@@ -11,7 +11,10 @@ from sqlalchemy.orm import Session
 from app import schema
 from app.db import Base, make_engine
 from app.domain import verdicts
+from app.domain.analysis.sheet import load_run
+from app.domain.analysis.views import Filters, tally
 from app.domain.review.status import error_counts
+from app.domain.review.visibility import everything
 from app.models import (
     Annotation,
     AnnotationCause,
@@ -25,11 +28,14 @@ from app.models import (
     Prediction,
     Project,
     ProjectRole,
+    Run,
     SampleKind,
     User,
     utcnow,
 )
 from tests.factories import make_cause, make_sample, make_user
+from tests.oracle import every_row, matches, tally_rows
+from tests.sheet_data import build as build_pets
 
 
 def _user_0001(session: Session, username: str) -> User:
@@ -413,5 +419,47 @@ def test_0012_adds_each_persons_language_and_takes_it_away(empty_database_url: s
         with Session(engine) as session:  # the users stay (no table rebuilt under them)
             assert session.scalar(select(func.count()).select_from(user_0012)) == 1
         schema.upgrade(engine)  # and up again: the downgrade left nothing behind
+    finally:
+        engine.dispose()
+
+
+def test_0013_counts_each_facet_of_the_annotated_runs_and_takes_them_away(
+    empty_database_url: str,
+) -> None:
+    """The facet sums appear counted from the stored verdicts (the footer of one metadata
+    value or label reads the same as the count over its rows), and go again, keeping
+    every annotation."""
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine)
+        with Session(engine) as session, session.begin():
+            pets = build_pets(session)  # annotated through the domain, at head
+            project_id, run_id = pets.project.id, pets.run.id
+        schema.downgrade(engine, "0012")
+        tables = set(inspect(engine).get_table_names())
+        assert not {"run_facet_verdicts", "run_facet_cause_verdicts"} & tables
+        with Session(engine) as session:
+            assert session.scalar(select(func.count()).select_from(Annotation)) == 10
+
+        schema.upgrade(engine)
+        with Session(engine) as session:
+            project = session.get(Project, project_id)
+            run = session.get(Run, run_id)
+            assert project is not None
+            assert run is not None
+            data = load_run(session, project, run, seen_by=everything())
+            every = every_row(session, data)
+            for filters in (
+                Filters(meta_key="time", meta_value="night"),
+                Filters(meta_key="time", meta_value="day"),
+                Filters(label="cat"),
+                Filters(predicted="dog"),
+            ):
+                assert filters.facet is not None  # read from the stored sums
+                kept = [r for r in every if matches(filters, r)]
+                assert tally(session, data, filters) == tally_rows(data, every, kept, filtered=True)
+            night = verdicts.facet_sums(session, run_id, ("meta", "time", "night"))
+            assert night.errors == 3
+            assert night.sums.examined == 3
     finally:
         engine.dispose()

@@ -19,14 +19,14 @@ writers live in `projects` and `review` and the readers in `analysis`.
 from __future__ import annotations
 
 import enum
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, delete, func, insert, select
+from sqlalchemy import BindParameter, and_, bindparam, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,10 @@ from app.models import (
     RunAnnotatorCauseVerdicts,
     RunAnnotatorVerdicts,
     RunCauseVerdicts,
+    RunFacetCauseVerdicts,
+    RunFacetVerdicts,
     RunVerdicts,
+    Sample,
     User,
     VerdictCause,
 )
@@ -493,10 +496,13 @@ _INSERT_VERDICT_CAUSES = insert(VerdictCause)
 
 def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdict]) -> None:
     change = RunChange()
+    # An error's facets are its sample's and prediction's, which only an import changes
+    # (and then counts the facets again): the same before and after.
+    facets = {} if session.info.get(_NO_FACETS) else facets_of(session, ids)
     for old in stored(session, ids).values():
-        change.add(old, -1)
+        change.add(old, -1, facets.get(old.prediction_id, ()))
     for new in verdicts.values():
-        change.add(new, +1)
+        change.add(new, +1, facets.get(new.prediction_id, ()))
     change.apply(session)
     db = session.connection()
     # The verdicts' cause rows go with them (ON DELETE CASCADE).
@@ -538,14 +544,21 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
         db.execute(_INSERT_VERDICT_CAUSES, causes)
 
 
-def rebuild(session: Session) -> int:
+def rebuild(session: Session, *, facets: bool = True) -> int:
     """Store every annotated error's verdict from scratch (the migration's backfill, and a
-    repair). Returns how many errors have a verdict."""
+    repair). Returns how many errors have a verdict. `facets=False`: leave the facets'
+    sums alone (revision 0002, whose schema has none yet)."""
     ids = list(session.scalars(select(Annotation.prediction_id).distinct()))
     db = session.connection()
     for table in (VerdictCause, ErrorVerdict, RunCauseVerdicts, RunVerdicts):
         db.execute(delete(table))
-    refresh(session, ids)
+    session.info[_NO_FACETS] = not facets
+    try:
+        refresh(session, ids)
+    finally:
+        del session.info[_NO_FACETS]
+    if facets:
+        recount_facets(session)
     return len(ids)
 
 
@@ -573,47 +586,91 @@ def _coincidences(marks: int, voters: int) -> float:
     return marks * (voters - marks) / (voters - 1)
 
 
+def _verdict_amounts(v: StoredVerdict) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    """What one stored verdict adds to the sums it counts in: to the run's (or a facet's)
+    fields, and to each of its causes' fields."""
+    run = dict.fromkeys(_RUN_FIELDS, 0.0)
+    run[_STATUS_COLUMNS[v.status]] = 1
+    run["label_errors"] = int(v.examined and v.label_error)
+    m, flags = v.finished, v.label_error_marks
+    if m >= 2:
+        run["pair_errors"] = 1
+        run["pair_values"] = m
+        run["label_coincidences"] = _coincidences(flags, m)
+        run["label_marks"] = flags
+        run["label_unanimous"] = int(flags in (0, m))
+    causes: dict[int, dict[str, float]] = {}
+    for c in v.causes:
+        cause = causes[c.cause_id] = dict.fromkeys(_CAUSE_FIELDS, 0.0)
+        cause["used"] = 1
+        cause["chosen"] = int(c.chosen and v.examined)
+        if m >= 2 and c.marks > 0:
+            cause["errors"] = 1
+            cause["values"] = m
+            cause["coincidences"] = _coincidences(c.marks, m)
+            cause["marks"] = c.marks
+            cause["unanimous"] = int(c.marks == m)
+    return run, causes
+
+
+def _plus(target: dict[str, float], amounts: Mapping[str, float], sign: int) -> None:
+    for name, amount in amounts.items():
+        if amount:
+            target[name] += sign * amount
+
+
 @dataclass
 class RunChange:
-    """How refreshed verdicts change their runs' sums: run id -> field -> amount, and
-    (run id, cause id) -> field -> amount."""
+    """How refreshed verdicts change their runs' sums: run id -> field -> amount,
+    (run id, cause id) -> field -> amount, and the same per facet of the run."""
 
     runs: dict[int, dict[str, float]] = field(default_factory=dict)
     causes: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+    facets: dict[tuple[int, str, str, str], dict[str, float]] = field(default_factory=dict)
+    facet_causes: dict[tuple[int, str, str, str, int], dict[str, float]] = field(
+        default_factory=dict
+    )
 
-    def add(self, v: StoredVerdict, sign: int) -> None:
-        run = self.runs.setdefault(v.run_id, dict.fromkeys(_RUN_FIELDS, 0))
-        run[_STATUS_COLUMNS[v.status]] += sign
-        run["label_errors"] += sign * (v.examined and v.label_error)
-        m, flags = v.finished, v.label_error_marks
-        if m >= 2:
-            run["pair_errors"] += sign
-            run["pair_values"] += sign * m
-            run["label_coincidences"] += sign * _coincidences(flags, m)
-            run["label_marks"] += sign * flags
-            run["label_unanimous"] += sign * (flags in (0, m))
-        for c in v.causes:
-            cause = self.causes.setdefault((v.run_id, c.cause_id), dict.fromkeys(_CAUSE_FIELDS, 0))
-            cause["used"] += sign
-            cause["chosen"] += sign * (c.chosen and v.examined)
-            if m >= 2 and c.marks > 0:
-                cause["errors"] += sign
-                cause["values"] += sign * m
-                cause["coincidences"] += sign * _coincidences(c.marks, m)
-                cause["marks"] += sign * c.marks
-                cause["unanimous"] += sign * (c.marks == m)
+    def add(self, v: StoredVerdict, sign: int, facets: Iterable[Facet] = ()) -> None:
+        """Add (`sign` +1) or take away (-1) one verdict, in its run and in `facets`,
+        the facets its error belongs to."""
+        run, causes = _verdict_amounts(v)
+        facets = list(facets)
+        _plus(self.runs.setdefault(v.run_id, dict.fromkeys(_RUN_FIELDS, 0)), run, sign)
+        for facet in facets:
+            key = (v.run_id, *facet)
+            _plus(self.facets.setdefault(key, dict.fromkeys(_RUN_FIELDS, 0)), run, sign)
+        for cause_id, amounts in causes.items():
+            key_c = (v.run_id, cause_id)
+            _plus(self.causes.setdefault(key_c, dict.fromkeys(_CAUSE_FIELDS, 0)), amounts, sign)
+            for facet in facets:
+                key_f = (v.run_id, *facet, cause_id)
+                target = self.facet_causes.setdefault(key_f, dict.fromkeys(_CAUSE_FIELDS, 0))
+                _plus(target, amounts, sign)
 
     def apply(self, session: Session) -> None:
-        """Add the change to the stored sums: one upsert for the runs and one for the
-        causes touched, adding to what is there, so concurrent writers each add their own."""
+        """Add the change to the stored sums: one upsert per table for the rows touched,
+        adding to what is there, so concurrent writers each add their own."""
         runs = [{"run_id": r, **a} for r, a in self.runs.items() if any(a.values())]
         causes = [
             {"run_id": r, "cause_id": c, **a}
             for (r, c), a in self.causes.items()
             if any(a.values())
         ]
+        facets = [
+            {"run_id": r, "facet": f, "key": k, "value": v, **a}
+            for (r, f, k, v), a in self.facets.items()
+            if any(a.values())
+        ]
+        facet_causes = [
+            {"run_id": r, "facet": f, "key": k, "value": v, "cause_id": c, **a}
+            for (r, f, k, v, c), a in self.facet_causes.items()
+            if any(a.values())
+        ]
         _add(session, RunVerdicts, ["run_id"], _RUN_FIELDS, runs)
         _add(session, RunCauseVerdicts, ["run_id", "cause_id"], _CAUSE_FIELDS, causes)
+        _add(session, RunFacetVerdicts, _FACET_KEY, _RUN_FIELDS, facets)
+        _add(session, RunFacetCauseVerdicts, [*_FACET_KEY, "cause_id"], _CAUSE_FIELDS, facet_causes)
 
 
 def _add(
@@ -621,7 +678,7 @@ def _add(
     table: Any,
     key: list[str],
     fields: Sequence[str],
-    rows: Sequence[Mapping[str, float]],
+    rows: Sequence[Mapping[str, object]],
 ) -> None:
     if not rows:
         return
@@ -670,15 +727,21 @@ def run_sums(session: Session, run_id: int) -> RunSums:
         .execute(select(*RunVerdicts.__table__.c).where(RunVerdicts.run_id == run_id))
         .one_or_none()
     )
+    causes = session.connection().execute(
+        select(*RunCauseVerdicts.__table__.c).where(RunCauseVerdicts.run_id == run_id)
+    )
+    return _sums_of(row, causes)
+
+
+def _sums_of(row: Any, cause_rows: Iterable[Any]) -> RunSums:
+    """RunSums from a row of `VerdictSums` (None: nothing stored) and `CauseVerdictSums`."""
     causes = {
         c.cause_id: (
             c.used,
             c.chosen,
             AgreementSums(c.coincidences, c.marks, c.values, c.errors, c.unanimous),
         )
-        for c in session.connection().execute(
-            select(*RunCauseVerdicts.__table__.c).where(RunCauseVerdicts.run_id == run_id)
-        )
+        for c in cause_rows
     }
     if row is None:
         return RunSums(dict.fromkeys(ErrorStatus, 0), 0, AgreementSums(0.0, 0, 0, 0, 0), causes)
@@ -694,6 +757,170 @@ def run_sums(session: Session, run_id: int) -> RunSums:
         ),
         causes=causes,
     )
+
+
+# --- a run's verdicts added up per facet ---------------------------------------------
+#
+# A facet is what a sheet filter of one thing matches: a true label, a predicted label,
+# a metadata value (`RunFacetVerdicts`). Each verdict adds to its run's sums and to
+# those of each of its error's facets, in the same refresh; so the footer of a sheet
+# filtered by one label or one metadata value reads a row, not the slice.
+
+# (facet, key, value): ("label", "", "cat"), ("predicted", "", "dog"), ("meta", "time",
+# "night"); a metadata value as the filter's text of it (`metadata.meta_each`).
+Facet = tuple[str, str, str]
+_FACET_KEY = ["run_id", "facet", "key", "value"]
+_NO_FACETS = "verdicts.no_facets"  # a session.info key: `rebuild(facets=False)`
+# Longer keys and values (a caption, a file path) are not stored as facets: the footer
+# of such a filter sums its slice instead.
+FACET_LENGTH = 255
+
+
+def fits(key: str, value: str) -> bool:
+    """Whether a facet of this key and value is stored (both short enough)."""
+    return len(key) <= FACET_LENGTH and len(value) <= FACET_LENGTH
+
+
+def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list[Facet]]:
+    """The facets each of these errors belongs to (two queries a chunk)."""
+    # Imported here: the metadata module reads the review status, which reads this one.
+    from app.domain.analysis.metadata import meta_each
+
+    dialect = session.get_bind().dialect.name
+    db = session.connection()
+    result: dict[int, list[Facet]] = defaultdict(list)
+    ids = sorted(set(prediction_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for pid, predicted, label in db.execute(
+            select(Prediction.id, Prediction.label, Sample.label)
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .where(Prediction.id.in_(chunk))
+        ):
+            result[pid] += [("label", "", label), ("predicted", "", predicted)]
+        each, key, value, conditions = meta_each(dialect)
+        for pid, name, text in db.execute(
+            select(Prediction.id, key, value)
+            .select_from(Prediction)
+            .join(Sample, Sample.id == Prediction.sample_id)
+            .join(each, literal(True))
+            .where(Prediction.id.in_(chunk), *conditions)
+        ):
+            if name is not None and text is not None and fits(str(name), str(text)):
+                result[pid].append(("meta", str(name), str(text)))
+    return result
+
+
+@dataclass(frozen=True)
+class FacetSums:
+    """One facet's stored sums: its errors under review, and the sums of their verdicts."""
+
+    errors: int
+    sums: RunSums
+
+
+def facet_sums(session: Session, run_id: int, facet: Facet) -> FacetSums:
+    """The stored sums of one facet of a run (two queries of a row, and a row per cause)."""
+    kind, key, value = facet
+    where = {"run_id": run_id, "facet": kind, "key": key, "value": value}
+    row = (
+        session.connection()
+        .execute(select(*RunFacetVerdicts.__table__.c).filter_by(**where))
+        .one_or_none()
+    )
+    causes = session.connection().execute(
+        select(*RunFacetCauseVerdicts.__table__.c).filter_by(**where)
+    )
+    return FacetSums(row.errors if row is not None else 0, _sums_of(row, causes))
+
+
+def _facet_errors(session: Session, run_id: int) -> Counter[tuple[int, str, str, str]]:
+    """How many errors under review each facet of a run has (three grouped queries)."""
+    # Imported here: the metadata module reads the review status, which reads this one.
+    from app.domain.analysis.metadata import meta_each
+
+    db = session.connection()
+    # The sheet's rows (`review.status.is_under_review`, which imports this module).
+    rows = and_(Prediction.run_id == run_id, Prediction.in_review, Prediction.is_error)
+    errors = select(func.count()).select_from(Prediction).where(rows)
+    with_sample = errors.join(Sample, Sample.id == Prediction.sample_id)
+    counts: Counter[tuple[int, str, str, str]] = Counter()
+    for n, label in db.execute(with_sample.add_columns(Sample.label).group_by(Sample.label)):
+        counts[(run_id, "label", "", label)] = n
+    for n, label in db.execute(errors.add_columns(Prediction.label).group_by(Prediction.label)):
+        counts[(run_id, "predicted", "", label)] = n
+    each, key, value, conditions = meta_each(session.get_bind().dialect.name)
+    for n, name, text in db.execute(
+        with_sample.add_columns(key, value)
+        .join(each, literal(True))
+        .where(*conditions)
+        .group_by(key, value)
+    ):
+        if name is not None and text is not None and fits(str(name), str(text)):
+            counts[(run_id, "meta", str(name), str(text))] = n
+    return counts
+
+
+def _runs(session: Session, run_ids: Iterable[int] | None) -> list[int]:
+    return list(session.scalars(select(Run.id))) if run_ids is None else sorted(set(run_ids))
+
+
+def count_facet_errors(session: Session, run_ids: Iterable[int]) -> None:
+    """Store how many errors under review each facet of these runs has: by an import that
+    adds errors to a run but moves no verdict between facets (no sample's metadata
+    changed)."""
+    session.flush()
+    db = session.connection()
+    dialect = session.get_bind().dialect.name
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = upsert(RunFacetVerdicts)
+    statement = statement.on_conflict_do_update(
+        index_elements=_FACET_KEY, set_={"errors": statement.excluded.errors}
+    )
+    for run_id in _runs(session, run_ids):
+        counts = _facet_errors(session, run_id)
+        rows = [
+            {**dict(zip(_FACET_KEY, key, strict=True)), "errors": n} for key, n in counts.items()
+        ]
+        for start in range(0, len(rows), _CHUNK):
+            db.execute(statement, rows[start : start + _CHUNK])
+
+
+def recount_facets(session: Session, run_ids: Iterable[int] | None = None) -> None:
+    """Count the facets of these runs (default: every run) again, from their errors under
+    review and their stored verdicts: by an import that gives a sample new metadata
+    (moving its errors' verdicts between facets), by the migration's backfill and by
+    `rebuild`."""
+    session.flush()
+    db = session.connection()
+    for run_id in _runs(session, run_ids):
+        db.execute(delete(RunFacetCauseVerdicts).where(RunFacetCauseVerdicts.run_id == run_id))
+        db.execute(delete(RunFacetVerdicts).where(RunFacetVerdicts.run_id == run_id))
+        annotated = list(
+            db.scalars(select(ErrorVerdict.prediction_id).where(ErrorVerdict.run_id == run_id))
+        )
+        facets = facets_of(session, annotated)
+        change = RunChange()
+        for v in stored(session, annotated).values():
+            change.add(v, +1, facets.get(v.prediction_id, ()))
+        rows = [
+            {
+                **dict(zip(_FACET_KEY, key, strict=True)),
+                **dict.fromkeys(_RUN_FIELDS, 0),
+                **change.facets.get(key, {}),
+                "errors": n,
+            }
+            for key, n in _facet_errors(session, run_id).items()
+        ]
+        cause_rows = [
+            {**dict(zip([*_FACET_KEY, "cause_id"], key, strict=True)), **a}
+            for key, a in change.facet_causes.items()
+            if any(a.values())
+        ]
+        for start in range(0, len(rows), _CHUNK):
+            db.execute(insert(RunFacetVerdicts), rows[start : start + _CHUNK])
+        for start in range(0, len(cause_rows), _CHUNK):
+            db.execute(insert(RunFacetCauseVerdicts), cause_rows[start : start + _CHUNK])
 
 
 # --- each annotator's reviews added up ------------------------------------------------

@@ -21,6 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.domain.analysis.sheet import load_run
+from app.domain.analysis.views import Filters, tally
 from app.domain.imports import manifests, media, pipeline
 from app.domain.imports.demo import DEMO_DIR
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
@@ -34,9 +36,11 @@ from app.domain.imports.pipeline import (
 from app.domain.imports.store import LocalMediaStore, MediaStore, archive_key, thumbnail_key
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import RunFields, create_run, resolve_run
+from app.domain.review.annotations import Draft, save
 from app.domain.review.status import run_progress
-from app.models import MediaBlob, Prediction, Project, Run, Sample, SampleKind
-from tests.factories import make_project, make_user
+from app.domain.review.visibility import everything
+from app.models import AnnotationStatus, MediaBlob, Prediction, Project, Run, Sample, SampleKind
+from tests.factories import make_cause, make_project, make_user
 from tests.importing import (
     csv_bytes,
     database_of,
@@ -48,6 +52,7 @@ from tests.importing import (
     zip_media,
 )
 from tests.media_stores import store_of
+from tests.oracle import every_row, matches, tally_rows
 
 TABLES = (Sample, Prediction, Run, MediaBlob)
 
@@ -963,3 +968,46 @@ def test_image_paths_in_a_manifest_are_canonical_or_refused(
     name: str, canonical: str | None
 ) -> None:
     assert manifests.safe_relative_path(name) == canonical
+
+
+def test_an_import_keeps_the_footers_of_one_metadata_value_true_in_every_run(
+    session: Session, tmp_path: Path
+) -> None:
+    """The footer of a sheet filtered by one value reads that value's stored sums: an
+    import's new errors count in them, and new metadata on a reviewed error's sample
+    moves its verdict to the new value, in every run that has the sample."""
+    lead, ann = make_user(session), make_user(session)
+    project = make_project(session, lead, annotators=[ann], overlap=1)
+    rows = image_rows(4, 2)  # errors s000 (camera back) and s001 (front)
+    run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
+    blurry = make_cause(session, project, "blurry")
+    v1 = session.scalars(select(Run).where(Run.project_id == project.id)).one()
+    first = session.scalars(
+        select(Prediction).where(Prediction.run_id == v1.id).order_by(Prediction.id)
+    ).first()
+    assert first is not None
+    save(
+        session,
+        get_access(session, ann, project.id),
+        first,
+        Draft(frozenset({blurry.id}), status=AnnotationStatus.DONE),
+        expected_version=0,
+    )
+    session.flush()
+
+    def footers() -> dict[str, tuple[int, int, int]]:
+        data = load_run(session, project, v1, seen_by=everything())
+        every = every_row(session, data)
+        shown = {}
+        for value in ("back", "front", "side"):
+            filters = Filters(meta_key="camera", meta_value=value)
+            footer = tally(session, data, filters)
+            kept = [r for r in every if matches(filters, r)]
+            assert footer == tally_rows(data, every, kept, filtered=True)
+            shown[value] = (footer.rows, footer.examined, footer.causes[0].share.count)
+        return shown
+
+    assert footers() == {"back": (1, 1, 1), "front": (1, 0, 0), "side": (0, 0, 0)}
+    moved = [dict(r, camera="side") for r in rows]
+    run_import(session, project, csv_bytes(moved), zip_media(images_for(rows)), tmp_path, run="v2")
+    assert footers() == {"back": (0, 0, 0), "front": (0, 0, 0), "side": (2, 1, 1)}

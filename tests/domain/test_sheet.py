@@ -189,21 +189,36 @@ def pets(session: Session) -> Fixture:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     cause=st.sampled_from(["a", "b", "c", None]),
-    time=st.sampled_from(["night", "day", None]),
+    time=st.sampled_from(["night", "day", "dusk", None]),
     flag=st.booleans(),
+    label=st.sampled_from(["cat", "dog", None]),
+    predicted=st.sampled_from(["dog", "cat", None]),
 )
 def test_any_filtered_footer_equals_the_count_over_its_rows(
-    session: Session, pets: Fixture, cause: str | None, time: str | None, flag: bool
+    session: Session,
+    pets: Fixture,
+    cause: str | None,
+    time: str | None,
+    flag: bool,
+    label: str | None,
+    predicted: str | None,
 ) -> None:
+    """Whether the footer is summed over the slice or read from a facet's stored sums
+    (one label, one predicted label or one metadata value and nothing else)."""
     f = pets  # built once: every example reads the same run
     data = load_run(session, f.project, f.run, seen_by=everything())
     causes = frozenset({getattr(f, cause).id}) if cause else frozenset()
     filters = Filters(
-        causes=causes, meta_key="time" if time else None, meta_value=time, disagreements=flag
+        causes=causes,
+        label=label,
+        predicted=predicted,
+        meta_key="time" if time else None,
+        meta_value=time,
+        disagreements=flag,
     )
     footer = tally(session, data, filters)
     every = every_row(session, data)

@@ -3,8 +3,10 @@
 Every write that can move an error's verdict (a save, restore, undo, adjudication, cause
 merge or archive, an overlap change, a role change) refreshes it in its own transaction;
 these tests run random sequences of them and compare what is stored with what `judge`
-makes of the annotations from scratch, after every step: each error's verdict, and the
-run's sums of them that the unfiltered footer and the progress figures read.
+makes of the annotations from scratch, after every step: each error's verdict, the
+run's sums of them that the unfiltered footer and the progress figures read, and the
+sums of each facet (a true label, a predicted label, a metadata value) that the footer
+of a sheet filtered by one of them reads.
 """
 
 from __future__ import annotations
@@ -71,10 +73,13 @@ def build(session: Session) -> Team:
     project = make_project(session, lead, annotators=people, overlap=2)
     run = make_run(session, project)
     causes = [make_cause(session, project) for _ in range(CAUSES)]
-    errors = [
-        make_prediction(session, run, make_sample(session, project, label="cat"), label="dog")
-        for _ in range(ERRORS)
+    # Two errors that share some facets (predicted "dog", metadata time=night) and not
+    # others (their true labels, a flag only one has).
+    samples = [
+        make_sample(session, project, label="cat", meta={"time": "night", "flag": True}),
+        make_sample(session, project, label="fox", meta={"time": "night", "n": 3}),
     ]
+    errors = [make_prediction(session, run, sample, label="dog") for sample in samples]
     return Team(project, run, lead, people, causes, errors)
 
 
@@ -85,6 +90,9 @@ def assert_current(session: Session, team: Team) -> None:
     assert sums_as_stored(session, team.run.id) == sums_worked_out(recomputed, team.run.id)
     annotators = verdicts.annotator_sums(session, team.run.id)
     assert annotators == verdicts.recount_annotators(session, team.run.id)
+    assert facets_as_stored(session, team.run.id, ids) == facets_worked_out(
+        session, recomputed, team.run.id, ids
+    )
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -93,7 +101,10 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 
 
 def sums_as_stored(session: Session, run_id: int) -> dict[object, dict[str, float]]:
-    sums = verdicts.run_sums(session, run_id)
+    return _as_values(verdicts.run_sums(session, run_id))
+
+
+def _as_values(sums: verdicts.RunSums) -> dict[object, dict[str, float]]:
     run: dict[str, float] = {s.value: n for s, n in sums.statuses.items()}
     run |= {
         "label_errors": sums.label_errors,
@@ -131,6 +142,37 @@ def sums_worked_out(
     for (_, cause_id), amounts in change.causes.items():
         if _rounded(amounts):
             out[cause_id] = _rounded(amounts)
+    return out
+
+
+def facets_as_stored(
+    session: Session, run_id: int, ids: list[int]
+) -> dict[object, dict[object, dict[str, float]]]:
+    facets = {f for found in verdicts.facets_of(session, ids).values() for f in found}
+    out: dict[object, dict[object, dict[str, float]]] = {}
+    for facet in facets:
+        stored = verdicts.facet_sums(session, run_id, facet)
+        out[facet] = {"errors": {"n": stored.errors}, **_as_values(stored.sums)}
+    return out
+
+
+def facets_worked_out(
+    session: Session, recomputed: dict[int, verdicts.StoredVerdict], run_id: int, ids: list[int]
+) -> dict[object, dict[object, dict[str, float]]]:
+    facets = verdicts.facets_of(session, ids)
+    change = verdicts.RunChange()
+    for verdict in recomputed.values():
+        change.add(verdict, +1, facets[verdict.prediction_id])
+    out: dict[object, dict[object, dict[str, float]]] = {}
+    for pid in ids:
+        for facet in facets[pid]:
+            entry = out.setdefault(facet, {"errors": {"n": 0}, "run": {}})
+            entry["errors"]["n"] += 1
+    for (_, kind, key, value), amounts in change.facets.items():
+        out[(kind, key, value)]["run"] = _rounded(amounts)
+    for (_, kind, key, value, cause_id), amounts in change.facet_causes.items():
+        if _rounded(amounts):
+            out[(kind, key, value)][cause_id] = _rounded(amounts)
     return out
 
 

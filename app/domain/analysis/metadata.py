@@ -8,6 +8,7 @@ offers are read with the same conversion, so every value offered matches as show
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, literal, literal_column, select
 from sqlalchemy.orm import Session
@@ -65,10 +66,10 @@ def meta_text(dialect: str, key: str) -> ColumnElement[str]:
     )
 
 
-def metadata_counts(session: Session, run_id: int) -> list[MetaKey]:
-    """The metadata keys of the run's errors under review, each with its values and how
-    many errors carry each: one grouped query over every key of every sample."""
-    dialect = session.get_bind().dialect.name
+def meta_each(dialect: str) -> tuple[Any, Any, ColumnElement[str], list[ColumnElement[bool]]]:
+    """Every key of a sample's metadata with its value's text (as `meta_text` gives it):
+    a table-valued function to join to `Sample`, its key and value columns, and the
+    conditions that keep it to metadata that is an object."""
     if dialect == "postgresql":
         # json_each refuses anything but an object, wherever the WHERE would drop it.
         meta = case(
@@ -78,14 +79,17 @@ def metadata_counts(session: Session, run_id: int) -> list[MetaKey]:
         each = func.json_each(meta).table_valued("key", "value")
         # `#>> '{}'`: the value's text, unquoted for a string, as `->>` gives it.
         text_value = each.c.value.op("#>>", return_type=String)(literal_column("'{}'"))
-        value = _as_text(dialect, func.json_typeof(each.c.value), text_value)
-        objects_only: list[ColumnElement[bool]] = []
-    else:
-        each = func.json_each(Sample.meta).table_valued("key", "value", "type")
-        value = _as_text(dialect, each.c.type, cast(each.c.value, String))
-        # A scalar or an array would give rows without a key, or numbered ones.
-        objects_only = [func.json_type(Sample.meta) == "object"]
-    key = each.c.key
+        return each, each.c.key, _as_text(dialect, func.json_typeof(each.c.value), text_value), []
+    each = func.json_each(Sample.meta).table_valued("key", "value", "type")
+    value = _as_text(dialect, each.c.type, cast(each.c.value, String))
+    # A scalar or an array would give rows without a key, or numbered ones.
+    return each, each.c.key, value, [func.json_type(Sample.meta) == "object"]
+
+
+def metadata_counts(session: Session, run_id: int) -> list[MetaKey]:
+    """The metadata keys of the run's errors under review, each with its values and how
+    many errors carry each: one grouped query over every key of every sample."""
+    each, key, value, objects_only = meta_each(session.get_bind().dialect.name)
     rows = session.execute(
         select(key, value, func.count())
         .select_from(Prediction)

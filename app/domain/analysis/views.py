@@ -51,7 +51,7 @@ from app.domain.projects.access import ProjectAccess
 from app.domain.projects.causes import fold, project_causes
 from app.domain.review.status import is_under_review
 from app.domain.review.visibility import Visibility, everything
-from app.domain.verdicts import ErrorStatus
+from app.domain.verdicts import ErrorStatus, Facet, RunSums, facet_sums, fits
 from app.i18n import gettext as _
 from app.models import (
     Annotation,
@@ -164,6 +164,25 @@ class Filters:
             if flag:
                 items.append((name, "1"))
         return items
+
+    @property
+    def facet(self) -> Facet | None:
+        """The facet (`verdicts.Facet`) this filter is when it keeps one true label, one
+        predicted label or one metadata value and nothing else: such a footer is stored."""
+        facet: Facet
+        if self.label is not None and self == Filters(label=self.label):
+            facet = ("label", "", self.label)
+        elif self.predicted is not None and self == Filters(predicted=self.predicted):
+            facet = ("predicted", "", self.predicted)
+        elif (
+            self.meta_key is not None
+            and self.meta_value is not None
+            and self == Filters(meta_key=self.meta_key, meta_value=self.meta_value)
+        ):
+            facet = ("meta", self.meta_key, self.meta_value)
+        else:
+            return None
+        return facet if fits(facet[1], facet[2]) else None
 
     @property
     def on_verdicts(self) -> bool:
@@ -427,6 +446,15 @@ def _hidden(session: Session, data: RunData, filters: Filters) -> int:
     )
 
 
+def _stored_figures(
+    sums: RunSums,
+) -> tuple[int, int, AgreementSums, dict[int, tuple[int, AgreementSums]]]:
+    """What the footer takes from stored sums: examined, label errors, their agreement
+    sums, and per cause its consensus count and agreement sums (as `_slice_sums`)."""
+    per_cause = {c: (chosen, agreement) for c, (_, chosen, agreement) in sums.causes.items()}
+    return sums.examined, sums.label_errors, sums.label, per_cause
+
+
 def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tally:
     """The footer of the rows the filters keep, aggregated over the stored verdicts.
 
@@ -455,19 +483,19 @@ def tally(session: Session, data: RunData, filters: Filters = Filters()) -> Tall
             nothing = AgreementSums(0.0, 0, 0, 0, 0)
             label_sums = nothing
             per_cause = {c: (count, nothing) for c, (count, _) in per_cause.items()}
+    elif filters.active and (facet := filters.facet) is not None:
+        # One label or one metadata value: its stored sums, one row and a row per cause.
+        stored = facet_sums(session, data.run.id, facet)
+        rows = stored.errors
+        examined, label_count, label_sums, per_cause = _stored_figures(stored.sums)
+        examined_in_run = data.sums.examined
     elif filters.active:
         rows, examined, label_count, label_sums, per_cause = _slice_sums(session, data, filters)
         examined_in_run = data.sums.examined
     else:
         # The whole run: its stored sums, one row per run and per cause.
-        sums = data.sums
-        rows, examined, label_count, label_sums = (
-            data.in_review,
-            sums.examined,
-            sums.label_errors,
-            sums.label,
-        )
-        per_cause = {c: (chosen, agreement) for c, (_, chosen, agreement) in sums.causes.items()}
+        rows = data.in_review
+        examined, label_count, label_sums, per_cause = _stored_figures(data.sums)
         examined_in_run = examined
     pairable_errors, pairable_values = label_sums.errors, label_sums.values
 

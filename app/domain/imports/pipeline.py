@@ -546,6 +546,19 @@ def _apply(
         run.last_import_at = utcnow()
     queued = _renumber_review_order(session, project, run)
     verdicts.recount_errors(session, [run.id])
+    if changed:
+        # A sample's new metadata moves its errors' verdicts between facets, in every
+        # run that has it.
+        runs = {run.id}
+        for batch in batches([c["id"] for c in changed]):
+            runs.update(
+                session.scalars(
+                    select(Prediction.run_id).where(Prediction.sample_id.in_(batch)).distinct()
+                )
+            )
+        verdicts.recount_facets(session, runs)
+    elif predicted or queued_now:
+        verdicts.count_facet_errors(session, [run.id])  # new errors under review
     report("Saving", total, total)
     return ImportSummary(
         run=run.name,
