@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, cast, func, literal, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from app.domain.review.status import is_under_review
@@ -64,6 +74,45 @@ def meta_text(dialect: str, key: str) -> ColumnElement[str]:
         func.json_type(Sample.meta, path),
         cast(func.json_extract(Sample.meta, path), String),
     )
+
+
+# Values whose text `meta_text` gives from a JSON type of their own, not from the value.
+_WORDS = {"True", "False", "None"}
+
+
+def meta_matches(dialect: str, key: str, value: str) -> ColumnElement[bool]:
+    """`meta_text(dialect, key) == value`, said so that the database reads a sample's
+    metadata once or twice instead of four times where the value allows it: over a run
+    of 10,000 errors that was most of a filtered page's time on either database."""
+    if value in _WORDS:
+        return meta_text(dialect, key) == value
+    if dialect == "postgresql":
+        text_value = Sample.meta.op("->>")(key)
+        if value not in ("true", "false"):
+            # Only a boolean or a null has a text of its own; neither gives this one.
+            return text_value == value
+        kind = func.json_typeof(Sample.meta.op("->")(key))
+        return and_(text_value == value, kind.not_in(["boolean", "null"]))
+    path = '$."' + key.replace('"', '""') + '"'
+    extracted = func.json_extract(Sample.meta, path)
+    if not _numeric(value) and value[:1] not in ("[", "{"):
+        # SQLite compares a number with text as unequal, never converting either, and an
+        # object or a list comes back as JSON text starting with a bracket: only a JSON
+        # string can give this text.
+        return extracted == value
+    # Tried first, it rules most samples out with one read.
+    return and_(
+        cast(extracted, String) == value,
+        func.json_type(Sample.meta, path).not_in(["true", "false", "null"]),
+    )
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def meta_each(dialect: str) -> tuple[Any, Any, ColumnElement[str], list[ColumnElement[bool]]]:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import normalize_username
-from app.domain.analysis.metadata import MetaKey, meta_text, metadata_counts
+from app.domain.analysis.metadata import MetaKey, meta_matches, metadata_counts
 from app.domain.analysis.sheet import (
     CauseTally,
     ErrorRow,
@@ -243,7 +243,7 @@ class Filters:
         elif self.status is not None:
             where.append(v.status == self.status.value)
         if self.meta_key is not None:
-            where.append(meta_text(dialect, self.meta_key) == self.meta_value)
+            where.append(meta_matches(dialect, self.meta_key, self.meta_value or ""))
         if self.label_error:
             where.append(v.label_error.is_(True))
         if self.no_cause:
