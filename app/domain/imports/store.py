@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.config import Settings
+from app.domain.errors import Unavailable
+from app.i18n import gettext as _
 
 ORIGINALS = "originals"
 THUMBNAILS = "thumbs"
@@ -43,6 +45,20 @@ def thumbnail_key(sha256: str) -> str:
 
 def archive_key(digest: str) -> str:
     return f"{ARCHIVES}/{digest[:2]}/{digest}.json"
+
+
+def store_unavailable(reason: str) -> Unavailable:
+    """The refusal when the store itself fails (a missing bucket, refused credentials, an
+    endpoint that does not answer): the reader learns it is not their doing and that
+    trying later may work; `reason` names the cause for the log and the operator."""
+    return Unavailable(
+        _(
+            "The media store cannot be used right now (%(reason)s). Try again later; "
+            "if it lasts, tell whoever runs Eyeball.",
+            reason=reason,
+        ),
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True)
