@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.domain.errors import Unavailable
-from app.domain.imports.s3 import _missing
+from app.domain.imports.s3 import S3MediaStore, _missing
 from app.domain.imports.store import thumbnail_key
 from app.models import Sample
 from tests.conftest import csrf_token, sign_in
@@ -113,6 +113,14 @@ def test_no_such_bucket_is_not_a_missing_key(settings: Settings, s3_server: S3Se
         "GetObject",
     )
     assert _missing(no_key)
+
+
+def test_an_endpoint_that_does_not_answer_is_given_up_in_seconds(settings: Settings) -> None:
+    store = store_of(settings)
+    assert isinstance(store, S3MediaStore)
+    config = store._client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 10)
+    assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
 
 
 def _upload(client: TestClient, project_id: int, rows: list[dict[str, Any]]) -> Tag:

@@ -32,6 +32,13 @@ _HEAD_CODES = {"301": "PermanentRedirect", "403": "AccessDenied"}
 _FAULTS = (ClientError, BotoCoreError, S3UploadFailedError)
 # boto3's connection pool holds 10 connections by default: more would only queue.
 _LOOKUPS_AT_ONCE = 10
+# An endpoint that does not answer fails a request in seconds (two tries), rather than
+# after botocore's 60-second timeouts and 5 tries, each holding a worker thread.
+_CLIENT_LIMITS = {
+    "connect_timeout": 3,
+    "read_timeout": 10,
+    "retries": {"total_max_attempts": 2, "mode": "standard"},
+}
 
 
 def _code(exc: ClientError) -> str:
@@ -83,7 +90,9 @@ class S3MediaStore:
             region_name=region,
             # Path-style addressing: MinIO and most self-hosted stores have no
             # per-bucket host names. SigV4: what every current store accepts.
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            config=Config(
+                signature_version="s3v4", s3={"addressing_style": "path"}, **_CLIENT_LIMITS
+            ),
         )
 
     @property
