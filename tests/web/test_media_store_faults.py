@@ -1,11 +1,12 @@
 """A media store that cannot be used (its bucket gone, its endpoint down) is a 503 that
-says so, never a 500: an image asked for answers it, an import into it ends with the
-reason in its job or its JSON. The bucket is a real one on moto's S3 server, removed
-under the app (tests/media_stores.py)."""
+says so, never a 500: /readyz reports it, an image asked for answers it, an import into
+it ends with the reason in its job or its JSON. The bucket is a real one on moto's S3
+server, removed under the app (tests/media_stores.py)."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from app.domain.errors import Unavailable
 from app.domain.imports.s3 import S3MediaStore, _missing
 from app.domain.imports.store import thumbnail_key
 from app.models import Sample
-from tests.conftest import csrf_token, sign_in
+from tests.conftest import csrf_token, free_port, sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
 from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
 from tests.media_stores import S3Server, media_settings, store_of
@@ -32,6 +33,12 @@ from tests.routes import url
 
 @pytest.fixture
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Media in a bucket of their own; `unreachable` (indirect): at an endpoint where
+    nothing listens."""
+    if getattr(request, "param", None) == "unreachable":
+        return media_settings(
+            "s3", tmp_path / "data", request, s3_endpoint_url=f"http://127.0.0.1:{free_port()}"
+        )
     return media_settings("s3", tmp_path / "data", request)
 
 
@@ -54,6 +61,35 @@ def remove_bucket(s3: S3Server, bucket: str) -> None:
     for key in s3.keys(bucket):
         s3.client.delete_object(Bucket=bucket, Key=key)
     s3.client.delete_bucket(Bucket=bucket)
+
+
+def test_readyz_checks_the_bucket(
+    client: TestClient, settings: Settings, s3_server: S3Server
+) -> None:
+    assert client.get(url(client, "readyz")).json() == {"status": "ready"}
+    remove_bucket(s3_server, settings.s3_bucket)
+    ready = client.get(url(client, "readyz"))
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "not ready", "reason": "media store: NoSuchBucket"}
+
+
+@pytest.mark.parametrize("settings", ["unreachable"], indirect=True)
+def test_readyz_says_the_store_is_unreachable(client: TestClient) -> None:
+    ready = client.get(url(client, "readyz"))
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "not ready", "reason": "media store unreachable"}
+
+
+def test_readyz_checks_the_local_folder(client: TestClient, tmp_path: Path) -> None:
+    local = Settings(data_dir=tmp_path / "local", secret_key="test-secret-" + "x" * 32)
+    local.ensure_dirs()
+    assert isinstance(client.app, FastAPI)
+    client.app.state.settings = local
+    assert client.get(url(client, "readyz")).status_code == 200
+    shutil.rmtree(local.media_path)
+    ready = client.get(url(client, "readyz"))
+    assert ready.status_code == 503
+    assert ready.json()["reason"] == "media store: the folder is missing"
 
 
 @pytest.mark.parametrize("name", ["media_original", "media_thumbnail"])

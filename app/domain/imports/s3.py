@@ -18,6 +18,7 @@ from app.domain.imports.store import (
     CACHE_CONTROL,
     CHUNK_BYTES,
     StoredFile,
+    folder_problem,
     store_unavailable,
 )
 
@@ -173,7 +174,7 @@ class S3MediaStore:
 
     def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
         # Signed here, without asking the store: a missing bucket shows only when the
-        # browser follows the URL.
+        # browser follows the URL (/readyz is what reports it).
         try:
             url: str = self._client.generate_presigned_url(
                 "get_object",
@@ -189,6 +190,19 @@ class S3MediaStore:
         except _FAULTS as exc:  # no credentials to sign with
             raise _unavailable(exc) from exc
         return url
+
+    def not_ready(self) -> str | None:
+        # One HEAD of the bucket: it answers whether the bucket is there, the credentials
+        # are accepted and the endpoint answers, without listing or reading anything.
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except _FAULTS as exc:
+            if _missing(exc):  # a 404 to the HEAD of the bucket: it is not there
+                return "media store: NoSuchBucket"
+            cause = _fault(exc)
+            return "media store unreachable" if cause == "unreachable" else f"media store: {cause}"
+        # Imports stage their files on the local disk before uploading them.
+        return folder_problem(self._folder)
 
 
 def _content_type(key: str) -> str:

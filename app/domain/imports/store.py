@@ -61,6 +61,15 @@ def store_unavailable(reason: str) -> Unavailable:
     )
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why the local media folder cannot take files, or None (two system calls)."""
+    if not os.path.isdir(folder):
+        return "media store: the folder is missing"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "media store: the folder is not writable"
+    return None
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A stored file being read: its size and its bytes, a chunk at a time."""
@@ -106,6 +115,10 @@ class MediaStore(Protocol):
     def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
         """A URL that serves the file for `seconds` without asking Eyeball, or None
         when the store cannot give one (the local folder)."""
+        ...
+
+    def not_ready(self) -> str | None:
+        """Why the store cannot serve now, or None: one cheap look, for /readyz."""
         ...
 
 
@@ -185,6 +198,9 @@ class LocalMediaStore:
 
     def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
         return None
+
+    def not_ready(self) -> str | None:
+        return folder_problem(self._folder)
 
 
 def files_in(folder: Path) -> Iterator[Path]:
