@@ -126,6 +126,34 @@ def test_an_image_from_a_missing_bucket_is_a_503_logged_in_one_line(
     assert "NoSuchBucket" in api.json()["detail"]
 
 
+def test_a_signed_url_without_credentials_to_sign_it_is_a_503(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blob = make_image(session, store_of(settings))
+    member = make_user(session, "member")
+    make_sample(session, make_project(session, annotators=[member]), image_sha256=blob.sha256)
+    sign_in(client, "member")
+    # No keys set, and none for boto3 to find anywhere else on this machine.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    keyless = settings.model_copy(
+        update={"media_signed_urls": True, "s3_access_key_id": "", "s3_secret_access_key": ""}
+    )
+    assert isinstance(client.app, FastAPI)
+    client.app.state.settings = keyless
+    answer = client.get(url(client, "media_original", sha256=blob.sha256))
+    assert answer.status_code == 503
+    assert "location" not in answer.headers
+    assert "(no credentials)" in one(soup(answer.text), "#error").text
+
+
 def test_no_such_bucket_is_not_a_missing_key(settings: Settings, s3_server: S3Server) -> None:
     store = store_of(settings)
     assert store.read("originals/00/none.png") is None  # a key not there: missing
