@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from base64 import b64encode
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from app.domain.imports.store import thumbnail_key
 from app.models import Sample
 from tests.conftest import csrf_token, free_port, sign_in
 from tests.factories import bearer, make_image, make_project, make_sample, make_user
-from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
+from tests.importing import csv_bytes, image_rows, images_for, png, zip_bytes
 from tests.media_stores import S3Server, media_settings, store_of
 from tests.pages import attr, one, soup
 from tests.routes import url
@@ -242,6 +243,31 @@ def test_an_api_import_into_a_missing_bucket_is_a_503(
             "manifest": ("preds.csv", csv_bytes(rows), "text/csv"),
             "images": ("images.zip", zip_bytes(images_for(rows)), "application/zip"),
         },
+    )
+    assert answer.status_code == 503
+    assert "NoSuchBucket" in answer.json()["detail"]
+    assert _samples(session, project.id) == 0
+
+
+def test_a_push_of_images_into_a_missing_bucket_is_a_503(
+    client: TestClient, session: Session, settings: Settings, s3_server: S3Server
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead, labels=["cat", "dog"])
+    samples = [
+        {
+            "id": f"s{i}",
+            "label": "cat",
+            "prediction": "dog",
+            "image_base64": b64encode(png(i)).decode(),
+        }
+        for i in range(2)
+    ]
+    remove_bucket(s3_server, settings.s3_bucket)
+    answer = client.post(
+        url(client, "api_push_predictions", project_id=project.id, run="v1"),
+        headers=bearer(session, lead),
+        json={"samples": samples},
     )
     assert answer.status_code == 503
     assert "NoSuchBucket" in answer.json()["detail"]
