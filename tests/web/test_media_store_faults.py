@@ -50,12 +50,18 @@ def app(app: FastAPI) -> FastAPI:
 
 
 def _samples(session: Session, project_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Sample).where(Sample.project_id == project_id)
-        )
-        or 0
-    )
+    count = select(func.count()).select_from(Sample).where(Sample.project_id == project_id)
+    return session.scalar(count) or 0
+
+
+@pytest.fixture
+def image_sha(client: TestClient, session: Session, settings: Settings) -> str:
+    """An image in the bucket, shown by a project of `member`, who is signed in."""
+    blob = make_image(session, store_of(settings))
+    member = make_user(session, "member")
+    make_sample(session, make_project(session, annotators=[member]), image_sha256=blob.sha256)
+    sign_in(client, "member")
+    return blob.sha256
 
 
 def remove_bucket(s3: S3Server, bucket: str) -> None:
@@ -99,14 +105,11 @@ def test_an_image_from_a_missing_bucket_is_a_503_logged_in_one_line(
     session: Session,
     settings: Settings,
     s3_server: S3Server,
+    image_sha: str,
     caplog: pytest.LogCaptureFixture,
     name: str,
 ) -> None:
-    blob = make_image(session, store_of(settings))
-    member = make_user(session, "member")
-    make_sample(session, make_project(session, annotators=[member]), image_sha256=blob.sha256)
-    sign_in(client, "member")
-    path = url(client, name, sha256=blob.sha256)
+    path = url(client, name, sha256=image_sha)
     assert client.get(path).status_code == 200
     remove_bucket(s3_server, settings.s3_bucket)
 
@@ -121,7 +124,7 @@ def test_an_image_from_a_missing_bucket_is_a_503_logged_in_one_line(
     assert said[0].exc_info is None
 
     api = client.get(
-        url(client, f"api_{name}", sha256=blob.sha256), headers=bearer(session, member)
+        url(client, f"api_{name}", sha256=image_sha), headers=bearer(session, "member")
     )
     assert api.status_code == 503
     assert "NoSuchBucket" in api.json()["detail"]
@@ -129,15 +132,11 @@ def test_an_image_from_a_missing_bucket_is_a_503_logged_in_one_line(
 
 def test_a_signed_url_without_credentials_to_sign_it_is_a_503(
     client: TestClient,
-    session: Session,
     settings: Settings,
+    image_sha: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    blob = make_image(session, store_of(settings))
-    member = make_user(session, "member")
-    make_sample(session, make_project(session, annotators=[member]), image_sha256=blob.sha256)
-    sign_in(client, "member")
     # No keys set, and none for boto3 to find anywhere else on this machine.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -149,7 +148,7 @@ def test_a_signed_url_without_credentials_to_sign_it_is_a_503(
     )
     assert isinstance(client.app, FastAPI)
     client.app.state.settings = keyless
-    answer = client.get(url(client, "media_original", sha256=blob.sha256))
+    answer = client.get(url(client, "media_original", sha256=image_sha))
     assert answer.status_code == 503
     assert "location" not in answer.headers
     assert "(no credentials)" in one(soup(answer.text), "#error").text
