@@ -20,6 +20,7 @@ from app.domain.errors import (
     NotFound,
     PermissionDenied,
     TooManyRequests,
+    Unavailable,
 )
 from app.i18n import gettext as _
 from app.i18n import lazy_gettext
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     TooManyRequests: 429,
+    Unavailable: 503,
 }
 
 
@@ -56,6 +58,7 @@ TITLES = {
     422: lazy_gettext("Please check your input"),
     429: lazy_gettext("Too many attempts"),
     500: lazy_gettext("Something went wrong"),
+    503: lazy_gettext("Unavailable for now"),
 }
 
 
@@ -125,6 +128,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     response = error_response(request, status_of(exc), exc.message)
     if isinstance(exc, TooManyRequests):
         response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unavailable):
+        # One line: the cause is known and named; a stack trace would only bury it.
+        log.warning("unavailable on %s %s: %s", request.method, request.url.path, exc.reason)
     return response
 
 

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
 from app.api.deps import ApiOpenLeadAccess
-from app.api.responses import LEADS_ONLY, PROJECT_ERRORS, problem
+from app.api.responses import LEADS_ONLY, PROJECT_ERRORS, STORE_UNAVAILABLE, problem
 from app.dependencies import DatabaseDep, SettingsDep, own_transactions
 from app.domain.errors import InvalidInput
 from app.domain.imports.manifests import Limits, ZipMedia
@@ -67,6 +67,7 @@ def _whole_number(form: FormData, field: str) -> int | None:
         403: LEADS_ONLY,
         413: problem("The upload is over EYEBALL_MAX_UPLOAD_BYTES", UPLOADS.too_large(5 * 1024**3)),
         422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
+        503: STORE_UNAVAILABLE,
     },
 )
 @own_transactions

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import FileResponse, Response
 
 from app.api.deps import ApiUser
-from app.api.responses import UNAUTHORIZED, problem
+from app.api.responses import STORE_UNAVAILABLE, UNAUTHORIZED, problem
 from app.dependencies import MediaStoreDep, SessionDep, SettingsDep
 from app.domain.imports.media import blob_visible_to
 from app.image_responses import original_response, thumbnail_response
@@ -29,6 +29,7 @@ IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: UNAUTHORIZED,
     # Like a project, an image the caller may not see looks missing, so hashes do not leak.
     404: problem("No such image, or no project of the caller's shows it", "No such image."),
+    503: STORE_UNAVAILABLE,
 }
 CACHING = (
     " The bytes under one hash never change: the answer may be cached for good, and "

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from app.api.deps import ApiOpenLeadAccess, RunName
-from app.api.responses import LEADS_ONLY, UNAUTHORIZED, problem
+from app.api.responses import LEADS_ONLY, STORE_UNAVAILABLE, UNAUTHORIZED, problem
 from app.dependencies import DatabaseDep, SessionDep, SettingsDep, own_transactions
 from app.domain.imports.manifests import Limits
 from app.domain.imports.pipeline import ImportOptions, ImportRefused
@@ -76,6 +76,7 @@ router = APIRouter(route_class=CheckedRoute, tags=["import"])
             _too_large(MAX_BODY_BYTES),
         ),
         422: {"model": RefusedImportOut, "description": "Nothing was imported; every problem"},
+        503: STORE_UNAVAILABLE,
     },
 )
 @own_transactions

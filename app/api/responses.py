@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.accounts.admin import AdminsOnly
+from app.domain.imports.store import store_unavailable
 from app.domain.projects.access import LeadsOnly
 
 
@@ -34,6 +35,11 @@ FOR_LEADS = problem(
 )
 ADMINS_ONLY = problem("The caller is not a site admin", AdminsOnly.MESSAGE)
 INVALID = problem("The input breaks a rule; every problem is named", "Give the project a name.")
+STORE_UNAVAILABLE = problem(
+    "The media store cannot be used now (a missing bucket, refused credentials, an "
+    "endpoint that does not answer): try again later",
+    store_unavailable("NoSuchBucket").message,
+)
 PROJECT_ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 404: NOT_FOUND}
 # Non-members get 404 like a missing project, so project ids do not leak.
 RUN_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -47,3 +47,13 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """Something Eyeball depends on (the media store) cannot be used right now: no fault
+    of the request, and the same request may work later. `reason` is the short cause for
+    the log and the operator (an S3 error code, "unreachable"), never a stack trace."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

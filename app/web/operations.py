@@ -8,7 +8,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import metrics, schema
 from app.db import Database
-from app.dependencies import SettingsDep
+from app.dependencies import MediaStoreDep, SettingsDep
+from app.domain.imports.store import MediaStore
 from app.routing import CheckedRoute
 
 router = APIRouter(route_class=CheckedRoute, tags=["health"])
@@ -25,16 +26,22 @@ def healthz() -> Response:
 @router.get(
     "/readyz",
     name="readyz",
-    summary="Readiness: the database answers and is migrated",
+    summary="Readiness: the database answers and is migrated, the media store answers",
     responses={503: {"description": "Not ready, with the reason"}},
 )
-async def readyz(request: Request) -> Response:
-    """200 when the database answers and is at the newest revision; else 503 and why."""
+async def readyz(request: Request, store: MediaStoreDep) -> Response:
+    """200 when the database answers and is at the newest revision and the media store
+    can be used (S3: a HEAD of the bucket; the local folder: it is there and writable);
+    else 503 and why."""
     database: Database = request.app.state.database
-    reason = await run_in_threadpool(schema.not_ready, database)
+    reason = await run_in_threadpool(_not_ready, database, store)
     if reason is not None:
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+def _not_ready(database: Database, store: MediaStore) -> str | None:
+    return schema.not_ready(database) or store.not_ready()
 
 
 @router.get(METRICS_PATH, name="metrics", include_in_schema=False)

@@ -7,7 +7,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from app.domain.imports.pipeline import ImportRefused
 from app.domain.projects.access import LeadsOnly, ProjectArchived
 from app.domain.projects.causes import SimilarCauseExists
@@ -37,6 +44,7 @@ def f(session: Session) -> Fixture:
         (Conflict("A project named 'Pets' already exists."), 409),
         (InvalidInput({"name": "Give the cause a name."}), 422),
         (ImportRefused([]), 422),
+        (Unavailable("The media store cannot be used.", reason="NoSuchBucket"), 503),
         (DomainError("Something else."), 400),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, DomainError) else str(value),

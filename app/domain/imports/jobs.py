@@ -9,6 +9,7 @@ being refreshed tells the truth after a restart instead of spinning forever.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.db import Database
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
 from app.domain.imports.manifests import (
     PREVIEW_ROWS,
     FolderMedia,
@@ -43,6 +44,8 @@ from app.domain.imports.store import MediaStore
 from app.i18n import format_number
 from app.i18n import gettext as _
 from app.models import Project
+
+log = logging.getLogger("eyeball")
 
 JOBS_FOLDER = ".imports"
 STATUS_FILE = "status.json"
@@ -277,6 +280,10 @@ def _fail(media_dir: Path, job: ImportJob, exc: Exception) -> None:
     if isinstance(exc, ImportRefused):
         job.message = exc.message
         job.problems = [p.as_dict() for p in exc.problems]
+    elif isinstance(exc, Unavailable):
+        # A missing bucket, say: the lead learns it from the job, the log in one line.
+        log.warning("import %s stopped: the media store is unavailable: %s", job.id, exc.reason)
+        job.message = exc.message
     else:
         job.message = _(
             "The import failed unexpectedly; nothing was imported. (%(error)s)",
@@ -305,7 +312,9 @@ def check_job(
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
-        raise
+        if not isinstance(exc, Unavailable):  # said in full by the job's message
+            raise
+        return
     manifest, plan = preview.manifest, preview.plan
     problems_at: dict[int, list[str]] = {}
     for problem in plan.problems:
@@ -384,7 +393,7 @@ def run_job(
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
-        if not isinstance(exc, ImportRefused):
+        if not isinstance(exc, ImportRefused | Unavailable):  # those are said in full
             raise
         return
     finally:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from app.config import Settings
+from app.domain.errors import Unavailable
+from app.i18n import gettext as _
 
 ORIGINALS = "originals"
 THUMBNAILS = "thumbs"
@@ -43,6 +45,29 @@ def thumbnail_key(sha256: str) -> str:
 
 def archive_key(digest: str) -> str:
     return f"{ARCHIVES}/{digest[:2]}/{digest}.json"
+
+
+def store_unavailable(reason: str) -> Unavailable:
+    """The refusal when the store itself fails (a missing bucket, refused credentials, an
+    endpoint that does not answer): the reader learns it is not their doing and that
+    trying later may work; `reason` names the cause for the log and the operator."""
+    return Unavailable(
+        _(
+            "The media store cannot be used right now (%(reason)s). Try again later; "
+            "if it lasts, tell whoever runs Eyeball.",
+            reason=reason,
+        ),
+        reason=reason,
+    )
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why the local media folder cannot take files, or None (two system calls)."""
+    if not os.path.isdir(folder):
+        return "media store: the folder is missing"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "media store: the folder is not writable"
+    return None
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,10 @@ class MediaStore(Protocol):
     def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
         """A URL that serves the file for `seconds` without asking Eyeball, or None
         when the store cannot give one (the local folder)."""
+        ...
+
+    def not_ready(self) -> str | None:
+        """Why the store cannot serve now, or None: one cheap look, for /readyz."""
         ...
 
 
@@ -169,6 +198,9 @@ class LocalMediaStore:
 
     def signed_url(self, key: str, content_type: str, seconds: int) -> str | None:
         return None
+
+    def not_ready(self) -> str | None:
+        return folder_problem(self._folder)
 
 
 def files_in(folder: Path) -> Iterator[Path]:
