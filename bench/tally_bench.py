@@ -3,8 +3,10 @@ annotators, and a page of a 200,000-error run (issue 12's targets).
 
 Times, on SQLite and (when reachable) PostgreSQL, median of 5 after a warm-up:
   - the tally (the footer: a run's header and its aggregates; domain functions only);
-  - a sheet page (50 rows + footer), the same filtered and sorted, the dashboard and
-    `GET /api/v1/.../errors?limit=200`, over real HTTP from a running server;
+  - a sheet page (50 rows + footer), the same filtered and sorted (by one metadata
+    value, whose footer is stored; and by two filters, whose footer sums its slice),
+    the dashboard and `GET /api/v1/.../errors?limit=200`, over real HTTP from a running
+    server;
   - save → the lead's row changed: from a committed save to a subscribed client holding
     the answer of `GET .../sheet/live` that the event makes the page ask for;
   - a save's own time (`annotations.save`, verdict refresh included, committed);
@@ -344,9 +346,16 @@ def bench(
             lambda: client.get(sheet).raise_for_status()
         )
         if not large:
+            # One metadata value: its footer is the facet's stored sums.
             results["sheet page, filtered + sorted"] = timed(
                 lambda: client.get(
                     sheet + "?meta=time%3Dnight&sort=-confidence&page=20"
+                ).raise_for_status()
+            )
+            # Two filters at once: no stored sums, the footer sums the slice (no target).
+            results["sheet page, two filters + sorted"] = timed(
+                lambda: client.get(
+                    sheet + "?meta=time%3Dnight&prediction=1&sort=-confidence"
                 ).raise_for_status()
             )
             results["dashboard"] = timed(
