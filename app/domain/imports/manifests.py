@@ -208,6 +208,7 @@ class ZipMedia:
         self._problems: list[Problem] = []
         self._entries: dict[str, zipfile.ZipInfo] = {}
         self._prefix: str | None = None
+        self._digest: str | None = None
         try:
             self._zip: zipfile.ZipFile | None = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, OSError, EOFError):
@@ -274,12 +275,15 @@ class ZipMedia:
     def digest(self) -> str | None:
         if self._zip is None or self._problems:
             return None
-        if isinstance(self._file, str | Path):
-            with open(self._file, "rb") as f:
-                return _sha256_of(f)
-        # The zip reader seeks to each entry itself, so the position can be moved.
-        self._file.seek(0)
-        return _sha256_of(self._file)
+        if self._digest is None:  # asked twice by an import: its fingerprint, its check
+            if isinstance(self._file, str | Path):
+                with open(self._file, "rb") as f:
+                    self._digest = _sha256_of(f)
+            else:
+                # The zip reader seeks to each entry itself, so the position can be moved.
+                self._file.seek(0)
+                self._digest = _sha256_of(self._file)
+        return self._digest
 
     def read(self, name: str) -> bytes | None:
         if self._zip is None or self._problems:
