@@ -390,6 +390,21 @@ def _detect_format(filename: str, head: bytes) -> str:
 
 def _csv_value(value: str) -> Any:
     """Numbers stay numbers; other text stays text; an empty cell is no value."""
+    return _short_csv_value(value) if len(value) <= _SHORT_CELL else _converted(value)
+
+
+# Metadata columns repeat a few short values down thousands of rows (a source, a split,
+# a camera): each is converted once. Only short ones are kept (at most 4096 × 64
+# characters); the answers are immutable (a number, or the text itself).
+_SHORT_CELL = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_csv_value(value: str) -> Any:
+    return _converted(value)
+
+
+def _converted(value: str) -> Any:
     text = value.strip()
     if text == "":
         return None
