@@ -216,8 +216,19 @@ class ZipMedia:
         self._entries: dict[str, zipfile.ZipInfo] = {}
         self._prefix: str | None = None
         self._digest: str | None = None
+        self._zip: zipfile.ZipFile | None = None
+        # The directory is read when first needed: an import known to change nothing
+        # (the same upload again) needs only the file's sha-256, and reading 10,000
+        # entries and checking their names was a fifth of its time.
+        self._opened = False
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        file, limits = self._file, self._limits
         try:
-            self._zip: zipfile.ZipFile | None = zipfile.ZipFile(file)
+            self._zip = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, OSError, EOFError):
             self._zip = None
             self._problems.append(
@@ -277,11 +288,12 @@ class ZipMedia:
         self._problems.append(Problem(None, "images", message))
 
     def problems(self) -> list[Problem]:
+        self._open()
         return list(self._problems)
 
     def digest(self) -> str | None:
-        if self._zip is None or self._problems:
-            return None
+        # Of the bytes as sent, whatever they hold: a zip with problems is refused
+        # before anything is looked up by its digest.
         if self._digest is None:  # asked twice by an import: its fingerprint, its check
             if isinstance(self._file, str | Path):
                 with open(self._file, "rb") as f:
@@ -293,6 +305,7 @@ class ZipMedia:
         return self._digest
 
     def read(self, name: str) -> bytes | None:
+        self._open()
         if self._zip is None or self._problems:
             return None
         info = self._entries.get(name)
