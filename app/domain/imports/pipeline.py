@@ -692,7 +692,7 @@ def _thumbnail_uri(image: StagedImage, store: MediaStore) -> str | None:
 def _upload_fingerprint(upload: Upload, options: ImportOptions, limits: Limits) -> str | None:
     """A sha-256 of what decides an import's outcome outside the database: the manifest's
     bytes and name, the images' archive, the options and the limits; None when the
-    images cannot be fingerprinted (a folder, or an archive with problems)."""
+    images have no digest of their own (a folder, or images sent inside the request)."""
     media_digest = None
     if upload.media is not None:
         media_digest = upload.media.digest()
