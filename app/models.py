@@ -272,6 +272,11 @@ class Run(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_import_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The last import applied to the run, as a sha-256 of its upload, its options and the
+    # project's state right after it (`imports.pipeline`), and its rows: the same upload
+    # again, while that state holds, is known to change nothing and is answered at once.
+    last_import_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    last_import_rows: Mapped[int | None] = mapped_column(Integer, default=None)
     # How many eyeball samples the run was evaluated on (correct ones included), so
     # the error rate is known even when only errors were imported. NULL = unknown.
     evaluated: Mapped[int | None] = mapped_column(Integer, default=None)

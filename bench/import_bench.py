@@ -400,7 +400,7 @@ def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) ->
     print(f"  built {args.rows:,} rows in {time.perf_counter() - started:.1f}s", flush=True)
     database_name = "PostgreSQL" if postgres_url else "SQLite"
     url = postgres_url or f"sqlite:///{data_dir / 'eyeball.db'}"
-    with eyeball_serve(data_dir, postgres_url) as (base, server):
+    with eyeball_serve(data_dir, postgres_url, port=args.port) as (base, server):
         database = Database.from_url(url)
         with database.transaction() as session:
             lead = create_user(session, "bench", "a long password")
@@ -481,6 +481,9 @@ def main() -> None:
         const=POSTGRES_SERVER_URL,
         metavar="URL",
         help="run on a scratch database of this PostgreSQL server instead of SQLite",
+    )
+    parser.add_argument(
+        "--port", type=int, help="serve on this port (default: a free one the system gives)"
     )
     args = parser.parse_args()
     if args.mode == "image" and args.batch:

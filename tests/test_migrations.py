@@ -463,3 +463,35 @@ def test_0013_counts_each_facet_of_the_annotated_runs_and_takes_them_away(
             assert night.sums.examined == 3
     finally:
         engine.dispose()
+
+
+def test_0014_gives_runs_no_last_import_and_takes_it_away(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    fields = ("id", "project_id", "name", "description", "created_at", "is_default")
+    run_0014 = table("run", *(column(c) for c in fields), column("last_import_key"))
+    try:
+        schema.upgrade(engine, "0013")
+        with Session(engine) as session, session.begin():
+            lead = _user_0001(session, "lead")
+            project = _project_0001(session, lead, annotators=[], overlap=1)
+            session.execute(
+                insert(table("run", *(column(c) for c in fields))).values(
+                    project_id=project.id,
+                    name="v1",
+                    description="",
+                    created_at=utcnow(),
+                    is_default=False,
+                )
+            )
+        schema.upgrade(engine, "0014")
+        with Session(engine) as session:
+            # Its next import is read in full, and then remembered.
+            assert session.scalar(select(run_0014.c.last_import_key)) is None
+        schema.downgrade(engine, "0013")
+        columns = {c["name"] for c in inspect(engine).get_columns("run")}
+        assert not columns & {"last_import_key", "last_import_rows"}
+        with Session(engine) as session:  # the run stays (no table rebuilt under it)
+            assert session.scalar(select(func.count()).select_from(table("run"))) == 1
+        schema.upgrade(engine)
+    finally:
+        engine.dispose()

@@ -52,6 +52,11 @@ def text_problem(text: str) -> str | None:
     )
 
 
+def has_text_problem(text: str) -> bool:
+    """Whether `text_problem` would find anything: one search, for many texts joined."""
+    return _BAD.search(text) is not None
+
+
 def json_problem(value: Any) -> tuple[str, str] | None:
     """The first thing wrong in decoded JSON, as (where, what): `where` is a dotted path
     such as `samples.3.metadata.colour` ('' for the value itself)."""

@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, delete, func, insert, literal, select
+from sqlalchemy import (
+    BindParameter,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -1110,7 +1120,12 @@ def recount_errors(session: Session, run_ids: Iterable[int] | None = None) -> No
                 func.count(Prediction.id), func.count(Prediction.id).filter(Prediction.in_review)
             ).where(Prediction.run_id == run_id, Prediction.is_error)
         ).one()
-        run = session.get(Run, run_id)
-        if run is not None:
-            run.errors, run.in_review = errors or 0, in_review or 0
+        # An UPDATE of these two columns, not the run loaded whole: revision 0004 runs
+        # this on a schema that lacks the run's later columns.
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(errors=errors or 0, in_review=in_review or 0)
+            .execution_options(synchronize_session="evaluate")
+        )
     session.flush()
