@@ -28,13 +28,16 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    String,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
     literal,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -791,33 +794,50 @@ def fits(key: str, value: str) -> bool:
     return len(key) <= FACET_LENGTH and len(value) <= FACET_LENGTH
 
 
-def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list[Facet]]:
-    """The facets each of these errors belongs to (two queries a chunk)."""
+def _facets_statement(dialect: str) -> Any:
+    """One query of the facets of the errors `_IDS`: (id, facet, key, value) rows."""
     # Imported here: the metadata module reads the review status, which reads this one.
     from app.domain.analysis.metadata import meta_each
 
+    with_sample = (
+        select()
+        .select_from(Prediction)
+        .join(Sample, Sample.id == Prediction.sample_id)
+        .where(Prediction.id.in_(_IDS))
+    )
+    each, key, value, conditions = meta_each(dialect)
+    return union_all(
+        with_sample.add_columns(
+            Prediction.id, literal("label"), literal(""), cast(Sample.label, String)
+        ),
+        with_sample.add_columns(
+            Prediction.id, literal("predicted"), literal(""), cast(Prediction.label, String)
+        ),
+        with_sample.add_columns(
+            Prediction.id, literal("meta"), cast(key, String), cast(value, String)
+        )
+        .join(each, literal(True))
+        .where(*conditions),
+    )
+
+
+# Built once per dialect: a save runs it, and building it costs more than running it.
+_FACETS: dict[str, Any] = {}
+
+
+def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list[Facet]]:
+    """The facets each of these errors belongs to (one query a chunk)."""
     dialect = session.get_bind().dialect.name
+    statement = _FACETS.get(dialect)
+    if statement is None:
+        statement = _FACETS[dialect] = _facets_statement(dialect)
     db = session.connection()
     result: dict[int, list[Facet]] = defaultdict(list)
     ids = sorted(set(prediction_ids))
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for pid, predicted, label in db.execute(
-            select(Prediction.id, Prediction.label, Sample.label)
-            .join(Sample, Sample.id == Prediction.sample_id)
-            .where(Prediction.id.in_(chunk))
-        ):
-            result[pid] += [("label", "", label), ("predicted", "", predicted)]
-        each, key, value, conditions = meta_each(dialect)
-        for pid, name, text in db.execute(
-            select(Prediction.id, key, value)
-            .select_from(Prediction)
-            .join(Sample, Sample.id == Prediction.sample_id)
-            .join(each, literal(True))
-            .where(Prediction.id.in_(chunk), *conditions)
-        ):
-            if name is not None and text is not None and fits(str(name), str(text)):
-                result[pid].append(("meta", str(name), str(text)))
+        for pid, kind, name, text in db.execute(statement, {"ids": ids[start : start + _CHUNK]}):
+            if name is not None and text is not None and fits(name, text):
+                result[pid].append((kind, name, text))
     return result
 
 
@@ -903,7 +923,14 @@ def recount_facets(session: Session, run_ids: Iterable[int] | None = None) -> No
     `rebuild`."""
     session.flush()
     db = session.connection()
-    for run_id in _runs(session, run_ids):
+    runs = _runs(session, run_ids)
+    if runs and session.get_bind().dialect.name == "postgresql":
+        # As `_recompute` does: a save to these runs waits from here to the commit, so
+        # none adds its verdict's change to a facet between this read and this write.
+        db.execute(
+            select(Run.id).where(Run.id.in_(runs)).order_by(Run.id).with_for_update(key_share=True)
+        )
+    for run_id in runs:
         db.execute(delete(RunFacetCauseVerdicts).where(RunFacetCauseVerdicts.run_id == run_id))
         db.execute(delete(RunFacetVerdicts).where(RunFacetVerdicts.run_id == run_id))
         annotated = list(
