@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     String,
     and_,
     bindparam,
@@ -794,8 +795,9 @@ def fits(key: str, value: str) -> bool:
     return len(key) <= FACET_LENGTH and len(value) <= FACET_LENGTH
 
 
-def _facets_statement(dialect: str) -> Any:
-    """One query of the facets of the errors `_IDS`: (id, facet, key, value) rows."""
+def _facet_rows(dialect: str, errors: ColumnElement[bool]) -> Any:
+    """The facets of the errors `errors` keeps, as (id, facet, key, value) rows: the one
+    definition a save's refresh and an import's count both read."""
     # Imported here: the metadata module reads the review status, which reads this one.
     from app.domain.analysis.metadata import meta_each
 
@@ -803,12 +805,15 @@ def _facets_statement(dialect: str) -> Any:
         select()
         .select_from(Prediction)
         .join(Sample, Sample.id == Prediction.sample_id)
-        .where(Prediction.id.in_(_IDS))
+        .where(errors)
     )
     each, key, value, conditions = meta_each(dialect)
     return union_all(
         with_sample.add_columns(
-            Prediction.id, literal("label"), literal(""), cast(Sample.label, String)
+            Prediction.id,
+            literal("label").label("facet"),
+            literal("").label("key"),
+            cast(Sample.label, String).label("value"),
         ),
         with_sample.add_columns(
             Prediction.id, literal("predicted"), literal(""), cast(Prediction.label, String)
@@ -830,7 +835,7 @@ def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list
     dialect = session.get_bind().dialect.name
     statement = _FACETS.get(dialect)
     if statement is None:
-        statement = _FACETS[dialect] = _facets_statement(dialect)
+        statement = _FACETS[dialect] = _facet_rows(dialect, Prediction.id.in_(_IDS))
     db = session.connection()
     result: dict[int, list[Facet]] = defaultdict(list)
     ids = sorted(set(prediction_ids))
@@ -865,29 +870,17 @@ def facet_sums(session: Session, run_id: int, facet: Facet) -> FacetSums:
 
 
 def _facet_errors(session: Session, run_id: int) -> Counter[tuple[int, str, str, str]]:
-    """How many errors under review each facet of a run has (three grouped queries)."""
-    # Imported here: the metadata module reads the review status, which reads this one.
-    from app.domain.analysis.metadata import meta_each
-
-    db = session.connection()
+    """How many errors under review each facet of a run has (one grouped query)."""
     # The sheet's rows (`review.status.is_under_review`, which imports this module).
     rows = and_(Prediction.run_id == run_id, Prediction.in_review, Prediction.is_error)
-    errors = select(func.count()).select_from(Prediction).where(rows)
-    with_sample = errors.join(Sample, Sample.id == Prediction.sample_id)
+    facets = _facet_rows(session.get_bind().dialect.name, rows).subquery()
+    kind, key, value = facets.c.facet, facets.c.key, facets.c.value
     counts: Counter[tuple[int, str, str, str]] = Counter()
-    for n, label in db.execute(with_sample.add_columns(Sample.label).group_by(Sample.label)):
-        counts[(run_id, "label", "", label)] = n
-    for n, label in db.execute(errors.add_columns(Prediction.label).group_by(Prediction.label)):
-        counts[(run_id, "predicted", "", label)] = n
-    each, key, value, conditions = meta_each(session.get_bind().dialect.name)
-    for n, name, text in db.execute(
-        with_sample.add_columns(key, value)
-        .join(each, literal(True))
-        .where(*conditions)
-        .group_by(key, value)
+    for name, label, text, n in session.connection().execute(
+        select(kind, key, value, func.count()).group_by(kind, key, value)
     ):
-        if name is not None and text is not None and fits(str(name), str(text)):
-            counts[(run_id, "meta", str(name), str(text))] = n
+        if label is not None and text is not None and fits(label, text):
+            counts[(run_id, name, label, text)] = n
     return counts
 
 
@@ -1100,7 +1093,7 @@ def recount_annotators(session: Session, run_id: int) -> dict[int, AnnotatorSums
 def recount_reviews(session: Session, run_ids: Iterable[int] | None = None) -> None:
     """Store the annotators' sums of these runs (default: every run) counted anew: after
     annotations were written past `annotations.save`, and the migration's backfill."""
-    runs = list(session.scalars(select(Run.id))) if run_ids is None else sorted(set(run_ids))
+    runs = _runs(session, run_ids)
     db = session.connection()
     for run_id in runs:
         db.execute(
@@ -1140,7 +1133,7 @@ def recount_errors(session: Session, run_ids: Iterable[int] | None = None) -> No
     review (`Run.errors`, `Run.in_review`): by every write of predictions (the import,
     once at its end) and the migration's backfill."""
     session.flush()
-    runs = list(session.scalars(select(Run.id))) if run_ids is None else sorted(set(run_ids))
+    runs = _runs(session, run_ids)
     for run_id in runs:
         errors, in_review = session.execute(
             select(
