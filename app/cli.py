@@ -29,6 +29,7 @@ from app.domain.errors import DomainError
 from app.domain.imports import demo
 from app.domain.imports.manifests import FolderMedia, Limits, MediaSource, ZipMedia
 from app.domain.imports.pipeline import ImportOptions, ImportRefused, Upload, run_import
+from app.domain.imports.progress import ImportProgress, Phase, phase_label, timings
 from app.domain.imports.store import media_store
 from app.domain.projects.access import find_project
 from app.domain.projects.runs import resolve_run
@@ -461,10 +462,15 @@ def import_command(
                 _media(images, limits) as media,
                 manifest.open("rb") as stream,
             ):
-                task = bar.add_task(_("Reading the manifest"), total=None)
+                task = bar.add_task(phase_label(Phase.READING), total=None)
 
-                def report(phase: str, done: int, total: int) -> None:
-                    bar.update(task, description=phase, completed=done, total=total)
+                def show(progress: ImportProgress) -> None:
+                    bar.update(
+                        task,
+                        description=progress.label,
+                        completed=progress.done,
+                        total=progress.total or None,  # None: a bar of unknown length
+                    )
 
                 summary = run_import(
                     database,
@@ -473,7 +479,7 @@ def import_command(
                     options,
                     media_store(settings),
                     limits=limits,
-                    progress=report,
+                    progress=ImportProgress(on_change=show),
                 )
         except ImportRefused as exc:
             typer.secho(exc.message, fg=typer.colors.RED, err=True)
@@ -500,6 +506,8 @@ def import_command(
     )
     if summary.seed is not None:
         typer.echo(_("Review sample drawn with seed %(seed)s.", seed=summary.seed))
+    if summary.phases:
+        typer.echo(timings(summary.phases))
     typer.echo(health.advice)
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, NoMatchFound
 
 from app import i18n, resources
+from app.domain.imports.progress import phase_label, timings
 
 TEMPLATE_DIR = resources.TEMPLATES
 STATIC_DIR = resources.STATIC
@@ -138,6 +139,8 @@ environment.globals["url_for"] = _url_for
 environment.filters["datetime"] = _datetime_element
 environment.filters["percent"] = i18n.format_percent
 environment.filters["number"] = i18n.format_number
+environment.filters["import_phase"] = phase_label
+environment.filters["import_timings"] = timings
 environment.globals["javascript_messages"] = i18n.javascript_messages
 
 templates = Jinja2Blocks(env=environment, context_processors=[_common_context])

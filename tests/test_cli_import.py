@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,12 @@ def test_import_from_a_folder_and_from_a_zip(tmp_path: Path) -> None:
     assert "The eyeball set shows 12 errors: very small; about 100 need 250 samples" in first.stdout
     assert "5 errors under review" in first.stdout
     assert "Review sample drawn with seed 9." in first.stdout
+    # The phases its progress bar went through, timed.
+    assert re.search(
+        r"Took [0-9.]+ s: Reading the manifest [0-9.]+ s, Checking images [0-9.]+ s, "
+        r"Saving [0-9.]+ s\.",
+        first.stdout,
+    ), first.stdout
 
     (tmp_path / "images.zip").write_bytes(zip_bytes(images_for(rows)))
     (tmp_path / "v2.csv").write_bytes(csv_bytes(rows))

@@ -7,8 +7,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
+class PhaseOut(BaseModel):
+    """One phase of an import, as its progress reported it: `reading` (the manifest's
+    rows, each checked), `checking_images` (verified, thumbnailed, staged), `saving`
+    (images placed and rows written), with how many items it went through."""
+
+    phase: str
+    items: int
+    seconds: float
+
+
 class ImportSummaryOut(BaseModel):
-    """What an import did. `error_rate` is null when the evaluated count is unknown."""
+    """What an import did. `error_rate` is null when the evaluated count is unknown.
+    `phases` are the import's progress, the same the import page and the command line
+    show while it runs; empty when the same upload was answered without reading it."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -23,6 +35,11 @@ class ImportSummaryOut(BaseModel):
                 "error_rate": 0.114,
                 "queued_for_review": 100,
                 "seed": 7,
+                "phases": [
+                    {"phase": "reading", "items": 1000, "seconds": 0.052},
+                    {"phase": "checking_images", "items": 1000, "seconds": 1.31},
+                    {"phase": "saving", "items": 1000, "seconds": 0.094},
+                ],
             }
         }
     )
@@ -37,6 +54,7 @@ class ImportSummaryOut(BaseModel):
     error_rate: float | None
     queued_for_review: int
     seed: int | None
+    phases: list[PhaseOut] = []
 
 
 class ProblemOut(BaseModel):

@@ -66,7 +66,16 @@ def test_a_lead_imports_a_run_and_gets_its_summary(client: TestClient, session: 
         seed=3,
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    summary = response.json()
+    # The phases its progress went through, as the import page and the CLI show them.
+    phases = summary.pop("phases")
+    assert [(p["phase"], p["items"]) for p in phases] == [
+        ("reading", 20),
+        ("checking_images", 20),
+        ("saving", 20),
+    ]
+    assert all(p["seconds"] >= 0 for p in phases)
+    assert summary == {
         "run": "resnet-v1",
         "rows": 20,
         "samples_created": 20,
@@ -91,6 +100,7 @@ def test_a_lead_imports_a_run_and_gets_its_summary(client: TestClient, session: 
         seed=3,
     )
     assert again.json()["samples_created"] == again.json()["predictions_created"] == 0
+    assert again.json()["phases"] == [], "the same upload again is answered without reading it"
     assert stored(session, project) == (20, 20)
 
 

@@ -75,7 +75,13 @@ def test_a_lead_pushes_a_text_run_and_pushing_it_again_creates_nothing(
 
     first = push(client, project, bearer(session, lead), samples, sample_errors=3, seed=5)
     assert first.status_code == 201, first.text
-    assert first.json() == {
+    summary = first.json()
+    # A push is read in full each time: its progress went through reading and saving.
+    assert [(p["phase"], p["items"]) for p in summary.pop("phases")] == [
+        ("reading", 10),
+        ("saving", 10),
+    ]
+    assert summary == {
         "run": "v1",
         "rows": 10,
         "samples_created": 10,

@@ -13,6 +13,7 @@ from app.db import Database
 from app.domain.accounts.users import create_user
 from app.domain.imports.jobs import JobState, create_job, save_job
 from app.domain.imports.pipeline import ImportOptions
+from app.domain.imports.progress import Phase
 from app.domain.projects.settings import create_project
 from app.models import Project, SampleKind, User
 from tests.browser.pages import sign_in, watch
@@ -55,7 +56,12 @@ def running_job(server: LiveServer, project_id: int, *, done: int, total: int) -
             options=ImportOptions(run="resnet-v3"),
         )
     database.dispose()
-    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", done, total
+    job.state, job.phase, job.done, job.total = (
+        JobState.IMPORTING,
+        Phase.CHECKING_IMAGES.value,
+        done,
+        total,
+    )
     save_job(media_dir, job)
     return f"/projects/{project_id}/import/{job.id}"
 
@@ -141,6 +147,15 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
         page.get_by_role("button", name="Import 6 rows").click()
         page.wait_for_url(re.compile(r".*/projects/\d+\?imported=.*"), timeout=30_000)
         assert page.locator("#imported").inner_text().startswith("Imported run resnet-v1: 6 rows")
+        # How long each phase took, from the same progress the bar showed.
+        timings = page.locator("#import-timings")
+        assert timings.is_visible()
+        assert re.fullmatch(
+            r"Took [0-9.]+ s: Reading the manifest [0-9.]+ s, Checking images [0-9.]+ s, "
+            r"Saving [0-9.]+ s\.",
+            timings.inner_text(),
+        ), timings.inner_text()
+        page.screenshot(path=screenshots / "3b-project-after-folder-import.png")
 
         # A large import in progress, as its status file says: the bar and its live polling.
         project_id = int(re.findall(r"/projects/(\d+)", page.url)[0])

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.domain.imports.jobs import JobState, create_job, load_job, save_job
 from app.domain.imports.pipeline import ImportOptions
+from app.domain.imports.progress import Phase
 from app.models import Prediction, Project, Sample
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_project, make_user
@@ -227,7 +228,12 @@ def test_the_progress_fragment_polls_until_the_end(
         images="zip",
         options=ImportOptions(run="v1"),
     )
-    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", 250, 1000
+    job.state, job.phase, job.done, job.total = (
+        JobState.IMPORTING,
+        Phase.CHECKING_IMAGES.value,
+        250,
+        1000,
+    )
     save_job(settings.media_path, job)
     sign_in(client, "lead")
     fragment = client.get(
@@ -241,6 +247,31 @@ def test_the_progress_fragment_polls_until_the_end(
     bar = one(section, "progress#import-progress")
     assert (bar["value"], bar["max"]) == ("250", "1000")
     assert one(section, "#import-phase").get_text() == "Checking images"
+
+
+def test_while_the_manifest_is_read_the_page_counts_its_rows_without_a_total(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    job, _ = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="big.csv",
+        images=None,
+        options=ImportOptions(run="v1"),
+    )
+    job.phase, job.done, job.total = Phase.READING.value, 3_000, 0
+    save_job(settings.media_path, job)
+    sign_in(client, "lead")
+    fragment = soup(
+        client.get(url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX).text
+    )
+    section = one(fragment, "#import-job")
+    assert one(section, "p").get_text() == "Reading the manifest: 3,000 rows so far"
+    bar = one(section, "progress#import-progress")
+    assert not bar.has_attr("value"), "a bar of unknown length, not one stuck at 0"
 
 
 def test_a_chinese_reader_reads_the_problems_and_the_progress_in_chinese(
@@ -273,7 +304,12 @@ def test_a_chinese_reader_reads_the_problems_and_the_progress_in_chinese(
         images="zip",
         options=ImportOptions(run="v1"),
     )
-    job.state, job.phase, job.done, job.total = JobState.IMPORTING, "Checking images", 250, 1000
+    job.state, job.phase, job.done, job.total = (
+        JobState.IMPORTING,
+        Phase.CHECKING_IMAGES.value,
+        250,
+        1000,
+    )
     save_job(settings.media_path, job)
     fragment = soup(
         client.get(url(client, "import_job", project_id=project.id, job_id=job.id)).text

@@ -40,6 +40,7 @@ from app.domain.imports.pipeline import (
     preview_import,
     run_import,
 )
+from app.domain.imports.progress import ImportProgress, Phase
 from app.domain.imports.store import MediaStore
 from app.i18n import format_number
 from app.i18n import gettext as _
@@ -79,7 +80,7 @@ class ImportJob:
     images: str | None  # "zip", "folder" or None
     options: dict[str, Any]
     state: JobState = JobState.CHECKING
-    phase: str = "Reading the manifest"
+    phase: str = Phase.READING.value  # a `Phase`; kept as its value in the status file
     done: int = 0
     total: int = 0
     preview: dict[str, Any] = field(default_factory=dict)
@@ -239,20 +240,20 @@ def discard_job(media_dir: Path, job: ImportJob) -> None:
     shutil.rmtree(job_folder(media_dir, job.id), ignore_errors=True)
 
 
-class _Reporter:
-    """Progress written to the status file, at most a few times a second."""
+def _watched(media_dir: Path, job: ImportJob) -> ImportProgress:
+    """The pipeline's progress, written to the job's status file for its page to poll,
+    at most a few times a second (and at the end of each phase)."""
+    last = 0.0
 
-    def __init__(self, media_dir: Path, job: ImportJob) -> None:
-        self.media_dir = media_dir
-        self.job = job
-        self.last = 0.0
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        self.job.phase, self.job.done, self.job.total = phase, done, total
+    def write(progress: ImportProgress) -> None:
+        nonlocal last
+        job.phase, job.done, job.total = progress.phase.value, progress.done, progress.total
         now = time.monotonic()
-        if now - self.last >= HEARTBEAT_SECONDS or done == total:
-            self.last = now
-            save_job(self.media_dir, self.job)
+        if now - last >= HEARTBEAT_SECONDS or progress.done == progress.total:
+            last = now
+            save_job(media_dir, job)
+
+    return ImportProgress(on_change=write)
 
 
 @contextmanager
@@ -308,7 +309,7 @@ def check_job(
                 job.import_options,
                 store,
                 limits=limits,
-                progress=_Reporter(media_dir, job),
+                progress=_watched(media_dir, job),
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
@@ -369,7 +370,7 @@ def claim_job(media_dir: Path, job: ImportJob) -> None:
     except FileExistsError:
         raise Conflict(_("This import was already started.")) from None
     job.state = JobState.IMPORTING
-    job.phase, job.done, job.total = "Starting", 0, 0
+    job.phase, job.done, job.total = Phase.STARTING.value, 0, 0
     save_job(media_dir, job)
 
 
@@ -389,7 +390,7 @@ def run_job(
                 job.import_options,
                 store,
                 limits=limits,
-                progress=_Reporter(media_dir, job),
+                progress=_watched(media_dir, job),
             )
     except Exception as exc:
         _fail(media_dir, job, exc)
@@ -400,7 +401,7 @@ def run_job(
         _remove_uploads(folder)
     job.summary = summary.as_dict()
     job.state = JobState.DONE
-    job.phase, job.done = "Done", job.total
+    job.phase, job.done = Phase.DONE.value, job.total
     save_job(media_dir, job)
 
 

@@ -16,7 +16,7 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
@@ -32,6 +32,7 @@ from app.domain.imports.media import (
     stage_images,
     stage_known,
 )
+from app.domain.imports.progress import READ_REPORT_EVERY, Phase, Progress
 from app.domain.imports.store import MediaStore
 from app.domain.inputs import (
     JsonRefused,
@@ -66,8 +67,6 @@ PREVIEW_ROWS = 10
 _INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 _LONG_INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|-?\.[0-9]+([eE][-+]?[0-9]+)?")
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -799,6 +798,8 @@ def read_manifest(
     seen = 0  # rows read, refused ones included: the limit bounds the problems too
     for line, values in _records(stream, fmt, problems, limits):
         seen += 1
+        if progress is not None and seen % READ_REPORT_EVERY == 0:
+            progress(Phase.READING, seen, 0)
         if seen > limits.max_rows:
             # Stop reading: every row is held until the import is written.
             problems.append(
@@ -840,6 +841,8 @@ def read_manifest(
                 first_line[row.external_id] = line
         rows.append(row)
 
+    if progress is not None:
+        progress(Phase.READING, seen, seen)
     media_column = MEDIA_COLUMN[kind]
     missing = [c for c in (*REQUIRED_COLUMNS, media_column) if c not in columns]
     if rows and missing:
@@ -894,7 +897,7 @@ def _stage_images(
 
     def report() -> None:
         if progress is not None and (len(staged) % 50 == 0 or len(staged) == total):
-            progress("Checking images", len(staged), total)
+            progress(Phase.CHECKING_IMAGES, len(staged), total)
 
     # An archive imported before: its images' digests are known without reading them.
     recorded = archive_images(store, digest) if store is not None and digest else {}

@@ -42,7 +42,6 @@ from app.domain.imports.manifests import (
     ManifestRow,
     MediaSource,
     Problem,
-    Progress,
     read_manifest,
 )
 from app.domain.imports.media import (
@@ -53,6 +52,7 @@ from app.domain.imports.media import (
     record_archive,
     store_staged,
 )
+from app.domain.imports.progress import ImportProgress, Phase, Progress
 from app.domain.imports.store import MediaStore, thumbnail_key
 from app.domain.names import clean_name, name_problem
 from app.domain.projects.access import require_open
@@ -121,6 +121,9 @@ class ImportSummary:
     error_rate: float | None
     queued_for_review: int
     seed: int | None
+    # Each phase the import went through, with its item count and seconds
+    # (`ImportProgress.phases`); none for an upload answered without reading it.
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -471,7 +474,7 @@ def _apply(
     data_changed(session, project.id)
     total = len(manifest.rows)
     report = progress or (lambda _phase, _done, _total: None)
-    report("Saving", 0, total)
+    report(Phase.SAVING, 0, total)
 
     run = _find_run(session, project, plan.run_name)
     if run is None:
@@ -515,7 +518,7 @@ def _apply(
         sample_ids.update(insert_rows(db, samples, sample_rows, "external_id"))
     for batch in batches(changed):
         session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
-    report("Saving", total // 2, total)
+    report(Phase.SAVING, total // 2, total)
 
     # Without `sample_errors` every new error is reviewed.
     everyone = options.sample_errors is None
@@ -561,7 +564,7 @@ def _apply(
         verdicts.recount_facets(session, runs)
     elif predicted or queued_now:
         verdicts.count_facet_errors(session, [run.id])  # new errors under review
-    report("Saving", total, total)
+    report(Phase.SAVING, total, total)
     return ImportSummary(
         run=run.name,
         rows=plan.rows,
@@ -811,7 +814,7 @@ def run_import(
     store: MediaStore,
     *,
     limits: Limits = Limits(),
-    progress: Progress | None = None,
+    progress: ImportProgress | None = None,
     problems_of: ProblemsOf | None = None,
 ) -> ImportSummary:
     """The one way in, for the import page's job, the REST import and push, the CLI and
@@ -823,7 +826,11 @@ def run_import(
     takes, annotators' saves never wait for it (on SQLite a writer holds the one lock).
     The upload last applied to the run, sent again while nothing changed, is answered
     at once (see `_unchanged`).
+
+    `progress` hears every phase as it goes (the page's job and the CLI give one to
+    watch it); the summary's `phases` are read from it at the end.
     """
+    record = progress if progress is not None else ImportProgress()
     # A way in with problems of its own (`problems_of`: the push's) may refuse what the
     # same manifest would pass: its uploads are always read in full.
     fingerprint = None if problems_of else _upload_fingerprint(upload, options, limits)
@@ -831,6 +838,7 @@ def run_import(
         known = _unchanged(database, project_id, fingerprint, options)
         if known is not None:
             metrics.IMPORTS.labels("imported").inc()
+            record.finish()
             return known
     try:
         with staging_folder(store.folder) as staging:
@@ -842,7 +850,7 @@ def run_import(
                 staging,
                 store,
                 limits,
-                progress,
+                record,
                 problems_of,
             )
             if planned.plan.problems:
@@ -852,6 +860,7 @@ def run_import(
             # change in between, the write plans again; a refusal then leaves the files
             # unreferenced.)
             images = [r.image for r in manifest.rows if r.image is not None]
+            record(Phase.SAVING, 0, len(manifest.rows))
             place_staged(store, images)
             # The media rows too, in a transaction of their own: like the files, they are
             # facts about content, harmless if the import's write then fails, and
@@ -871,7 +880,7 @@ def run_import(
                 )
             with _collector_paused(), database.transaction() as session:
                 project = _project(session, project_id, lock=True)
-                summary = _apply(session, project, manifest, options, progress, planned)
+                summary = _apply(session, project, manifest, options, record, planned)
                 if fingerprint is not None:
                     _remember(session, project, summary.run, fingerprint, summary.rows)
     except ImportRefused:
@@ -879,7 +888,8 @@ def run_import(
         raise
     metrics.IMPORTS.labels("imported").inc()
     _refresh_statistics(database, summary.samples_created + summary.predictions_created)
-    return summary
+    record.finish()
+    return dataclasses.replace(summary, phases=record.phases())
 
 
 @contextmanager
