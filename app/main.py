@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -191,6 +192,27 @@ def _in_thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, name="eyeball-import", daemon=True).start()
 
 
+_frozen = False
+
+
+def _freeze_the_process_objects() -> None:
+    """Keep what lives as long as the process out of the cycle collector's walks.
+
+    The modules, routes, templates and mappers (some 200,000 objects) are never
+    garbage, yet each full collection walked them: during a 10,000-image import such
+    collections took 115-125 ms, a pause of every request thread at once (four
+    annotators' saves over 100 ms); with them frozen, 20-30 ms. Once per process, at
+    the first start-up: a process serves one app (a test run makes many, and freezing
+    each one's would keep them all).
+    """
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
@@ -215,6 +237,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await asyncio.wait_for(ready.wait(), timeout=10)
             except TimeoutError:
                 logging.getLogger("eyeball.live").warning("live updates are not listening yet")
+        _freeze_the_process_objects()
         yield
         if listener is not None:
             listener.cancel()

@@ -312,6 +312,7 @@ class Savers:
         self.latencies: list[float] = []
         self.refused = 0
         self.stop = threading.Event()
+        self.warm = threading.Barrier(count + 1)
         self.lock = threading.Lock()
         with database.transaction() as session:
             lead = create_user(session, "saves-lead", "a long password")
@@ -342,13 +343,23 @@ class Savers:
         self.versions: list[dict[int, int]] = [{} for _ in self.tokens]
 
     def __enter__(self) -> Savers:
+        """Start the annotators and return once each has saved once: people are at work
+        when an import starts, their browsers' connections open and their sessions
+        known. (Timing each one's first save of the run, a new connection and a first
+        look at its token, beside the upload's first moments, put four saves over
+        100 ms in every run whatever the import did: the p95 of 40 saves.)"""
         self.stop.clear()
+        self.warm = threading.Barrier(len(self.tokens) + 1)
         self.threads = [
             threading.Thread(target=self._save, args=(i, token), daemon=True)
             for i, token in enumerate(self.tokens)
         ]
         for thread in self.threads:
             thread.start()
+        self.warm.wait(timeout=120)
+        with self.lock:
+            self.latencies.clear()
+            self.refused = 0
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -376,6 +387,8 @@ class Savers:
                         self.refused += 1
                 if not answer.is_error:
                     versions[error] = answer.json()["version"]
+                if turn == 0:
+                    self.warm.wait(timeout=120)
                 turn += 1
                 if self.pause:
                     self.stop.wait(self.pause)

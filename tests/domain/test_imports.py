@@ -729,6 +729,15 @@ def test_many_images_are_checked_in_worker_processes_with_the_same_outcome(
     assert all(media.thumbnail_path(tmp_path, sha).exists() for sha in blobs)
 
 
+def test_the_image_workers_give_way_to_the_servers_requests() -> None:
+    """Saves made while an image import runs must not wait for CPU behind its workers:
+    the workers run at a lower priority than the server (see WORKER_NICENESS)."""
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = media._workers()
+    priorities = {pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(8)}
+    assert priorities == {min(19, server + media.WORKER_NICENESS)}
+
+
 KILLED_SERVER = """
 import os, signal, sys
 from app.domain.imports import media
