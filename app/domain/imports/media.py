@@ -7,6 +7,7 @@ Layout in the media store (a folder or a bucket, see `store`):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -185,10 +186,9 @@ WORKER_NICENESS = 10
 
 def _start_worker(server_pid: int) -> None:
     """In each worker: yield the CPU to the server's requests, and leave with it."""
-    try:
+    # A system that refuses it: the worker runs at the server's priority.
+    with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
-    except OSError:  # a system that refuses it: the worker runs at the server's priority
-        pass
     _leave_with(server_pid)
 
 
