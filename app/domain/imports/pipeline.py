@@ -862,12 +862,13 @@ def run_import(
             images = [r.image for r in manifest.rows if r.image is not None]
             record(Phase.SAVING, 0, len(manifest.rows))
             place_staged(store, images)
-            # The media rows too, in a transaction of their own: like the files, they are
-            # facts about content, harmless if the import's write then fails, and
-            # thousands of them need not hold the lock the write holds.
-            if images:
+            # The media rows too, in transactions of their own: like the files, they are
+            # facts about content, harmless if the import's write then fails. A thousand
+            # at a time, so that on SQLite annotators' saves get the write lock between
+            # them (10,000 at once held it 0.18 s).
+            for batch in batches(images):
                 with database.transaction() as session:
-                    store_staged(session, images)
+                    store_staged(session, batch)
             if manifest.media_digest is not None:
                 record_archive(
                     store,
