@@ -25,7 +25,8 @@ router = APIRouter(route_class=CheckedRoute, tags=["account"])
     responses={
         401: problem("Wrong username or password", "Wrong username or password."),
         403: problem(
-            "The password is a one-time password: choose your own first",
+            "The password is a one-time password: choose your own first (or it expired:"
+            " an administrator resets it)",
             "Choose a new password on My account before using Eyeball.",
         ),
         429: problem(

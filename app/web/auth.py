@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.dependencies import SESSION_EPOCH, SESSION_USER, OptionalUser, SessionDep
 from app.domain.accounts import throttle
-from app.domain.accounts.users import end_sign_ins
+from app.domain.accounts.users import OneTimePasswordExpired, end_sign_ins
 from app.i18n import gettext as _
 from app.routing import CheckedRoute
 from app.templating import render
@@ -49,6 +49,8 @@ def sign_in(
     context = {"next": safe_next(next, home), "username": username}
     try:
         user = throttle.sign_in(session, attempt, password)
+    except OneTimePasswordExpired as exc:
+        return render(request, "sign_in.html", {**context, "error": exc.message}, status_code=403)
     except throttle.TooManySignIns as exc:
         response = render(
             request, "sign_in.html", {**context, "error": exc.message}, status_code=429

@@ -11,7 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.accounts.users import authenticate, get_user_by_username, set_password
+from app.domain.accounts.users import (
+    OneTimePasswordExpired,
+    authenticate,
+    get_user_by_username,
+    set_password,
+)
 from app.main import create_app
 from app.models import User, utcnow
 from tests.conftest import csrf_token, sign_in
@@ -219,7 +224,32 @@ def test_an_unused_one_time_password_expires(
 
     assert authenticate(session, "newbie", password) == newbie
     newbie.one_time_password_expires_at = utcnow() - timedelta(seconds=1)  # two hours later
-    assert authenticate(session, "newbie", password) is None
+    with pytest.raises(OneTimePasswordExpired):
+        authenticate(session, "newbie", password)
+    assert authenticate(session, "newbie", "not the password") is None, "that says nothing"
+    # Who has the password is told it expired, not that it is wrong; the API alike.
+    client.post(url(client, "sign_out"), data={"csrftoken": csrf_token(client)})
+    page = client.post(
+        url(client, "sign_in_submit"),
+        data={"username": "newbie", "password": password, "csrftoken": csrf_token(client)},
+    )
+    assert page.status_code == 403
+    message = one(BeautifulSoup(page.text, "html.parser"), "[role=alert]").get_text(strip=True)
+    assert message == (
+        "This one-time password has expired: ask an administrator to reset your password "
+        "for a new one."
+    )
+    wrong = client.post(
+        url(client, "sign_in_submit"),
+        data={"username": "newbie", "password": "a wrong one", "csrftoken": csrf_token(client)},
+    )
+    assert "Wrong username or password." in wrong.text
+    token = client.post(
+        url(client, "api_create_token"),
+        json={"username": "newbie", "password": password, "name": "nb"},
+    )
+    assert token.status_code == 403
+    assert token.json()["detail"].startswith("This one-time password has expired")
     # A password of their own never expires (an admin's reset starts a new clock).
     set_password(session, newbie, "my own long password")
     assert authenticate(session, "newbie", "my own long password") == newbie

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import i18n
 from app.domain import live
-from app.domain.errors import Conflict, InvalidInput, NotFound
+from app.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.i18n import gettext as _
 from app.models import ApiToken, Membership, SiteRole, User, utcnow
 
@@ -97,8 +97,23 @@ def create_user(
     return user
 
 
+class OneTimePasswordExpired(PermissionDenied):
+    """The right one-time password, given after it stopped working. Said as such, since
+    only someone who has the password learns it: "wrong password" sent people to retype
+    a password that was right."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "This one-time password has expired: ask an administrator to reset your "
+                "password for a new one."
+            )
+        )
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this username and password, else None (never says which was wrong)."""
+    """The active user with this username and password, else None (never says which was
+    wrong). Raises OneTimePasswordExpired for a right one-time password that expired."""
     user = get_user_by_username(session, username)
     try:
         if user is None:
@@ -111,7 +126,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         return None
     expires = user.one_time_password_expires_at
     if user.must_change_password and expires is not None and utcnow() >= expires:
-        return None  # an unused one-time password that expired: an admin gives a new one
+        raise OneTimePasswordExpired()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
