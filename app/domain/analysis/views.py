@@ -315,7 +315,7 @@ def _flag(value: Any) -> bool:
 V = ErrorVerdict
 # An error without a stored verdict has no annotation: queued, nothing marked.
 EXAMINED = func.coalesce(V.examined, false())
-FINISHED = func.coalesce(V.finished, 0)
+FINISHED_COUNT = func.coalesce(V.finished, 0)  # the error's finished reviews, in SQL
 
 
 def _slice(
@@ -381,7 +381,7 @@ def _slice_sums(
             func.count(),
             func.count().filter(EXAMINED),
             func.count().filter(EXAMINED, V.label_error),
-            *_units(label_marks, FINISHED),
+            *_units(label_marks, FINISHED_COUNT),
         )
     ).one()
     per_cause: dict[int, tuple[int, AgreementSums]] = {}

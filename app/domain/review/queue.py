@@ -47,7 +47,10 @@ LEASE_SECONDS = 300
 # Separates our advisory locks from any other user of pg_advisory_xact_lock.
 _LOCK_NAMESPACE = 0x4579_6562  # "Eyeb"
 
-FINISHED = (AnnotationStatus.DONE, AnnotationStatus.SKIPPED, AnnotationStatus.UNSURE)
+# An annotator is through with an error (it leaves their queue) once they finished it,
+# skipped it or marked it unsure. Not `verdicts.FINISHED`: only a finished review counts
+# in the consensus.
+THROUGH = (AnnotationStatus.DONE, AnnotationStatus.SKIPPED, AnnotationStatus.UNSURE)
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
             under_review(run)
             .join(ReviewLease, ReviewLease.prediction_id == Prediction.id)
             .where(ReviewLease.user_id == user_id, ReviewLease.expires_at > now)
-            .where(~exists().where(mine, Annotation.status.in_(FINISHED))),
+            .where(~exists().where(mine, Annotation.status.in_(THROUGH))),
             access.project,
         ).limit(1)
     )
@@ -151,7 +154,7 @@ def _pick(session: Session, access: ProjectAccess, run: Run, now: datetime) -> O
     fresh = session.scalar(
         _in_order(
             under_review(run)
-            .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
+            .where(~exists().where(mine, Annotation.status.in_(THROUGH)))
             .where(started | (_done_by_others(user_id) + leased < access.project.overlap))
             .order_by(case((started, 0), else_=1), case((leased > 0, 1), else_=0)),
             access.project,
@@ -320,7 +323,7 @@ def progress(
         session.scalar(
             select(func.count()).select_from(
                 under_review(run)
-                .where(exists().where(mine, Annotation.status.in_(FINISHED)))
+                .where(exists().where(mine, Annotation.status.in_(THROUGH)))
                 .subquery()
             )
         )
@@ -330,7 +333,7 @@ def progress(
         session.scalar(
             select(func.count()).select_from(
                 under_review(run)
-                .where(~exists().where(mine, Annotation.status.in_(FINISHED)))
+                .where(~exists().where(mine, Annotation.status.in_(THROUGH)))
                 .where(_done_by_others(user_id) < access.project.overlap)
                 .subquery()
             )
