@@ -29,8 +29,9 @@ from app.db import Database
 from app.domain import live
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause
+from app.domain.projects.team import change_role
 from app.main import create_app
-from app.models import Project, User
+from app.models import Project, ProjectRole, User
 from tests.conftest import PostgresDatabases, free_port, start_server
 from tests.factories import PASSWORD, make_project, make_user
 
@@ -235,6 +236,32 @@ def test_a_stream_open_when_a_lead_turns_blind_review_on_holds_back_the_next_eve
             with database.transaction() as session:
                 live.announce(session, project_id, "annotation", **full)
             assert next_event(ann_events, "annotation") == expected
+
+
+def test_a_stream_open_when_its_viewer_changes_role_follows_the_new_role(
+    tmp_path: Path,
+) -> None:
+    """The viewer's role is asked before every event too: an annotator made lead while
+    their page is open sees whose work it was from the next event on, and a lead made
+    annotator stops seeing it, under blind review, without reconnecting."""
+    full = {"run": 1, "prediction": 10, "annotator": 9, "version": 4}
+    held_back = {"run": 1, "prediction": 10}
+    with sqlite_server(tmp_path) as (base, database, project_id):
+        with database.transaction() as session:
+            project = session.get(Project, project_id)
+            assert project is not None
+            project.blind_review = True
+        with listening(signed_in(base, "ann"), project_id) as ann_events:
+            for role, expected in (
+                (ProjectRole.LEAD, full),
+                (ProjectRole.ANNOTATOR, held_back),
+            ):
+                with database.transaction() as session:
+                    lead = get_access(session, _user(session, "lead"), project_id)
+                    change_role(session, lead, _user(session, "ann").id, role)
+                with database.transaction() as session:
+                    live.announce(session, project_id, "annotation", **full)
+                assert next_event(ann_events, "annotation") == expected
 
 
 def _user(session: Session, username: str) -> User:
