@@ -913,7 +913,16 @@ def recount_facets(session: Session, run_ids: Iterable[int] | None = None) -> No
     """Count the facets of these runs (default: every run) again, from their errors under
     review and their stored verdicts: by an import that gives a sample new metadata
     (moving its errors' verdicts between facets), by the migration's backfill and by
-    `rebuild`."""
+    `rebuild`.
+
+    An error's share of its facets' sums depends only on a few of its verdict's values
+    (its status, label flags and finished count; for a cause, whether it is chosen and
+    how many marked it), so the database counts the errors of each facet by those values
+    and each such group is added as one verdict times its count: `_verdict_amounts`
+    stays the one definition of what a verdict adds. (Adding up each error's verdict in
+    each of its facets one by one took 4 s for 10,000 annotated errors, inside the
+    import's write.)
+    """
     session.flush()
     db = session.connection()
     runs = _runs(session, run_ids)
@@ -926,31 +935,95 @@ def recount_facets(session: Session, run_ids: Iterable[int] | None = None) -> No
     for run_id in runs:
         db.execute(delete(RunFacetCauseVerdicts).where(RunFacetCauseVerdicts.run_id == run_id))
         db.execute(delete(RunFacetVerdicts).where(RunFacetVerdicts.run_id == run_id))
-        annotated = list(
-            db.scalars(select(ErrorVerdict.prediction_id).where(ErrorVerdict.run_id == run_id))
-        )
-        facets = facets_of(session, annotated)
-        change = RunChange()
-        for v in stored(session, annotated).values():
-            change.add(v, +1, facets.get(v.prediction_id, ()))
+        sums, cause_sums = _facet_sums_of_run(session, run_id)
         rows = [
             {
                 **dict(zip(_FACET_KEY, key, strict=True)),
                 **dict.fromkeys(_RUN_FIELDS, 0),
-                **change.facets.get(key, {}),
+                **sums.get(key, {}),
                 "errors": n,
             }
             for key, n in _facet_errors(session, run_id).items()
         ]
         cause_rows = [
             {**dict(zip([*_FACET_KEY, "cause_id"], key, strict=True)), **a}
-            for key, a in change.facet_causes.items()
+            for key, a in cause_sums.items()
             if any(a.values())
         ]
         for start in range(0, len(rows), _CHUNK):
             db.execute(insert(RunFacetVerdicts), rows[start : start + _CHUNK])
         for start in range(0, len(cause_rows), _CHUNK):
             db.execute(insert(RunFacetCauseVerdicts), cause_rows[start : start + _CHUNK])
+
+
+def _facet_sums_of_run(
+    session: Session, run_id: int
+) -> tuple[
+    dict[tuple[int, str, str, str], dict[str, float]],
+    dict[tuple[int, str, str, str, int], dict[str, float]],
+]:
+    """The sums of each facet of a run, and of each cause within each, from its stored
+    verdicts (see `recount_facets`)."""
+    dialect = session.get_bind().dialect.name
+    facets = _facet_rows(dialect, Prediction.run_id == run_id).subquery()
+    kind, key, value = facets.c.facet, facets.c.key, facets.c.value
+    v = ErrorVerdict.__table__.c
+    shape = (v.status, v.label_error, v.finished, v.label_error_marks)
+    of_run = (
+        select().select_from(facets).join(ErrorVerdict.__table__, v.prediction_id == facets.c.id)
+    )
+    db = session.connection()
+    sums: dict[tuple[int, str, str, str], dict[str, float]] = {}
+    for name, label, text, status, label_error, finished, flags, n in db.execute(
+        of_run.add_columns(kind, key, value, *shape, func.count())
+        .where(v.run_id == run_id)
+        .group_by(kind, key, value, *shape)
+    ):
+        if label is None or text is None or not fits(label, text):
+            continue
+        run, _causes = _verdict_amounts(_shaped(run_id, status, label_error, finished, flags))
+        _plus(sums.setdefault((run_id, name, label, text), dict.fromkeys(_RUN_FIELDS, 0)), run, n)
+    c = VerdictCause.__table__.c
+    cause_shape = (v.status, v.finished, c.cause_id, c.chosen, c.marks)
+    cause_sums: dict[tuple[int, str, str, str, int], dict[str, float]] = {}
+    for name, label, text, status, finished, cause_id, chosen, marks, n in db.execute(
+        of_run.join(VerdictCause.__table__, c.prediction_id == v.prediction_id)
+        .add_columns(kind, key, value, *cause_shape, func.count())
+        .where(v.run_id == run_id)
+        .group_by(kind, key, value, *cause_shape)
+    ):
+        if label is None or text is None or not fits(label, text):
+            continue
+        counts = CauseCounts(cause_id, chosen, 0, marks)
+        _run, causes = _verdict_amounts(_shaped(run_id, status, False, finished, 0, counts))
+        target = cause_sums.setdefault(
+            (run_id, name, label, text, cause_id), dict.fromkeys(_CAUSE_FIELDS, 0)
+        )
+        _plus(target, causes[cause_id], n)
+    return sums, cause_sums
+
+
+def _shaped(
+    run_id: int,
+    status: str,
+    label_error: bool,
+    finished: int,
+    label_error_marks: int,
+    *causes: CauseCounts,
+) -> StoredVerdict:
+    """A verdict with only the values that decide what it adds to its sums."""
+    return StoredVerdict(
+        prediction_id=0,
+        run_id=run_id,
+        status=ErrorStatus(status),
+        label_error=label_error,
+        suggested_label=None,
+        disagreement=False,
+        finished=finished,
+        label_error_marks=label_error_marks,
+        note="",
+        causes=causes,
+    )
 
 
 # --- each annotator's reviews added up ------------------------------------------------

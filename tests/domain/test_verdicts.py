@@ -37,6 +37,8 @@ from app.models import (
     Project,
     ProjectRole,
     Run,
+    RunFacetVerdicts,
+    Sample,
     User,
 )
 from tests.factories import (
@@ -149,6 +151,14 @@ def facets_as_stored(
     session: Session, run_id: int, ids: list[int]
 ) -> dict[object, dict[object, dict[str, float]]]:
     facets = {f for found in verdicts.facets_of(session, ids).values() for f in found}
+    # A facet none of the errors is in any more (their metadata changed) must add up to
+    # nothing: its filter would show the footer of errors it no longer has.
+    facets |= {
+        (row.facet, row.key, row.value)
+        for row in session.execute(
+            select(RunFacetVerdicts).where(RunFacetVerdicts.run_id == run_id)
+        ).scalars()
+    }
     out: dict[object, dict[object, dict[str, float]]] = {}
     for facet in facets:
         stored = verdicts.facet_sums(session, run_id, facet)
@@ -163,7 +173,12 @@ def facets_worked_out(
     change = verdicts.RunChange()
     for verdict in recomputed.values():
         change.add(verdict, +1, facets[verdict.prediction_id])
-    out: dict[object, dict[object, dict[str, float]]] = {}
+    out: dict[object, dict[object, dict[str, float]]] = {
+        (row.facet, row.key, row.value): {"errors": {"n": 0}, "run": {}}
+        for row in session.execute(
+            select(RunFacetVerdicts).where(RunFacetVerdicts.run_id == run_id)
+        ).scalars()
+    }
     for pid in ids:
         for facet in facets[pid]:
             entry = out.setdefault(facet, {"errors": {"n": 0}, "run": {}})
@@ -196,7 +211,16 @@ class Step:
 
 
 # Saves are most of what happens, and what the other writes need to act on.
-KINDS = ["save"] * 6 + ["adjudicate", "restore", "undo", "merge", "archive", "overlap", "role"]
+KINDS = ["save"] * 6 + [
+    "adjudicate",
+    "restore",
+    "undo",
+    "merge",
+    "archive",
+    "overlap",
+    "role",
+    "metadata",
+]
 steps = st.builds(
     Step,
     kind=st.sampled_from(KINDS),
@@ -281,6 +305,16 @@ def apply(session: Session, team: Team, step: Step) -> None:
     elif step.kind == "role":
         role = ProjectRole.LEAD if step.flag else ProjectRole.ANNOTATOR
         change_role(session, lead, team.people[step.who % PEOPLE].id, role)
+    elif step.kind == "metadata":
+        # An import giving the sample new metadata moves its error between facets, and
+        # recounts the run's facets (`pipeline._apply`).
+        sample = session.get(Sample, prediction.sample_id)
+        assert sample is not None
+        sample.meta = {"time": ["night", "day", "dusk"][step.n % 3], "n": step.n}
+        if step.flag:
+            sample.meta["flag"] = True
+        session.flush()
+        verdicts.recount_facets(session, [team.run.id])
 
 
 @settings(
