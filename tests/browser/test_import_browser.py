@@ -62,6 +62,7 @@ def running_job(server: LiveServer, project_id: int, *, done: int, total: int) -
         done,
         total,
     )
+    job.phases = [{"phase": "reading", "items": total, "seconds": 0.42}]
     save_job(media_dir, job)
     return f"/projects/{project_id}/import/{job.id}"
 
@@ -164,6 +165,9 @@ def test_a_lead_imports_a_zip_sees_the_preview_and_lands_on_the_project(
         bar = page.locator("progress#import-progress")
         assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("3250", "10000")
         assert page.locator("#import-job").get_attribute("hx-trigger") == "every 500ms"
+        done_already = page.locator("#import-phases li")
+        assert done_already.all_inner_texts() == ["✓ Reading the manifest: 10,000 in 0.42 s"]
+        assert done_already.first.is_visible()
         page.screenshot(path=screenshots / "5-progress.png")
         assert problems == [], "script errors or Content-Security-Policy refusals"
     finally:

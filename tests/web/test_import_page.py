@@ -274,6 +274,36 @@ def test_while_the_manifest_is_read_the_page_counts_its_rows_without_a_total(
     assert not bar.has_attr("value"), "a bar of unknown length, not one stuck at 0"
 
 
+def test_the_page_lists_the_phases_already_done_with_their_times(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    lead = make_user(session, "lead")
+    project = make_project(session, lead)
+    job, _ = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="big.csv",
+        images="zip",
+        options=ImportOptions(run="v1"),
+    )
+    job.state, job.phase, job.done, job.total = JobState.IMPORTING, Phase.SAVING.value, 0, 10_000
+    job.phases = [
+        {"phase": "reading", "items": 10_000, "seconds": 0.71},
+        {"phase": "checking_images", "items": 10_000, "seconds": 4.2},
+    ]
+    save_job(settings.media_path, job)
+    sign_in(client, "lead")
+    fragment = soup(
+        client.get(url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX).text
+    )
+    assert [li.get_text() for li in fragment.select("#import-phases li")] == [
+        "✓ Reading the manifest: 10,000 in 0.71 s",
+        "✓ Checking images: 10,000 in 4.20 s",
+    ]
+    assert one(fragment, "#import-phase").get_text() == "Saving"
+
+
 def test_a_chinese_reader_reads_the_problems_and_the_progress_in_chinese(
     client: TestClient, session: Session, settings: Settings
 ) -> None:

@@ -83,6 +83,7 @@ class ImportJob:
     phase: str = Phase.READING.value  # a `Phase`; kept as its value in the status file
     done: int = 0
     total: int = 0
+    phases: list[dict[str, Any]] = field(default_factory=list)  # finished so far, timed
     preview: dict[str, Any] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -248,6 +249,7 @@ def _watched(media_dir: Path, job: ImportJob) -> ImportProgress:
     def write(progress: ImportProgress) -> None:
         nonlocal last
         job.phase, job.done, job.total = progress.phase.value, progress.done, progress.total
+        job.phases = progress.phases()
         now = time.monotonic()
         if now - last >= HEARTBEAT_SECONDS or progress.done == progress.total:
             last = now
@@ -370,7 +372,7 @@ def claim_job(media_dir: Path, job: ImportJob) -> None:
     except FileExistsError:
         raise Conflict(_("This import was already started.")) from None
     job.state = JobState.IMPORTING
-    job.phase, job.done, job.total = Phase.STARTING.value, 0, 0
+    job.phase, job.done, job.total, job.phases = Phase.STARTING.value, 0, 0, []
     save_job(media_dir, job)
 
 
