@@ -42,7 +42,23 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 30_000, **kwargs: Any
         )
         _configure_sqlite(engine, sqlite_busy_timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # PostgreSQL compiles a query to machine code once its estimated cost passes
+        # jit_above_cost, which counts rows, not time: a facet recount of 10,000 errors
+        # spent 2.3 s compiling a statement that then ran in 30 ms. Eyeball's queries
+        # are short and each is planned anew, so the compiling never pays.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET jit = off")
+        cursor.close()
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -989,7 +989,7 @@ def _facet_sums_of_run(
     for name, label, text, status, finished, cause_id, chosen, marks, n in db.execute(
         of_run.join(VerdictCause.__table__, c.prediction_id == v.prediction_id)
         .add_columns(kind, key, value, *cause_shape, func.count())
-        .where(v.run_id == run_id)
+        .where(v.run_id == run_id, c.run_id == run_id)
         .group_by(kind, key, value, *cause_shape)
     ):
         if label is None or text is None or not fits(label, text):
