@@ -34,7 +34,7 @@ from app.domain import verdicts
 from app.domain.analysis.label_suspects import p_label
 from app.domain.analysis.tally import error_rate
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.imports.bulk import batches, insert_rows
+from app.domain.imports.bulk import among, batches, insert_rows
 from app.domain.imports.manifests import (
     PREVIEW_ROWS,
     Limits,
@@ -62,7 +62,6 @@ from app.i18n import gettext as _
 from app.models import Annotation, Prediction, Project, Run, Sample, SampleKind, utcnow
 
 STAGING_FOLDER = ".staging"
-_CHUNK = 500  # ids per IN (...) query: well under every database's parameter limit
 
 
 class ImportRefused(InvalidInput):
@@ -190,28 +189,32 @@ _SAMPLE_COLUMNS = (
 
 
 def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Any]:
-    """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (a query a batch)."""
-    found: dict[str, Any] = {}
-    for chunk in batches(ids, _CHUNK):
+    """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (one query)."""
+    if not ids:
+        return {}
+    return {
+        sample.external_id: sample
         for sample in session.execute(
             select(*_SAMPLE_COLUMNS).where(
-                Sample.project_id == project.id, Sample.external_id.in_(chunk)
+                Sample.project_id == project.id,
+                among(session.connection(), Sample.external_id, ids),
             )
-        ):
-            found[sample.external_id] = sample
-    return found
+        )
+    }
 
 
 def _existing_predictions(
     session: Session, run: Run | None, sample_ids: Iterable[int]
 ) -> dict[int, Any]:
-    """The run's predictions of these samples by sample id, as rows (a query a batch):
+    """The run's predictions of these samples by sample id, as rows (one query):
     an import into a large run reads what it touches, not the whole run."""
     if run is None:
         return {}
-    found: dict[int, Any] = {}
     ids = sorted(sample_ids)
-    for chunk in batches(ids, _CHUNK):
+    if not ids:
+        return {}
+    return {
+        p.sample_id: p
         for p in session.execute(
             select(
                 Prediction.sample_id,
@@ -221,11 +224,10 @@ def _existing_predictions(
                 Prediction.is_error,
             ).where(
                 Prediction.run_id == run.id,
-                Prediction.sample_id.in_(chunk),
+                among(session.connection(), Prediction.sample_id, ids),
             )
-        ):
-            found[p.sample_id] = p
-    return found
+        )
+    }
 
 
 def _run_counts(session: Session, run: Run | None) -> tuple[int, int]:
