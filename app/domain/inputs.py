@@ -84,6 +84,24 @@ def json_problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def json_passes(value: Any, depth: int = 0) -> bool:
+    """Whether `json_problem(value)` is None, found without building the path of every
+    value (which only a refusal needs): a manifest's JSONL rows spent half of their
+    check on that walk."""
+    if depth > MAX_JSON_DEPTH:  # as deep a string is refused too
+        return False
+    if isinstance(value, str):
+        return _BAD.search(value) is None
+    if isinstance(value, dict):
+        return all(
+            _BAD.search(str(key)) is None and json_passes(inner, depth + 1)
+            for key, inner in value.items()
+        )
+    if isinstance(value, list):
+        return all(json_passes(inner, depth + 1) for inner in value)
+    return _scalar_problem(value) is None
+
+
 def _scalar_problem(item: Any) -> str | None:
     if isinstance(item, str):
         return text_problem(item)
@@ -100,10 +118,17 @@ def _no_constant(name: str) -> Any:
     raise JsonRefused(_("%(name)s is not a JSON number", name=name))
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_json(data: str | bytes) -> Any:
     """Decoded JSON, or JsonRefused when it is not JSON, holds NaN or Infinity, or is too
     deep or too long a number for the parser; the values are checked by `json_problem`."""
     try:
+        if isinstance(data, str) and not data.startswith("\ufeff"):
+            # What `json.loads` does with text, without building a decoder for each
+            # value (a manifest's JSONL row is one).
+            return _DECODER.decode(data)
         return json.loads(data, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise JsonRefused(_("not valid JSON (%(why)s)", why=exc.msg), syntax=True) from None
