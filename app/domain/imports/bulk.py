@@ -229,7 +229,10 @@ def _copy(
             for row, new_id in _with_ids(rows, ids):
                 values = [new_id, *row.values()] if offset else list(row.values())
                 for i in json_at:
-                    values[i] = dumps(values[i])
+                    value = values[i]
+                    # JSON's null as SQLAlchemy stores a None (most rows' probs or
+                    # record), without the encoder's microsecond.
+                    values[i] = "null" if value is None else dumps(value)
                 copy.write_row(values)
     except psycopg.errors.IntegrityError as exc:
         # Past SQLAlchemy, so raised as it raises the same refusal on SQLite.
