@@ -40,7 +40,7 @@ from app.domain.review.annotations import Draft, save
 from app.domain.review.status import run_progress
 from app.domain.review.visibility import everything
 from app.models import AnnotationStatus, MediaBlob, Prediction, Project, Run, Sample, SampleKind
-from tests.factories import make_cause, make_project, make_user
+from tests.factories import make_cause, make_project, make_run, make_user
 from tests.importing import (
     csv_bytes,
     database_of,
@@ -638,6 +638,47 @@ def test_text_and_record_projects(session: Session, tmp_path: Path) -> None:
     assert refused(session, records, jsonl_bytes(bad), None, tmp_path, name="r.jsonl") == [
         (1, "record", "not valid JSON")
     ]
+
+
+def _review(session: Session, project: Project) -> list[tuple[str, bool, int | None]]:
+    return [
+        (external_id, in_review, order)
+        for external_id, in_review, order in session.execute(
+            select(Sample.external_id, Prediction.in_review, Prediction.review_order)
+            .join(Prediction, Prediction.sample_id == Sample.id)
+            .where(Sample.project_id == project.id)
+            .order_by(Sample.external_id)
+        )
+    ]
+
+
+@pytest.mark.parametrize("sample_errors", [None, 7])
+def test_a_new_run_gets_the_review_sample_and_order_an_empty_run_gets(
+    session: Session, tmp_path: Path, sample_errors: int | None
+) -> None:
+    """A new run's review is chosen before its predictions are written, a run that
+    exists is topped up and renumbered after they are: the same errors, in the same
+    order, for the same seeds."""
+    rows = image_rows(30, 20)
+    fresh, existing = make_project(session), make_project(session)
+    existing.queue_seed = fresh.queue_seed
+    make_run(session, existing, name="v1", evaluated=None)
+    summaries = [
+        run_import(
+            session,
+            project,
+            csv_bytes(rows),
+            zip_media(images_for(rows)),
+            tmp_path,
+            sample_errors=sample_errors,
+            seed=3,
+        )
+        for project in (fresh, existing)
+    ]
+    assert summaries[0] == summaries[1]
+    assert _review(session, fresh) == _review(session, existing)
+    reviewed = sorted(order for _, in_review, order in _review(session, fresh) if in_review)
+    assert reviewed == list(range(sample_errors or 20))
 
 
 def test_a_larger_sample_later_adds_stored_errors_to_the_review(
