@@ -594,6 +594,8 @@ def _field_problems(line: int, values: dict[str, Any], limits: Limits) -> list[P
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # every CSV cell: no further test
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -621,6 +623,8 @@ class _RowChecker:
         self.vocabulary = set(labels)
         self.fmt = fmt
         self.problems: list[Problem] = []
+        self.media_column = MEDIA_COLUMN[kind]
+        self.not_meta = frozenset((*KNOWN_COLUMNS, self.media_column))
 
     def _problem(self, line: int, column: str, message: str) -> None:
         self.problems.append(Problem(line, column, message))
@@ -736,7 +740,7 @@ class _RowChecker:
         return value
 
     def row(self, line: int, values: dict[str, Any]) -> ManifestRow:
-        media_column = MEDIA_COLUMN[self.kind]
+        media_column = self.media_column
         row = ManifestRow(
             line=line,
             external_id=self._label(line, "id", values.get("id")),
@@ -764,10 +768,10 @@ class _RowChecker:
             row.text = None if media is None else str(media)
         else:
             row.record = self._record(line, media)
+        not_meta, meta = self.not_meta, row.meta
         for name, value in values.items():
-            if name in KNOWN_COLUMNS or name == media_column:
-                continue
-            row.meta[name] = _csv_value(value) if isinstance(value, str) else value
+            if name not in not_meta:
+                meta[name] = _csv_value(value) if isinstance(value, str) else value
         return row
 
 
@@ -825,8 +829,9 @@ def read_manifest(
             # Such a row is not read further: no part of it may reach the database.
             problems.extend(refused)
             continue
-        for name in values:
-            columns.setdefault(name, None)
+        if not columns.keys() >= values.keys():  # a CSV's rows all have its header's
+            for name in values:
+                columns.setdefault(name, None)
         row = checker.row(line, values)
         if len(rows) >= PREVIEW_ROWS:
             row.raw = {}  # only the preview shows the values as read
