@@ -84,21 +84,46 @@ def json_problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def json_passes(value: Any, depth: int = 0) -> bool:
+def json_passes(value: Any) -> bool:
     """Whether `json_problem(value)` is None, found without building the path of every
     value (which only a refusal needs): a manifest's JSONL rows spent half of their
     check on that walk."""
+    texts: list[str] = []
+    return json_texts(value, texts) and not has_text_problem("".join(texts))
+
+
+def json_texts(value: Any, texts: list[str], depth: int = 0) -> bool:
+    """Whether `value` passes every rule of `json_problem` but the text rule, its
+    strings and keys added to `texts` for the caller to search at once (joined, with
+    `has_text_problem`: the rule is about single characters, which joining keeps)."""
     if depth > MAX_JSON_DEPTH:  # as deep a string is refused too
         return False
-    if isinstance(value, str):
-        return _BAD.search(value) is None
+    kind = type(value)
+    # The types JSON decodes to first, each judged as `_scalar_problem` judges it.
+    if kind is str:
+        texts.append(value)
+        return True
+    if kind is int:
+        fits: bool = -MAX_JSON_INT <= value <= MAX_JSON_INT
+        return fits
+    if kind is float:
+        return math.isfinite(value)
+    if value is None or kind is bool:
+        return True
     if isinstance(value, dict):
-        return all(
-            _BAD.search(str(key)) is None and json_passes(inner, depth + 1)
-            for key, inner in value.items()
-        )
+        for key, inner in value.items():
+            texts.append(str(key))
+            if not json_texts(inner, texts, depth + 1):
+                return False
+        return True
     if isinstance(value, list):
-        return all(json_passes(inner, depth + 1) for inner in value)
+        for inner in value:  # noqa: SIM110 (all() over a generator costs more a value)
+            if not json_texts(inner, texts, depth + 1):
+                return False
+        return True
+    if isinstance(value, str):
+        texts.append(value)
+        return True
     return _scalar_problem(value) is None
 
 

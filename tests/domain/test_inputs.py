@@ -19,7 +19,20 @@ def _nested(depth: int, container: type) -> Any:
     return value
 
 
+class _Text(str):
+    pass
+
+
+class _Whole(int):
+    pass
+
+
 EDGES: list[Any] = [
+    _Text("a\x00"),
+    _Text("fine"),
+    _Whole(2**64),
+    _Whole(3),
+    {"k": [_Whole(2**64)]},
     "plain",
     "a\x00b",
     "a\ud800b",

@@ -37,8 +37,8 @@ from app.domain.imports.store import MediaStore
 from app.domain.inputs import (
     JsonRefused,
     has_text_problem,
-    json_passes,
     json_problem,
+    json_texts,
     load_json,
     parse_json,
     text_problem,
@@ -546,17 +546,21 @@ def _column_name_problem(column: str) -> str | None:
 def _plain_text_cells(values: dict[str, Any], limits: Limits) -> bool:
     """Whether every column name and cell passes the input rule and the length limit:
     the names and text cells in one search over them joined rather than one a cell (a
-    fifth of a text import's row check), other JSON values by `json_passes` (half of a
+    fifth of a text import's row check), other JSON values by `json_texts` (half of a
     JSONL row's check was walking them with their paths). Only a row that fails is
     looked at cell by cell, to say what is wrong where."""
     cells = list(values.values())
     try:
         joined = "".join([*values, *cells])
     except TypeError:  # not all text (a JSONL row)
-        texts = [cell for cell in cells if isinstance(cell, str)]
-        if not all(json_passes(cell) for cell in cells if not isinstance(cell, str)):
-            return False
-        cells, joined = texts, "".join([*map(str, values), *texts])
+        texts = list(map(str, values))
+        strings = []
+        for cell in cells:
+            if isinstance(cell, str):
+                strings.append(cell)
+            elif not json_texts(cell, texts):
+                return False
+        cells, joined = strings, "".join([*texts, *strings])
     return max(map(len, cells), default=0) <= limits.max_field_chars and not has_text_problem(
         joined
     )
