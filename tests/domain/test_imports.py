@@ -675,7 +675,8 @@ def test_a_new_run_gets_the_review_sample_and_order_an_empty_run_gets(
         )
         for project in (fresh, existing)
     ]
-    assert summaries[0] == summaries[1]
+    same = [{k: v for k, v in s.as_dict().items() if k != "phases"} for s in summaries]
+    assert same[0] == same[1], "the same counts (the phases' times differ)"
     assert _review(session, fresh) == _review(session, existing)
     reviewed = [order for _, in_review, order in _review(session, fresh) if in_review]
     assert None not in reviewed
