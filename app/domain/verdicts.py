@@ -734,17 +734,27 @@ class RunSums:
         return sum(self.statuses[s] for s in EXAMINED_STATUSES)
 
 
+# The run's sums beside each of its causes' (one row with no cause when none is stored),
+# from the run itself, so a run with nothing stored still gives its row. Read by every
+# view of a run: one round trip where two were.
+_RUN_SUMS = (
+    select(
+        RunVerdicts.run_id.label("sums_of"),
+        *(c for c in RunVerdicts.__table__.c if c.name != "run_id"),
+        *(c for c in RunCauseVerdicts.__table__.c if c.name != "run_id"),
+    )
+    .select_from(Run)
+    .outerjoin(RunVerdicts, RunVerdicts.run_id == Run.id)
+    .outerjoin(RunCauseVerdicts, RunCauseVerdicts.run_id == Run.id)
+    .where(Run.id == bindparam("run_id"))
+)
+
+
 def run_sums(session: Session, run_id: int) -> RunSums:
-    """The stored sums of one run (two queries of one row per run and per cause)."""
-    row = (
-        session.connection()
-        .execute(select(*RunVerdicts.__table__.c).where(RunVerdicts.run_id == run_id))
-        .one_or_none()
-    )
-    causes = session.connection().execute(
-        select(*RunCauseVerdicts.__table__.c).where(RunCauseVerdicts.run_id == run_id)
-    )
-    return _sums_of(row, causes)
+    """The stored sums of one run (one query: a row per cause)."""
+    rows = session.connection().execute(_RUN_SUMS, {"run_id": run_id}).all()
+    row = rows[0] if rows and rows[0].sums_of is not None else None
+    return _sums_of(row, [r for r in rows if r.cause_id is not None])
 
 
 def _sums_of(row: Any, cause_rows: Iterable[Any]) -> RunSums:
