@@ -253,15 +253,23 @@ def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, Error
     }
 
 
-_LEADS = select(Membership.user_id).where(
-    Membership.project_id == bindparam("project_id"), Membership.role == ProjectRole.LEAD
+# The project's overlap beside each of its leads (one row with no lead if it has none).
+_RULES = (
+    select(Project.overlap, Membership.user_id)
+    .outerjoin(
+        Membership,
+        and_(Membership.project_id == Project.id, Membership.role == ProjectRole.LEAD),
+    )
+    .where(Project.id == bindparam("project_id"))
 )
-_OVERLAP = select(Project.overlap).where(Project.id == bindparam("project_id"))
 
 
-def leads_of(session: Session, project_id: int) -> frozenset[int]:
-    """Whose vote settles a tie (see `tally.consensus`)."""
-    return frozenset(session.connection().scalars(_LEADS, {"project_id": project_id}))
+def rules_of(session: Session, project_id: int) -> tuple[int, frozenset[int]]:
+    """What `judge` follows in a project: its overlap, and whose vote settles a tie (see
+    `tally.consensus`): one query, as a save reads them on every refresh."""
+    rows = session.connection().execute(_RULES, {"project_id": project_id}).all()
+    overlap = rows[0].overlap if rows else None
+    return overlap or 1, frozenset(r.user_id for r in rows if r.user_id is not None)
 
 
 # --- what is stored -----------------------------------------------------------------
@@ -367,27 +375,33 @@ def stored(session: Session, prediction_ids: Iterable[int]) -> dict[int, StoredV
     db = session.connection()
     result: dict[int, StoredVerdict] = {}
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        rows = db.execute(_STORED, {"ids": chunk}).all()
-        counts: dict[int, list[CauseCounts]] = defaultdict(list)
-        for c in rows:
-            if c.cause_id is not None:
-                counts[c.prediction_id].append(CauseCounts(c.cause_id, c.chosen, c.votes, c.marks))
-        for v in rows:
-            if v.prediction_id in result:
-                continue
-            result[v.prediction_id] = StoredVerdict(
-                prediction_id=v.prediction_id,
-                run_id=v.run_id,
-                status=ErrorStatus(v.status),
-                label_error=v.label_error,
-                suggested_label=v.suggested_label,
-                disagreement=v.disagreement,
-                finished=v.finished,
-                label_error_marks=v.label_error_marks,
-                note=v.note,
-                causes=tuple(counts.get(v.prediction_id, ())),
-            )
+        result.update(_stored_of(db.execute(_STORED, {"ids": ids[start : start + _CHUNK]})))
+    return result
+
+
+def _stored_of(rows: Iterable[Any]) -> dict[int, StoredVerdict]:
+    """StoredVerdicts from rows of `_STORED` (a verdict's columns and one of its causes,
+    by prediction and cause)."""
+    result: dict[int, StoredVerdict] = {}
+    counts: dict[int, list[CauseCounts]] = defaultdict(list)
+    verdicts: dict[int, Any] = {}
+    for v in rows:
+        verdicts.setdefault(v.prediction_id, v)
+        if v.cause_id is not None:
+            counts[v.prediction_id].append(CauseCounts(v.cause_id, v.chosen, v.votes, v.marks))
+    for pid, v in verdicts.items():
+        result[pid] = StoredVerdict(
+            prediction_id=v.prediction_id,
+            run_id=v.run_id,
+            status=ErrorStatus(v.status),
+            label_error=v.label_error,
+            suggested_label=v.suggested_label,
+            disagreement=v.disagreement,
+            finished=v.finished,
+            label_error_marks=v.label_error_marks,
+            note=v.note,
+            causes=tuple(counts.get(pid, ())),
+        )
     return result
 
 
@@ -496,8 +510,7 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         if project_id not in rules:
             # Read after the lock, not from the session: an overlap change committed
             # meanwhile is what this verdict must follow.
-            overlap = session.connection().scalar(_OVERLAP, {"project_id": project_id})
-            rules[project_id] = (overlap or 1, leads_of(session, project_id))
+            rules[project_id] = rules_of(session, project_id)
         overlap, leads = rules[project_id]
         result[prediction_id] = verdict_of(error, run_id, overlap, leads)
     return result
@@ -512,8 +525,12 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
     change = RunChange()
     # An error's facets are its sample's and prediction's, which only an import changes
     # (and then counts the facets again): the same before and after.
-    facets = {} if session.info.get(_NO_FACETS) else facets_of(session, ids)
-    for old in stored(session, ids).values():
+    facets: Mapping[int, list[Facet]]
+    if session.info.get(_NO_FACETS):
+        before, facets = stored(session, ids), {}
+    else:
+        before, facets = stored_with_facets(session, ids)
+    for old in before.values():
         change.add(old, -1, facets.get(old.prediction_id, ()))
     for new in verdicts.values():
         change.add(new, +1, facets.get(new.prediction_id, ()))
@@ -854,6 +871,48 @@ def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list
             if name is not None and text is not None and fits(name, text):
                 result[pid].append((kind, name, text))
     return result
+
+
+# A refresh's one read of what its errors counted in before: their stored verdicts
+# (`_STORED`'s rows, no facet) and their facets (a row each, nothing else), one round
+# trip where two were. Built once per dialect, as `_FACETS` is.
+_STORED_WITH_FACETS: dict[str, Any] = {}
+
+
+def stored_with_facets(
+    session: Session, prediction_ids: Sequence[int]
+) -> tuple[dict[int, StoredVerdict], dict[int, list[Facet]]]:
+    """`stored` and `facets_of` of these errors (at most `_CHUNK`), in one query."""
+    dialect = session.get_bind().dialect.name
+    statement = _STORED_WITH_FACETS.get(dialect)
+    if statement is None:
+        facets = _facet_rows(dialect, Prediction.id.in_(_IDS)).subquery()
+        columns = _STORED.selected_columns
+        nothing = {c.name: cast(None, c.type).label(c.name) for c in columns}
+        facet_columns = ("facet", "key", "value")
+        verdicts = _STORED.order_by(None).add_columns(
+            *(cast(None, String).label(name) for name in facet_columns)
+        )
+        facet_rows = select(
+            facets.c.id.label("prediction_id"),
+            *(nothing[c.name] for c in columns if c.name != "prediction_id"),
+            *(facets.c[name] for name in facet_columns),
+        )
+        statement = _STORED_WITH_FACETS[dialect] = union_all(verdicts, facet_rows)
+    rows = session.connection().execute(statement, {"ids": list(prediction_ids)}).all()
+    result: dict[int, list[Facet]] = defaultdict(list)
+    for r in rows:
+        if (
+            r.facet is not None
+            and r.key is not None
+            and r.value is not None
+            and fits(r.key, r.value)
+        ):
+            result[r.prediction_id].append((r.facet, r.key, r.value))
+    verdict_rows = sorted(
+        (r for r in rows if r.facet is None), key=lambda r: (r.prediction_id, r.cause_id or 0)
+    )
+    return _stored_of(verdict_rows), result
 
 
 @dataclass(frozen=True)
