@@ -61,11 +61,16 @@ KINDS = ("next", "page", "toggle", "done")
 
 
 @contextmanager
-def server(database_url: str | None, workers: int = 1) -> Iterator[tuple[str, str]]:
-    """A demo server; yields its base URL and its database URL."""
+def server(
+    database_url: str | None, workers: int = 1, port: int | None = None
+) -> Iterator[tuple[str, str]]:
+    """A demo server (on `port`, else a free one); yields its base URL and its database URL."""
     with (
         tempfile.TemporaryDirectory(prefix="eyeball-bench-") as tmp,
-        eyeball_serve(Path(tmp), database_url, demo=True, workers=workers) as (base, _),
+        eyeball_serve(Path(tmp), database_url, demo=True, port=port, workers=workers) as (
+            base,
+            _,
+        ),
     ):
         yield base, database_url or f"sqlite:///{(Path(tmp) / 'eyeball.db').resolve()}"
 
@@ -156,13 +161,15 @@ def run_level(base: str, project_id: int, users: list[str], errors: int) -> None
         )
 
 
-def bench(backend: str, levels: list[int], errors: int, workers: int = 1) -> None:
+def bench(
+    backend: str, levels: list[int], errors: int, workers: int = 1, port: int | None = None
+) -> None:
     pg_name = None
     url = None
     if backend == "postgresql":
         pg_name, url = postgres_database()
     try:
-        with server(url, workers) as (base, database_url):
+        with server(url, workers, port) as (base, database_url):
             project_id, users, _ = prepare(database_url, sum(levels))
             print(f"{backend}: {errors} errors per annotator, {workers} worker process(es)")
             offset = 0
@@ -186,6 +193,8 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, action="append", help="server worker processes (repeatable)"
     )
+    # On a shared machine, the ports one was given (as import_bench.py's --port).
+    parser.add_argument("--port", type=int, help="serve on this port (default: a free one)")
     args = parser.parse_args()
     levels = args.concurrency or [1, 8, 32]
     backends = ["sqlite"] if not args.only_postgres else []
@@ -196,7 +205,7 @@ def main() -> None:
             if workers > 1 and backend == "sqlite":
                 print("sqlite: one worker only (several need PostgreSQL); skipped")
                 continue
-            bench(backend, levels, args.errors, workers)
+            bench(backend, levels, args.errors, workers, args.port)
 
 
 if __name__ == "__main__":

@@ -200,10 +200,10 @@ def timed(fn: Callable[[], object], repeat: int = 5) -> float:
 
 
 @contextmanager
-def serving(database: Database, data_dir: Path) -> Iterator[str]:
+def serving(database: Database, data_dir: Path, port: int | None = None) -> Iterator[str]:
     settings = Settings(data_dir=data_dir, secret_key="b" * 40)
     app = create_app(settings, database)
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -344,7 +344,7 @@ def bench(
     results: dict[str, float] = {}
     if not large:
         results["tally (footer)"] = timed(footer)
-    with serving(database, data_dir) as base:
+    with serving(database, data_dir, args.port) as base:
         client = signed_in(base, "lead")
         sheet = f"/projects/{project_id}/runs/latest/sheet"
         results["sheet page (50 rows + footer)"] = timed(
@@ -430,6 +430,8 @@ def main() -> None:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-only", action="store_true")
     parser.add_argument("--skip-downloads", action="store_true", help="with --large: page only")
+    # On a shared machine, the ports one was given (as import_bench.py's --port).
+    parser.add_argument("--port", type=int, help="serve on this port (default: a free one)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",") if n]
     runs = [(n, False) for n in sizes] + ([(args.large, True)] if args.large else [])

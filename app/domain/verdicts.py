@@ -29,10 +29,12 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     String,
     and_,
     bindparam,
     cast,
+    column,
     delete,
     func,
     insert,
@@ -253,15 +255,23 @@ def marks_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, Error
     }
 
 
-_LEADS = select(Membership.user_id).where(
-    Membership.project_id == bindparam("project_id"), Membership.role == ProjectRole.LEAD
+# The project's overlap beside each of its leads (one row with no lead if it has none).
+_RULES = (
+    select(Project.overlap, Membership.user_id)
+    .outerjoin(
+        Membership,
+        and_(Membership.project_id == Project.id, Membership.role == ProjectRole.LEAD),
+    )
+    .where(Project.id == bindparam("project_id"))
 )
-_OVERLAP = select(Project.overlap).where(Project.id == bindparam("project_id"))
 
 
-def leads_of(session: Session, project_id: int) -> frozenset[int]:
-    """Whose vote settles a tie (see `tally.consensus`)."""
-    return frozenset(session.connection().scalars(_LEADS, {"project_id": project_id}))
+def rules_of(session: Session, project_id: int) -> tuple[int, frozenset[int]]:
+    """What `judge` follows in a project: its overlap, and whose vote settles a tie (see
+    `tally.consensus`): one query, as a save reads them on every refresh."""
+    rows = session.connection().execute(_RULES, {"project_id": project_id}).all()
+    overlap = rows[0].overlap if rows else None
+    return overlap or 1, frozenset(r.user_id for r in rows if r.user_id is not None)
 
 
 # --- what is stored -----------------------------------------------------------------
@@ -367,27 +377,33 @@ def stored(session: Session, prediction_ids: Iterable[int]) -> dict[int, StoredV
     db = session.connection()
     result: dict[int, StoredVerdict] = {}
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        rows = db.execute(_STORED, {"ids": chunk}).all()
-        counts: dict[int, list[CauseCounts]] = defaultdict(list)
-        for c in rows:
-            if c.cause_id is not None:
-                counts[c.prediction_id].append(CauseCounts(c.cause_id, c.chosen, c.votes, c.marks))
-        for v in rows:
-            if v.prediction_id in result:
-                continue
-            result[v.prediction_id] = StoredVerdict(
-                prediction_id=v.prediction_id,
-                run_id=v.run_id,
-                status=ErrorStatus(v.status),
-                label_error=v.label_error,
-                suggested_label=v.suggested_label,
-                disagreement=v.disagreement,
-                finished=v.finished,
-                label_error_marks=v.label_error_marks,
-                note=v.note,
-                causes=tuple(counts.get(v.prediction_id, ())),
-            )
+        result.update(_stored_of(db.execute(_STORED, {"ids": ids[start : start + _CHUNK]})))
+    return result
+
+
+def _stored_of(rows: Iterable[Any]) -> dict[int, StoredVerdict]:
+    """StoredVerdicts from rows of `_STORED` (a verdict's columns and one of its causes,
+    by prediction and cause)."""
+    result: dict[int, StoredVerdict] = {}
+    counts: dict[int, list[CauseCounts]] = defaultdict(list)
+    verdicts: dict[int, Any] = {}
+    for v in rows:
+        verdicts.setdefault(v.prediction_id, v)
+        if v.cause_id is not None:
+            counts[v.prediction_id].append(CauseCounts(v.cause_id, v.chosen, v.votes, v.marks))
+    for pid, v in verdicts.items():
+        result[pid] = StoredVerdict(
+            prediction_id=v.prediction_id,
+            run_id=v.run_id,
+            status=ErrorStatus(v.status),
+            label_error=v.label_error,
+            suggested_label=v.suggested_label,
+            disagreement=v.disagreement,
+            finished=v.finished,
+            label_error_marks=v.label_error_marks,
+            note=v.note,
+            causes=tuple(counts.get(pid, ())),
+        )
     return result
 
 
@@ -496,8 +512,7 @@ def _recompute(session: Session, ids: Sequence[int], *, lock: bool) -> dict[int,
         if project_id not in rules:
             # Read after the lock, not from the session: an overlap change committed
             # meanwhile is what this verdict must follow.
-            overlap = session.connection().scalar(_OVERLAP, {"project_id": project_id})
-            rules[project_id] = (overlap or 1, leads_of(session, project_id))
+            rules[project_id] = rules_of(session, project_id)
         overlap, leads = rules[project_id]
         result[prediction_id] = verdict_of(error, run_id, overlap, leads)
     return result
@@ -512,8 +527,12 @@ def _store(session: Session, ids: Sequence[int], verdicts: dict[int, StoredVerdi
     change = RunChange()
     # An error's facets are its sample's and prediction's, which only an import changes
     # (and then counts the facets again): the same before and after.
-    facets = {} if session.info.get(_NO_FACETS) else facets_of(session, ids)
-    for old in stored(session, ids).values():
+    facets: Mapping[int, list[Facet]]
+    if session.info.get(_NO_FACETS):
+        before, facets = stored(session, ids), {}
+    else:
+        before, facets = stored_with_facets(session, ids)
+    for old in before.values():
         change.add(old, -1, facets.get(old.prediction_id, ()))
     for new in verdicts.values():
         change.add(new, +1, facets.get(new.prediction_id, ()))
@@ -681,10 +700,76 @@ class RunChange:
             for (r, f, k, v, c), a in self.facet_causes.items()
             if any(a.values())
         ]
-        _add(session, RunVerdicts, ["run_id"], _RUN_FIELDS, runs)
-        _add(session, RunCauseVerdicts, ["run_id", "cause_id"], _CAUSE_FIELDS, causes)
-        _add(session, RunFacetVerdicts, _FACET_KEY, _RUN_FIELDS, facets)
-        _add(session, RunFacetCauseVerdicts, [*_FACET_KEY, "cause_id"], _CAUSE_FIELDS, facet_causes)
+        rows: tuple[list[dict[str, Any]], ...] = (runs, causes, facets, facet_causes)
+        if session.get_bind().dialect.name == "postgresql":
+            touched = tuple(bool(changed) for changed in rows)
+            if any(touched):
+                session.connection().execute(
+                    _pg_sums_upsert(touched),
+                    {
+                        table.__tablename__: _as_json(table, fields, changed)
+                        for (table, _, fields), changed in zip(_SUMS, rows, strict=True)
+                        if changed
+                    },
+                )
+            return
+        for (table, key, fields), changed in zip(_SUMS, rows, strict=True):
+            _add(session, table, key, fields, changed)
+
+
+_PG_SUMS_UPSERTS: dict[tuple[bool, ...], Any] = {}
+
+
+def _pg_sums_upsert(touched: tuple[bool, ...]) -> Any:
+    """On PostgreSQL, the upserts of the `_SUMS` tables `touched` as one statement
+    (data-modifying CTEs, each table's rows handed over as JSON): a save makes one round
+    trip for them instead of four, inside the run's lock, where every other save to the
+    run waits. Only the tables touched: revision 0002's backfill runs this on a schema
+    without the facets' tables. Built once per combination."""
+    found = _PG_SUMS_UPSERTS.get(touched)
+    if found is not None:
+        return found
+    upserts = []
+    for (table, key, fields), wanted in zip(_SUMS, touched, strict=True):
+        if not wanted:
+            continue
+        columns = [table.__table__.c[name] for name in (*key, *fields)]
+        given = (
+            func.json_to_recordset(bindparam(table.__tablename__, type_=postgresql.JSON))
+            .table_valued(*(column(c.name, c.type) for c in columns))
+            .render_derived(name="given", with_types=True)
+        )
+        # A new row's other columns take their defaults (a facet's `errors`: 0), which
+        # an INSERT ... SELECT inside a CTE does not add by itself.
+        named = {c.name for c in columns}
+        defaults = [
+            c
+            for c in table.__table__.c
+            if c.name not in named and c.default is not None and c.default.is_scalar
+        ]
+        insert_given = postgresql.insert(table).from_select(
+            [*(c.name for c in columns), *(c.name for c in defaults)],
+            select(*given.c, *(literal(c.default.arg, c.type) for c in defaults)),
+        )
+        upsert = insert_given.on_conflict_do_update(
+            index_elements=key,
+            set_={name: table.__table__.c[name] + insert_given.excluded[name] for name in fields},
+        )
+        upserts.append(upsert.cte(f"add_{table.__tablename__}"))
+    statement = _PG_SUMS_UPSERTS[touched] = select(literal(1)).add_cte(*upserts)
+    return statement
+
+
+def _as_json(
+    table: Any, fields: Sequence[str], rows: Sequence[Mapping[str, object]]
+) -> list[dict[str, object]]:
+    """Rows for `_pg_sums_upsert`: JSON's 1.0 is no integer to PostgreSQL, so the amounts of
+    integer columns (added up as floats) go as integers."""
+    integers = {f for f in fields if isinstance(table.__table__.c[f].type, Integer)}
+    return [
+        {k: int(v) if k in integers and isinstance(v, float) else v for k, v in row.items()}
+        for row in rows
+    ]
 
 
 def _add(
@@ -734,17 +819,27 @@ class RunSums:
         return sum(self.statuses[s] for s in EXAMINED_STATUSES)
 
 
+# The run's sums beside each of its causes' (one row with no cause when none is stored),
+# from the run itself, so a run with nothing stored still gives its row. Read by every
+# view of a run: one round trip where two were.
+_RUN_SUMS = (
+    select(
+        RunVerdicts.run_id.label("sums_of"),
+        *(c for c in RunVerdicts.__table__.c if c.name != "run_id"),
+        *(c for c in RunCauseVerdicts.__table__.c if c.name != "run_id"),
+    )
+    .select_from(Run)
+    .outerjoin(RunVerdicts, RunVerdicts.run_id == Run.id)
+    .outerjoin(RunCauseVerdicts, RunCauseVerdicts.run_id == Run.id)
+    .where(Run.id == bindparam("run_id"))
+)
+
+
 def run_sums(session: Session, run_id: int) -> RunSums:
-    """The stored sums of one run (two queries of one row per run and per cause)."""
-    row = (
-        session.connection()
-        .execute(select(*RunVerdicts.__table__.c).where(RunVerdicts.run_id == run_id))
-        .one_or_none()
-    )
-    causes = session.connection().execute(
-        select(*RunCauseVerdicts.__table__.c).where(RunCauseVerdicts.run_id == run_id)
-    )
-    return _sums_of(row, causes)
+    """The stored sums of one run (one query: a row per cause)."""
+    rows = session.connection().execute(_RUN_SUMS, {"run_id": run_id}).all()
+    row = rows[0] if rows and rows[0].sums_of is not None else None
+    return _sums_of(row, [r for r in rows if r.cause_id is not None])
 
 
 def _sums_of(row: Any, cause_rows: Iterable[Any]) -> RunSums:
@@ -785,6 +880,14 @@ def _sums_of(row: Any, cause_rows: Iterable[Any]) -> RunSums:
 Facet = tuple[str, str, str]
 _FACET_KEY = ["run_id", "facet", "key", "value"]
 _NO_FACETS = "verdicts.no_facets"  # a session.info key: `rebuild(facets=False)`
+
+# The stored sums a refresh moves: each table, its key, the fields it adds to.
+_SUMS: tuple[tuple[Any, list[str], tuple[str, ...]], ...] = (
+    (RunVerdicts, ["run_id"], _RUN_FIELDS),
+    (RunCauseVerdicts, ["run_id", "cause_id"], _CAUSE_FIELDS),
+    (RunFacetVerdicts, _FACET_KEY, _RUN_FIELDS),
+    (RunFacetCauseVerdicts, [*_FACET_KEY, "cause_id"], _CAUSE_FIELDS),
+)
 # Longer keys and values (a caption, a file path) are not stored as facets: the footer
 # of such a filter sums its slice instead.
 FACET_LENGTH = 255
@@ -844,6 +947,48 @@ def facets_of(session: Session, prediction_ids: Sequence[int]) -> dict[int, list
             if name is not None and text is not None and fits(name, text):
                 result[pid].append((kind, name, text))
     return result
+
+
+# A refresh's one read of what its errors counted in before: their stored verdicts
+# (`_STORED`'s rows, no facet) and their facets (a row each, nothing else), one round
+# trip where two were. Built once per dialect, as `_FACETS` is.
+_STORED_WITH_FACETS: dict[str, Any] = {}
+
+
+def stored_with_facets(
+    session: Session, prediction_ids: Sequence[int]
+) -> tuple[dict[int, StoredVerdict], dict[int, list[Facet]]]:
+    """`stored` and `facets_of` of these errors (at most `_CHUNK`), in one query."""
+    dialect = session.get_bind().dialect.name
+    statement = _STORED_WITH_FACETS.get(dialect)
+    if statement is None:
+        facets = _facet_rows(dialect, Prediction.id.in_(_IDS)).subquery()
+        columns = _STORED.selected_columns
+        nothing = {c.name: cast(None, c.type).label(c.name) for c in columns}
+        facet_columns = ("facet", "key", "value")
+        verdicts = _STORED.order_by(None).add_columns(
+            *(cast(None, String).label(name) for name in facet_columns)
+        )
+        facet_rows = select(
+            facets.c.id.label("prediction_id"),
+            *(nothing[c.name] for c in columns if c.name != "prediction_id"),
+            *(facets.c[name] for name in facet_columns),
+        )
+        statement = _STORED_WITH_FACETS[dialect] = union_all(verdicts, facet_rows)
+    rows = session.connection().execute(statement, {"ids": list(prediction_ids)}).all()
+    result: dict[int, list[Facet]] = defaultdict(list)
+    for r in rows:
+        if (
+            r.facet is not None
+            and r.key is not None
+            and r.value is not None
+            and fits(r.key, r.value)
+        ):
+            result[r.prediction_id].append((r.facet, r.key, r.value))
+    verdict_rows = sorted(
+        (r for r in rows if r.facet is None), key=lambda r: (r.prediction_id, r.cause_id or 0)
+    )
+    return _stored_of(verdict_rows), result
 
 
 @dataclass(frozen=True)

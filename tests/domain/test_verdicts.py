@@ -89,6 +89,11 @@ def assert_current(session: Session, team: Team) -> None:
     ids = [e.id for e in team.errors]
     recomputed = verdicts.recompute(session, ids)
     assert verdicts.stored(session, ids) == recomputed
+    # A refresh reads both in one query: the same as each read alone.
+    together, facets = verdicts.stored_with_facets(session, ids)
+    assert together == recomputed
+    alone = verdicts.facets_of(session, ids)
+    assert {p: set(f) for p, f in facets.items()} == {p: set(f) for p, f in alone.items()}
     assert sums_as_stored(session, team.run.id) == sums_worked_out(recomputed, team.run.id)
     annotators = verdicts.annotator_sums(session, team.run.id)
     assert annotators == verdicts.recount_annotators(session, team.run.id)

@@ -28,7 +28,7 @@ from app.domain.analysis.tally import (
 from app.domain.errors import NotFound
 from app.domain.projects.access import ProjectAccess
 from app.domain.projects.runs import resolve_run
-from app.domain.review.status import error_counts, is_under_review
+from app.domain.review.status import is_under_review
 from app.domain.review.visibility import Visibility, visibility_of
 from app.domain.verdicts import (
     ErrorMarks,
@@ -258,13 +258,14 @@ def annotators_of(session: Session, project_id: int, run_id: int) -> tuple[tuple
 def load_run(session: Session, project: Project, run: Run, *, seen_by: Visibility) -> RunData:
     """The run's header: its counts, columns and annotators, whatever its size, as
     `seen_by` may see them (every view of the run reads through it)."""
-    errors, in_review = error_counts(session, run.id)
     sums = run_sums(session, run.id)
     return RunData(
         project=project,
         run=run,
-        errors=errors,
-        in_review=in_review,
+        # The run's stored counts, loaded with it (`verdicts.recount_errors`): on
+        # PostgreSQL reading them again was a round trip of every view.
+        errors=run.errors,
+        in_review=run.in_review,
         sums=sums,
         columns=cause_columns(session, project.id, sums, run_id=run.id, seen_by=seen_by),
         annotators=seen_by.annotators(annotators_of(session, project.id, run.id)),

@@ -111,10 +111,18 @@ def example_project(session: Session, user: User) -> Project | None:
 
 def get_access(session: Session, user: User, project_id: int) -> ProjectAccess:
     """The project if this user may see it; NotFound otherwise, so ids do not leak."""
-    project = session.get(Project, project_id)
-    if project is None:
+    # The project and the user's membership in one query: every request about a project
+    # and every live event asks this, and on PostgreSQL each query is a round trip.
+    found = session.execute(
+        select(Project, Membership)
+        .outerjoin(
+            Membership, (Membership.project_id == Project.id) & (Membership.user_id == user.id)
+        )
+        .where(Project.id == project_id)
+    ).first()
+    if found is None:
         raise NotFound(_("No such project."))
-    membership = session.get(Membership, (project_id, user.id))
+    project, membership = found
     role = membership.role if membership is not None and membership.is_active else None
     if role is None and not user.is_admin:
         raise NotFound(_("No such project."))

@@ -204,14 +204,19 @@ def _checked_state(
                 )
             }
         )
-    single_groups = {
-        g.id: g.name
-        for g in session.scalars(
-            select(CauseGroup).where(
-                CauseGroup.project_id == project.id, CauseGroup.kind == GroupKind.SINGLE
+    # No cause chosen, no group to break (and one round trip fewer).
+    single_groups = (
+        {
+            g.id: g.name
+            for g in session.scalars(
+                select(CauseGroup).where(
+                    CauseGroup.project_id == project.id, CauseGroup.kind == GroupKind.SINGLE
+                )
             )
-        )
-    }
+        }
+        if causes
+        else {}
+    )
     for group_id, group_name in single_groups.items():
         chosen = [c.name for c in causes if c.group_id == group_id]
         if len(chosen) > 1:
@@ -303,7 +308,7 @@ def save(
                 kind=kind,
             )
             session.add(annotation)
-        _write(session, annotation, after)
+        _write(session, annotation, before, after)
         session.flush()
     except (IntegrityError, StaleDataError):
         savepoint.rollback()
@@ -347,7 +352,11 @@ def save(
     return SaveResult(annotation, after, changed=True)
 
 
-def _write(session: Session, annotation: Annotation, state: AnnotationState) -> None:
+def _write(
+    session: Session, annotation: Annotation, before: AnnotationState, state: AnnotationState
+) -> None:
+    """Write `state` over `before`, what the annotation held (the version check at the
+    flush holds it to be so)."""
     annotation.label_error = state.label_error
     annotation.suggested_label = state.suggested_label
     annotation.note = state.note
@@ -358,9 +367,20 @@ def _write(session: Session, annotation: Annotation, state: AnnotationState) -> 
     # the causes (another table) changed.
     annotation.updated_at = utcnow()
     session.flush()
-    session.execute(delete(AnnotationCause).where(AnnotationCause.annotation_id == annotation.id))
+    # Only the marks that change: a new annotation, or one whose causes stay, has none to
+    # delete, and every statement is a round trip on PostgreSQL.
+    gone = set(before.cause_ids) - set(state.cause_ids)
+    if gone:
+        session.execute(
+            delete(AnnotationCause).where(
+                AnnotationCause.annotation_id == annotation.id,
+                AnnotationCause.cause_id.in_(gone),
+            )
+        )
     session.add_all(
-        AnnotationCause(annotation_id=annotation.id, cause_id=c) for c in state.cause_ids
+        AnnotationCause(annotation_id=annotation.id, cause_id=c)
+        for c in state.cause_ids
+        if c not in before.cause_ids
     )
 
 
