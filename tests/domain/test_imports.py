@@ -31,8 +31,8 @@ from app.domain.imports.pipeline import (
     ImportRefused,
     ImportSummary,
     Upload,
-    choose_for_review,
 )
+from app.domain.imports.plan import choose_for_review
 from app.domain.imports.store import LocalMediaStore, MediaStore, archive_key, thumbnail_key
 from app.domain.projects.access import get_access
 from app.domain.projects.runs import RunFields, create_run, resolve_run

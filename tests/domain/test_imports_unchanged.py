@@ -1,5 +1,5 @@
 """The upload last applied to a run, sent again while nothing changed, is answered at once
-(`pipeline._unchanged`) with the summary the full import gives, and writes nothing;
+(`unchanged.unchanged_summary`) with the summary the full import gives, and writes nothing;
 anything that happened to the project since makes the import run in full."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def in_full(
 ) -> ImportSummary:
     """The same import read and checked in full, the shortcut set aside."""
     with monkeypatch.context() as m:
-        m.setattr(pipeline, "_unchanged", lambda *_args: None)
+        m.setattr(pipeline, "unchanged_summary", lambda *_args: None)
         return again(session, project, tmp_path, **o)
 
 

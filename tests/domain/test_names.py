@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput
-from app.domain.imports.pipeline import ImportOptions, check_options
+from app.domain.imports.plan import ImportOptions, check_options
 from app.domain.names import MAX_NAME
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause, create_group
