@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.domain.imports.jobs import JobState, create_job, load_job, save_job
+from app.domain.imports.jobs import ImportJob, JobState, create_job, load_job, save_job
 from app.domain.imports.pipeline import ImportOptions
 from app.domain.imports.progress import Phase
-from app.models import Prediction, Project, Sample
+from app.models import Prediction, Project, Sample, User
 from tests.conftest import csrf_token, sign_in
 from tests.factories import make_project, make_user
 from tests.importing import csv_bytes, image_rows, images_for, zip_bytes
@@ -215,26 +215,44 @@ def test_form_mistakes_are_shown_on_the_form(client: TestClient, session: Sessio
     assert one(page, "input[name=sample_errors]")["value"] == "ten"
 
 
+def saved_job(
+    settings: Settings,
+    project: Project,
+    lead: User,
+    *,
+    images: str | None = "zip",
+    **fields: Any,
+) -> ImportJob:
+    """A job of the import page as its status file says, with `fields` (its state, phase,
+    counts...) set as the import would have written them."""
+    job, _folder = create_job(
+        settings.media_path,
+        project,
+        lead.id,
+        manifest_name="big.csv",
+        images=images,
+        options=ImportOptions(run="v1"),
+    )
+    for name, value in fields.items():
+        setattr(job, name, value)
+    save_job(settings.media_path, job)
+    return job
+
+
 def test_the_progress_fragment_polls_until_the_end(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
     lead = make_user(session, "lead")
     project = make_project(session, lead)
-    job, _ = create_job(
-        settings.media_path,
+    job = saved_job(
+        settings,
         project,
-        lead.id,
-        manifest_name="big.csv",
-        images="zip",
-        options=ImportOptions(run="v1"),
+        lead,
+        state=JobState.IMPORTING,
+        phase=Phase.CHECKING_IMAGES.value,
+        done=250,
+        total=1000,
     )
-    job.state, job.phase, job.done, job.total = (
-        JobState.IMPORTING,
-        Phase.CHECKING_IMAGES.value,
-        250,
-        1000,
-    )
-    save_job(settings.media_path, job)
     sign_in(client, "lead")
     fragment = client.get(
         url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX
@@ -254,16 +272,9 @@ def test_while_the_manifest_is_read_the_page_counts_its_rows_without_a_total(
 ) -> None:
     lead = make_user(session, "lead")
     project = make_project(session, lead)
-    job, _ = create_job(
-        settings.media_path,
-        project,
-        lead.id,
-        manifest_name="big.csv",
-        images=None,
-        options=ImportOptions(run="v1"),
+    job = saved_job(
+        settings, project, lead, images=None, phase=Phase.READING.value, done=3_000, total=0
     )
-    job.phase, job.done, job.total = Phase.READING.value, 3_000, 0
-    save_job(settings.media_path, job)
     sign_in(client, "lead")
     fragment = soup(
         client.get(url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX).text
@@ -279,20 +290,19 @@ def test_the_page_lists_the_phases_already_done_with_their_times(
 ) -> None:
     lead = make_user(session, "lead")
     project = make_project(session, lead)
-    job, _ = create_job(
-        settings.media_path,
+    job = saved_job(
+        settings,
         project,
-        lead.id,
-        manifest_name="big.csv",
-        images="zip",
-        options=ImportOptions(run="v1"),
+        lead,
+        state=JobState.IMPORTING,
+        phase=Phase.SAVING.value,
+        done=0,
+        total=10_000,
+        phases=[
+            {"phase": "reading", "items": 10_000, "seconds": 0.71},
+            {"phase": "checking_images", "items": 10_000, "seconds": 4.2},
+        ],
     )
-    job.state, job.phase, job.done, job.total = JobState.IMPORTING, Phase.SAVING.value, 0, 10_000
-    job.phases = [
-        {"phase": "reading", "items": 10_000, "seconds": 0.71},
-        {"phase": "checking_images", "items": 10_000, "seconds": 4.2},
-    ]
-    save_job(settings.media_path, job)
     sign_in(client, "lead")
     fragment = soup(
         client.get(url(client, "import_job", project_id=project.id, job_id=job.id), headers=HX).text
@@ -326,21 +336,15 @@ def test_a_chinese_reader_reads_the_problems_and_the_progress_in_chinese(
     ]
     assert one(page, "h3.bad").get_text() == "2 个问题：不会导入任何内容"  # noqa: RUF001
 
-    job, _folder = create_job(
-        settings.media_path,
+    job = saved_job(
+        settings,
         project,
-        lead.id,
-        manifest_name="big.csv",
-        images="zip",
-        options=ImportOptions(run="v1"),
+        lead,
+        state=JobState.IMPORTING,
+        phase=Phase.CHECKING_IMAGES.value,
+        done=250,
+        total=1000,
     )
-    job.state, job.phase, job.done, job.total = (
-        JobState.IMPORTING,
-        Phase.CHECKING_IMAGES.value,
-        250,
-        1000,
-    )
-    save_job(settings.media_path, job)
     fragment = soup(
         client.get(url(client, "import_job", project_id=project.id, job_id=job.id)).text
     )

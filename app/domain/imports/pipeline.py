@@ -147,8 +147,8 @@ def _apply(
         raise ImportRefused(plan.problems)
     data_changed(session, project.id)
     total = len(manifest.rows)
+    # The saving phase began before the files were placed (`run_import`).
     report = progress or (lambda _phase, _done, _total: None)
-    report(Phase.SAVING, 0, total)
 
     run = find_run(session, project, plan.run_name)
     new_run = run is None
