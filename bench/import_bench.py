@@ -296,6 +296,12 @@ def measure(
         f"{body['queued_for_review']} queued by the last request",
         flush=True,
     )
+    if phases := body.get("phases"):
+        print(
+            "    last request's phases: "
+            + ", ".join(f"{p['phase']} {p['seconds'] * 1000:.0f} ms" for p in phases),
+            flush=True,
+        )
     return result
 
 

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app import schema
 from app.config import Settings
+from app.db import Database
 from app.domain.analysis.sheet import load_run
 from app.domain.analysis.views import Filters, tally
 from app.domain.imports import manifests, media, pipeline
@@ -40,6 +42,7 @@ from app.domain.review.annotations import Draft, save
 from app.domain.review.status import run_progress
 from app.domain.review.visibility import everything
 from app.models import AnnotationStatus, MediaBlob, Prediction, Project, Run, Sample, SampleKind
+from tests.conftest import PostgresDatabases
 from tests.factories import make_cause, make_project, make_run, make_user
 from tests.importing import (
     csv_bytes,
@@ -1063,3 +1066,49 @@ def test_an_import_keeps_the_footers_of_one_metadata_value_true_in_every_run(
     moved = [dict(r, camera="side") for r in rows]
     run_import(session, project, csv_bytes(moved), zip_media(images_for(rows)), tmp_path, run="v2")
     assert footers() == {"back": (0, 0, 0), "front": (0, 0, 0), "side": (2, 1, 1)}
+
+
+def test_a_large_import_on_postgresql_has_the_planner_count_its_rows_after_the_answer(
+    postgres: PostgresDatabases, tmp_path: Path
+) -> None:
+    """Left to autovacuum, the planner takes the freshly filled tables for the empty ones
+    it last saw, and the next batch's lookups slow down. The import's answer does not
+    wait for the count, but the count comes."""
+    database = Database.from_url(postgres.create())
+    try:
+        schema.upgrade(database.engine)
+        with database.transaction() as session:
+            project_id = make_project(session, kind=SampleKind.TEXT).id
+        rows = [
+            {
+                "id": f"t{i}",
+                "label": "spam",
+                "prediction": "ham" if i % 10 else "spam",
+                "text": f"message {i}",
+            }
+            for i in range(1_500)
+        ]
+        summary = pipeline.run_import(
+            database,
+            project_id,
+            Upload(io.BytesIO(csv_bytes(rows)), "manifest.csv", None),
+            ImportOptions(run="v1"),
+            LocalMediaStore(tmp_path),
+        )
+        assert summary.predictions_created == 1_500
+
+        def counted() -> float:
+            with database.engine.connect() as connection:
+                return float(
+                    connection.scalar(
+                        text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
+                    )
+                    or 0
+                )
+
+        deadline = time.monotonic() + 60
+        while counted() < 1_500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counted() == 1_500
+    finally:
+        database.dispose()

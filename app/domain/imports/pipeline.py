@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gc
+import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import metrics
@@ -86,6 +89,7 @@ __all__ = [
 ]
 
 STAGING_FOLDER = ".staging"
+log = logging.getLogger("eyeball")
 
 
 def staging_root(media_dir: Path) -> Path:
@@ -458,18 +462,31 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _refresh_statistics(database: Database, inserted: int) -> None:
-    """On PostgreSQL, have the planner count the rows a large import added.
+    """On PostgreSQL, have the planner count the rows a large import added: after the
+    answer, in a thread of its own.
 
     Autovacuum analyses a table only after a while; until then the planner takes a
     freshly filled table for the near-empty one it last saw, and the next batches'
-    lookups and foreign-key checks slow down threefold as the table grows.
+    lookups and foreign-key checks slow down threefold as the table grows. The answer
+    need not wait for it: `ANALYZE` took 40-90 ms of a 10,000-row import's 0.6-1.4 s,
+    and it blocks no reader or writer of the tables.
     """
     if database.is_sqlite or inserted < 1_000:
         return
-    with database.engine.connect() as connection:
-        known = connection.scalar(
-            text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
-        )
-        if known is None or inserted > 0.2 * max(float(known), 0.0):
-            connection.execute(text("ANALYZE sample, prediction"))
-            connection.commit()
+    threading.Thread(
+        target=_analyze, args=(database, inserted), name="import-statistics", daemon=True
+    ).start()
+
+
+def _analyze(database: Database, inserted: int) -> None:
+    try:
+        with database.engine.connect() as connection:
+            known = connection.scalar(
+                text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
+            )
+            if known is None or inserted > 0.2 * max(float(known), 0.0):
+                connection.execute(text("ANALYZE sample, prediction"))
+                connection.commit()
+    except SQLAlchemyError:
+        # Statistics only: the planner catches up when autovacuum analyses the tables.
+        log.warning("ANALYZE after an import failed", exc_info=True)
