@@ -329,7 +329,9 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    # No key of its own to `project`: the run's key (above) names the project already,
+    # and on PostgreSQL a second check of it cost every import a trigger per row.
+    project_id: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[int] = mapped_column(Integer)
     sample_id: Mapped[int] = mapped_column(Integer, index=True)
     label: Mapped[str] = mapped_column(String(255))

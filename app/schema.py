@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -9,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import resources
@@ -29,7 +31,7 @@ def alembic_config() -> Config:
 
 def _with_connection(engine: Engine, action: str, revision: str) -> None:
     config = alembic_config()
-    with engine.begin() as connection:
+    with engine.connect() as connection, tables_rebuilt_safely(connection), connection.begin():
         if connection.dialect.name == "postgresql":
             # Servers started together (several hosts, or a migrate job beside `serve`)
             # take turns, the lock held until this transaction ends: the next one finds
@@ -37,7 +39,46 @@ def _with_connection(engine: Engine, action: str, revision: str) -> None:
             # SQLite needs nothing: its writer lock already lets one in at a time.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
+        getattr(command, action)(config, revision)  # migrations/env.py checks the keys
+
+
+class BrokenForeignKeys(RuntimeError):
+    """Revisions that left rows pointing at rows that are not there (SQLite)."""
+
+
+@contextmanager
+def tables_rebuilt_safely(connection: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys off while the revisions run; `check_foreign_keys` then
+    checks every row before they commit.
+
+    A revision in batch mode rebuilds a table on SQLite: it copies the table, drops the
+    old one and renames the copy. With foreign keys on, that DROP first deletes every
+    row, and the deletes cascade to every row pointing at them: rebuilding `prediction`
+    would delete every annotation. SQLite's own recipe for altering a table turns them
+    off the same way, outside the transaction, the only place SQLite lets them change.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    assert not connection.in_transaction(), "foreign keys change outside a transaction only"
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return  # PostgreSQL checked each row as it went
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise BrokenForeignKeys(
+            f"{len(broken)} row(s) of {', '.join(tables)} point at rows that are not there"
+        )
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from app import models  # noqa: F401  (registers every table on Base.metadata)
 from app.config import get_settings
 from app.db import Base, make_engine
+from app.schema import check_foreign_keys, tables_rebuilt_safely
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,6 +24,7 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        check_foreign_keys(connection)
 
 
 def run_migrations_online() -> None:
@@ -34,7 +36,7 @@ def run_migrations_online() -> None:
     settings.ensure_dirs()
     engine = make_engine(settings.database_url)
     try:
-        with engine.connect() as conn:
+        with engine.connect() as conn, tables_rebuilt_safely(conn):
             _run(conn)
     finally:
         engine.dispose()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import JSON, column, func, insert, inspect, select, table, update
+from sqlalchemy import JSON, Engine, column, func, insert, inspect, select, table, update
 from sqlalchemy.orm import Session
 
 from app import schema
@@ -13,6 +15,8 @@ from app.db import Base, make_engine
 from app.domain import verdicts
 from app.domain.analysis.sheet import load_run
 from app.domain.analysis.views import Filters, tally
+from app.domain.projects.access import get_access
+from app.domain.projects.settings import delete_project
 from app.domain.review.status import error_counts
 from app.domain.review.visibility import everything
 from app.models import (
@@ -493,5 +497,83 @@ def test_0014_gives_runs_no_last_import_and_takes_it_away(empty_database_url: st
         with Session(engine) as session:  # the run stays (no table rebuilt under it)
             assert session.scalar(select(func.count()).select_from(table("run"))) == 1
         schema.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _rows_of_every_table(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            name: connection.scalar(select(func.count()).select_from(table(name))) or 0
+            for name in Base.metadata.tables
+        }
+
+
+def _prediction_keys(engine: Engine) -> set[str | None]:
+    return {key["name"] for key in inspect(engine).get_foreign_keys("prediction")}
+
+
+def test_0015_drops_the_predictions_second_key_to_their_project_keeping_every_row(
+    empty_database_url: str,
+) -> None:
+    """On SQLite both ways rebuild `prediction`, which annotations, verdicts and leases
+    point at: with foreign keys on, dropping the old table would have deleted them."""
+    engine = make_engine(empty_database_url)
+    try:
+        schema.upgrade(engine)
+        with Session(engine) as session, session.begin():
+            pets = build_pets(session)  # annotated through the domain, at head
+            project_id = pets.project.id
+            session.expunge_all()
+        rows = _rows_of_every_table(engine)
+        assert rows["annotation"] == 10
+        assert rows["error_verdict"] > 0
+        assert "fk_prediction_project_id_project" not in _prediction_keys(engine)
+
+        schema.downgrade(engine, "0014")
+        assert "fk_prediction_project_id_project" in _prediction_keys(engine)
+        assert _rows_of_every_table(engine) == rows
+
+        schema.upgrade(engine)
+        assert _prediction_keys(engine) == {
+            "fk_prediction_run_project",
+            "fk_prediction_sample_project",
+        }
+        assert _rows_of_every_table(engine) == rows
+
+        # The project's predictions still go with it, through its runs and samples.
+        with Session(engine) as session, session.begin():
+            admin = make_user(session, admin=True)
+            access = get_access(session, admin, project_id)
+            delete_project(session, access, access.project.name)
+        after = _rows_of_every_table(engine)
+        assert (after["prediction"], after["annotation"], after["error_verdict"]) == (0, 0, 0)
+    finally:
+        engine.dispose()
+
+
+def test_a_revision_that_leaves_rows_pointing_nowhere_on_sqlite_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Foreign keys are off while SQLite's revisions run (so table rebuilds keep their
+    rows), and checked before the revisions commit."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    try:
+        schema.upgrade(engine)
+        with (
+            engine.connect() as connection,
+            schema.tables_rebuilt_safely(connection),
+            connection.begin() as transaction,
+        ):
+            connection.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+            connection.exec_driver_sql(
+                "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id))"
+            )
+            connection.exec_driver_sql("INSERT INTO child VALUES (404)")
+            with pytest.raises(schema.BrokenForeignKeys, match="child"):
+                schema.check_foreign_keys(connection)
+            transaction.rollback()
+        with engine.connect() as connection:  # and on again for the app's connections
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
