@@ -60,15 +60,9 @@ def get_api_user(
 
 def _caller(request: Request, session: Session, database: DatabaseDep, secret: str | None) -> User:
     if secret is not None:
-        # Recording the token's last use is a write; it gets its own short write
-        # transaction so read-only requests keep their non-blocking one.
-        with database.transaction() as writer:
-            owner = user_for_token(writer, secret)
-            owner_id = owner.id if owner is not None else None
-        if owner_id is None:
+        user = user_for_token(session, secret, database)
+        if user is None:
             raise TokenRefused("This API token is unknown or revoked.")
-        user = session.get(User, owner_id)
-        assert user is not None
         return user
     # Cookies are ignored for writes, so a cross-site form can never act through the API.
     if request.method in SAFE_METHODS:

@@ -110,6 +110,33 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session) -> None:
     assert accounts.user_for_token(session, issued.secret) is None
 
 
+def test_a_tokens_use_is_recorded_to_the_minute_not_on_every_request(
+    session: Session,
+) -> None:
+    """Every API call recorded its token's use: a write transaction per save a script
+    sent. Within a minute of the last record, a use writes nothing."""
+    user = make_user(session)
+    issued = accounts.create_token(session, user, "notebook")
+    assert accounts.user_for_token(session, issued.secret) is user
+    first = issued.token.last_used_at
+    assert first is not None
+    assert accounts.user_for_token(session, issued.secret) is user
+    assert issued.token.last_used_at == first
+
+    issued.token.last_used_at = first - accounts.TOKEN_USE_RECORDED_EVERY
+    session.flush()
+    assert accounts.user_for_token(session, issued.secret) is user
+    assert issued.token.last_used_at > first
+
+
+def test_a_token_of_a_deactivated_user_names_nobody(session: Session) -> None:
+    user = make_user(session)
+    issued = accounts.create_token(session, user, "ci")
+    user.is_active = False
+    session.flush()
+    assert accounts.user_for_token(session, issued.secret) is None
+
+
 def test_nobody_revokes_another_users_token(session: Session) -> None:
     owner, other = make_user(session), make_user(session)
     issued = accounts.create_token(session, owner, "ci")
