@@ -4,7 +4,7 @@
     .venv/bin/python bench/import_bench.py --mode text [--batch 1000]
     .venv/bin/python bench/import_bench.py --mode record [--batch 1000]
     .venv/bin/python bench/import_bench.py --mode push [--batch 1000]
-    .venv/bin/python bench/import_bench.py --mode image --saves 4 [--save-pause 0.5]
+    .venv/bin/python bench/import_bench.py --mode image --saves 4 [--save-pause 0.5] [--alone 10]
 
 Modes, each on a project of its kind (labels 0-9, --error-rate of the rows wrong):
   - image: a CSV manifest and a zip of distinct 32×32 PNGs, `POST .../import`; then the
@@ -405,7 +405,7 @@ class Savers:
         ms = sorted(1000 * t for t in self.latencies)
         p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
         return (
-            f"{len(ms):,} saves by {len(self.tokens)} annotators during the import: "
+            f"{len(ms):,} saves by {len(self.tokens)} annotators: "
             f"p50 {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms, "
             f"{self.refused} refused"
         )
@@ -436,6 +436,12 @@ def bench(args: argparse.Namespace, data_dir: Path, postgres_url: str | None) ->
             timeout=900,
         ) as client:
             results = []
+            if savers is not None and args.alone > 0:
+                # The same saves with no import running: what this machine gives them.
+                with savers:
+                    time.sleep(args.alone)
+                print(f"  no import, {args.alone:.0f} s: {savers.summary()}", flush=True)
+                savers.latencies.clear()
             for step in steps:
                 if savers is None:
                     results.append(
@@ -487,6 +493,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="seconds each annotator waits between saves (default 0: a tight loop)",
+    )
+    parser.add_argument(
+        "--alone",
+        type=float,
+        default=10.0,
+        help="with --saves: seconds of the same saves before any import, for comparison",
     )
     parser.add_argument("--error-rate", type=float, default=0.1)
     parser.add_argument(

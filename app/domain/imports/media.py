@@ -153,9 +153,15 @@ def _workers() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
+            context = multiprocessing.get_context("forkserver")
+            # The workers fork from a process that has imported what they run (this
+            # module, and with it the models): each importing it for itself spent 1-2 s
+            # of CPU, at the first image import after a start, on every core at once,
+            # the cores that annotators' saves were waiting for.
+            context.set_forkserver_preload([__name__])
             _pool = ProcessPoolExecutor(
                 max_workers=os.cpu_count() or 1,
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=context,
                 initializer=_start_worker,
                 initargs=(os.getpid(),),
             )

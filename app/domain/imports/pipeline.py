@@ -481,12 +481,18 @@ def _refresh_statistics(database: Database, inserted: int) -> None:
 def _analyze(database: Database, inserted: int) -> None:
     try:
         with database.engine.connect() as connection:
-            known = connection.scalar(
-                text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
-            )
-            if known is None or inserted > 0.2 * max(float(known), 0.0):
-                connection.execute(text("ANALYZE sample, prediction"))
-                connection.commit()
+            try:
+                known = connection.scalar(
+                    text("SELECT reltuples FROM pg_class WHERE relname = 'prediction'")
+                )
+                if known is None or inserted > 0.2 * max(float(known), 0.0):
+                    connection.execute(text("ANALYZE sample, prediction"))
+                    connection.commit()
+            finally:
+                # Closed, not given back: the engine may be disposed meanwhile (a
+                # shutdown), and a connection given back to a disposed pool is left open
+                # for the garbage collector.
+                connection.invalidate()
     except SQLAlchemyError:
         # Statistics only: the planner catches up when autovacuum analyses the tables.
         log.warning("ANALYZE after an import failed", exc_info=True)
