@@ -65,6 +65,8 @@ def get_session(request: Request) -> Iterator[Session]:
         request.method in {"GET", "HEAD"} and not getattr(endpoint, _WRITES_ON_GET, False)
     ) or getattr(endpoint, _OWN_TRANSACTIONS, False)
     factory = database.reader if reads_only else database.writer
+    # Read by what must write beside a read-only request (an API token's use).
+    request.state.reads_only = reads_only
     with factory() as session:
         yield session
         session.commit()

@@ -60,7 +60,10 @@ def get_api_user(
 
 def _caller(request: Request, session: Session, database: DatabaseDep, secret: str | None) -> User:
     if secret is not None:
-        user = user_for_token(session, secret, database)
+        # A request's write transaction records the use itself: a second writer beside
+        # it would wait on SQLite for the lock that transaction holds.
+        reads_only = getattr(request.state, "reads_only", True)
+        user = user_for_token(session, secret, database if reads_only else None)
         if user is None:
             raise TokenRefused("This API token is unknown or revoked.")
         return user
