@@ -16,13 +16,16 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -258,6 +261,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Database, int]]:
+    """A server in this process on a fresh SQLite database with a two-person project."""
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
+    database = Database.from_url(settings.database_url)
+    schema.upgrade(database.engine)
+    with database.transaction() as session:
+        lead, other = make_user(session, "lead"), make_user(session, "ann")
+        project_id = make_project(session, lead, annotators=[other]).id
+    app = create_app(settings, database)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", database, project_id
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        database.dispose()
 
 
 class LiveServer:

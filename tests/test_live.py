@@ -20,19 +20,16 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session
 
 from app import schema
-from app.config import Settings
 from app.db import Database
 from app.domain import live
 from app.domain.projects.access import get_access
 from app.domain.projects.causes import create_cause
 from app.domain.projects.team import change_role
-from app.main import create_app
 from app.models import Project, ProjectRole, User
-from tests.conftest import PostgresDatabases, free_port, start_server
+from tests.conftest import PostgresDatabases, sqlite_server, start_server
 from tests.factories import PASSWORD, make_project, make_user
 
 
@@ -150,31 +147,6 @@ def next_event(
         if name == kind:
             return data
     raise AssertionError(f"no {kind!r} event within {within}s")
-
-
-@contextmanager
-def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Database, int]]:
-    """A server in this process on a fresh SQLite database with a two-person project."""
-    settings = Settings(data_dir=tmp_path, secret_key="k" * 40)
-    database = Database.from_url(settings.database_url)
-    schema.upgrade(database.engine)
-    with database.transaction() as session:
-        lead, other = make_user(session, "lead"), make_user(session, "ann")
-        project_id = make_project(session, lead, annotators=[other]).id
-    app = create_app(settings, database)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", database, project_id
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        database.dispose()
 
 
 def test_a_new_cause_reaches_open_pages_within_a_second_on_sqlite(tmp_path: Path) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.accounts.users import create_token, revoke_token
-from tests.conftest import sign_in
+from app.models import ApiToken, User, utcnow
+from tests.conftest import sign_in, sqlite_server
 from tests.factories import make_user
 
 
@@ -123,3 +129,45 @@ def test_a_one_time_password_opens_no_api_door(client: TestClient, session: Sess
     assert (
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     )
+
+
+def test_a_token_works_for_writes_and_reads_on_a_real_sqlite_server(tmp_path: Path) -> None:
+    # The suite's client shares one connection with the test, so it cannot see two
+    # transactions of one request wait for each other; SQLite's one write lock on a real
+    # server can (a token's use recorded beside a write request's own transaction: 500
+    # after the busy timeout).
+    with sqlite_server(tmp_path) as (base, database, project_id):
+        with database.transaction() as session:
+            lead = session.scalars(select(User).where(User.username == "lead")).one()
+            issued = create_token(session, lead, "notebook")
+            secret, token_id = issued.secret, issued.token.id
+        headers = {"Authorization": f"Bearer {secret}"}
+
+        def last_used() -> datetime | None:
+            with database.transaction(read_only=True) as session:
+                return session.get_one(ApiToken, token_id).last_used_at
+
+        def as_if_used_long_ago() -> None:
+            with database.transaction() as session:
+                session.get_one(ApiToken, token_id).last_used_at = utcnow() - timedelta(hours=1)
+
+        # Its first use a write: answered, stored, and the use recorded.
+        created = httpx.post(
+            f"{base}/api/v1/projects/{project_id}/causes",
+            json={"name": "blurry"},
+            headers=headers,
+            timeout=60,
+        )
+        assert created.status_code == 201, created.text
+        first = last_used()
+        assert first is not None
+        assert utcnow() - first < timedelta(minutes=1)
+
+        # Its next use, long after, a read: recorded too.
+        as_if_used_long_ago()
+        causes = httpx.get(f"{base}/api/v1/projects/{project_id}/causes", headers=headers)
+        assert causes.status_code == 200
+        assert [c["name"] for c in causes.json()] == ["blurry"]
+        again = last_used()
+        assert again is not None
+        assert utcnow() - again < timedelta(minutes=1)
