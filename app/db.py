@@ -127,14 +127,24 @@ _HOLDS_WRITE_LOCK = "eyeball_holds_write_lock"
 class Database:
     """An engine with its two session factories: read-only and read-write."""
 
-    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, bind: Connection | None = None, pinned: Connection | None = None
+    ) -> None:
         self.engine = engine
+        # The one connection every session of this database uses, if it has one.
+        self.connection = bind if bind is not None else pinned
         if bind is not None:
             # Tests: every session joins the test's outer transaction as a savepoint,
             # so the code under test commits as usual and the test still rolls back.
             self.writer = sessionmaker(
                 bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
             )
+            self.reader = self.writer
+            return
+        if pinned is not None:
+            # Each transaction begins and ends on the connection (a writer's, on SQLite:
+            # reads through it wait for the write lock too).
+            self.writer = sessionmaker(bind=pinned, expire_on_commit=False)
             self.reader = self.writer
             return
         self.writer = sessionmaker(engine, expire_on_commit=False)
@@ -156,6 +166,17 @@ class Database:
         factory = self.reader if read_only else self.writer
         with factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def pinned(self) -> Iterator[Database]:
+        """This database through one connection for the block: for work that keeps
+        state on its connection from one transaction to the next (SQLite's TEMP
+        tables). A database on one connection already (the tests') is itself."""
+        if self.connection is not None:
+            yield self
+            return
+        with self.engine.connect() as connection:
+            yield Database(self.engine, pinned=connection)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1000,6 +1000,51 @@ def test_an_import_plans_again_when_the_project_changed_after_its_check(
     assert session.scalar(select(func.count()).where(Run.name == "v2")) == 1
 
 
+def test_an_import_whose_project_changes_after_its_rows_are_staged_plans_again(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the rows are staged before the write: an import landing between the two
+    is seen by the write too, which plans again and writes nothing twice (on PostgreSQL,
+    where nothing is staged, the same order of events goes through the check's plan)."""
+    project = make_project(session)
+    rows = image_rows(6, 3)
+    stage = pipeline._stage
+    between: list[Any] = []
+
+    def staged_then_meanwhile(*args: Any) -> Any:
+        staged = stage(*args)
+        if between:
+            between.pop()()
+        return staged
+
+    monkeypatch.setattr(pipeline, "_stage", staged_then_meanwhile)
+    monkeypatch.setattr(pipeline, "place_staged", _place_then(between, database_of(session)))
+    between.append(
+        lambda: run_import(
+            session, project, csv_bytes(rows[:4]), zip_media(images_for(rows)), tmp_path
+        )
+    )
+    summary = run_import(session, project, csv_bytes(rows), zip_media(images_for(rows)), tmp_path)
+    assert (summary.samples_created, summary.predictions_created) == (2, 2)
+    assert (counts(session)["sample"], counts(session)["prediction"]) == (6, 6)
+    assert (summary.errors, summary.evaluated) == (3, 6)
+    stored = {s.external_id: s.label for s in session.scalars(select(Sample))}
+    assert stored == {row["id"]: row["label"] for row in rows}
+
+
+def _place_then(between: list[Any], database: Database) -> Any:
+    """`place_staged`, and on PostgreSQL (no rows staged) the change meant for after the
+    staging, at the last moment before the write."""
+    place = media.place_staged
+
+    def placed(*args: Any) -> None:
+        place(*args)
+        if between and not database.is_sqlite:
+            between.pop()()
+
+    return placed
+
+
 @pytest.mark.parametrize(
     ("name", "canonical"),
     [

@@ -10,7 +10,9 @@ SQLite as one prepared statement for all rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from typing import Any
 
@@ -238,3 +240,133 @@ def _copy(
     except psycopg.errors.IntegrityError as exc:
         # Past SQLAlchemy, so raised as it raises the same refusal on SQLite.
         raise IntegrityError(statement, None, exc) from exc
+
+
+# --- SQLite: rows staged before the write ----------------------------------------------
+#
+# SQLite has one writer at a time, and every save waits while an import writes. Building
+# and binding 10,000 rows a table in Python was two thirds of a 10,000-image import's
+# write (160 ms); a TEMP table is private to its connection and written without the
+# database's write lock, so the rows go there first, converted as `_insert_many` would,
+# and the write moves them into place in one INSERT ... SELECT a table (15 ms each).
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Rows waiting in a TEMP table of one connection (`stage`), in their order."""
+
+    table: Table
+    temp: str
+    columns: list[str]
+    count: int
+
+
+def stage(
+    connection: Connection,
+    table: Table,
+    rows: Iterable[dict[str, Any]],
+    *,
+    count: int,
+    extra: Sequence[str] = (),
+) -> Staged:
+    """Write the rows (dicts of the same keys: `table`'s columns and the `extra` ones
+    that `insert_staged` reads) into a TEMP table of `connection`, outside any write
+    transaction of the database (inside the caller's, if it has one)."""
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    # A name of its own: two imports may stage on one connection (a test's, with one
+    # import inside another).
+    temp = f"staged_{table.name}_{secrets.token_hex(4)}"
+    stream = iter(rows)
+    first = next(stream, None)
+    if first is None or count == 0:
+        return Staged(table=table, temp=temp, columns=[], count=0)
+    filled = _defaults(table, first)
+    names = [*first, *filled]
+    values: Iterator[dict[str, Any]] = chain([first], stream)
+    if filled:
+        values = ({**row, **filled} for row in values)
+    converted = [
+        (1 + i, convert)
+        for i, name in enumerate(names)
+        if name not in extra and (convert := _converter(table.c[name], connection)) is not None
+    ]
+    own = not raw.in_transaction
+    raw.execute(f"CREATE TEMP TABLE {temp} (ord INTEGER PRIMARY KEY, {', '.join(names)})")
+    statement = (
+        f"INSERT INTO temp.{temp} (ord, {', '.join(names)}) "  # noqa: S608 (names from the schema)
+        f"VALUES ({', '.join('?' for _ in range(len(names) + 1))})"
+    )
+
+    def converted_row(ordinal: int, row: dict[str, Any]) -> tuple[Any, ...]:
+        out = [ordinal, *row.values()]
+        for i, convert in converted:
+            out[i] = convert(out[i])
+        return tuple(out)
+
+    if own:
+        raw.execute("BEGIN")
+    try:
+        numbered = enumerate(values)
+        while batch := [converted_row(n, row) for n, row in islice(numbered, BATCH)]:
+            raw.executemany(statement, batch)
+        if own:
+            raw.execute("COMMIT")
+    except BaseException:
+        if own:
+            raw.execute("ROLLBACK")
+        raw.execute(f"DROP TABLE IF EXISTS temp.{temp}")
+        raise
+    return Staged(table=table, temp=temp, columns=names, count=count)
+
+
+def insert_staged(
+    db: Connection,
+    staged: Staged,
+    *,
+    constants: Mapping[str, Any] | None = None,
+    computed: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> range:
+    """Move staged rows into their table in the caller's write transaction, on the
+    connection that staged them; return their new ids (in the rows' order).
+
+    `constants` give columns one value for every row (known only now: a new run's id);
+    `computed` gives columns an SQL expression over the staged columns and the
+    `parameters` (a new sample's id from its place among the staged samples)."""
+    table, constants, computed = staged.table, constants or {}, computed or {}
+    if staged.count == 0:
+        return range(0)
+    ids = _new_ids(db, table, staged.count)
+    assert isinstance(ids, range)  # SQLite's: after the largest
+    copied = [
+        name
+        for name in staged.columns
+        if name in table.c and name not in constants and name not in computed
+    ]
+    given = {f"c_{name}": _bound(table, name, value, db) for name, value in constants.items()}
+    columns = ["id", *copied, *constants, *computed]
+    values = [
+        ":first_id + ord",
+        *copied,
+        *(f":c_{name}" for name in constants),
+        *computed.values(),
+    ]
+    db.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 (names from the schema)
+        f"SELECT {', '.join(values)} FROM temp.{staged.temp} ORDER BY ord",
+        {"first_id": ids.start, **given, **(parameters or {})},
+    )
+    return ids
+
+
+def drop_staged(connection: Connection, staged: Iterable[Staged]) -> None:
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    for one in staged:
+        raw.execute(f"DROP TABLE IF EXISTS temp.{one.temp}")
+
+
+def _bound(table: Table, name: str, value: Any, db: Connection) -> Any:
+    convert = _converter(table.c[name], db)
+    return value if convert is None else convert(value)

@@ -31,7 +31,14 @@ from app import metrics
 from app.db import Database
 from app.domain import verdicts
 from app.domain.analysis.label_suspects import p_label
-from app.domain.imports.bulk import batches, insert_rows
+from app.domain.imports.bulk import (
+    Staged,
+    batches,
+    drop_staged,
+    insert_rows,
+    insert_staged,
+    stage,
+)
 from app.domain.imports.manifests import (
     PREVIEW_ROWS,
     Limits,
@@ -54,6 +61,7 @@ from app.domain.imports.plan import (
     ImportSummary,
     Planned,
     ProblemsOf,
+    Stored,
     Upload,
     choose_for_review,
     find_run,
@@ -128,61 +136,57 @@ def _remove_stale(root: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _apply(
-    session: Session,
-    project: Project,
-    manifest: Manifest,
-    options: ImportOptions,
-    progress: Progress | None = None,
-    planned: Planned | None = None,
-) -> ImportSummary:
-    """Write a checked manifest (its images, files and media rows, in the store already)
-    in the caller's transaction, or refuse it whole.
+@dataclass(frozen=True)
+class _Rows:
+    """What an import's write adds, worked out from its plan and what the plan read."""
 
-    `planned`, made in an earlier (read) transaction, is written as is when the project's
-    data did not change since; otherwise the import is planned again here.
-    """
-    require_open(project)
-    if planned is not None and planned.stored.version == project.data_version:
-        plan, stored = planned.plan, planned.stored
-    else:
-        plan, stored = plan_import(session, project, manifest, options)
-    if plan.problems:
-        raise ImportRefused(plan.problems)
-    data_changed(session, project.id)
-    total = len(manifest.rows)
-    # The saving phase began before the files were placed (`run_import`).
-    report = progress or (lambda _phase, _done, _total: None)
+    new: list[ManifestRow]  # rows whose sample is new, in the manifest's order
+    changed: list[dict[str, Any]]  # stored samples' new values, each with its id
+    predicted: list[ManifestRow]  # rows whose prediction the run does not hold yet
+    # A new run's errors under review, with their review order; None for a run that exists.
+    order: dict[str, int] | None
 
-    run = find_run(session, project, plan.run_name)
-    new_run = run is None
-    if run is None:
-        run = Run(project_id=project.id, name=plan.run_name, evaluated=plan.evaluated)
-        session.add(run)
-        session.flush()
-    elif plan.evaluated is not None and run.evaluated != plan.evaluated:
-        run.evaluated = plan.evaluated
 
-    existing, stored_predictions = stored.samples, stored.predictions
-    new_rows: list[ManifestRow] = []
+def _rows_of(
+    project: Project, manifest: Manifest, options: ImportOptions, plan: ImportPlan, stored: Stored
+) -> _Rows:
+    new: list[ManifestRow] = []
     changed: list[dict[str, Any]] = []
+    predicted: list[ManifestRow] = []
     for row in manifest.rows:
-        sample = existing.get(row.external_id)
+        sample = stored.samples.get(row.external_id)
         if sample is None:
-            new_rows.append(row)
-        elif changes := sample_changes(sample, row):
+            new.append(row)
+            predicted.append(row)
+            continue
+        if changes := sample_changes(sample, row):
             changed.append({"id": sample.id, **changes})
+        if sample.id not in stored.predictions:
+            predicted.append(row)
+    # A new run holds this import's predictions only, so which of its errors go under
+    # review, and in what order, is known before they are written, and they are written
+    # so: choosing them from the stored rows, then numbering them, took two reads and
+    # two UPDATEs after the insert (25 ms of a 10,000-row import on PostgreSQL).
+    order: dict[str, int] | None = None
+    if not plan.run_exists:
+        chosen = choose_for_review(
+            [row.external_id for row in predicted if row.is_error],
+            options.sample_errors,
+            plan.seed,
+        )
+        ranked = sorted(chosen, key=lambda e: review_key(project.queue_seed, e))
+        order = {external_id: position for position, external_id in enumerate(ranked)}
+    return _Rows(new, changed, predicted, order)
+
+
+def _sample_values(project_id: int, rows: list[ManifestRow]) -> Iterator[dict[str, Any]]:
+    # Built as they are written (a generator): for 100,000 rows, all at once doubled the
+    # import's memory; and one statement (COPY) for all of them lets PostgreSQL store
+    # rows while the next are built.
     now = utcnow()
-    # Core statements on the table: the ORM's bulk insert still handles each row.
-    db = session.connection()
-    samples, predictions = cast(Table, Sample.__table__), cast(Table, Prediction.__table__)
-    sample_ids = {external_id: sample.id for external_id, sample in existing.items()}
-    # Insert values are built as they are written (generators): for 100,000 rows, all
-    # at once doubled the import's memory; and one statement (COPY) for all of them lets
-    # PostgreSQL store rows while the next are built.
-    sample_rows = (
-        {
-            "project_id": project.id,
+    for row in rows:
+        yield {
+            "project_id": project_id,
             "external_id": row.external_id,
             "label": row.label,
             "image_sha256": row.image.sha256 if row.image is not None else None,
@@ -192,67 +196,183 @@ def _apply(
             "created_at": now,
             "updated_at": now,
         }
-        for row in new_rows
-    )
-    sample_ids.update(insert_rows(db, samples, sample_rows, "external_id", count=len(new_rows)))
-    for batch in batches(changed):
-        session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
-    report(Phase.SAVING, total // 2, total)
 
-    # Without `sample_errors` every new error is reviewed.
+
+def _prediction_values(rows: _Rows, options: ImportOptions) -> Iterator[dict[str, Any]]:
+    """Each new prediction's own values (its project, run and sample are the caller's)."""
+    # Without `sample_errors` every new error of a run that exists is reviewed.
     everyone = options.sample_errors is None
-    predicted = [r for r in manifest.rows if sample_ids[r.external_id] not in stored_predictions]
-    # A new run holds this import's predictions only, so which of its errors go under
-    # review, and in what order, is known before they are written, and they are written
-    # so: choosing them from the stored rows, then numbering them, took two reads and
-    # two UPDATEs after the insert (25 ms of a 10,000-row import on PostgreSQL).
-    order: dict[str, int] | None = None
-    if new_run:
-        chosen = choose_for_review(
-            [row.external_id for row in predicted if row.is_error],
-            options.sample_errors,
-            plan.seed,
-        )
-        ranked = sorted(chosen, key=lambda e: review_key(project.queue_seed, e))
-        order = {external_id: position for position, external_id in enumerate(ranked)}
-    insert_rows(
-        db,
-        predictions,
-        (
-            {
-                "project_id": project.id,
-                "run_id": run.id,
-                "sample_id": sample_ids[row.external_id],
-                "label": row.prediction,
-                "confidence": row.confidence,
-                "probs": row.probs,
-                "p_label": p_label(row.probs, row.label),
-                "is_error": row.is_error,
-                "in_review": row.external_id in order
-                if order is not None
-                else everyone and row.is_error,
-                "review_order": order.get(row.external_id) if order is not None else None,
-            }
-            for row in predicted
-        ),
-        count=len(predicted),
+    order = rows.order
+    for row in rows.predicted:
+        yield {
+            "label": row.prediction,
+            "confidence": row.confidence,
+            "probs": row.probs,
+            "p_label": p_label(row.probs, row.label),
+            "is_error": row.is_error,
+            "in_review": row.external_id in order
+            if order is not None
+            else everyone and row.is_error,
+            "review_order": order.get(row.external_id) if order is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class _StagedRows:
+    """SQLite: an import's new samples and predictions in TEMP tables of the connection
+    that writes them (`bulk.stage`), worked out from the check's plan; the write uses
+    them only while that plan holds."""
+
+    rows: _Rows
+    samples: Staged
+    predictions: Staged
+
+
+def _stage(
+    database: Database,
+    project: Project,
+    manifest: Manifest,
+    options: ImportOptions,
+    planned: Planned,
+) -> _StagedRows:
+    """Stage the rows the check's plan would write, on the pinned `database`'s connection,
+    before its write transaction opens (see `bulk.stage`)."""
+    connection = database.connection
+    assert connection is not None  # a pinned database
+    rows = _rows_of(project, manifest, options, planned.plan, planned.stored)
+    samples = cast(Table, Sample.__table__)
+    predictions = cast(Table, Prediction.__table__)
+    new_place = {row.external_id: place for place, row in enumerate(rows.new)}
+    stored = planned.stored.samples
+    staged_samples = stage(
+        connection, samples, _sample_values(project.id, rows.new), count=len(rows.new)
     )
-    if order is not None:
-        queued_now = len(order)
+    try:
+        staged_predictions = stage(
+            connection,
+            predictions,
+            (
+                {
+                    "project_id": project.id,
+                    "sample_id": stored[row.external_id].id if row.external_id in stored else None,
+                    "sample_place": new_place.get(row.external_id),
+                    **values,
+                }
+                for row, values in zip(
+                    rows.predicted, _prediction_values(rows, options), strict=True
+                )
+            ),
+            count=len(rows.predicted),
+            extra=["sample_place"],
+        )
+    except BaseException:
+        drop_staged(connection, [staged_samples])
+        raise
+    return _StagedRows(rows, staged_samples, staged_predictions)
+
+
+def _apply(
+    session: Session,
+    project: Project,
+    manifest: Manifest,
+    options: ImportOptions,
+    progress: Progress | None = None,
+    planned: Planned | None = None,
+    staged: _StagedRows | None = None,
+) -> ImportSummary:
+    """Write a checked manifest (its images, files and media rows, in the store already)
+    in the caller's transaction, or refuse it whole.
+
+    `planned`, made in an earlier (read) transaction, is written as is when the project's
+    data did not change since (and so are its `staged` rows, on SQLite); otherwise the
+    import is planned again here.
+    """
+    require_open(project)
+    if planned is not None and planned.stored.version == project.data_version:
+        plan, stored = planned.plan, planned.stored
+    else:
+        plan, stored = plan_import(session, project, manifest, options)
+        staged = None
+    if plan.problems:
+        raise ImportRefused(plan.problems)
+    data_changed(session, project.id)
+    total = len(manifest.rows)
+    # The saving phase began before the files were placed (`run_import`).
+    report = progress or (lambda _phase, _done, _total: None)
+
+    run = find_run(session, project, plan.run_name)
+    if run is None:
+        run = Run(project_id=project.id, name=plan.run_name, evaluated=plan.evaluated)
+        session.add(run)
+        session.flush()
+    elif plan.evaluated is not None and run.evaluated != plan.evaluated:
+        run.evaluated = plan.evaluated
+
+    rows = staged.rows if staged is not None else _rows_of(project, manifest, options, plan, stored)
+    now = utcnow()
+    for batch in batches(rows.changed):
+        session.execute(update(Sample), [{**c, "updated_at": now} for c in batch])
+    # Core statements on the table: the ORM's bulk insert still handles each row.
+    db = session.connection()
+    if staged is not None:
+        new_ids = insert_staged(db, staged.samples)
+        report(Phase.SAVING, total // 2, total)
+        insert_staged(
+            db,
+            staged.predictions,
+            constants={"run_id": run.id},
+            computed={"sample_id": "COALESCE(sample_id, :first_sample + sample_place)"},
+            parameters={"first_sample": new_ids.start},
+        )
+    else:
+        samples = cast(Table, Sample.__table__)
+        predictions = cast(Table, Prediction.__table__)
+        sample_ids = {external_id: sample.id for external_id, sample in stored.samples.items()}
+        sample_ids.update(
+            insert_rows(
+                db,
+                samples,
+                _sample_values(project.id, rows.new),
+                "external_id",
+                count=len(rows.new),
+            )
+        )
+        report(Phase.SAVING, total // 2, total)
+        insert_rows(
+            db,
+            predictions,
+            (
+                {
+                    "project_id": project.id,
+                    "run_id": run.id,
+                    "sample_id": sample_ids[row.external_id],
+                    **values,
+                }
+                for row, values in zip(
+                    rows.predicted, _prediction_values(rows, options), strict=True
+                )
+            ),
+            count=len(rows.predicted),
+        )
+    predicted = rows.predicted
+    if rows.order is not None:
+        queued_now = len(rows.order)
     elif options.sample_errors is None:
         queued_now = sum(1 for row in predicted if row.is_error)
     else:
         queued_now = queue_sample(session, run, options.sample_errors, plan.seed)
 
-    if new_rows or predicted or plan.samples_updated or queued_now:
+    if rows.new or predicted or plan.samples_updated or queued_now:
         run.last_import_at = utcnow()
-    queued = len(order) if order is not None else renumber_review_order(session, project, run)
+    queued = (
+        len(rows.order) if rows.order is not None else renumber_review_order(session, project, run)
+    )
     verdicts.recount_errors(session, [run.id])
-    if changed:
+    if rows.changed:
         # A sample's new metadata moves its errors' verdicts between facets, in every
         # run that has it.
         runs = {run.id}
-        for batch in batches([c["id"] for c in changed]):
+        for batch in batches([c["id"] for c in rows.changed]):
             runs.update(
                 session.scalars(
                     select(Prediction.run_id).where(Prediction.sample_id.in_(batch)).distinct()
@@ -286,8 +406,9 @@ def _check(
     limits: Limits,
     progress: Progress | None,
     problems_of: ProblemsOf | None,
-) -> tuple[Manifest, Planned, SampleKind]:
-    """Read and check the upload into `staging`, and plan it, in read transactions."""
+) -> tuple[Manifest, Planned, Project]:
+    """Read and check the upload into `staging`, and plan it, in read transactions; with
+    the project as the plan read it."""
     with database.transaction(read_only=True) as session:
         project = project_of(session, project_id)
         kind, labels = project.kind, list(project.labels)
@@ -306,8 +427,9 @@ def _check(
     if problems_of is not None:
         manifest.problems = problems_of(manifest.problems)
     with database.transaction(read_only=True) as session:
-        plan, stored = plan_import(session, project_of(session, project_id), manifest, options)
-    return manifest, Planned(plan, stored), kind
+        project = project_of(session, project_id)
+        plan, stored = plan_import(session, project, manifest, options)
+    return manifest, Planned(plan, stored), project
 
 
 def _known(database: Database, digests: list[str]) -> dict[str, KnownImage]:
@@ -337,7 +459,7 @@ def preview_import(
 ) -> Preview:
     """Read and check everything and say what the import would do. Writes nothing."""
     with staging_folder(store.folder) as staging:
-        manifest, planned, kind = _check(
+        manifest, planned, project = _check(
             database, project_id, upload, options, staging, store, limits, progress, None
         )
         # Read now: the staging folder goes when the check is done.
@@ -346,7 +468,7 @@ def preview_import(
             for row in manifest.rows[:PREVIEW_ROWS]
             if row.image is not None and (uri := _thumbnail_uri(row.image, store))
         }
-        return Preview(manifest, planned.plan, kind, thumbnails)
+        return Preview(manifest, planned.plan, project.kind, thumbnails)
 
 
 def _thumbnail_uri(image: StagedImage, store: MediaStore) -> str | None:
@@ -395,7 +517,7 @@ def run_import(
             return known
     try:
         with staging_folder(store.folder) as staging:
-            manifest, planned, _unused = _check(
+            manifest, planned, checked = _check(
                 database,
                 project_id,
                 upload,
@@ -432,11 +554,24 @@ def run_import(
                         if r.image and r.image_path
                     },
                 )
-            with _collector_paused(), database.transaction() as session:
-                project = project_of(session, project_id, lock=True)
-                summary = _apply(session, project, manifest, options, record, planned)
-                if fingerprint is not None:
-                    remember(session, project, summary.run, fingerprint, summary.rows)
+            # One connection for the rows staged (SQLite) and the write that moves them.
+            with database.pinned() as pinned:
+                staged = (
+                    _stage(pinned, checked, manifest, options, planned)
+                    if database.is_sqlite
+                    else None
+                )
+                try:
+                    with _collector_paused(), pinned.transaction() as session:
+                        project = project_of(session, project_id, lock=True)
+                        summary = _apply(
+                            session, project, manifest, options, record, planned, staged
+                        )
+                        if fingerprint is not None:
+                            remember(session, project, summary.run, fingerprint, summary.rows)
+                finally:
+                    if staged is not None and pinned.connection is not None:
+                        drop_staged(pinned.connection, [staged.samples, staged.predictions])
     except ImportRefused:
         metrics.IMPORTS.labels("refused").inc()
         raise
