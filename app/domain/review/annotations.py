@@ -204,7 +204,8 @@ def _checked_state(
                 )
             }
         )
-    # No cause chosen, no group to break (and one round trip fewer).
+    # One cause at most cannot break a single-choice group (and a round trip fewer for
+    # the usual save).
     single_groups = (
         {
             g.id: g.name
@@ -214,7 +215,7 @@ def _checked_state(
                 )
             )
         }
-        if causes
+        if len(causes) > 1
         else {}
     )
     for group_id, group_name in single_groups.items():
