@@ -272,7 +272,16 @@ def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Database, int]]:
     with database.transaction() as session:
         lead, other = make_user(session, "lead"), make_user(session, "ann")
         project_id = make_project(session, lead, annotators=[other]).id
-    app = create_app(settings, database)
+    try:
+        with serving(create_app(settings, database)) as base_url:
+            yield base_url, database, project_id
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread of this process; its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -280,12 +289,11 @@ def sqlite_server(tmp_path: Path) -> Iterator[tuple[str, Database, int]]:
     try:
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", database, project_id
+            time.sleep(0.05)  # waiting for start-up, not standing in for synchronisation
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        database.dispose()
 
 
 class LiveServer:

@@ -10,8 +10,6 @@ one on the sheet and one on the dashboard.
 from __future__ import annotations
 
 import random
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +33,7 @@ from app.domain.review.annotations import Draft, save
 from app.main import create_app
 from app.models import AnnotationStatus, Cause, Prediction, Project, Run
 from tests.browser.pages import sign_in, watch
-from tests.conftest import DemoData, free_port, start_server
+from tests.conftest import DemoData, serving, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -92,19 +89,10 @@ def sqlite_demo(demo_data: DemoData, tmp_path: Path) -> Iterator[Demo]:
     database = Database.from_url(settings.database_url)
     project_id = seed(database)
     password = lead_password(read_sign_ins(settings.data_dir))
-    port = free_port()
-    app = create_app(settings, database)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for start-up, not standing in for synchronisation
-        yield Demo(f"http://127.0.0.1:{port}", database, project_id, password)
+        with serving(create_app(settings, database)) as base_url:
+            yield Demo(base_url, database, project_id, password)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         database.dispose()
 
 

@@ -76,15 +76,10 @@ def insert_rows(
     if count is None:
         rows = list(rows)
         count = len(rows)
-    stream = iter(rows)
-    first = next(stream, None)
-    if first is None or count == 0:
+    filled = _filled(table, rows)
+    if filled is None or count == 0:
         return iter(())
-    filled = _defaults(table, first)
-    values: Iterator[dict[str, Any]] = chain([first], stream)
-    if filled:
-        values = ({**row, **filled} for row in values)
-    names = [*first, *filled]
+    names, values = filled
     ids: Sequence[int] | None = None
     if "id" in table.c and "id" not in names:
         ids = _new_ids(db, table, count)
@@ -116,6 +111,22 @@ def insert_new_rows(db: Connection, table: Table, rows: list[dict[str, Any]], ke
     dialect_insert = postgresql_insert if db.dialect.name == "postgresql" else sqlite_insert
     for batch in batches(rows):
         db.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=[key]), batch)
+
+
+def _filled(
+    table: Table, rows: Iterable[dict[str, Any]]
+) -> tuple[list[str], Iterator[dict[str, Any]]] | None:
+    """The rows' column names and the rows, each with the defaults of the columns the
+    rows leave out; None for no rows."""
+    stream = iter(rows)
+    first = next(stream, None)
+    if first is None:
+        return None
+    filled = _defaults(table, first)
+    values: Iterator[dict[str, Any]] = chain([first], stream)
+    if filled:
+        values = ({**row, **filled} for row in values)
+    return [*first, *filled], values
 
 
 def _defaults(table: Table, first: dict[str, Any]) -> dict[str, Any]:
@@ -160,28 +171,43 @@ def _insert_many(
     ids: Sequence[int] | None,
     rows: Iterator[dict[str, Any]],
 ) -> None:
-    offset = 0 if ids is None else 1
-    # Only the columns whose type converts values (JSON, dates) are touched per row.
-    converted = [
-        (offset + i, convert)
-        for i, name in enumerate(names)
-        if (convert := _converter(table.c[name], db)) is not None
-    ]
-
-    def values(new_id: int, row: dict[str, Any]) -> tuple[Any, ...]:
-        out = [new_id, *row.values()] if offset else list(row.values())
-        for i, convert in converted:
-            out[i] = convert(out[i])
-        return tuple(out)
-
-    columns = ["id", *names] if offset else names
+    columns = names if ids is None else ["id", *names]
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608 (names from the schema)
         f"VALUES ({', '.join('?' for _ in columns)})"
     )
-    pairs = _with_ids(rows, ids)
-    while batch := [values(new_id, row) for row, new_id in islice(pairs, BATCH)]:
+    numbered = None if ids is None else iter(ids)
+    for batch in _converted(db, table, names, rows, numbered):
         db.exec_driver_sql(statement, batch)
+
+
+def _converted(
+    db: Connection,
+    table: Table,
+    names: list[str],
+    rows: Iterator[dict[str, Any]],
+    numbers: Iterator[int] | None,
+    extra: Sequence[str] = (),
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows' values as the driver takes them, a batch at a time, each led by its
+    number when `numbers` are given (as many as rows). Only the columns whose type
+    converts values (JSON, dates) are touched per row; the `extra` ones are no column."""
+    offset = 0 if numbers is None else 1
+    converted = [
+        (offset + i, convert)
+        for i, name in enumerate(names)
+        if name not in extra and (convert := _converter(table.c[name], db)) is not None
+    ]
+
+    def values(number: int, row: dict[str, Any]) -> tuple[Any, ...]:
+        out = [number, *row.values()] if offset else list(row.values())
+        for i, convert in converted:
+            out[i] = convert(out[i])
+        return tuple(out)
+
+    pairs = zip(rows, numbers, strict=True) if numbers is not None else zip(rows, repeat(0))
+    while batch := [values(number, row) for row, number in islice(pairs, BATCH)]:
+        yield batch
 
 
 def _with_ids(
@@ -277,38 +303,20 @@ def stage(
     # A name of its own: two imports may stage on one connection (a test's, with one
     # import inside another).
     temp = f"staged_{table.name}_{secrets.token_hex(4)}"
-    stream = iter(rows)
-    first = next(stream, None)
-    if first is None or count == 0:
+    filled = _filled(table, rows)
+    if filled is None or count == 0:
         return Staged(table=table, temp=temp, columns=[], count=0)
-    filled = _defaults(table, first)
-    names = [*first, *filled]
-    values: Iterator[dict[str, Any]] = chain([first], stream)
-    if filled:
-        values = ({**row, **filled} for row in values)
-    converted = [
-        (1 + i, convert)
-        for i, name in enumerate(names)
-        if name not in extra and (convert := _converter(table.c[name], connection)) is not None
-    ]
+    names, values = filled
     own = not raw.in_transaction
     raw.execute(f"CREATE TEMP TABLE {temp} (ord INTEGER PRIMARY KEY, {', '.join(names)})")
     statement = (
         f"INSERT INTO temp.{temp} (ord, {', '.join(names)}) "  # noqa: S608 (names from the schema)
         f"VALUES ({', '.join('?' for _ in range(len(names) + 1))})"
     )
-
-    def converted_row(ordinal: int, row: dict[str, Any]) -> tuple[Any, ...]:
-        out = [ordinal, *row.values()]
-        for i, convert in converted:
-            out[i] = convert(out[i])
-        return tuple(out)
-
     if own:
         raw.execute("BEGIN")
     try:
-        numbered = enumerate(values)
-        while batch := [converted_row(n, row) for n, row in islice(numbered, BATCH)]:
+        for batch in _converted(connection, table, names, values, iter(range(count)), extra):
             raw.executemany(statement, batch)
         if own:
             raw.execute("COMMIT")
